@@ -1,0 +1,44 @@
+/// Reading experiment files: `base =` inheritance, `--set` overrides, validation of every
+/// section and plugin before any work starts, and [sweep] expansion.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "lmlab/experiment.hpp"
+#include "lmlab/registry.hpp"
+
+namespace lmlab {
+
+/// Parses `file`, following `base = "other.toml"` (relative to the file) recursively: tables
+/// merge, the including file's values win. Syntax errors become ConfigError with file:line:col.
+toml::table load_experiment_file(const std::filesystem::path& file);
+
+/// Applies `section.key=value` overrides in order. The value is read as a TOML value; a bare
+/// word that is not one is taken as a string. Nodes created here report "--set" as their source.
+void apply_overrides(toml::table& config, const std::vector<std::string>& overrides);
+
+/// `experiment.plugin_paths` read early, since plugins must be loaded before validation.
+std::vector<std::string> plugin_paths_of(const toml::table& config);
+
+/// Validates every section and plugin table and resolves defaults. Unknown keys, wrong types and
+/// out-of-range values throw ConfigError naming file:line:col, the key path and what is accepted.
+/// The [sweep] table is checked for shape here and ignored otherwise.
+Experiment resolve_experiment(const toml::table& config, const Registry& registry, const std::string& source);
+
+/// 16 hex digits of a stable 64-bit hash (FNV-1a) of `text`.
+std::string hash_text(std::string_view text);
+
+/// One run of a sweep: the overrides it applies on top of the file, and its label.
+struct SweepPoint {
+  std::vector<std::string> overrides;  // "model.n_layers=4", "experiment.seed=2", ...
+  std::string label;                   // "n_layers=4,lr=0.0003,seed=2"
+};
+
+/// The runs of [sweep]: the Cartesian product of `grid` (axes in file order), times `seeds`.
+/// A file without [sweep] gives one point with no overrides.
+std::vector<SweepPoint> expand_sweep(const toml::table& config);
+
+}  // namespace lmlab

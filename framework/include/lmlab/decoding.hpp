@@ -1,0 +1,62 @@
+/// Decoding plugins: steps that transform next-token logits (warpers) or pick the next token
+/// (selectors), composed into an ordered chain that is itself a step.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+namespace lmlab {
+
+struct DecodingContext {
+  std::int64_t vocab_size = 0;
+};
+
+/// What a step sees for one decoding position of a batch of sequences.
+struct DecodeState {
+  at::Tensor logits;   // (B, V) float32, warpers change it in place or replace it
+  at::Tensor history;  // (B, L) int64, prompt followed by the tokens generated so far
+  std::int64_t prompt_length = 0;
+  at::Tensor chosen;   // (B) int64, set by the selection step
+  std::vector<at::Generator>* rngs = nullptr;  // one stream per sequence, for sampling
+};
+
+/// The interface every decoding step implements (after llama.cpp's sampler chain).
+class DecodingStep {
+ public:
+  static constexpr std::string_view kind = "decoding";
+  using Context = DecodingContext;
+
+  virtual ~DecodingStep();
+
+  virtual std::string name() const = 0;
+  /// Transform state.logits, or (for a selector) set state.chosen.
+  virtual void apply(DecodeState& state) = 0;
+  /// True for steps that pick the token; a chain ends with exactly one of them.
+  virtual bool selects() const { return false; }
+  /// Forget per-sequence state before a new batch of prompts.
+  virtual void reset() {}
+  /// A fresh copy with the same options and state.
+  virtual std::shared_ptr<DecodingStep> clone() const = 0;
+};
+
+/// An ordered chain of steps; validates that it ends in one selector.
+class DecodingChain final : public DecodingStep {
+ public:
+  explicit DecodingChain(std::vector<std::shared_ptr<DecodingStep>> steps);
+  std::string name() const override;
+  void apply(DecodeState& state) override;
+  bool selects() const override { return true; }
+  void reset() override;
+  std::shared_ptr<DecodingStep> clone() const override;
+  const std::vector<std::shared_ptr<DecodingStep>>& steps() const { return steps_; }
+
+ private:
+  std::vector<std::shared_ptr<DecodingStep>> steps_;
+};
+
+}  // namespace lmlab

@@ -1,0 +1,175 @@
+/// Options declared once: a typed struct with in-class defaults, and one OptionSet that fills it
+/// from TOML (rejecting unknown keys, wrong types and out-of-range values with file:line:column),
+/// writes it back as resolved TOML, and describes it for `lmlab plugins`.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <toml++/toml.h>
+
+namespace lmlab {
+
+/// "file:line:column" of a node, or "<where it came from>" when it has no position.
+std::string where(const toml::node& node);
+
+/// Throws ConfigError "file:line:col: key_path: message[; accepted: accepted]".
+[[noreturn]] void config_error(const toml::node* node, std::string_view key_path, std::string_view message,
+                               std::string_view accepted = {});
+
+/// "a.b" from a parent path and a key ("" parent gives "b").
+std::string key_path(std::string_view parent, std::string_view key);
+
+/// One option as `lmlab plugins` and the docs show it.
+struct OptionInfo {
+  std::string name, type, default_value, accepted, help;
+};
+
+/// Inclusive bounds of a numeric option.
+struct Limits {
+  std::optional<double> min, max;
+};
+
+namespace detail {
+// Typed readers shared by every OptionSet instantiation; each throws ConfigError.
+std::int64_t read_int(const toml::node& n, std::string_view path, const Limits& limits);
+double read_float(const toml::node& n, std::string_view path, const Limits& limits);
+bool read_bool(const toml::node& n, std::string_view path);
+std::string read_string(const toml::node& n, std::string_view path, const std::vector<std::string>& choices);
+std::vector<std::string> read_string_list(const toml::node& n, std::string_view path);
+std::vector<double> read_float_list(const toml::node& n, std::string_view path, const Limits& limits);
+std::string describe_limits(const Limits& limits);
+std::string format_float(double v);
+// Rejects keys of `table` that are neither declared nor reserved, suggesting the closest.
+void check_keys(const toml::table& table, std::string_view path, const std::vector<std::string>& declared,
+                const std::vector<std::string>& reserved);
+}  // namespace detail
+
+/// The declaration of an options struct T: fields, their TOML names, help, limits and checks.
+template <class T>
+class OptionSet {
+ public:
+  OptionSet& add(std::string name, std::int64_t T::*field, std::string help, Limits limits = {}) {
+    return push(std::move(name), "integer", std::to_string(T{}.*field), detail::describe_limits(limits),
+                std::move(help),
+                [=](T& t, const toml::node& n, std::string_view p) { t.*field = detail::read_int(n, p, limits); },
+                [=](const T& t, toml::table& out, const std::string& k) { out.insert_or_assign(k, t.*field); });
+  }
+  OptionSet& add(std::string name, double T::*field, std::string help, Limits limits = {}) {
+    return push(std::move(name), "float", detail::format_float(T{}.*field), detail::describe_limits(limits),
+                std::move(help),
+                [=](T& t, const toml::node& n, std::string_view p) { t.*field = detail::read_float(n, p, limits); },
+                [=](const T& t, toml::table& out, const std::string& k) { out.insert_or_assign(k, t.*field); });
+  }
+  OptionSet& add(std::string name, bool T::*field, std::string help) {
+    return push(std::move(name), "boolean", T{}.*field ? "true" : "false", "true, false", std::move(help),
+                [=](T& t, const toml::node& n, std::string_view p) { t.*field = detail::read_bool(n, p); },
+                [=](const T& t, toml::table& out, const std::string& k) { out.insert_or_assign(k, t.*field); });
+  }
+  /// A string; when `choices` is not empty the value must be one of them.
+  OptionSet& add(std::string name, std::string T::*field, std::string help, std::vector<std::string> choices = {}) {
+    std::string accepted;
+    for (std::size_t i = 0; i < choices.size(); ++i) accepted += (i ? ", " : "") + choices[i];
+    return push(std::move(name), "string", '"' + T{}.*field + '"', accepted, std::move(help),
+                [=](T& t, const toml::node& n, std::string_view p) { t.*field = detail::read_string(n, p, choices); },
+                [=](const T& t, toml::table& out, const std::string& k) { out.insert_or_assign(k, t.*field); });
+  }
+  OptionSet& add(std::string name, std::vector<std::string> T::*field, std::string help) {
+    return push(std::move(name), "array of strings", render_list(T{}.*field), "", std::move(help),
+                [=](T& t, const toml::node& n, std::string_view p) { t.*field = detail::read_string_list(n, p); },
+                [=](const T& t, toml::table& out, const std::string& k) {
+                  toml::array a;
+                  for (const auto& s : t.*field) a.push_back(s);
+                  out.insert_or_assign(k, std::move(a));
+                });
+  }
+  OptionSet& add(std::string name, std::vector<double> T::*field, std::string help, Limits limits = {}) {
+    return push(std::move(name), "array of floats", render_list(T{}.*field), detail::describe_limits(limits),
+                std::move(help),
+                [=](T& t, const toml::node& n, std::string_view p) {
+                  t.*field = detail::read_float_list(n, p, limits);
+                },
+                [=](const T& t, toml::table& out, const std::string& k) {
+                  toml::array a;
+                  for (double v : t.*field) a.push_back(v);
+                  out.insert_or_assign(k, std::move(a));
+                });
+  }
+
+  /// A check across fields (say d_model divisible by n_heads); `message` is shown when it fails.
+  OptionSet& check(std::string message, std::function<bool(const T&)> ok) {
+    checks_.push_back({std::move(message), std::move(ok)});
+    return *this;
+  }
+
+  /// Fills a T from `table` under key path `path`, defaults for absent keys. Keys listed in
+  /// `reserved` belong to the caller (a plugin table's `name`, say) and are skipped.
+  T parse(const toml::table& table, std::string_view path, const std::vector<std::string>& reserved = {}) const {
+    detail::check_keys(table, path, names(), reserved);
+    T value{};
+    for (const auto& f : fields_) {
+      if (const toml::node* n = table.get(f.info.name)) f.read(value, *n, key_path(path, f.info.name));
+    }
+    for (const auto& c : checks_) {
+      if (!c.ok(value)) config_error(&table, path, c.message);
+    }
+    return value;
+  }
+
+  /// The resolved options as TOML, every field present.
+  toml::table to_toml(const T& value) const {
+    toml::table out;
+    for (const auto& f : fields_) f.write(value, out, f.info.name);
+    return out;
+  }
+
+  std::vector<OptionInfo> describe() const {
+    std::vector<OptionInfo> out;
+    for (const auto& f : fields_) out.push_back(f.info);
+    return out;
+  }
+
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& f : fields_) out.push_back(f.info.name);
+    return out;
+  }
+
+ private:
+  using Reader = std::function<void(T&, const toml::node&, std::string_view)>;
+  using Writer = std::function<void(const T&, toml::table&, const std::string&)>;
+  struct Field {
+    OptionInfo info;
+    Reader read;
+    Writer write;
+  };
+  struct Check {
+    std::string message;
+    std::function<bool(const T&)> ok;
+  };
+
+  OptionSet& push(std::string name, std::string type, std::string def, std::string accepted, std::string help,
+                  Reader read, Writer write) {
+    fields_.push_back({{std::move(name), std::move(type), std::move(def), std::move(accepted), std::move(help)},
+                       std::move(read), std::move(write)});
+    return *this;
+  }
+  template <class V>
+  static std::string render_list(const std::vector<V>& values) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (i) s += ", ";
+      if constexpr (std::is_same_v<V, std::string>) s += '"' + values[i] + '"';
+      else s += detail::format_float(values[i]);
+    }
+    return s + "]";
+  }
+
+  std::vector<Field> fields_;
+  std::vector<Check> checks_;
+};
+
+}  // namespace lmlab

@@ -1,0 +1,46 @@
+/// Finding and loading plugin libraries: the ABI record is checked before anything else in the
+/// library is called, and libraries stay loaded for the life of the process (objects they made,
+/// every TORCH_MODULE holder included, must never outlive their code).
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "lmlab/registry.hpp"
+
+namespace lmlab {
+
+struct AbiRecord;
+
+/// The ABI record of this host, for comparison and display.
+const AbiRecord& host_abi_record();
+/// "lmlab ABI 1, LibTorch 1.13.0, _GLIBCXX_USE_CXX11_ABI=1, gcc 12.2.0".
+std::string describe_abi(const AbiRecord& record);
+
+class PluginLoader {
+ public:
+  explicit PluginLoader(Registry& registry) : registry_(registry) {}
+
+  /// Loads one library: refuses a file that is not an lmlab plugin or whose ABI record differs
+  /// from the host's (naming both), then calls its registration function. A library already
+  /// loaded (same canonical path) is skipped.
+  void load_library(const std::filesystem::path& library);
+
+  /// Loads every lib*.so in `folder`, in name order. A missing folder is an error.
+  void load_folder(const std::filesystem::path& folder);
+
+  /// The standard search: the built-in plugin folder, then each folder of LMLAB_PLUGIN_PATH
+  /// (colon-separated), then `extra` (an experiment's plugin_paths, relative to `base`).
+  void load_standard(const std::vector<std::string>& extra = {}, const std::filesystem::path& base = {});
+
+  /// The built-in plugin folder: <folder of the lmlab library>/../plugins, else the build tree's.
+  static std::filesystem::path builtin_folder();
+
+  const std::vector<std::filesystem::path>& loaded() const { return loaded_; }
+
+ private:
+  Registry& registry_;
+  std::vector<std::filesystem::path> loaded_;
+};
+
+}  // namespace lmlab

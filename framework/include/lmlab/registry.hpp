@@ -1,0 +1,97 @@
+/// One registry per plugin kind (after fairseq's registry.py): named factories, duplicates
+/// rejected, and lookups that fail with the names that exist and the closest match.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "lmlab/kinds.hpp"
+#include "lmlab/options.hpp"
+
+namespace lmlab {
+
+/// What `lmlab plugins` shows of one registered plugin.
+struct PluginInfo {
+  std::string kind, name, help, library;
+  std::vector<OptionInfo> options;
+};
+
+/// A named way to build one plugin of interface I from its TOML options.
+template <class I>
+struct Factory {
+  PluginInfo info;
+  /// Validates the user's option table (key path `path` for errors) and returns it with every
+  /// default filled in.
+  std::function<toml::table(const toml::table& user, std::string_view path)> resolve;
+  /// Builds the plugin from a resolved option table.
+  std::function<std::shared_ptr<I>(const toml::table& resolved, const typename I::Context& context)> make;
+};
+
+namespace detail {
+[[noreturn]] void throw_unknown_plugin(std::string_view kind, std::string_view name,
+                                       const std::vector<std::string>& known, const PluginInfo* other_kind);
+[[noreturn]] void throw_duplicate_plugin(const PluginInfo& existing, const PluginInfo& incoming);
+template <class Kinds>
+struct KindTuple;
+template <class... Is>
+struct KindTuple<KindList<Is...>> {
+  using type = std::tuple<std::map<std::string, Factory<Is>, std::less<>>...>;
+};
+}  // namespace detail
+
+/// All plugins the host has loaded, by kind.
+class Registry {
+ public:
+  template <class I>
+  void add(Factory<I> factory) {
+    auto& map = std::get<Map<I>>(kinds_);
+    factory.info.kind = std::string(I::kind);
+    if (auto it = map.find(factory.info.name); it != map.end()) detail::throw_duplicate_plugin(it->second.info, factory.info);
+    map.emplace(factory.info.name, std::move(factory));
+  }
+
+  /// The factory called `name`; unknown names fail listing the known ones, the closest first,
+  /// and a name registered under another kind says which.
+  template <class I>
+  const Factory<I>& get(std::string_view name) const {
+    const auto& map = std::get<Map<I>>(kinds_);
+    if (auto it = map.find(name); it != map.end()) return it->second;
+    const std::vector<PluginInfo> everything = all();
+    for (const auto& info : everything) {
+      if (info.name == name) detail::throw_unknown_plugin(I::kind, name, names<I>(), &info);
+    }
+    detail::throw_unknown_plugin(I::kind, name, names<I>(), nullptr);
+  }
+
+  template <class I>
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& [name, f] : std::get<Map<I>>(kinds_)) out.push_back(name);
+    return out;
+  }
+
+  /// Every registered plugin, by kind in PluginKinds order, then by name.
+  std::vector<PluginInfo> all() const {
+    std::vector<PluginInfo> out;
+    std::apply([&](const auto&... maps) { (collect(maps, out), ...); }, kinds_);
+    return out;
+  }
+
+ private:
+  template <class I>
+  using Map = std::map<std::string, Factory<I>, std::less<>>;
+  template <class M>
+  static void collect(const M& map, std::vector<PluginInfo>& out) {
+    for (const auto& [name, f] : map) out.push_back(f.info);
+  }
+
+  typename detail::KindTuple<PluginKinds>::type kinds_;
+};
+
+}  // namespace lmlab

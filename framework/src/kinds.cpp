@@ -1,0 +1,18 @@
+// Out-of-line destructors and default hooks: they anchor each interface's vtable and type_info
+// in the framework library, so host and plugins agree on them.
+#include "lmlab/architecture.hpp"
+#include "lmlab/decoding.hpp"
+#include "lmlab/objective.hpp"
+#include "lmlab/regulariser.hpp"
+
+namespace lmlab {
+
+Architecture::~Architecture() = default;
+Objective::~Objective() = default;
+DecodingStep::~DecodingStep() = default;
+Regulariser::~Regulariser() = default;
+
+at::Tensor Regulariser::extra_loss(const LossOutput&, Architecture&) { return {}; }
+void Regulariser::after_backward(Architecture&) {}
+
+}  // namespace lmlab

@@ -1,0 +1,43 @@
+#include "lmlab/registry.hpp"
+
+#include <fmt/format.h>
+
+#include "lmlab/error.hpp"
+#include "lmlab/plugin_call.hpp"
+#include "lmlab/suggest.hpp"
+
+namespace lmlab::detail {
+
+void throw_unknown_plugin(std::string_view kind, std::string_view name, const std::vector<std::string>& known,
+                          const PluginInfo* other_kind) {
+  std::string message = fmt::format("unknown {} '{}'", kind, name);
+  if (other_kind) {
+    message += fmt::format(": '{}' is a {} plugin (from {}), not a {}", name, other_kind->kind,
+                           other_kind->library, kind);
+  } else if (auto best = closest_match(name, known)) {
+    message += fmt::format(" (did you mean '{}'?)", *best);
+  }
+  message += known.empty() ? fmt::format("; no {} plugins are loaded", kind)
+                           : fmt::format("; known {} plugins: {}", kind, join(known));
+  throw PluginError(message);
+}
+
+void throw_duplicate_plugin(const PluginInfo& existing, const PluginInfo& incoming) {
+  throw PluginError(fmt::format("duplicate {} plugin '{}': registered by {} and again by {}", existing.kind,
+                                existing.name, existing.library, incoming.library));
+}
+
+void rethrow_from_plugin(const PluginInfo& info, std::string_view during) {
+  const std::string who = fmt::format("{} '{}' ({})", info.kind, info.name, info.library);
+  try {
+    throw;
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw PluginError(fmt::format("{} failed during {}: {}", who, during, e.what()));
+  } catch (...) {
+    throw PluginError(fmt::format("{} failed during {}: unknown exception", who, during));
+  }
+}
+
+}  // namespace lmlab::detail

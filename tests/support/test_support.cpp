@@ -1,0 +1,83 @@
+#include "support/test_support.hpp"
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "generated/test_paths.hpp"
+
+namespace lmlab::test {
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "lmlab-test-XXXXXX").string();
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed for " + pattern);
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+void write_file(const std::filesystem::path& file, const std::string& text) {
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
+  std::ofstream out(file, std::ios::binary);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + file.string());
+}
+
+std::string read_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+namespace {
+std::string generated_text(std::size_t bytes, unsigned seed) {
+  // Subject-verb-object sentences over a tiny vocabulary: a byte model learns the words fast,
+  // so the loss must fall far below the unigram baseline within a few dozen steps.
+  const std::array<const char*, 6> subjects = {"the cat", "a dog", "my friend", "the old man", "she", "we"};
+  const std::array<const char*, 5> verbs = {"sees", "likes", "finds", "follows", "paints"};
+  const std::array<const char*, 6> objects = {"the red ball", "a small house", "the river", "green apples",
+                                              "the moon", "a long road"};
+  std::mt19937 rng(seed);
+  std::string text;
+  while (text.size() < bytes) {
+    text += subjects[rng() % subjects.size()];
+    text += ' ';
+    text += verbs[rng() % verbs.size()];
+    text += ' ';
+    text += objects[rng() % objects.size()];
+    text += (rng() % 4 == 0) ? ".\n" : ". ";
+  }
+  return text;
+}
+}  // namespace
+
+void write_generated_corpus(const std::filesystem::path& folder, std::size_t train_bytes, unsigned seed) {
+  write_file(folder / "train.txt", generated_text(train_bytes, seed));
+  write_file(folder / "valid.txt", generated_text(train_bytes / 8 + 2000, seed + 1000));
+  write_file(folder / "test.txt", generated_text(train_bytes / 8 + 2000, seed + 2000));
+}
+
+CommandResult run_command(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return result;
+  std::array<char, 4096> buffer{};
+  std::size_t n;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+std::string lmlab_binary() { return test_paths::lmlab_binary; }
+
+}  // namespace lmlab::test

@@ -1,0 +1,42 @@
+/// Helpers shared by the tests: temporary folders, small generated corpora, running the host.
+#pragma once
+#include <filesystem>
+#include <string>
+
+namespace lmlab::test {
+
+/// A fresh folder under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// Writes `text` to `file`, creating its folders.
+void write_file(const std::filesystem::path& file, const std::string& text);
+std::string read_file(const std::filesystem::path& file);
+
+/// Writes train.txt / valid.txt / test.txt of a small, learnable generated corpus (a few
+/// repeated sentence templates over a small vocabulary) into `folder`; `bytes` per split
+/// roughly. Deterministic for a given seed.
+void write_generated_corpus(const std::filesystem::path& folder, std::size_t train_bytes = 40000,
+                            unsigned seed = 1);
+
+/// Result of running a command through the shell.
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+CommandResult run_command(const std::string& command);
+
+/// The built `lmlab` binary, and the command prefix that runs it.
+std::string lmlab_binary();
+
+}  // namespace lmlab::test
