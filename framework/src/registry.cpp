@@ -8,12 +8,19 @@
 
 namespace lmlab::detail {
 
+namespace {
+std::string with_article(std::string_view noun) {
+  const bool vowel = !noun.empty() && std::string_view("aeiou").find(noun[0]) != std::string_view::npos;
+  return fmt::format("{} {}", vowel ? "an" : "a", noun);
+}
+}  // namespace
+
 void throw_unknown_plugin(std::string_view kind, std::string_view name, const std::vector<std::string>& known,
                           const PluginInfo* other_kind) {
   std::string message = fmt::format("unknown {} '{}'", kind, name);
   if (other_kind) {
-    message += fmt::format(": '{}' is a {} plugin (from {}), not a {}", name, other_kind->kind,
-                           other_kind->library, kind);
+    message += fmt::format(": '{}' is {} plugin (from {}), not {}", name, with_article(other_kind->kind),
+                           other_kind->library, with_article(kind));
   } else if (auto best = closest_match(name, known)) {
     message += fmt::format(" (did you mean '{}'?)", *best);
   }
@@ -33,6 +40,8 @@ void rethrow_from_plugin(const PluginInfo& info, std::string_view during) {
     throw;
   } catch (const ConfigError&) {
     throw;
+  } catch (const PluginError&) {
+    throw;  // already names the plugin it came from (a step called inside another plugin's call)
   } catch (const std::exception& e) {
     throw PluginError(fmt::format("{} failed during {}: {}", who, during, e.what()));
   } catch (...) {

@@ -20,6 +20,10 @@ std::string where(const toml::node& node);
 [[noreturn]] void config_error(const toml::node* node, std::string_view key_path, std::string_view message,
                                std::string_view accepted = {});
 
+/// config_error with the location given as text: a file name, "--set", or empty for none.
+[[noreturn]] void config_error_at(std::string_view location, std::string_view key_path, std::string_view message,
+                                  std::string_view accepted = {});
+
 /// "a.b" from a parent path and a key ("" parent gives "b").
 std::string key_path(std::string_view parent, std::string_view key);
 
@@ -28,9 +32,26 @@ struct OptionInfo {
   std::string name, type, default_value, accepted, help;
 };
 
-/// Inclusive bounds of a numeric option.
+/// Bounds of a numeric option, inclusive unless marked exclusive (lr > 0, beta < 1).
 struct Limits {
-  std::optional<double> min, max;
+  std::optional<double> min{}, max{};
+  bool exclusive_min = false, exclusive_max = false;
+};
+
+/// A deep copy of a table, less the keys in `drop`, whose nodes keep reporting the original's
+/// file positions through `where`: toml++ forgets source regions when it copies a node, and a
+/// plugin's options are checked on a copy of its table without the `arch`/`name` key.
+class SourcedCopy {
+ public:
+  explicit SourcedCopy(const toml::table& original, const std::vector<std::string>& drop = {});
+  ~SourcedCopy();
+  SourcedCopy(const SourcedCopy&) = delete;
+  SourcedCopy& operator=(const SourcedCopy&) = delete;
+  const toml::table& table() const { return table_; }
+
+ private:
+  toml::table table_;
+  std::vector<const toml::node*> registered_;
 };
 
 namespace detail {
@@ -41,6 +62,9 @@ bool read_bool(const toml::node& n, std::string_view path);
 std::string read_string(const toml::node& n, std::string_view path, const std::vector<std::string>& choices);
 std::vector<std::string> read_string_list(const toml::node& n, std::string_view path);
 std::vector<double> read_float_list(const toml::node& n, std::string_view path, const Limits& limits);
+const toml::table& read_table(const toml::node& n, std::string_view path);
+// `expected` names what the caller wants in the message ("an array of tables ([[regularisers]])").
+const toml::array& read_array(const toml::node& n, std::string_view path, std::string_view expected = "an array");
 std::string describe_limits(const Limits& limits);
 std::string format_float(double v);
 // Rejects keys of `table` that are neither declared nor reserved, suggesting the closest.

@@ -15,7 +15,8 @@ namespace detail {
 [[noreturn]] void rethrow_from_plugin(const PluginInfo& info, std::string_view during);
 }
 
-/// Runs `fn()`. A ConfigError passes through unchanged (it already names the file, line and key);
+/// Runs `fn()`. A ConfigError or PluginError passes through unchanged (each already says where it
+/// came from);
 /// any other exception is re-thrown as PluginError "<kind> '<name>' (<library>) <during>: <what>".
 template <class F>
 decltype(auto) plugin_call(const PluginInfo& info, std::string_view during, F&& fn) {

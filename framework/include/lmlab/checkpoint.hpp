@@ -1,0 +1,41 @@
+/// Checkpoints that let a run continue exactly: model, optimizer, every random generator the
+/// run draws from, the data position and the counters behind the logged means.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include <ATen/core/Generator.h>
+#include <c10/core/Device.h>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+namespace lmlab {
+
+/// Counters of the training loop at the end of a step.
+struct TrainingState {
+  std::int64_t step = 0;    // optimizer steps done
+  std::int64_t tokens = 0;  // training tokens consumed
+  double loss_sum = 0.0;    // losses since the last logged row, so a resumed run logs the same mean
+  std::int64_t loss_count = 0;
+  std::int64_t last_eval_step = 0;
+};
+
+/// Everything a checkpoint holds besides the state counters.
+struct CheckpointParts {
+  torch::nn::Module& model;
+  torch::optim::Optimizer& optimizer;
+  at::Generator& data_generator;  // the training-window sampler's
+  c10::Device device;             // whose default generator is saved too (CPU's always)
+};
+
+/// Writes atomically (temporary file, then rename) so a crash mid-write keeps the previous one.
+void save_checkpoint(const std::filesystem::path& file, const CheckpointParts& parts, const TrainingState& state,
+                     const std::string& config_hash);
+
+/// Restores into `parts` and returns the counters. Throws DataError when the file is missing or
+/// was written for another config (its hash differs).
+TrainingState load_checkpoint(const std::filesystem::path& file, const CheckpointParts& parts,
+                              const std::string& config_hash);
+
+}  // namespace lmlab

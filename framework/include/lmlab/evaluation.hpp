@@ -1,0 +1,25 @@
+/// Held-out evaluation of a model under its objective: loss, perplexity and next-token accuracy.
+#pragma once
+#include <cstdint>
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include "lmlab/architecture.hpp"
+#include "lmlab/objective.hpp"
+
+namespace lmlab {
+
+struct EvalResult {
+  double loss = 0.0;        // nats per predicted token
+  double perplexity = 0.0;  // exp(loss): per byte for the byte tokenizer
+  double accuracy = 0.0;    // fraction of predicted tokens whose argmax was right
+  std::int64_t tokens = 0;
+};
+
+/// Runs `objective` over `windows` (N, T+1) in batches of `batch_size`, in eval mode without
+/// gradients (bf16 autocast when asked); the model's training mode is restored afterwards.
+EvalResult evaluate(Architecture& model, Objective& objective, const at::Tensor& windows, std::int64_t batch_size,
+                    const c10::Device& device, bool bf16);
+
+}  // namespace lmlab

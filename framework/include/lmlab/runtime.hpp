@@ -1,0 +1,37 @@
+/// Where and how a run computes: the device an experiment asks for, the intra-op thread count,
+/// and bf16 autocast for a scope.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <c10/core/Device.h>
+
+namespace lmlab {
+
+/// "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:<i>". Throws ConfigError when
+/// CUDA is asked for and absent, or the index is out of range.
+c10::Device resolve_device(const std::string& spec);
+
+/// CPUs this process may run on (its affinity mask), at least 1.
+int available_cpus();
+
+/// Sets LibTorch's intra-op threads: `requested`, or available_cpus() when 0. Returns the count
+/// in force. (LibTorch alone picks 1 on these machines.)
+int configure_threads(std::int64_t requested);
+
+/// Enables bf16 autocast on `device` for its lifetime when `enabled`; restores the previous
+/// state and clears the autocast cache on exit.
+class AutocastScope {
+ public:
+  AutocastScope(const c10::Device& device, bool enabled);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  c10::DeviceType type_;
+  bool enabled_;
+  bool was_enabled_ = false;
+};
+
+}  // namespace lmlab

@@ -1,0 +1,50 @@
+/// Training one experiment end to end: data, model, optimizer and schedule, periodic evaluation
+/// and generation, checkpoints, and the run's HDF5 file.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lmlab/experiment.hpp"
+#include "lmlab/registry.hpp"
+
+namespace lmlab {
+
+struct RunOptions {
+  bool resume = false;              // continue from the run's checkpoint
+  std::int64_t stop_after = 0;      // stop with a checkpoint after this step, as if interrupted (0: never)
+  std::ostream* out = &std::cerr;   // progress and messages
+  std::optional<bool> live;         // one live progress line; default: when stderr is a terminal
+};
+
+struct RunSummary {
+  std::string run_name;
+  std::filesystem::path run_file, checkpoint;
+  std::string status;  // complete | stopped
+  std::int64_t steps = 0, tokens = 0;
+  double seconds = 0.0, tokens_per_s = 0.0;
+  double val_loss = 0.0, val_ppl = 0.0, val_acc = 0.0;
+  double unigram_ppl = 0.0;  // the validation text's perplexity under the training unigram distribution
+  int threads = 0;
+  std::string device;
+  std::vector<std::pair<std::string, std::string>> samples;  // the last evaluation's (prompt, continuation)
+};
+
+/// <results_dir>/<experiment name>/<run name>.h5 and .ckpt
+std::filesystem::path run_file_path(const Experiment& experiment);
+std::filesystem::path checkpoint_path(const Experiment& experiment);
+
+/// Trains and evaluates `experiment`. Failures mark the run file `failed` with the reason and
+/// are re-thrown; a stop (stop_after, or SIGINT/SIGTERM through request_stop) checkpoints and
+/// returns with status `stopped`.
+RunSummary run_experiment(const Experiment& experiment, const Registry& registry, const RunOptions& options = {});
+
+/// Asks the running training loop to stop at the end of its step (async-signal-safe).
+void request_stop();
+bool stop_requested();
+
+}  // namespace lmlab

@@ -1,0 +1,54 @@
+#include "lmlab/batches.hpp"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+
+#include "lmlab/error.hpp"
+
+namespace lmlab {
+
+WindowSampler::WindowSampler(at::Tensor tokens, std::int64_t window, std::uint64_t seed)
+    : tokens_(std::move(tokens)), window_(window), generator_(at::make_generator<at::CPUGeneratorImpl>(seed)) {
+  if (tokens_.numel() < window_ + 1) {
+    throw DataError(fmt::format("training text has {} tokens, fewer than one window of {}", tokens_.numel(), window_));
+  }
+}
+
+at::Tensor WindowSampler::next(std::int64_t batch) {
+  const std::int64_t last_start = tokens_.numel() - window_;
+  auto starts = at::randint(0, last_start + 1, {batch, 1}, generator_, at::kLong);  // (B, 1)
+  auto index = starts + at::arange(window_, at::kLong).unsqueeze(0);              // (B, W)
+  return tokens_.index_select(0, index.flatten()).view({batch, window_});          // (B, W)
+}
+
+at::Tensor fixed_windows(const at::Tensor& tokens, std::int64_t window, std::int64_t count) {
+  const std::int64_t last_start = tokens.numel() - window;
+  if (last_start < 0) {
+    throw DataError(fmt::format("evaluation text has {} tokens, fewer than one window of {}", tokens.numel(), window));
+  }
+  auto starts = at::linspace(0, static_cast<double>(last_start), count, at::kDouble).to(at::kLong).unsqueeze(1);
+  auto index = starts + at::arange(window, at::kLong).unsqueeze(0);         // (count, W)
+  return tokens.index_select(0, index.flatten()).view({count, window});     // (count, W)
+}
+
+std::vector<std::vector<std::int64_t>> prompt_windows(const at::Tensor& tokens, std::int64_t count,
+                                                      std::int64_t length) {
+  std::vector<std::vector<std::int64_t>> prompts;
+  const std::int64_t n = tokens.numel();
+  if (count <= 0 || n < length) return prompts;
+  const auto* ids = tokens.data_ptr<std::int64_t>();
+  for (std::int64_t i = 0; i < count; ++i) {
+    std::int64_t start = (n - length) * i / count;
+    for (std::int64_t j = start; j + length <= n && j < start + 4 * length; ++j) {
+      if (j > 0 && ids[j - 1] == '\n') {
+        start = j;
+        break;
+      }
+    }
+    prompts.emplace_back(ids + start, ids + start + length);
+  }
+  return prompts;
+}
+
+}  // namespace lmlab

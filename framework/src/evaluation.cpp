@@ -1,0 +1,36 @@
+#include "lmlab/evaluation.hpp"
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include "lmlab/runtime.hpp"
+
+namespace lmlab {
+
+EvalResult evaluate(Architecture& model, Objective& objective, const at::Tensor& windows, std::int64_t batch_size,
+                    const c10::Device& device, bool bf16) {
+  const bool was_training = model.is_training();
+  model.eval();
+  torch::NoGradGuard no_grad;
+  double nll = 0.0, correct = 0.0;
+  std::int64_t tokens = 0;
+  for (std::int64_t start = 0; start < windows.size(0); start += batch_size) {
+    const auto block = windows.slice(0, start, std::min(start + batch_size, windows.size(0))).to(device);  // (b, T+1)
+    AutocastScope autocast(device, bf16);
+    const LossOutput out = objective.compute(model, block);
+    nll += out.nll_sum.item<double>();
+    correct += out.correct.item<double>();
+    tokens += out.tokens;
+  }
+  model.train(was_training);
+  EvalResult r;
+  r.tokens = tokens;
+  r.loss = tokens ? nll / static_cast<double>(tokens) : 0.0;
+  r.perplexity = std::exp(r.loss);
+  r.accuracy = tokens ? correct / static_cast<double>(tokens) : 0.0;
+  return r;
+}
+
+}  // namespace lmlab

@@ -1,0 +1,283 @@
+// resolve_experiment: the sections of an experiment file, their options declared once, and the
+// plugins they name, validated against the registry before any work starts.
+#include <algorithm>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "lmlab/config.hpp"
+#include "lmlab/error.hpp"
+#include "lmlab/options.hpp"
+#include "lmlab/plugin_call.hpp"
+#include "lmlab/suggest.hpp"
+
+namespace lmlab {
+namespace {
+
+const std::vector<std::string> top_level_keys = {"base", "data",         "decoding", "eval",  "experiment",
+                                                 "model", "objective", "regularisers", "sweep", "train"};
+
+constexpr Limits at_least(double min) { return Limits{.min = min}; }
+constexpr Limits above(double min) { return Limits{.min = min, .exclusive_min = true}; }
+constexpr Limits unit_closed{.min = 0.0, .max = 1.0};
+constexpr Limits unit_below_one{.min = 0.0, .max = 1.0, .exclusive_max = true};
+
+const OptionSet<ExperimentSection>& experiment_options() {
+  using S = ExperimentSection;
+  static const OptionSet<S> options =
+      OptionSet<S>()
+          .add("name", &S::name, "name of the experiment, recorded in every run file")
+          .add("seed", &S::seed, "seed of every random stream of the run", at_least(0))
+          .add("device", &S::device, "auto, cpu, cuda or cuda:<index>")
+          .add("precision", &S::precision, "fp32, or bf16 autocast", {"fp32", "bf16"})
+          .add("threads", &S::threads, "intra-op CPU threads; 0: the CPUs available", at_least(0))
+          .add("results_dir", &S::results_dir, "folder the run files are written to")
+          .add("plugin_paths", &S::plugin_paths, "extra plugin libraries or folders to load");
+  return options;
+}
+
+const OptionSet<DataSection>& data_options() {
+  using S = DataSection;
+  static const OptionSet<S> options =
+      OptionSet<S>()
+          .add("corpus", &S::corpus, "a named corpus under data_dir, or a folder with train.txt and valid.txt")
+          .add("tokenizer", &S::tokenizer, "how text becomes tokens", {"byte"})
+          .add("block_size", &S::block_size, "tokens per training example", at_least(8))
+          .add("data_dir", &S::data_dir, "where named corpora live")
+          .check("corpus must not be empty", [](const S& s) { return !s.corpus.empty(); });
+  return options;
+}
+
+const OptionSet<TrainSection>& train_options() {
+  using S = TrainSection;
+  static const OptionSet<S> options =
+      OptionSet<S>()
+          .add("steps", &S::steps, "optimizer steps", at_least(1))
+          .add("batch_size", &S::batch_size, "examples per micro-batch", at_least(1))
+          .add("grad_accum", &S::grad_accum, "micro-batches per optimizer step", at_least(1))
+          .add("lr", &S::lr, "peak learning rate", above(0))
+          .add("min_lr_ratio", &S::min_lr_ratio, "final lr as a fraction of lr (cosine, linear)", unit_closed)
+          .add("warmup", &S::warmup, "steps of linear warmup", at_least(0))
+          .add("schedule", &S::schedule, "learning-rate schedule after warmup", {"cosine", "linear", "constant"})
+          .add("beta1", &S::beta1, "AdamW beta1", unit_below_one)
+          .add("beta2", &S::beta2, "AdamW beta2", unit_below_one)
+          .add("eps", &S::eps, "AdamW epsilon", above(0))
+          .add("weight_decay", &S::weight_decay, "AdamW decoupled weight decay", at_least(0))
+          .add("decay_embeddings", &S::decay_embeddings, "apply weight decay to embeddings")
+          .add("decay_norms_and_biases", &S::decay_norms_and_biases, "apply weight decay to norms and biases")
+          .add("eval_every", &S::eval_every, "steps between evaluations", at_least(1))
+          .add("log_every", &S::log_every, "steps between training log lines", at_least(1))
+          .add("checkpoint_every", &S::checkpoint_every, "steps between checkpoints; 0: at every evaluation",
+               at_least(0));
+  return options;
+}
+
+const OptionSet<EvalSection>& eval_options() {
+  using S = EvalSection;
+  static const OptionSet<S> options =
+      OptionSet<S>()
+          .add("batches", &S::batches, "validation batches per evaluation", at_least(1))
+          .add("batch_size", &S::batch_size, "examples per validation batch; 0: train.batch_size", at_least(0))
+          .add("prompts", &S::prompts, "validation prompts decoded at each evaluation", at_least(0))
+          .add("prompt_tokens", &S::prompt_tokens, "tokens of each prompt", at_least(1))
+          .add("max_new_tokens", &S::max_new_tokens, "tokens generated per prompt", at_least(0));
+  return options;
+}
+
+bool is_device(const std::string& d) {
+  if (d == "auto" || d == "cpu" || d == "cuda") return true;
+  const std::string_view index = std::string_view(d).substr(std::min<std::size_t>(d.size(), 5));
+  return d.starts_with("cuda:") && !index.empty() &&
+         std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+const toml::table* section(const toml::table& config, std::string_view name) {
+  const toml::node* node = config.get(name);
+  return node ? &detail::read_table(*node, name) : nullptr;
+}
+
+template <class T>
+T parse_section(const toml::table& config, std::string_view name, const OptionSet<T>& options) {
+  const toml::table* table = section(config, name);
+  return table ? options.parse(*table, name) : T{};
+}
+
+ExperimentSection parse_experiment_section(const toml::table& config) {
+  ExperimentSection s = parse_section(config, "experiment", experiment_options());
+  if (!is_device(s.device)) {
+    config_error(section(config, "experiment")->get("device"), "experiment.device",
+                 fmt::format("\"{}\" is not a device", s.device), "auto, cpu, cuda, cuda:<index>");
+  }
+  return s;
+}
+
+void check_sections(const toml::table& config) {
+  for (const auto& [key, node] : config) {
+    if (std::find(top_level_keys.begin(), top_level_keys.end(), key.str()) != top_level_keys.end()) continue;
+    std::string message = "unknown section";
+    if (auto best = closest_match(key.str(), top_level_keys)) message += fmt::format(" (did you mean '{}'?)", *best);
+    config_error(&node, key_path("", key.str()), message, join(top_level_keys));
+  }
+}
+
+template <class I>
+std::string known_plugins(const Registry& registry) {
+  const std::vector<std::string> names = registry.names<I>();
+  return names.empty() ? fmt::format("(no {} plugins are loaded)", I::kind) : join(names);
+}
+
+// The registry's "unknown plugin" error, located at the value that named it.
+template <class I>
+void check_registered(const Registry& registry, const std::string& name, const toml::node& node,
+                      std::string_view path) {
+  try {
+    (void)registry.get<I>(name);
+  } catch (const PluginError& e) {
+    config_error(&node, path, e.what());
+  }
+}
+
+// A table that names its plugin with `name_key` (arch, name) next to the plugin's options.
+template <class I>
+PluginChoice resolve_named(const Registry& registry, const toml::table& table, std::string_view path,
+                           const std::string& name_key) {
+  const std::string name_path = key_path(path, name_key);
+  const toml::node* name_node = table.get(name_key);
+  if (!name_node) {
+    config_error(&table, name_path, fmt::format("missing: {} = \"<{}>\" chooses the plugin", name_key, I::kind),
+                 known_plugins<I>(registry));
+  }
+  const std::string name = detail::read_string(*name_node, name_path, {});
+  check_registered<I>(registry, name, *name_node, name_path);
+  const SourcedCopy options(table, {name_key});
+  return {name, resolve_plugin<I>(registry, name, options.table(), path)};
+}
+
+template <class I>
+PluginChoice resolve_required(const toml::table& config, const Registry& registry, const std::string& source,
+                              const std::string& section_name, const std::string& name_key) {
+  const toml::table* table = section(config, section_name);
+  if (!table) {
+    config_error_at(source, section_name,
+                    fmt::format("missing [{}] section; it needs {} = \"<{}>\"", section_name, name_key, I::kind),
+                    known_plugins<I>(registry));
+  }
+  return resolve_named<I>(registry, *table, section_name, name_key);
+}
+
+std::vector<PluginChoice> resolve_regularisers(const toml::table& config, const Registry& registry) {
+  const toml::node* node = config.get("regularisers");
+  if (!node) return {};
+  const toml::array& list = detail::read_array(*node, "regularisers", "an array of tables ([[regularisers]])");
+  std::vector<PluginChoice> out;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string path = fmt::format("regularisers[{}]", i);
+    out.push_back(resolve_named<Regulariser>(registry, detail::read_table(*list.get(i), path), path, "name"));
+  }
+  return out;
+}
+
+std::vector<std::string> default_chain(const Registry& registry) {
+  const auto names = registry.names<DecodingStep>();
+  if (std::find(names.begin(), names.end(), "greedy") != names.end()) return {"greedy"};
+  return {};
+}
+
+std::vector<PluginChoice> resolve_decoding(const toml::table& config, const Registry& registry) {
+  static const toml::table no_options;
+  const toml::table* table = section(config, "decoding");
+  const toml::node* chain_node = table ? table->get("chain") : nullptr;
+  const std::vector<std::string> chain =
+      chain_node ? detail::read_string_list(*chain_node, "decoding.chain") : default_chain(registry);
+  // Besides `chain`, [decoding] holds one options table per step of the chain.
+  if (table) detail::check_keys(*table, "decoding", chain, {"chain"});
+  std::vector<PluginChoice> out;
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    const std::string& step = chain[i];
+    if (chain_node) {
+      check_registered<DecodingStep>(registry, step, *chain_node->as_array()->get(i),
+                                     fmt::format("decoding.chain[{}]", i));
+    }
+    const std::string path = key_path("decoding", step);
+    const toml::node* options = table ? table->get(step) : nullptr;
+    const toml::table& user = options ? detail::read_table(*options, path) : no_options;
+    out.push_back({step, resolve_plugin<DecodingStep>(registry, step, user, path)});
+  }
+  return out;
+}
+
+toml::table with_name(const PluginChoice& choice, const std::string& name_key) {
+  toml::table out = choice.options;
+  out.insert_or_assign(name_key, choice.name);
+  return out;
+}
+
+toml::table resolved_table(const Experiment& e) {
+  toml::table out;
+  out.insert("experiment", experiment_options().to_toml(e.experiment));
+  out.insert("data", data_options().to_toml(e.data));
+  out.insert("train", train_options().to_toml(e.train));
+  out.insert("eval", eval_options().to_toml(e.eval));
+  out.insert("model", with_name(e.model, "arch"));
+  out.insert("objective", with_name(e.objective, "name"));
+  toml::array regularisers;
+  for (const auto& r : e.regularisers) regularisers.push_back(with_name(r, "name"));
+  out.insert("regularisers", std::move(regularisers));
+  toml::table decoding;
+  toml::array chain;
+  for (const auto& step : e.decoding) {
+    chain.push_back(step.name);
+    decoding.insert_or_assign(step.name, step.options);
+  }
+  decoding.insert_or_assign("chain", std::move(chain));
+  out.insert("decoding", std::move(decoding));
+  return out;
+}
+
+// Every grid axis must name an option the experiment has, or each run would fail on its own
+// with an error blamed on "--set".
+void check_sweep_axes(const toml::table& config, const toml::table& resolved) {
+  const toml::table* sweep = section(config, "sweep");
+  const toml::node* grid = sweep ? sweep->get("grid") : nullptr;
+  if (!grid) return;
+  for (const auto& [key, values] : *grid->as_table()) {
+    const std::string axis(key.str());
+    if (toml::at_path(resolved, axis)) continue;
+    const std::size_t dot = axis.rfind('.');
+    const toml::table* parent = toml::at_path(resolved, axis.substr(0, dot)).as_table();
+    std::vector<std::string> siblings;
+    if (parent) {
+      for (const auto& [k, v] : *parent) siblings.push_back(std::string(k.str()));
+    }
+    std::string message = fmt::format("'{}' is not an option of this experiment", axis);
+    if (auto best = closest_match(axis.substr(dot + 1), siblings)) message += fmt::format(" (did you mean '{}'?)", *best);
+    config_error(&values, key_path("sweep.grid", axis), message, join(siblings));
+  }
+}
+
+}  // namespace
+
+Experiment resolve_experiment(const toml::table& config, const Registry& registry, const std::string& source) {
+  check_sections(config);
+  Experiment e;
+  e.source = source;
+  e.experiment = parse_experiment_section(config);
+  e.data = parse_section(config, "data", data_options());
+  e.train = parse_section(config, "train", train_options());
+  e.eval = parse_section(config, "eval", eval_options());
+  e.model = resolve_required<Architecture>(config, registry, source, "model", "arch");
+  e.objective = resolve_required<Objective>(config, registry, source, "objective", "name");
+  e.regularisers = resolve_regularisers(config, registry);
+  e.decoding = resolve_decoding(config, registry);
+  e.resolved = resolved_table(e);
+  (void)expand_sweep(config);  // checks the shape of [sweep]
+  check_sweep_axes(config, e.resolved);
+
+  std::ostringstream canonical;  // tables print in key order, so the text is canonical
+  canonical << e.resolved;
+  e.config_hash = hash_text(canonical.str());
+  e.run_name = fmt::format("seed{}-{}", e.experiment.seed, e.config_hash.substr(0, 8));
+  return e;
+}
+
+}  // namespace lmlab

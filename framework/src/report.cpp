@@ -1,0 +1,54 @@
+#include "lmlab/report.hpp"
+
+#include <fmt/format.h>
+
+#include "lmlab/progress.hpp"
+
+namespace lmlab {
+
+namespace {
+
+// Newlines and tabs of generated text would break the table's layout.
+std::string one_line(const std::string& text, std::size_t max_bytes) {
+  std::string out;
+  for (char c : text) out += (c == '\n' || c == '\t' || c == '\r') ? ' ' : c;
+  if (out.size() > max_bytes) {
+    std::size_t cut = max_bytes;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;  // keep UTF-8 whole
+    out = out.substr(0, cut) + "...";
+  }
+  return out;
+}
+
+}  // namespace
+
+void print_summary(std::ostream& out, const std::vector<RunSummary>& runs) {
+  out << fmt::format("\n{:<36} {:>7} {:>8} {:>9} {:>9} {:>9} {:>11} {:>8} {:>9}\n", "run", "steps", "time",
+                     "tok/s", "val_loss", "val_ppl", "unigram_ppl", "val_acc", "status");
+  out << std::string(36 + 7 + 8 + 9 + 9 + 9 + 11 + 8 + 9 + 8, '-') << '\n';
+  for (const auto& r : runs) {
+    out << fmt::format("{:<36} {:>7} {:>8} {:>9.0f} {:>9.4f} {:>9.3f} {:>11.3f} {:>8.3f} {:>9}\n", r.run_name, r.steps,
+                       format_duration(r.seconds), r.tokens_per_s, r.val_loss, r.val_ppl, r.unigram_ppl, r.val_acc,
+                       r.status);
+  }
+  for (const auto& r : runs) {
+    out << fmt::format("\n{} ({} on {}, {} threads)\n", r.run_file.string(), r.run_name, r.device, r.threads);
+    for (const auto& [prompt, continuation] : r.samples) {
+      out << fmt::format("  prompt: {}\n  continuation: {}\n", one_line(prompt, 100), one_line(continuation, 200));
+    }
+  }
+}
+
+void print_plugins(std::ostream& out, const std::vector<PluginInfo>& plugins) {
+  for (const auto& p : plugins) {
+    out << fmt::format("{:<13} {:<18} {}\n", p.kind, p.name, p.help);
+    out << fmt::format("{:<13} {:<18} from {}\n", "", "", p.library);
+    for (const auto& o : p.options) {
+      std::string accepted = o.accepted.empty() ? "" : fmt::format(" [{}]", o.accepted);
+      out << fmt::format("{:<13} {:<18}   {} ({}, default {}{}): {}\n", "", "", o.name, o.type, o.default_value,
+                         accepted, o.help);
+    }
+  }
+}
+
+}  // namespace lmlab

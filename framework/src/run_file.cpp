@@ -1,0 +1,434 @@
+#include "lmlab/run_file.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <H5Cpp.h>
+#include <fmt/format.h>
+
+#include "lmlab/error.hpp"
+
+namespace lmlab {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr hsize_t chunk_rows = 1024;
+
+enum class Kind { int64, float64, string };
+
+const char* kind_name(Kind kind) {
+  switch (kind) {
+    case Kind::int64: return "int64";
+    case Kind::float64: return "float64";
+    case Kind::string: return "string";
+  }
+  return "?";
+}
+
+Kind kind_of(const RunFile::Value& value) {
+  if (std::holds_alternative<std::int64_t>(value)) return Kind::int64;
+  if (std::holds_alternative<double>(value)) return Kind::float64;
+  return Kind::string;
+}
+
+H5::StrType utf8_string() {
+  H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+  type.setCset(H5T_CSET_UTF8);
+  return type;
+}
+
+/// HDF5 otherwise prints its whole error stack to stderr for every failure, including the
+/// ones we turn into a DataError with a better message.
+void quiet_hdf5() {
+  static const bool done = [] {
+    H5::Exception::dontPrint();
+    return true;
+  }();
+  (void)done;
+}
+
+/// The most specific messages of HDF5's error stack ("unable to lock file", ...): the C++
+/// exception itself only names the API function that failed.
+std::string hdf5_detail(const H5::Exception& e) {
+  std::vector<std::string> messages;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* err, void* data) -> herr_t {
+        auto* out = static_cast<std::vector<std::string>*>(data);
+        if (err->desc && *err->desc && out->size() < 2) out->emplace_back(err->desc);
+        return 0;
+      },
+      &messages);
+  std::string detail = e.getDetailMsg();
+  for (const std::string& m : messages) detail += "; " + m;
+  return detail;
+}
+
+/// Runs an HDF5 operation, turning its exceptions into a DataError naming the file.
+template <class F>
+auto guarded(const fs::path& path, const std::string& action, F&& operation) {
+  quiet_hdf5();
+  try {
+    return operation();
+  } catch (const H5::Exception& e) {
+    throw DataError("run file " + path.string() + ": " + action + " failed (" + hdf5_detail(e) + ")");
+  }
+}
+
+void check_name(const std::string& what, const std::string& name) {
+  if (name.empty() || name.find('/') != std::string::npos || name == ".") {
+    throw DataError("run file: invalid " + what + " name \"" + name + "\"");
+  }
+}
+
+struct Column {
+  std::string name;
+  Kind kind = Kind::int64;
+  std::vector<std::int64_t> ints;
+  std::vector<double> floats;
+  std::vector<std::string> strings;
+
+  void push(const RunFile::Value& value) {
+    switch (kind) {
+      case Kind::int64: ints.push_back(std::get<std::int64_t>(value)); break;
+      case Kind::float64:
+        // An integer in a float column is the caller writing e.g. `0` for a loss; keep it.
+        floats.push_back(std::holds_alternative<double>(value) ? std::get<double>(value)
+                                                               : static_cast<double>(std::get<std::int64_t>(value)));
+        break;
+      case Kind::string: strings.push_back(std::get<std::string>(value)); break;
+    }
+  }
+  void clear() {
+    ints.clear();
+    floats.clear();
+    strings.clear();
+  }
+};
+
+struct Group {
+  std::vector<Column> columns;
+  hsize_t rows_on_disk = 0;
+  hsize_t buffered_rows = 0;
+};
+
+H5::DataSet create_column(H5::Group& group, const Column& column) {
+  const hsize_t dims = 0, max_dims = H5S_UNLIMITED;
+  H5::DataSpace space(1, &dims, &max_dims);
+  H5::DSetCreatPropList properties;
+  properties.setChunk(1, &chunk_rows);
+  switch (column.kind) {
+    case Kind::int64: return group.createDataSet(column.name, H5::PredType::STD_I64LE, space, properties);
+    case Kind::float64: return group.createDataSet(column.name, H5::PredType::IEEE_F64LE, space, properties);
+    case Kind::string: return group.createDataSet(column.name, utf8_string(), space, properties);
+  }
+  throw DataError("run file: unknown column kind");
+}
+
+void write_column(H5::DataSet& dataset, const Column& column, hsize_t offset, hsize_t rows) {
+  H5::DataSpace file_space = dataset.getSpace();
+  file_space.selectHyperslab(H5S_SELECT_SET, &rows, &offset);
+  H5::DataSpace memory_space(1, &rows);
+  switch (column.kind) {
+    case Kind::int64: dataset.write(column.ints.data(), H5::PredType::NATIVE_INT64, memory_space, file_space); break;
+    case Kind::float64: dataset.write(column.floats.data(), H5::PredType::NATIVE_DOUBLE, memory_space, file_space); break;
+    case Kind::string: {
+      std::vector<const char*> pointers;
+      pointers.reserve(column.strings.size());
+      for (const std::string& s : column.strings) pointers.push_back(s.c_str());
+      dataset.write(pointers.data(), utf8_string(), memory_space, file_space);
+      break;
+    }
+  }
+}
+
+std::vector<std::int64_t> read_int_dataset(const H5::DataSet& dataset) {
+  const hssize_t n = dataset.getSpace().getSimpleExtentNpoints();
+  std::vector<std::int64_t> values(static_cast<std::size_t>(n));
+  if (n > 0) dataset.read(values.data(), H5::PredType::NATIVE_INT64);
+  return values;
+}
+
+}  // namespace
+
+struct RunFile::Impl {
+  fs::path path;
+  H5::H5File file;
+  std::map<std::string, Group> groups;
+
+  ~Impl() {
+    try {
+      flush();
+    } catch (...) {  // a destructor must not throw; the rows since the last flush are lost
+    }
+  }
+
+  void flush() {
+    guarded(path, "flush", [&] {
+      for (auto& [name, group] : groups) write_group(name, group);
+      file.flush(H5F_SCOPE_GLOBAL);
+    });
+  }
+
+  void write_group(const std::string& name, Group& group) {
+    if (group.buffered_rows == 0) return;
+    H5::Group h5_group = file.nameExists(name) ? file.openGroup(name) : file.createGroup(name);
+    const hsize_t total = group.rows_on_disk + group.buffered_rows;
+    for (Column& column : group.columns) {
+      H5::DataSet dataset = h5_group.nameExists(column.name) ? h5_group.openDataSet(column.name)
+                                                             : create_column(h5_group, column);
+      dataset.extend(&total);
+      write_column(dataset, column, group.rows_on_disk, group.buffered_rows);
+    }
+    for (Column& column : group.columns) column.clear();
+    group.rows_on_disk = total;
+    group.buffered_rows = 0;
+  }
+
+  /// Reads the columns of an existing group and cuts them back to the rows a resumed run keeps.
+  Group adopt_group(H5::Group& h5_group, std::int64_t last_step) {
+    Group group;
+    std::vector<H5::DataSet> datasets;
+    hsize_t rows = 0;
+    for (hsize_t i = 0; i < h5_group.getNumObjs(); ++i) {
+      const std::string name = h5_group.getObjnameByIdx(i);
+      if (h5_group.childObjType(name) != H5O_TYPE_DATASET) continue;
+      H5::DataSet dataset = h5_group.openDataSet(name);
+      Column column;
+      column.name = name;
+      switch (dataset.getTypeClass()) {
+        case H5T_INTEGER: column.kind = Kind::int64; break;
+        case H5T_FLOAT: column.kind = Kind::float64; break;
+        case H5T_STRING: column.kind = Kind::string; break;
+        default: continue;
+      }
+      const auto n = static_cast<hsize_t>(dataset.getSpace().getSimpleExtentNpoints());
+      // A run killed inside a flush may leave columns of different lengths: keep the rows all have.
+      rows = datasets.empty() ? n : std::min(rows, n);
+      group.columns.push_back(std::move(column));
+      datasets.push_back(std::move(dataset));
+    }
+    for (std::size_t c = 0; c < group.columns.size(); ++c) {
+      if (group.columns[c].name != "step" || group.columns[c].kind != Kind::int64) continue;
+      const std::vector<std::int64_t> steps = read_int_dataset(datasets[c]);
+      hsize_t keep = 0;
+      while (keep < rows && steps[keep] <= last_step) ++keep;
+      rows = keep;
+    }
+    for (H5::DataSet& dataset : datasets) dataset.extend(&rows);
+    group.rows_on_disk = rows;
+    return group;
+  }
+
+  template <class T>
+  void put_attribute(const std::string& name, const H5::DataType& file_type, const H5::DataType& memory_type,
+                     const T& value) {
+    guarded(path, "setting attribute " + name, [&] {
+      if (file.attrExists(name)) file.removeAttr(name);
+      H5::Attribute attribute = file.createAttribute(name, file_type, H5::DataSpace(H5S_SCALAR));
+      if constexpr (std::is_same_v<T, std::string>) {
+        attribute.write(memory_type, value);
+      } else {
+        attribute.write(memory_type, &value);
+      }
+      file.flush(H5F_SCOPE_GLOBAL);
+    });
+  }
+};
+
+RunFile::RunFile(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RunFile::RunFile(RunFile&&) noexcept = default;
+RunFile& RunFile::operator=(RunFile&&) noexcept = default;
+RunFile::~RunFile() = default;
+
+RunFile RunFile::create(const fs::path& path) {
+  std::error_code ec;
+  if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
+  if (ec) throw DataError("run file " + path.string() + ": cannot create its folder (" + ec.message() + ")");
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  // Default (earliest) file format on purpose: the newest one marks the superblock "open for
+  // writing", and a killed run's file then needs h5clear before anything can open it.
+  impl->file = guarded(path, "creating", [&] { return H5::H5File(path.string(), H5F_ACC_TRUNC); });
+  guarded(path, "flush", [&] { impl->file.flush(H5F_SCOPE_GLOBAL); });
+  return RunFile(std::move(impl));
+}
+
+RunFile RunFile::resume(const fs::path& path, std::int64_t last_step) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw DataError("run file " + path.string() + " does not exist; cannot resume");
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->file = guarded(path, "opening for resume", [&] { return H5::H5File(path.string(), H5F_ACC_RDWR); });
+  guarded(path, "truncating to step " + std::to_string(last_step), [&] {
+    for (hsize_t i = 0; i < impl->file.getNumObjs(); ++i) {
+      const std::string name = impl->file.getObjnameByIdx(i);
+      if (impl->file.childObjType(name) != H5O_TYPE_GROUP) continue;
+      H5::Group h5_group = impl->file.openGroup(name);
+      impl->groups[name] = impl->adopt_group(h5_group, last_step);
+    }
+    impl->file.flush(H5F_SCOPE_GLOBAL);
+  });
+  return RunFile(std::move(impl));
+}
+
+void RunFile::set_attribute(const std::string& name, const std::string& value) {
+  impl_->put_attribute(name, utf8_string(), utf8_string(), value);
+}
+
+void RunFile::set_attribute(const std::string& name, std::int64_t value) {
+  impl_->put_attribute(name, H5::PredType::STD_I64LE, H5::PredType::NATIVE_INT64, value);
+}
+
+void RunFile::set_attribute(const std::string& name, double value) {
+  impl_->put_attribute(name, H5::PredType::IEEE_F64LE, H5::PredType::NATIVE_DOUBLE, value);
+}
+
+void RunFile::append(const std::string& group_name, const Row& row) {
+  check_name("group", group_name);
+  if (row.empty()) throw DataError("run file " + impl_->path.string() + ": empty row for group " + group_name);
+  for (std::size_t i = 0; i < row.size(); ++i) {
+    check_name("column", row[i].first);
+    for (std::size_t j = 0; j < i; ++j) {
+      if (row[j].first == row[i].first) {
+        throw DataError("run file " + impl_->path.string() + ": group " + group_name + " row names column " +
+                        row[i].first + " twice");
+      }
+    }
+  }
+  Group& group = impl_->groups[group_name];
+  if (group.columns.empty()) {
+    for (const auto& [name, value] : row) group.columns.push_back(Column{name, kind_of(value), {}, {}, {}});
+  }
+  const auto mismatch = [&](const std::string& column, const std::string& why) {
+    return DataError("run file " + impl_->path.string() + ": group " + group_name + ", column " + column + ": " + why);
+  };
+  // Check the whole row before buffering any of it, so a rejected row leaves the columns even.
+  std::vector<const RunFile::Value*> values;
+  for (const Column& column : group.columns) {
+    const auto it = std::find_if(row.begin(), row.end(), [&](const auto& cell) { return cell.first == column.name; });
+    if (it == row.end()) throw mismatch(column.name, "missing from the row (earlier rows have it)");
+    const Kind kind = kind_of(it->second);
+    if (kind != column.kind && !(column.kind == Kind::float64 && kind == Kind::int64)) {
+      throw mismatch(column.name, std::string("holds ") + kind_name(column.kind) + ", the row gives " + kind_name(kind));
+    }
+    values.push_back(&it->second);
+  }
+  if (row.size() != group.columns.size()) {
+    for (const auto& [name, value] : row) {
+      const bool known = std::any_of(group.columns.begin(), group.columns.end(),
+                                     [&](const Column& column) { return column.name == name; });
+      if (!known) throw mismatch(name, "not among the group's columns (earlier rows lack it)");
+    }
+  }
+  for (std::size_t c = 0; c < group.columns.size(); ++c) group.columns[c].push(*values[c]);
+  ++group.buffered_rows;
+}
+
+void RunFile::flush() { impl_->flush(); }
+
+const fs::path& RunFile::path() const { return impl_->path; }
+
+namespace run_file {
+
+namespace {
+
+H5::H5File open_read_only(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) throw DataError("run file " + file.string() + " does not exist");
+  return guarded(file, "opening", [&] { return H5::H5File(file.string(), H5F_ACC_RDONLY); });
+}
+
+template <class T>
+std::vector<T> read_numbers(const fs::path& file, const std::string& dataset, const H5::PredType& type) {
+  H5::H5File h5 = open_read_only(file);
+  return guarded(file, "reading " + dataset, [&] {
+    H5::DataSet ds = h5.openDataSet(dataset);
+    std::vector<T> values(static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints()));
+    if (!values.empty()) ds.read(values.data(), type);
+    return values;
+  });
+}
+
+}  // namespace
+
+std::vector<double> read_floats(const fs::path& file, const std::string& dataset) {
+  return read_numbers<double>(file, dataset, H5::PredType::NATIVE_DOUBLE);
+}
+
+std::vector<std::int64_t> read_ints(const fs::path& file, const std::string& dataset) {
+  return read_numbers<std::int64_t>(file, dataset, H5::PredType::NATIVE_INT64);
+}
+
+std::vector<std::string> read_strings(const fs::path& file, const std::string& dataset) {
+  H5::H5File h5 = open_read_only(file);
+  return guarded(file, "reading " + dataset, [&] {
+    H5::DataSet ds = h5.openDataSet(dataset);
+    if (ds.getTypeClass() != H5T_STRING) throw DataError("run file " + file.string() + ": " + dataset + " is not text");
+    const H5::StrType file_type = ds.getStrType();
+    const auto n = static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints());
+    std::vector<std::string> values;
+    values.reserve(n);
+    if (n == 0) return values;
+    if (file_type.isVariableStr()) {
+      std::vector<char*> pointers(n, nullptr);
+      const H5::StrType memory_type = utf8_string();
+      ds.read(pointers.data(), memory_type);
+      for (const char* p : pointers) values.emplace_back(p ? p : "");
+      H5::DataSet::vlenReclaim(pointers.data(), memory_type, ds.getSpace());
+    } else {  // fixed-length strings, as other writers may produce
+      const std::size_t width = file_type.getSize();
+      std::vector<char> buffer(n * width);
+      ds.read(buffer.data(), file_type);
+      for (std::size_t i = 0; i < n; ++i) {
+        std::string s(buffer.data() + i * width, width);
+        values.push_back(s.substr(0, s.find('\0')));
+      }
+    }
+    return values;
+  });
+}
+
+std::string read_attribute(const fs::path& file, const std::string& name) {
+  H5::H5File h5 = open_read_only(file);
+  return guarded(file, "reading attribute " + name, [&]() -> std::string {
+    if (!h5.attrExists(name)) throw DataError("run file " + file.string() + " has no attribute " + name);
+    H5::Attribute attribute = h5.openAttribute(name);
+    switch (attribute.getTypeClass()) {
+      case H5T_STRING: {
+        std::string value;
+        attribute.read(attribute.getStrType(), value);
+        return value.substr(0, value.find('\0'));
+      }
+      case H5T_INTEGER: {
+        std::int64_t value = 0;
+        attribute.read(H5::PredType::NATIVE_INT64, &value);
+        return std::to_string(value);
+      }
+      case H5T_FLOAT: {
+        double value = 0;
+        attribute.read(H5::PredType::NATIVE_DOUBLE, &value);
+        return fmt::format("{}", value);  // shortest text that reads back as the same double
+      }
+      default: throw DataError("run file " + file.string() + ": attribute " + name + " is not text or a number");
+    }
+  });
+}
+
+bool has_attribute(const fs::path& file, const std::string& name) {
+  H5::H5File h5 = open_read_only(file);
+  return guarded(file, "looking up attribute " + name, [&] { return h5.attrExists(name); });
+}
+
+}  // namespace run_file
+
+}  // namespace lmlab

@@ -1,0 +1,316 @@
+#include "lmlab/trainer.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <fmt/format.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include "lmlab/batches.hpp"
+#include "lmlab/build_info.hpp"
+#include "lmlab/checkpoint.hpp"
+#include "lmlab/corpus.hpp"
+#include "lmlab/evaluation.hpp"
+#include "lmlab/generate.hpp"
+#include "lmlab/optimizer.hpp"
+#include "lmlab/plugin_call.hpp"
+#include "lmlab/progress.hpp"
+#include "lmlab/provenance.hpp"
+#include "lmlab/run_file.hpp"
+#include "lmlab/runtime.hpp"
+#include "lmlab/tokenizer.hpp"
+
+namespace fs = std::filesystem;
+
+namespace lmlab {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// A decoding step whose every call goes through plugin_call, so a failure inside generation names
+// the step's plugin rather than the model's.
+class GuardedStep final : public DecodingStep {
+ public:
+  GuardedStep(std::shared_ptr<DecodingStep> step, PluginInfo info) : step_(std::move(step)), info_(std::move(info)) {}
+  std::string name() const override { return step_->name(); }
+  void apply(DecodeState& state) override { plugin_call(info_, "apply", [&] { step_->apply(state); }); }
+  bool selects() const override { return step_->selects(); }
+  void reset() override { plugin_call(info_, "reset", [&] { step_->reset(); }); }
+  std::shared_ptr<DecodingStep> clone() const override {
+    return std::make_shared<GuardedStep>(plugin_call(info_, "clone", [&] { return step_->clone(); }), info_);
+  }
+
+ private:
+  std::shared_ptr<DecodingStep> step_;
+  PluginInfo info_;
+};
+
+// Everything built from the experiment's plugins, and who built each piece (for messages).
+struct Plugins {
+  std::shared_ptr<Architecture> model;
+  std::shared_ptr<Objective> objective;
+  std::vector<std::shared_ptr<Regulariser>> regularisers;
+  std::shared_ptr<DecodingChain> decoding;
+  PluginInfo model_info, objective_info;
+  std::vector<PluginInfo> regulariser_info;
+};
+
+Plugins build_plugins(const Experiment& e, const Registry& registry, const c10::Device& device) {
+  Plugins p;
+  const ArchitectureContext arch_context{ByteTokenizer::vocab_size, e.data.block_size};
+  p.model = make_plugin<Architecture>(registry, e.model.name, e.model.options, arch_context);
+  p.model->to(device);
+  p.model_info = registry.get<Architecture>(e.model.name).info;
+  static const ByteTokenizer tokenizer;
+  p.objective = make_plugin<Objective>(registry, e.objective.name, e.objective.options,
+                                       ObjectiveContext{ByteTokenizer::vocab_size, &tokenizer});
+  p.objective_info = registry.get<Objective>(e.objective.name).info;
+  const RegulariserContext reg_context{e.train.steps};
+  for (const auto& r : e.regularisers) {
+    p.regularisers.push_back(make_plugin<Regulariser>(registry, r.name, r.options, reg_context));
+    p.regulariser_info.push_back(registry.get<Regulariser>(r.name).info);
+  }
+  std::vector<std::shared_ptr<DecodingStep>> steps;
+  for (const auto& d : e.decoding) {
+    steps.push_back(std::make_shared<GuardedStep>(
+        make_plugin<DecodingStep>(registry, d.name, d.options, DecodingContext{ByteTokenizer::vocab_size}),
+        registry.get<DecodingStep>(d.name).info));
+  }
+  if (!steps.empty()) p.decoding = std::make_shared<DecodingChain>(std::move(steps));
+  return p;
+}
+
+void write_provenance(RunFile& file, const Experiment& e, const Plugins& p, const c10::Device& device, int threads) {
+  std::ostringstream config;
+  config << e.resolved;
+  const GitState git = source_git_state();
+  file.set_attribute("config", config.str());
+  file.set_attribute("config_hash", e.config_hash);
+  file.set_attribute("source", e.source);
+  file.set_attribute("lmlab_version", build_info::version);
+  file.set_attribute("git_commit", git.commit);
+  file.set_attribute("git_dirty", git.dirty ? "true" : "false");
+  file.set_attribute("torch_version", torch_version());
+  file.set_attribute("device", device.str());
+  file.set_attribute("threads", static_cast<std::int64_t>(threads));
+  auto describe = [](const PluginInfo& i) { return fmt::format("{} ({})", i.name, i.library); };
+  file.set_attribute("plugin.model", describe(p.model_info));
+  file.set_attribute("plugin.objective", describe(p.objective_info));
+  for (std::size_t i = 0; i < p.regulariser_info.size(); ++i) {
+    file.set_attribute(fmt::format("plugin.regulariser.{}", i), describe(p.regulariser_info[i]));
+  }
+  if (p.decoding) file.set_attribute("plugin.decoding", p.decoding->name());
+}
+
+// Sum of squared gradient norms of every parameter, before any regulariser touches them.
+double gradient_norm(torch::nn::Module& model) {
+  at::Tensor total = at::zeros({}, at::kDouble);
+  for (const auto& p : model.parameters()) {
+    if (p.grad().defined()) total += p.grad().detach().to(at::kDouble).pow(2).sum().cpu();
+  }
+  return std::sqrt(total.item<double>());
+}
+
+void seed_everything(std::uint64_t seed, const c10::Device& device) {
+  at::Generator cpu = at::globalContext().defaultGenerator(c10::Device(c10::kCPU));
+  cpu.set_current_seed(seed);
+  if (device.is_cuda()) {
+    at::Generator accelerator = at::globalContext().defaultGenerator(device);
+    accelerator.set_current_seed(seed);
+  }
+}
+
+}  // namespace
+
+void request_stop() { g_stop.store(true); }
+bool stop_requested() { return g_stop.load(); }
+
+fs::path run_file_path(const Experiment& e) {
+  return fs::path(e.experiment.results_dir) / e.experiment.name / (e.run_name + ".h5");
+}
+
+fs::path checkpoint_path(const Experiment& e) {
+  return fs::path(e.experiment.results_dir) / e.experiment.name / (e.run_name + ".ckpt");
+}
+
+RunSummary run_experiment(const Experiment& e, const Registry& registry, const RunOptions& options) {
+  std::ostream& out = *options.out;
+  const auto& train = e.train;
+  RunSummary summary;
+  summary.run_name = e.run_name;
+  summary.run_file = run_file_path(e);
+  summary.checkpoint = checkpoint_path(e);
+
+  summary.threads = configure_threads(e.experiment.threads);
+  const c10::Device device = resolve_device(e.experiment.device);
+  summary.device = device.str();
+  const bool bf16 = e.experiment.precision == "bf16";
+  out << fmt::format("run {}: device {}, {} intra-op threads ({}), precision {}\n", e.run_name, device.str(),
+                     summary.threads,
+                     e.experiment.threads > 0 ? "experiment.threads"
+                                              : fmt::format("CPUs available to the process: {}", available_cpus()),
+                     e.experiment.precision);
+
+  const ByteTokenizer tokenizer;
+  const Corpus corpus = load_corpus(e.data, tokenizer);
+  summary.unigram_ppl = std::exp(unigram_cross_entropy(corpus.train, corpus.valid, ByteTokenizer::vocab_size));
+  out << fmt::format("corpus {}: {} train / {} valid tokens; unigram baseline perplexity {:.2f}\n",
+                     corpus.folder.string(), corpus.train.numel(), corpus.valid.numel(), summary.unigram_ppl);
+
+  seed_everything(static_cast<std::uint64_t>(e.experiment.seed), device);
+  Plugins plugins = build_plugins(e, registry, device);
+  Architecture& model = *plugins.model;
+  auto optimizer = make_optimizer(model, train);
+  WindowSampler sampler(corpus.train, e.data.block_size + 1, static_cast<std::uint64_t>(e.experiment.seed) + 1);
+  const std::int64_t eval_batch = e.eval.batch_size > 0 ? e.eval.batch_size : train.batch_size;
+  const at::Tensor eval_windows = fixed_windows(corpus.valid, e.data.block_size + 1, e.eval.batches * eval_batch);
+  const auto prompts = prompt_windows(corpus.valid, e.eval.prompts, e.eval.prompt_tokens);
+
+  const CheckpointParts parts{model, *optimizer, sampler.generator(), device};
+  TrainingState state;
+  if (options.resume) state = load_checkpoint(summary.checkpoint, parts, e.config_hash);
+  RunFile file = options.resume ? RunFile::resume(summary.run_file, state.step) : RunFile::create(summary.run_file);
+  write_provenance(file, e, plugins, device, summary.threads);
+  file.set_attribute("unigram_val_ppl", summary.unigram_ppl);
+  if (!options.resume) file.set_attribute("start_time", utc_now());
+  file.set_attribute("status", "running");
+  file.set_attribute("status_reason", options.resume ? fmt::format("resumed at step {}", state.step) : "");
+  file.flush();
+  if (options.resume) out << fmt::format("resumed {} at step {}\n", summary.checkpoint.string(), state.step);
+
+  Progress progress(out, e.run_name, train.steps, options.live.value_or(Progress::stderr_is_terminal()));
+  const auto started = Clock::now();
+  auto window_start = Clock::now();
+  std::int64_t window_tokens = 0;
+  const std::int64_t tokens_before = state.tokens;  // a resumed run's speed counts its own steps only
+  EvalResult last_eval;
+
+  auto checkpoint = [&] {
+    file.flush();  // rows up to this step must be on disk before a resume may drop later ones
+    save_checkpoint(summary.checkpoint, parts, state, e.config_hash);
+  };
+  auto evaluate_and_sample = [&](std::int64_t step) {
+    last_eval = plugin_call(plugins.objective_info, "evaluation",
+                            [&] { return evaluate(model, *plugins.objective, eval_windows, eval_batch, device, bf16); });
+    file.append("eval", {{"step", step}, {"val_loss", last_eval.loss}, {"val_ppl", last_eval.perplexity},
+                         {"val_acc", last_eval.accuracy}});
+    progress.message(fmt::format("[{}] step {}: val_loss {:.4f}  val_ppl {:.3f}  val_acc {:.3f}", e.run_name, step,
+                                 last_eval.loss, last_eval.perplexity, last_eval.accuracy));
+    summary.samples.clear();
+    if (plugins.decoding && !prompts.empty() && e.eval.max_new_tokens > 0) {
+      GenerateOptions g;
+      g.max_new_tokens = e.eval.max_new_tokens;
+      g.seed = static_cast<std::uint64_t>(e.experiment.seed);
+      const auto continuations = plugin_call(plugins.model_info, "generation", [&] {
+        AutocastScope autocast(device, bf16);
+        return generate(model, *plugins.decoding, prompts, g, device);
+      });
+      for (std::size_t i = 0; i < prompts.size(); ++i) {
+        const std::string prompt = tokenizer.decode(prompts[i]), continuation = tokenizer.decode(continuations[i]);
+        file.append("samples", {{"step", step}, {"prompt_index", static_cast<std::int64_t>(i)}, {"prompt", prompt},
+                                {"continuation", continuation}});
+        summary.samples.emplace_back(prompt, continuation);
+      }
+    }
+    state.last_eval_step = step;
+    file.flush();
+  };
+
+  try {
+    model.train();
+    g_stop.store(false);
+    while (state.step < train.steps) {
+      const std::int64_t step = state.step + 1;
+      const double lr = learning_rate(train, step);
+      set_learning_rate(*optimizer, lr);
+      optimizer->zero_grad();
+      double step_loss = 0.0;
+      for (std::int64_t micro = 0; micro < train.grad_accum; ++micro) {
+        const at::Tensor block = sampler.next(train.batch_size).to(device);  // (B, T+1)
+        at::Tensor loss;
+        plugin_call(plugins.objective_info, "a training step", [&] {
+          AutocastScope autocast(device, bf16);
+          const LossOutput result = plugins.objective->compute(model, block);
+          loss = result.loss;
+          state.tokens += result.tokens;
+          window_tokens += result.tokens;
+          for (std::size_t r = 0; r < plugins.regularisers.size(); ++r) {
+            at::Tensor extra = plugin_call(plugins.regulariser_info[r], "extra_loss",
+                                           [&] { return plugins.regularisers[r]->extra_loss(result, model); });
+            if (extra.defined()) loss = loss + extra;
+          }
+        });
+        (loss / static_cast<double>(train.grad_accum)).backward();
+        step_loss += loss.item<double>() / static_cast<double>(train.grad_accum);
+      }
+      if (!std::isfinite(step_loss)) throw Error(fmt::format("loss became {} at step {}", step_loss, step));
+      const double grad_norm = gradient_norm(model);
+      for (std::size_t r = 0; r < plugins.regularisers.size(); ++r) {
+        plugin_call(plugins.regulariser_info[r], "after_backward",
+                    [&] { plugins.regularisers[r]->after_backward(model); });
+      }
+      optimizer->step();
+      state.step = step;
+      state.loss_sum += step_loss;
+      state.loss_count += 1;
+
+      const bool log_now = step % train.log_every == 0 || step == train.steps;
+      const double tokens_per_s = window_tokens / std::max(1e-9, seconds_since(window_start));
+      progress.step(step, step_loss, tokens_per_s, log_now);
+      if (log_now) {
+        file.append("train", {{"step", step}, {"tokens", state.tokens}, {"loss", state.loss_sum / state.loss_count},
+                              {"lr", lr}, {"grad_norm", grad_norm}, {"tokens_per_s", tokens_per_s}});
+        state.loss_sum = 0.0;
+        state.loss_count = 0;
+        window_start = Clock::now();
+        window_tokens = 0;
+      }
+      const bool eval_now = step % train.eval_every == 0 || step == train.steps;
+      if (eval_now) evaluate_and_sample(step);
+      const bool checkpoint_now = train.checkpoint_every > 0 ? step % train.checkpoint_every == 0 : eval_now;
+      const bool stop_now = (options.stop_after > 0 && step >= options.stop_after) || g_stop.load();
+      if (checkpoint_now || stop_now || step == train.steps) checkpoint();
+      if (stop_now && step < train.steps) {
+        progress.finish();
+        file.set_attribute("status", "stopped");
+        file.set_attribute("status_reason", fmt::format("stopped after step {}; continue with --resume", step));
+        summary.status = "stopped";
+        break;
+      }
+    }
+  } catch (const std::exception& error) {
+    progress.finish();
+    file.set_attribute("status", "failed");
+    file.set_attribute("status_reason", error.what());
+    file.set_attribute("end_time", utc_now());
+    file.flush();
+    throw;
+  }
+  progress.finish();
+  summary.steps = state.step;
+  summary.tokens = state.tokens;
+  summary.seconds = seconds_since(started);
+  summary.val_loss = last_eval.loss;
+  summary.val_ppl = last_eval.perplexity;
+  summary.val_acc = last_eval.accuracy;
+  if (summary.status.empty()) {
+    summary.status = "complete";
+    file.set_attribute("status", "complete");
+    file.set_attribute("status_reason", "");
+  }
+  summary.tokens_per_s = static_cast<double>(state.tokens - tokens_before) / std::max(1e-9, summary.seconds);
+  file.set_attribute("end_time", utc_now());
+  file.flush();
+  return summary;
+}
+
+}  // namespace lmlab

@@ -1,0 +1,636 @@
+// Experiment files: inheritance, overrides, validation of every section and plugin, the resolved
+// config and its hash, and sweep expansion. Plugins are tiny test-only classes registered here.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <toml++/toml.h>
+
+#include "lmlab/config.hpp"
+#include "lmlab/error.hpp"
+#include "lmlab/options.hpp"
+#include "lmlab/plugin.hpp"
+#include "support/test_support.hpp"
+
+using Catch::Contains;
+using lmlab::test::TempDir;
+using lmlab::test::write_file;
+
+namespace {
+
+struct ArchOptions {
+  std::int64_t d_model = 64;
+  std::int64_t n_heads = 4;
+  std::int64_t n_layers = 2;
+  double dropout = 0.0;
+};
+
+class ToyArch : public lmlab::Architecture {
+ public:
+  ToyArch(const ArchOptions&, const lmlab::ArchitectureContext& c) : context_(c) {}
+  at::Tensor forward(const lmlab::ModelInput& in) override {
+    return at::zeros({in.tokens.size(0), in.tokens.size(1), context_.vocab_size});
+  }
+  std::int64_t context_length() const override { return context_.max_seq_len; }
+
+ private:
+  lmlab::ArchitectureContext context_;
+};
+
+struct ObjectiveOptions {
+  double label_smoothing = 0.0;
+};
+
+class ToyObjective : public lmlab::Objective {
+ public:
+  lmlab::LossOutput compute(lmlab::Architecture&, const at::Tensor&) override { return {}; }
+};
+
+struct NoOptions {};
+
+struct TemperatureOptions {
+  double value = 1.0;
+};
+
+class ToyStep : public lmlab::DecodingStep {
+ public:
+  ToyStep(std::string name, bool selects) : name_(std::move(name)), selects_(selects) {}
+  std::string name() const override { return name_; }
+  void apply(lmlab::DecodeState&) override {}
+  bool selects() const override { return selects_; }
+  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<ToyStep>(*this); }
+
+ private:
+  std::string name_;
+  bool selects_;
+};
+
+struct RegOptions {
+  double strength = 0.1;
+};
+
+class ToyRegulariser : public lmlab::Regulariser {};
+
+template <class T>
+auto step(std::string name, bool selects) {
+  return [name, selects](const T&, const lmlab::DecodingContext&) { return std::make_shared<ToyStep>(name, selects); };
+}
+
+lmlab::Registry make_registry(bool with_greedy = true) {
+  lmlab::Registry registry;
+  lmlab::Registrar reg(registry, "test-lib.so");
+  reg.add<lmlab::Architecture>(
+      "toy_arch", "a model of zeros",
+      lmlab::OptionSet<ArchOptions>()
+          .add("d_model", &ArchOptions::d_model, "width", {.min = 8})
+          .add("n_heads", &ArchOptions::n_heads, "heads", {.min = 1})
+          .add("n_layers", &ArchOptions::n_layers, "blocks", {.min = 1})
+          .add("dropout", &ArchOptions::dropout, "dropout", {.min = 0.0, .max = 1.0, .exclusive_max = true})
+          .check("d_model must be divisible by n_heads", [](const ArchOptions& o) { return o.d_model % o.n_heads == 0; }),
+      [](const ArchOptions& o, const lmlab::ArchitectureContext& c) { return std::make_shared<ToyArch>(o, c); });
+  reg.add<lmlab::Objective>(
+      "toy_lm", "no loss",
+      lmlab::OptionSet<ObjectiveOptions>().add("label_smoothing", &ObjectiveOptions::label_smoothing, "eps",
+                                               {.min = 0.0, .max = 1.0}),
+      [](const ObjectiveOptions&, const lmlab::ObjectiveContext&) { return std::make_shared<ToyObjective>(); });
+  reg.add<lmlab::Regulariser>(
+      "toy_reg", "nothing",
+      lmlab::OptionSet<RegOptions>().add("strength", &RegOptions::strength, "weight", {.min = 0.0}),
+      [](const RegOptions&, const lmlab::RegulariserContext&) { return std::make_shared<ToyRegulariser>(); });
+  if (with_greedy) reg.add<lmlab::DecodingStep>("greedy", "argmax", lmlab::OptionSet<NoOptions>(), step<NoOptions>("greedy", true));
+  reg.add<lmlab::DecodingStep>("sample", "draw", lmlab::OptionSet<NoOptions>(), step<NoOptions>("sample", true));
+  reg.add<lmlab::DecodingStep>(
+      "temperature", "divide logits",
+      lmlab::OptionSet<TemperatureOptions>().add("value", &TemperatureOptions::value, "T",
+                                                 {.min = 0.0, .exclusive_min = true}),
+      step<TemperatureOptions>("temperature", false));
+  return registry;
+}
+
+const std::string minimal = R"([model]
+arch = "toy_arch"
+
+[objective]
+name = "toy_lm"
+)";
+
+template <class F>
+std::string config_error_of(F&& f) {
+  try {
+    f();
+  } catch (const lmlab::ConfigError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    FAIL("expected a ConfigError, got: " << e.what());
+  }
+  FAIL("expected a ConfigError, nothing was thrown");
+  return {};
+}
+
+// Writes exp.toml into `dir`, loads it with `overrides` and resolves it.
+lmlab::Experiment resolve(const TempDir& dir, const std::string& text, const std::vector<std::string>& overrides = {},
+                          const lmlab::Registry& registry = make_registry()) {
+  write_file(dir / "exp.toml", text);
+  toml::table config = lmlab::load_experiment_file(dir / "exp.toml");
+  lmlab::apply_overrides(config, overrides);
+  return lmlab::resolve_experiment(config, registry, (dir / "exp.toml").string());
+}
+
+std::string resolve_error(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  const TempDir dir;
+  return config_error_of([&] { resolve(dir, text, overrides); });
+}
+
+std::vector<std::string> strings(const toml::node* node) {
+  std::vector<std::string> out;
+  for (const auto& e : *node->as_array()) out.push_back(e.value<std::string>().value());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a minimal file resolves with every default filled in", "[config]") {
+  const TempDir dir;
+  const lmlab::Experiment e = resolve(dir, minimal);
+  CHECK(e.model.name == "toy_arch");
+  CHECK(e.objective.name == "toy_lm");
+  CHECK(e.train.steps == 1000);
+  CHECK(e.data.block_size == 256);
+  CHECK(e.experiment.device == "auto");
+  CHECK(e.regularisers.empty());
+  REQUIRE(e.decoding.size() == 1);
+  CHECK(e.decoding[0].name == "greedy");
+  CHECK(e.source == (dir / "exp.toml").string());
+
+  const toml::table& r = e.resolved;
+  CHECK(r["model"]["arch"].value<std::string>() == "toy_arch");
+  CHECK(r["model"]["d_model"].value<std::int64_t>() == 64);
+  CHECK(r["model"]["dropout"].value<double>() == 0.0);
+  CHECK(r["objective"]["name"].value<std::string>() == "toy_lm");
+  CHECK(r["objective"]["label_smoothing"].value<double>() == 0.0);
+  CHECK(r["train"]["lr"].value<double>() == 1e-3);
+  CHECK(r["train"]["schedule"].value<std::string>() == "cosine");
+  CHECK(r["eval"]["max_new_tokens"].value<std::int64_t>() == 64);
+  CHECK(r["experiment"]["plugin_paths"].as_array()->empty());
+  CHECK(r["data"]["tokenizer"].value<std::string>() == "byte");
+  CHECK(r["regularisers"].as_array()->empty());
+  CHECK(strings(r["decoding"]["chain"].node()) == std::vector<std::string>{"greedy"});
+  CHECK(r["decoding"]["greedy"].is_table());
+  CHECK_FALSE(r.contains("sweep"));
+
+  CHECK(e.config_hash.size() == 16);
+  CHECK(e.config_hash.find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(e.run_name == "seed0-" + e.config_hash.substr(0, 8));
+}
+
+TEST_CASE("sections and plugin options are read", "[config]") {
+  const TempDir dir;
+  const lmlab::Experiment e = resolve(dir, R"(
+[experiment]
+name = "ablation"
+seed = 7
+device = "cuda:1"
+precision = "bf16"
+plugin_paths = ["build/plugins"]
+
+[data]
+corpus = "corpora/tiny"
+block_size = 64
+
+[train]
+lr = 1          # an integer where a float is expected
+schedule = "linear"
+
+[eval]
+prompts = 0
+
+[model]
+arch = "toy_arch"
+n_layers = 6
+d_model = 128
+
+[objective]
+name = "toy_lm"
+label_smoothing = 0.1
+)");
+  CHECK(e.experiment.name == "ablation");
+  CHECK(e.experiment.device == "cuda:1");
+  CHECK(e.experiment.precision == "bf16");
+  CHECK(e.experiment.plugin_paths == std::vector<std::string>{"build/plugins"});
+  CHECK(e.data.corpus == "corpora/tiny");
+  CHECK(e.data.block_size == 64);
+  CHECK(e.train.lr == 1.0);
+  CHECK(e.train.schedule == "linear");
+  CHECK(e.eval.prompts == 0);
+  CHECK(e.model.options["n_layers"].value<std::int64_t>() == 6);
+  CHECK(e.model.options["d_model"].value<std::int64_t>() == 128);
+  CHECK_FALSE(e.model.options.contains("arch"));
+  CHECK(e.objective.options["label_smoothing"].value<double>() == 0.1);
+  CHECK(e.run_name.rfind("seed7-", 0) == 0);
+}
+
+TEST_CASE("an unknown plugin option names its line and the closest option", "[config]") {
+  const std::string text = R"([objective]
+name = "toy_lm"
+
+[model]
+arch = "toy_arch"
+n_layers = 2
+d_modle = 32
+)";
+  CHECK_THAT(resolve_error(text), Contains("exp.toml:7:1") && Contains("model.d_modle: unknown key") &&
+                                      Contains("did you mean 'd_model'") &&
+                                      Contains("accepted: d_model, dropout, n_heads, n_layers"));
+}
+
+TEST_CASE("a syntax error gives file:line:column and the parser's description", "[config]") {
+  CHECK_THAT(resolve_error(minimal + "\n[train]\nsteps = [1,\n"), Contains("exp.toml:9:") && Contains("array"));
+  CHECK_THAT(resolve_error(minimal + "[model]\n"), Contains("exp.toml:6:") && Contains("model"));
+}
+
+TEST_CASE("values of the wrong type or out of range are rejected with what is accepted", "[config]") {
+  CHECK_THAT(resolve_error(minimal + "\n[train]\nsteps = 2.5\n"),
+             Contains("exp.toml:8:9: train.steps: expected an integer, got float 2.5"));
+  CHECK_THAT(resolve_error("[model]\narch = \"toy_arch\"\nn_layers = \"four\"\n[objective]\nname = \"toy_lm\"\n"),
+             Contains("exp.toml:3:12: model.n_layers: expected an integer, got string \"four\""));
+  CHECK_THAT(resolve_error(minimal + "\n[train]\nsteps = 0\n"),
+             Contains("exp.toml:8:9: train.steps: 0 is out of range; accepted: >= 1"));
+  CHECK_THAT(resolve_error(minimal + "\n[train]\nlr = 0.0\n"), Contains("train.lr: 0.0 is out of range; accepted: > 0"));
+  CHECK_THAT(resolve_error(minimal + "\n[train]\nbeta2 = 1.0\n"),
+             Contains("train.beta2: 1.0 is out of range; accepted: >= 0 and < 1"));
+  CHECK_THAT(resolve_error(minimal + "\n[data]\nblock_size = 4\n"), Contains("data.block_size: 4 is out of range"));
+  CHECK_THAT(resolve_error(minimal + "\n[experiment]\nthreads = -1\n"), Contains("experiment.threads: -1"));
+  CHECK_THAT(resolve_error("train = 3\n" + minimal), Contains("exp.toml:1:9: train: expected a table, got integer 3"));
+}
+
+TEST_CASE("a bad choice lists the accepted values", "[config]") {
+  CHECK_THAT(resolve_error(minimal + "\n[experiment]\nprecision = \"bf32\"\n"),
+             Contains("exp.toml:8:13: experiment.precision: unknown value \"bf32\" (did you mean 'bf16'?)") &&
+                 Contains("accepted: fp32, bf16"));
+  CHECK_THAT(resolve_error(minimal + "\n[train]\nschedule = \"cosin\"\n"),
+             Contains("did you mean 'cosine'") && Contains("accepted: cosine, linear, constant"));
+  CHECK_THAT(resolve_error(minimal + "\n[data]\ntokenizer = \"bpe\"\n"), Contains("accepted: byte"));
+}
+
+TEST_CASE("devices follow auto|cpu|cuda|cuda:<index>", "[config]") {
+  const TempDir dir;
+  for (const char* ok : {"auto", "cpu", "cuda", "cuda:0", "cuda:12"}) {
+    CHECK(resolve(dir, minimal + "\n[experiment]\ndevice = \"" + ok + "\"\n").experiment.device == ok);
+  }
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "CPU"}) {
+    CHECK_THAT(resolve_error(minimal + "\n[experiment]\ndevice = \"" + bad + "\"\n"),
+               Contains("exp.toml:8:10: experiment.device: \"" + std::string(bad) + "\" is not a device") &&
+                   Contains("accepted: auto, cpu, cuda, cuda:<index>"));
+  }
+}
+
+TEST_CASE("unknown sections are rejected with the closest one", "[config]") {
+  CHECK_THAT(resolve_error(minimal + "\n[modle]\nn_layers = 2\n"),
+             Contains("exp.toml:7:1: modle: unknown section (did you mean 'model'?)") &&
+                 Contains("accepted: base, data, decoding, eval, experiment, model, objective, regularisers, sweep, "
+                          "train"));
+}
+
+TEST_CASE("[model] and [objective] are required and name a known plugin", "[config]") {
+  CHECK_THAT(resolve_error("[objective]\nname = \"toy_lm\"\n"),
+             Contains("exp.toml: model: missing [model] section") && Contains("arch") && Contains("accepted: toy_arch"));
+  CHECK_THAT(resolve_error("[model]\narch = \"toy_arch\"\n"),
+             Contains("exp.toml: objective: missing [objective] section") && Contains("accepted: toy_lm"));
+  CHECK_THAT(resolve_error("[model]\nn_layers = 2\n[objective]\nname = \"toy_lm\"\n"),
+             Contains("exp.toml:1:1: model.arch: missing") && Contains("accepted: toy_arch"));
+  CHECK_THAT(resolve_error("[model]\narch = 3\n[objective]\nname = \"toy_lm\"\n"),
+             Contains("exp.toml:2:8: model.arch: expected a string, got integer 3"));
+}
+
+TEST_CASE("an unknown plugin name is located and lists the known names", "[config]") {
+  CHECK_THAT(resolve_error("[objective]\nname = \"toy_lm\"\n\n[model]\narch = \"toy_arc\"\n"),
+             Contains("exp.toml:5:8: model.arch: unknown architecture 'toy_arc' (did you mean 'toy_arch'?)") &&
+                 Contains("known architecture plugins: toy_arch"));
+  CHECK_THAT(resolve_error("[model]\narch = \"toy_arch\"\n[objective]\nname = \"greedy\"\n"),
+             Contains("exp.toml:4:8: objective.name") && Contains("'greedy' is a decoding plugin"));
+}
+
+TEST_CASE("a plugin's cross-field check points at its table", "[config]") {
+  CHECK_THAT(resolve_error("[objective]\nname = \"toy_lm\"\n[model]\narch = \"toy_arch\"\nd_model = 66\n"),
+             Contains("exp.toml:3:1: model: d_model must be divisible by n_heads"));
+}
+
+TEST_CASE("[[regularisers]] resolve in order", "[config]") {
+  const TempDir dir;
+  const lmlab::Experiment e = resolve(dir, minimal + R"(
+[[regularisers]]
+name = "toy_reg"
+strength = 0.5
+
+[[regularisers]]
+name = "toy_reg"
+)");
+  REQUIRE(e.regularisers.size() == 2);
+  CHECK(e.regularisers[0].options["strength"].value<double>() == 0.5);
+  CHECK(e.regularisers[1].options["strength"].value<double>() == 0.1);
+  const toml::array& resolved = *e.resolved["regularisers"].as_array();
+  REQUIRE(resolved.size() == 2);
+  CHECK(resolved[0].as_table()->at_path("name").value<std::string>() == "toy_reg");
+
+  CHECK_THAT(resolve_error(minimal + "\n[[regularisers]]\nname = \"toy_reg\"\n\n[[regularisers]]\nname = "
+                                     "\"toy_reg\"\nstrenght = 1\n"),
+             Contains("exp.toml:12:1: regularisers[1].strenght: unknown key (did you mean 'strength'?)"));
+  CHECK_THAT(resolve_error(minimal + "\n[[regularisers]]\nstrength = 1\n"),
+             Contains("regularisers[0].name: missing") && Contains("toy_reg"));
+  CHECK_THAT(resolve_error(minimal + "\n[regularisers]\nname = \"toy_reg\"\n"),
+             Contains("regularisers: expected an array of tables ([[regularisers]]), got table"));
+}
+
+TEST_CASE("[decoding] is a chain of steps, each with its own options table", "[config]") {
+  const TempDir dir;
+  const lmlab::Experiment e = resolve(dir, minimal + R"(
+[decoding]
+chain = ["temperature", "sample"]
+
+[decoding.temperature]
+value = 0.7
+)");
+  REQUIRE(e.decoding.size() == 2);
+  CHECK(e.decoding[0].name == "temperature");
+  CHECK(e.decoding[0].options["value"].value<double>() == 0.7);
+  CHECK(e.decoding[1].name == "sample");
+  CHECK(strings(e.resolved["decoding"]["chain"].node()) == std::vector<std::string>{"temperature", "sample"});
+  CHECK(e.resolved["decoding"]["temperature"]["value"].value<double>() == 0.7);
+  CHECK(e.resolved["decoding"]["sample"].is_table());
+
+  // A step without its table takes its defaults.
+  const lmlab::Experiment d = resolve(dir, minimal + "\n[decoding]\nchain = [\"temperature\", \"sample\"]\n");
+  CHECK(d.decoding[0].options["value"].value<double>() == 1.0);
+
+  CHECK_THAT(resolve_error(minimal + "\n[decoding]\nchain = [\"temperature\", \"sampel\"]\n"),
+             Contains("exp.toml:8:25: decoding.chain[1]: unknown decoding 'sampel' (did you mean 'sample'?)"));
+  CHECK_THAT(resolve_error(minimal + "\n[decoding]\nchain = [\"sample\"]\n[decoding.temperature]\nvalue = 2.0\n"),
+             Contains("exp.toml:9:1: decoding.temperature: unknown key") && Contains("accepted: chain, sample"));
+  CHECK_THAT(resolve_error(minimal + "\n[decoding]\nchain = [\"temperature\", \"sample\"]\ntemperature = 0.5\n"),
+             Contains("decoding.temperature: expected a table, got float 0.5"));
+  CHECK_THAT(resolve_error(minimal + "\n[decoding]\nchain = [\"temperature\", \"sample\"]\n[decoding.temperature]\n"
+                                     "value = 0\n"),
+             Contains("exp.toml:10:9: decoding.temperature.value: 0.0 is out of range; accepted: > 0"));
+}
+
+TEST_CASE("without [decoding] the chain is greedy, or empty if no greedy step is loaded", "[config]") {
+  const TempDir dir;
+  CHECK(resolve(dir, minimal, {}, make_registry(false)).decoding.empty());
+}
+
+TEST_CASE("base files inherit two levels deep; the including file wins", "[config]") {
+  const TempDir dir;
+  write_file(dir / "common/base.toml", R"([model]
+arch = "toy_arch"
+d_model = 32
+n_heads = 2
+
+[objective]
+name = "toy_lm"
+
+[train]
+lr = 0.01
+steps = 100
+)");
+  write_file(dir / "common/mid.toml", R"(base = "base.toml"
+[model]
+n_layers = 3
+[train]
+steps = 50
+warmup = 5
+)");
+  write_file(dir / "exp/run.toml", "base = \"../common/mid.toml\"\n[train]\nsteps = 20\n");
+  const toml::table config = lmlab::load_experiment_file(dir / "exp/run.toml");
+  CHECK_FALSE(config.contains("base"));
+  const lmlab::Experiment e = lmlab::resolve_experiment(config, make_registry(), "run.toml");
+  CHECK(e.train.steps == 20);
+  CHECK(e.train.warmup == 5);
+  CHECK(e.train.lr == 0.01);
+  CHECK(e.model.options["n_layers"].value<std::int64_t>() == 3);
+  CHECK(e.model.options["d_model"].value<std::int64_t>() == 32);
+  CHECK(e.model.options["n_heads"].value<std::int64_t>() == 2);
+}
+
+TEST_CASE("errors in inherited values point into the file they came from", "[config]") {
+  const TempDir dir;
+  write_file(dir / "base.toml", "[objective]\nname = \"toy_lm\"\n\n[model]\narch = \"toy_arch\"\nd_modle = 32\n");
+  write_file(dir / "exp.toml", "base = \"base.toml\"\n[model]\nn_layers = 0\n");
+  const toml::table config = lmlab::load_experiment_file(dir / "exp.toml");
+  CHECK_THAT(config_error_of([&] { lmlab::resolve_experiment(config, make_registry(), "exp.toml"); }),
+             Contains("base.toml:6:1: model.d_modle: unknown key"));
+
+  write_file(dir / "base.toml", "[objective]\nname = \"toy_lm\"\n\n[model]\narch = \"toy_arch\"\n");
+  const toml::table fixed = lmlab::load_experiment_file(dir / "exp.toml");
+  CHECK_THAT(config_error_of([&] { lmlab::resolve_experiment(fixed, make_registry(), "exp.toml"); }),
+             Contains("exp.toml:3:12: model.n_layers: 0 is out of range"));
+}
+
+TEST_CASE("base cycles, missing and malformed base files are reported", "[config]") {
+  const TempDir dir;
+  write_file(dir / "a.toml", "base = \"b.toml\"\n");
+  write_file(dir / "b.toml", "\nbase = \"a.toml\"\n");
+  CHECK_THAT(config_error_of([&] { lmlab::load_experiment_file(dir / "a.toml"); }),
+             Contains("b.toml:2:8: base: inheritance cycle:") && Contains("a.toml -> ") && Contains("b.toml -> "));
+
+  write_file(dir / "self.toml", "base = \"self.toml\"\n");
+  CHECK_THAT(config_error_of([&] { lmlab::load_experiment_file(dir / "self.toml"); }), Contains("inheritance cycle"));
+
+  write_file(dir / "orphan.toml", "base = \"missing.toml\"\n");
+  CHECK_THAT(config_error_of([&] { lmlab::load_experiment_file(dir / "orphan.toml"); }),
+             Contains("orphan.toml:1:8: base: cannot read experiment file") && Contains("missing.toml"));
+
+  write_file(dir / "typed.toml", "base = 3\n");
+  CHECK_THAT(config_error_of([&] { lmlab::load_experiment_file(dir / "typed.toml"); }),
+             Contains("typed.toml:1:8: base: expected a string, got integer 3"));
+
+  CHECK_THAT(config_error_of([&] { lmlab::load_experiment_file(dir / "nowhere.toml"); }),
+             Contains("cannot read experiment file") && Contains("nowhere.toml"));
+}
+
+TEST_CASE("--set overrides numbers, strings, bare words and nested keys", "[config]") {
+  const TempDir dir;
+  const lmlab::Experiment e = resolve(dir, minimal,
+                                      {"model.n_layers=4", "train.lr = 3e-4", "experiment.name=\"quoted name\"",
+                                       "train.schedule=linear", "experiment.device=cuda:0", "experiment.seed=3",
+                                       "decoding.chain=[\"temperature\", \"sample\"]", "decoding.temperature.value=0.7",
+                                       "train.decay_embeddings=true"});
+  CHECK(e.model.options["n_layers"].value<std::int64_t>() == 4);
+  CHECK(e.train.lr == 3e-4);
+  CHECK(e.experiment.name == "quoted name");
+  CHECK(e.train.schedule == "linear");
+  CHECK(e.experiment.device == "cuda:0");
+  CHECK(e.experiment.seed == 3);
+  CHECK(e.train.decay_embeddings);
+  REQUIRE(e.decoding.size() == 2);
+  CHECK(e.decoding[0].options["value"].value<double>() == 0.7);
+
+  toml::table config;
+  lmlab::apply_overrides(config, {"a.b=1", "a.b=2", "word=hello world"});
+  CHECK(config["a"]["b"].value<std::int64_t>() == 2);
+  CHECK(config["word"].value<std::string>() == "hello world");
+}
+
+TEST_CASE("values from --set are reported as coming from --set", "[config]") {
+  CHECK_THAT(resolve_error(minimal, {"model.n_layers=0"}), Contains("--set: model.n_layers: 0 is out of range"));
+  CHECK_THAT(resolve_error(minimal, {"model.d_modle=64"}),
+             Contains("--set: model.d_modle: unknown key (did you mean 'd_model'?)"));
+  CHECK_THAT(resolve_error(minimal, {"modle.n_layers=2"}), Contains("--set: modle: unknown section"));
+  CHECK_THAT(resolve_error(minimal, {"train.steps=many"}), Contains("--set: train.steps: expected an integer, got string \"many\""));
+}
+
+TEST_CASE("malformed overrides are rejected, quoting them", "[config]") {
+  toml::table config = toml::parse("[model]\nn_layers = 2\n");
+  CHECK(config_error_of([&] { lmlab::apply_overrides(config, {"model.n_layers"}); }) ==
+        "--set: 'model.n_layers': expected section.key=value");
+  CHECK_THAT(config_error_of([&] { lmlab::apply_overrides(config, {"=3"}); }), Contains("'=3'") && Contains("empty"));
+  CHECK_THAT(config_error_of([&] { lmlab::apply_overrides(config, {"model..x=3"}); }), Contains("'model..x=3'"));
+  CHECK_THAT(config_error_of([&] { lmlab::apply_overrides(config, {"model.n_layers="}); }), Contains("value is empty"));
+  CHECK_THAT(config_error_of([&] { lmlab::apply_overrides(config, {"model.n_layers.x=3"}); }),
+             Contains("'model.n_layers.x=3': model.n_layers") && Contains("is not a table"));
+}
+
+TEST_CASE("plugin_paths_of reads experiment.plugin_paths early, with type checks", "[config]") {
+  CHECK(lmlab::plugin_paths_of(toml::table{}).empty());
+  CHECK(lmlab::plugin_paths_of(toml::parse("[experiment]\nplugin_paths = [\"a\", \"b/c\"]\n")) ==
+        std::vector<std::string>{"a", "b/c"});
+  CHECK_THAT(config_error_of([] { lmlab::plugin_paths_of(toml::parse("[experiment]\nplugin_paths = \"a\"\n")); }),
+             Contains("experiment.plugin_paths: expected an array of strings"));
+  CHECK_THAT(config_error_of([] { lmlab::plugin_paths_of(toml::parse("experiment = 1\n")); }),
+             Contains("experiment: expected a table"));
+}
+
+TEST_CASE("hash_text is 64-bit FNV-1a in 16 hex digits", "[config]") {
+  CHECK(lmlab::hash_text("") == "cbf29ce484222325");
+  CHECK(lmlab::hash_text("a") == "af63dc4c8601ec8c");
+}
+
+TEST_CASE("the config hash ignores layout and spelled-out defaults, and follows values", "[config]") {
+  const TempDir dir;
+  const std::string base = resolve(dir, minimal + "\n[train]\nlr = 0.001\nsteps = 500\n").config_hash;
+  const std::string reordered = resolve(dir, R"(# the same experiment, laid out differently
+[train]
+steps = 500   # fewer steps
+lr = 1e-3
+warmup = 100  # the default, spelled out
+
+[objective]
+name = "toy_lm"
+
+[model]
+d_model = 64
+arch = "toy_arch"
+)")
+                                    .config_hash;
+  CHECK(reordered == base);
+  const std::string inline_tables = resolve(dir, "model = { arch = \"toy_arch\", d_model = 64 }\n"
+                                                 "objective = { name = \"toy_lm\" }\n"
+                                                 "train = { steps = 500, lr = 1e-3 }\n")
+                                        .config_hash;
+  CHECK(inline_tables == base);
+  CHECK(resolve(dir, minimal, {"train.steps=500", "train.lr=0.001"}).config_hash == base);
+
+  CHECK(resolve(dir, minimal + "\n[train]\nlr = 0.001\nsteps = 501\n").config_hash != base);
+  CHECK(resolve(dir, minimal + "\n[train]\nlr = 0.002\nsteps = 500\n").config_hash != base);
+  CHECK(resolve(dir, minimal + "\n[train]\nlr = 0.001\nsteps = 500\n", {"model.n_layers=3"}).config_hash != base);
+  CHECK(resolve(dir, minimal + "\n[train]\nlr = 0.001\nsteps = 500\n", {"experiment.seed=1"}).config_hash != base);
+}
+
+namespace {
+
+toml::table parse_exp(const std::string& text) { return toml::parse(text, std::string_view("exp.toml")); }
+
+std::string sweep_error(const std::string& sweep) {
+  return config_error_of([&] { lmlab::expand_sweep(parse_exp(minimal + "\n[sweep]\n" + sweep)); });
+}
+
+}  // namespace
+
+TEST_CASE("a file without [sweep] is a single run", "[sweep]") {
+  const auto points = lmlab::expand_sweep(parse_exp(minimal));
+  REQUIRE(points.size() == 1);
+  CHECK(points[0].overrides.empty());
+  CHECK(points[0].label.empty());
+}
+
+TEST_CASE("[sweep] is the grid's product in key order, times the seeds", "[sweep]") {
+  const std::string text = minimal + R"(
+[sweep]
+grid = { "train.lr" = [1e-3, 3e-4], "model.n_layers" = [2, 4] }
+seeds = [1, 2]
+)";
+  const auto points = lmlab::expand_sweep(parse_exp(text));
+  REQUIRE(points.size() == 8);
+  CHECK(points[0].label == "n_layers=2,lr=0.001,seed=1");
+  CHECK(points[0].overrides == std::vector<std::string>{"model.n_layers=2", "train.lr=0.001", "experiment.seed=1"});
+  CHECK(points[1].label == "n_layers=2,lr=0.001,seed=2");
+  CHECK(points[2].label == "n_layers=2,lr=0.0003,seed=1");
+  CHECK(points[7].label == "n_layers=4,lr=0.0003,seed=2");
+
+  // Each point's overrides, applied to the file, give the values its label names.
+  std::vector<std::string> hashes;
+  for (const auto& point : points) {
+    toml::table config = parse_exp(text);
+    lmlab::apply_overrides(config, point.overrides);
+    const lmlab::Experiment e = lmlab::resolve_experiment(config, make_registry(), "exp.toml");
+    const std::string label = "n_layers=" + std::to_string(e.model.options["n_layers"].value<std::int64_t>().value()) +
+                              ",lr=" + lmlab::detail::format_float(e.train.lr) +
+                              ",seed=" + std::to_string(e.experiment.seed);
+    CHECK(label == point.label);
+    hashes.push_back(e.config_hash);
+  }
+  std::sort(hashes.begin(), hashes.end());
+  CHECK(std::unique(hashes.begin(), hashes.end()) == hashes.end());
+}
+
+TEST_CASE("sweep values of any TOML type round-trip; clashing label keys stay whole", "[sweep]") {
+  const std::string text = minimal + R"(
+[sweep.grid]
+"train.schedule" = ["linear", "constant"]
+"decoding.chain" = [["greedy"], ["temperature", "sample"]]
+"train.batch_size" = [8]
+"eval.batch_size" = [0]
+)";
+  const auto points = lmlab::expand_sweep(parse_exp(text));
+  REQUIRE(points.size() == 4);
+  CHECK(points[0].label == "chain=greedy,eval.batch_size=0,schedule=linear,train.batch_size=8");
+  CHECK(points[3].label == "chain=temperature+sample,eval.batch_size=0,schedule=constant,train.batch_size=8");
+  toml::table config = parse_exp(text);
+  lmlab::apply_overrides(config, points[3].overrides);
+  const lmlab::Experiment e = lmlab::resolve_experiment(config, make_registry(), "exp.toml");
+  CHECK(e.train.schedule == "constant");
+  REQUIRE(e.decoding.size() == 2);
+  CHECK(e.decoding[1].name == "sample");
+  CHECK(e.train.batch_size == 8);
+}
+
+TEST_CASE("badly shaped [sweep] tables are rejected with their position", "[sweep]") {
+  CHECK_THAT(sweep_error("gird = {}\n"),
+             Contains("exp.toml:8:1: sweep.gird: unknown key (did you mean 'grid'?); accepted: grid, seeds"));
+  CHECK_THAT(sweep_error("grid = 3\n"), Contains("exp.toml:8:8: sweep.grid: expected a table, got integer 3"));
+  CHECK_THAT(sweep_error("grid = { \"model.n_layers\" = [] }\n"),
+             Contains("sweep.grid.\"model.n_layers\": has no values"));
+  CHECK_THAT(sweep_error("grid = { \"model.n_layers\" = 2 }\n"),
+             Contains("sweep.grid.\"model.n_layers\": expected a non-empty array of values, got integer 2"));
+  CHECK_THAT(sweep_error("grid = { layers = [1, 2] }\n"), Contains("sweep.grid.layers: an axis is the dotted path"));
+  CHECK_THAT(sweep_error("grid = { \"model.n_layers\" = [2, 2] }\n"), Contains("[1]: 2 appears twice"));
+  CHECK_THAT(sweep_error("seeds = [1, \"2\"]\n"),
+             Contains("exp.toml:8:13: sweep.seeds[1]: expected an integer, got string \"2\""));
+  CHECK_THAT(sweep_error("seeds = []\n"), Contains("sweep.seeds: has no seeds"));
+  CHECK_THAT(sweep_error("seeds = [1, 1]\n"), Contains("sweep.seeds[1]: 1 appears twice"));
+  CHECK_THAT(sweep_error("seeds = 1\n"), Contains("sweep.seeds: expected a non-empty array of integers"));
+  CHECK_THAT(sweep_error("seeds = [1]\ngrid = { \"experiment.seed\" = [1, 2] }\n"),
+             Contains("already a grid axis"));
+  CHECK_THAT(config_error_of([] { lmlab::expand_sweep(parse_exp("sweep = 3\n")); }),
+             Contains("sweep: expected a table"));
+}
+
+TEST_CASE("resolving checks that every sweep axis names an option", "[sweep]") {
+  CHECK_THAT(resolve_error(minimal + "\n[sweep]\ngrid = { \"model.n_layrs\" = [2, 4] }\n"),
+             Contains("exp.toml:8:28: sweep.grid.\"model.n_layrs\": 'model.n_layrs' is not an option") &&
+                 Contains("did you mean 'n_layers'?") && Contains("accepted: arch, d_model, dropout, n_heads"));
+  CHECK_THAT(resolve_error(minimal + "\n[sweep]\nseeds = [-1]\n"), Contains("sweep.seeds[0]: -1 is out of range"));
+}

@@ -1,0 +1,173 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "generated/test_paths.hpp"
+#include "lmlab/architecture.hpp"
+#include "lmlab/decoding.hpp"
+#include "lmlab/generate.hpp"
+#include "lmlab/plugin_call.hpp"
+#include "lmlab/plugin_loader.hpp"
+#include "lmlab/registry.hpp"
+
+using Catch::Matchers::Contains;
+using Tokens = std::vector<std::int64_t>;
+using Batch = std::vector<Tokens>;
+
+namespace {
+
+const lmlab::Registry& plugins() {
+  static const lmlab::Registry registry = [] {
+    lmlab::Registry r;
+    lmlab::PluginLoader loader(r);
+    loader.load_folder(lmlab::test_paths::plugin_dir);
+    return r;
+  }();
+  return registry;
+}
+
+lmlab::DecodingChain chain_of(const std::vector<std::string>& names) {
+  std::vector<std::shared_ptr<lmlab::DecodingStep>> steps;
+  for (const auto& name : names) {
+    const toml::table resolved = lmlab::resolve_plugin<lmlab::DecodingStep>(plugins(), name, {}, name);
+    steps.push_back(lmlab::make_plugin<lmlab::DecodingStep>(plugins(), name, resolved, lmlab::DecodingContext{}));
+  }
+  return lmlab::DecodingChain(std::move(steps));
+}
+
+/// A toy model that is sure the next token is (last token + 1) % V, and records how it was
+/// called: the longest input, and the mode and grad state it ran in.
+class Successor final : public lmlab::Architecture {
+ public:
+  Successor(std::int64_t vocab, std::int64_t context) : vocab_(vocab), context_(context) {}
+
+  at::Tensor forward(const lmlab::ModelInput& input) override {
+    longest = std::max(longest, input.tokens.size(1));
+    ran_training = ran_training || is_training();
+    ran_with_grad = ran_with_grad || at::GradMode::is_enabled();
+    const at::Tensor next = (input.tokens + 1).remainder(vocab_);  // (B, T)
+    return at::one_hot(next, vocab_).to(at::kFloat) * 10.0;         // (B, T, V)
+  }
+  std::int64_t context_length() const override { return context_; }
+
+  std::int64_t longest = 0;
+  bool ran_training = false, ran_with_grad = false;
+
+ private:
+  std::int64_t vocab_, context_;
+};
+
+/// A toy model whose next-token distribution is spread out and depends on the whole history,
+/// so sampled continuations differ between streams and feed back into later steps.
+class Mixer final : public lmlab::Architecture {
+ public:
+  at::Tensor forward(const lmlab::ModelInput& input) override {
+    const at::Tensor sums = input.tokens.cumsum(1).to(at::kFloat);                 // (B, T)
+    const at::Tensor vocab = at::arange(16, at::kFloat);                           // (V)
+    return at::sin(sums.unsqueeze(-1) * 0.37 + vocab * 1.3);                       // (B, T, V)
+  }
+  std::int64_t context_length() const override { return 8; }
+};
+
+}  // namespace
+
+TEST_CASE("generate: greedy follows the model", "[generate]") {
+  Successor model(10, 32);
+  lmlab::DecodingChain greedy = chain_of({"greedy"});
+  lmlab::GenerateOptions options;
+  options.max_new_tokens = 5;
+  const Batch out = lmlab::generate(model, greedy, {{3, 4}, {8, 1}}, options, at::kCPU);
+  CHECK(out == Batch{{5, 6, 7, 8, 9}, {2, 3, 4, 5, 6}});
+
+  options.max_new_tokens = 0;
+  CHECK(lmlab::generate(model, greedy, {{3}}, options, at::kCPU) == Batch{{}});
+  CHECK(lmlab::generate(model, greedy, {}, options, at::kCPU).empty());
+}
+
+TEST_CASE("generate: a sequence stops at eos, the others go on", "[generate]") {
+  Successor model(10, 32);
+  lmlab::DecodingChain greedy = chain_of({"greedy"});
+  lmlab::GenerateOptions options;
+  options.max_new_tokens = 5;
+  options.eos_id = 4;
+  const Batch out = lmlab::generate(model, greedy, {{1}, {6}, {3}}, options, at::kCPU);
+  CHECK(out == Batch{{2, 3, 4}, {7, 8, 9, 0, 1}, {4}});
+
+  // Once every sequence has stopped the model is not run again.
+  Successor counting(10, 32);
+  options.max_new_tokens = 50;
+  CHECK(lmlab::generate(counting, greedy, {{1, 2}}, options, at::kCPU) == Batch{{3, 4}});
+  CHECK(counting.longest == 3);
+}
+
+TEST_CASE("generate: feeds at most the context length, in eval mode without gradients", "[generate]") {
+  Successor model(10, 3);
+  model.train();
+  lmlab::DecodingChain greedy = chain_of({"greedy"});
+  lmlab::GenerateOptions options;
+  options.max_new_tokens = 6;
+  CHECK(lmlab::generate(model, greedy, {{0, 1}}, options, at::kCPU) == Batch{{2, 3, 4, 5, 6, 7}});
+  CHECK(model.longest == 3);
+  CHECK_FALSE(model.ran_training);
+  CHECK_FALSE(model.ran_with_grad);
+  CHECK(model.is_training());  // restored
+
+  model.eval();
+  lmlab::generate(model, greedy, {{0}}, options, at::kCPU);
+  CHECK_FALSE(model.is_training());
+}
+
+TEST_CASE("generate: rejects prompts it cannot batch", "[generate]") {
+  Successor model(10, 8);
+  lmlab::DecodingChain greedy = chain_of({"greedy"});
+  const lmlab::GenerateOptions options;
+  CHECK_THROWS_WITH(lmlab::generate(model, greedy, {{1, 2}, {3}}, options, at::kCPU),
+                    Contains("equal lengths") && Contains("prompt 1 has 1"));
+  CHECK_THROWS_WITH(lmlab::generate(model, greedy, {{}}, options, at::kCPU), Contains("at least one token"));
+}
+
+TEST_CASE("generate: sampling is reproducible per seed and independent of the batch", "[generate]") {
+  Mixer model;
+  lmlab::DecodingChain sample = chain_of({"sample"});
+  lmlab::GenerateOptions options;
+  options.max_new_tokens = 24;
+  options.seed = 1234;
+  const Tokens prompt = {3, 1, 4};
+
+  options.first_index = 7;
+  const Batch alone = lmlab::generate(model, sample, {prompt}, options, at::kCPU);
+  REQUIRE(alone.size() == 1);
+  REQUIRE(alone[0].size() == 24);
+  CHECK(lmlab::generate(model, sample, {prompt}, options, at::kCPU) == alone);
+
+  // The same prompt as the third of three, whose batch starts at index 5: it is sequence 7 again.
+  options.first_index = 5;
+  const Batch batch = lmlab::generate(model, sample, {{9, 9, 9}, {0, 2, 7}, prompt}, options, at::kCPU);
+  REQUIRE(batch.size() == 3);
+  CHECK(batch[2] == alone[0]);
+  CHECK(batch[0] != alone[0]);
+
+  // Another seed, or another index, gives another continuation.
+  options.first_index = 7;
+  options.seed = 1235;
+  CHECK(lmlab::generate(model, sample, {prompt}, options, at::kCPU)[0] != alone[0]);
+  options.seed = 1234;
+  options.first_index = 8;
+  CHECK(lmlab::generate(model, sample, {prompt}, options, at::kCPU)[0] != alone[0]);
+}
+
+TEST_CASE("generate: sequence generators are seeded from seed and index", "[generate]") {
+  auto first_draws = [](at::Generator g) {
+    return at::randint(1 << 30, {4}, g, at::kLong);
+  };
+  CHECK(at::equal(first_draws(lmlab::sequence_generator(3, 9)), first_draws(lmlab::sequence_generator(3, 9))));
+  CHECK_FALSE(at::equal(first_draws(lmlab::sequence_generator(3, 9)), first_draws(lmlab::sequence_generator(3, 10))));
+  CHECK_FALSE(at::equal(first_draws(lmlab::sequence_generator(3, 9)), first_draws(lmlab::sequence_generator(4, 9))));
+  CHECK(lmlab::sequence_generator(0, 0).device().is_cpu());
+}

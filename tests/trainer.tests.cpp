@@ -1,0 +1,236 @@
+// The trainer end to end on a generated corpus with the built-in plugins: learning, exact
+// stop/resume, checkpoint contents, the run file, and failures recorded in it.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <torch/serialize/input-archive.h>
+
+#include "generated/test_paths.hpp"
+#include "lmlab/error.hpp"
+#include "lmlab/experiment_loader.hpp"
+#include "lmlab/run_file.hpp"
+#include "lmlab/trainer.hpp"
+#include "support/test_support.hpp"
+
+namespace fs = std::filesystem;
+using lmlab::test::TempDir;
+
+namespace {
+
+// A tiny model on a tiny corpus: a few seconds per run on one core.
+const char* default_decoding = R"(chain = ["temperature", "sample"]
+
+[decoding.temperature]
+value = 0.9)";
+
+std::string experiment_text(const fs::path& corpus, const fs::path& results, const std::string& decoding,
+                            const std::string& plugin_paths) {
+  return fmt::format(R"([experiment]
+name = "trainer_test"
+seed = 7
+threads = 1
+results_dir = "{}"
+plugin_paths = [{}]
+
+[data]
+corpus = "{}"
+block_size = 32
+
+[model]
+arch = "causal_decoder"
+d_model = 32
+n_layers = 2
+n_heads = 2
+dropout = 0.1
+
+[objective]
+name = "causal_lm"
+
+[[regularisers]]
+name = "grad_clip"
+max_norm = 1.0
+
+[decoding]
+{}
+
+[train]
+steps = 12
+batch_size = 8
+lr = 3e-3
+warmup = 3
+eval_every = 4
+log_every = 1
+
+[eval]
+batches = 2
+prompts = 2
+prompt_tokens = 8
+max_new_tokens = 8
+)",
+                     results.string(), plugin_paths, corpus.string(), decoding);
+}
+
+struct Fixture {
+  TempDir dir;
+  lmlab::Registry registry;
+  lmlab::PluginLoader loader{registry};
+  Fixture() { lmlab::test::write_generated_corpus(dir / "corpus"); }
+
+  lmlab::Experiment load(const std::string& results, const std::vector<std::string>& overrides = {},
+                         const std::string& decoding = default_decoding, const std::string& plugin_paths = "") {
+    const fs::path file = dir / (results + ".toml");
+    lmlab::test::write_file(file, experiment_text(dir / "corpus", dir / results, decoding, plugin_paths));
+    auto runs = lmlab::load_runs(file, overrides, loader, registry);
+    REQUIRE(runs.size() == 1);
+    return runs.front();
+  }
+};
+
+lmlab::RunOptions quiet(std::ostringstream& sink) {
+  lmlab::RunOptions o;
+  o.out = &sink;
+  o.live = false;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("training on a generated corpus drives the validation loss far below the unigram baseline") {
+  Fixture f;
+  const auto e = f.load("learn", {"train.steps=400", "train.eval_every=100", "train.log_every=20", "model.dropout=0.0"});
+  std::ostringstream log;
+  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
+  INFO(log.str());
+  CHECK(s.status == "complete");
+  CHECK(s.steps == 400);
+  CHECK(s.tokens == 400 * 8 * 32);
+  X
+  CHECK(s.unigram_ppl > 8.0);
+  CHECK(s.val_loss < 0.5 * std::log(s.unigram_ppl));
+  CHECK(s.val_ppl == Approx(std::exp(s.val_loss)));
+  CHECK(s.val_acc > 0.6);
+  const auto losses = lmlab::run_file::read_floats(s.run_file, "train/loss");
+  REQUIRE(losses.size() == 20);
+  CHECK(losses.back() < 0.5 * losses.front());
+}
+
+TEST_CASE("a run stopped and resumed logs the same losses, bit for bit, as one that never stopped") {
+  Fixture f;
+  std::ostringstream log;
+  const auto straight = f.load("straight");
+  const lmlab::RunSummary a = lmlab::run_experiment(straight, f.registry, quiet(log));
+  REQUIRE(a.status == "complete");
+
+  const auto interrupted = f.load("interrupted");
+  CHECK(interrupted.config_hash != straight.config_hash);  // results_dir differs, and it is part of the config
+  auto stop = quiet(log);
+  stop.stop_after = 6;
+  const lmlab::RunSummary b1 = lmlab::run_experiment(interrupted, f.registry, stop);
+  CHECK(b1.status == "stopped");
+  CHECK(b1.steps == 6);
+  CHECK(lmlab::run_file::read_attribute(b1.run_file, "status") == "stopped");
+  auto resume = quiet(log);
+  resume.resume = true;
+  const lmlab::RunSummary b2 = lmlab::run_experiment(interrupted, f.registry, resume);
+  CHECK(b2.status == "complete");
+
+  for (const std::string column : {"train/loss", "train/grad_norm", "train/lr", "eval/val_loss", "eval/val_acc"}) {
+    INFO(column);
+    const auto x = lmlab::run_file::read_floats(a.run_file, column);
+    const auto y = lmlab::run_file::read_floats(b2.run_file, column);
+    REQUIRE(x.size() == y.size());
+    for (std::size_t i = 0; i < x.size(); ++i) CHECK(x[i] == y[i]);  // exact, not approximate
+  }
+  CHECK(lmlab::run_file::read_ints(b2.run_file, "train/step") == lmlab::run_file::read_ints(a.run_file, "train/step"));
+  CHECK(lmlab::run_file::read_strings(b2.run_file, "samples/continuation") ==
+        lmlab::run_file::read_strings(a.run_file, "samples/continuation"));
+}
+
+TEST_CASE("a checkpoint holds the model, optimizer, generators, data position and counters") {
+  Fixture f;
+  std::ostringstream log;
+  const auto e = f.load("ckpt");
+  auto stop = quiet(log);
+  stop.stop_after = 5;
+  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, stop);
+  REQUIRE(fs::exists(s.checkpoint));
+
+  torch::serialize::InputArchive archive;
+  archive.load_from(s.checkpoint.string());
+  const auto keys = archive.keys();
+  for (const std::string key : {"model", "optimizer", "config_hash", "rng_data", "rng_cpu", "step", "tokens",
+                                "loss_sum", "loss_count", "last_eval_step"}) {
+    INFO(key);
+    CHECK(std::find(keys.begin(), keys.end(), key) != keys.end());
+  }
+  at::Tensor t;
+  archive.read("step", t);
+  CHECK(t.item<std::int64_t>() == 5);
+  archive.read("tokens", t);
+  CHECK(t.item<std::int64_t>() == 5 * 8 * 32);
+  archive.read("last_eval_step", t);
+  CHECK(t.item<std::int64_t>() == 4);
+  c10::IValue hash;
+  archive.read("config_hash", hash);
+  CHECK(hash.toStringRef() == e.config_hash);
+  torch::serialize::InputArchive model;
+  archive.read("model", model);
+  CHECK_FALSE(model.keys().empty());
+
+  // Resuming under another config is refused, naming both hashes.
+  const auto other = f.load("ckpt", {"train.lr=1e-3"});
+  auto resume = quiet(log);
+  resume.resume = true;
+  REQUIRE_THROWS_AS(lmlab::run_experiment(other, f.registry, resume), lmlab::DataError);
+}
+
+TEST_CASE("the run file holds the resolved config, provenance and every table") {
+  Fixture f;
+  std::ostringstream log;
+  const auto e = f.load("attrs");
+  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
+  CHECK(s.run_file == f.dir / "attrs" / "trainer_test" / (e.run_name + ".h5"));
+  CHECK(e.run_name == "seed7-" + e.config_hash.substr(0, 8));
+  using lmlab::run_file::read_attribute;
+  CHECK(read_attribute(s.run_file, "status") == "complete");
+  CHECK(read_attribute(s.run_file, "config_hash") == e.config_hash);
+  CHECK_THAT(read_attribute(s.run_file, "config"), Catch::Contains("causal_decoder") && Catch::Contains("d_model = 32"));
+  CHECK_THAT(read_attribute(s.run_file, "plugin.model"), Catch::Contains("libcausal_decoder.so"));
+  CHECK_THAT(read_attribute(s.run_file, "plugin.objective"), Catch::Contains("libcausal_lm.so"));
+  CHECK_THAT(read_attribute(s.run_file, "plugin.regulariser.0"), Catch::Contains("libgrad_clip.so"));
+  CHECK(read_attribute(s.run_file, "plugin.decoding") == "temperature>sample");
+  CHECK(read_attribute(s.run_file, "threads") == "1");
+  CHECK(read_attribute(s.run_file, "device") == "cpu");
+  for (const std::string a : {"lmlab_version", "git_commit", "git_dirty", "torch_version", "start_time", "end_time"}) {
+    INFO(a);
+    CHECK_FALSE(read_attribute(s.run_file, a).empty());
+  }
+  CHECK(lmlab::run_file::read_ints(s.run_file, "train/step").size() == 12);
+  CHECK(lmlab::run_file::read_ints(s.run_file, "eval/step") == std::vector<std::int64_t>{4, 8, 12});
+  const auto tokens = lmlab::run_file::read_ints(s.run_file, "train/tokens");
+  CHECK(tokens.back() == 12 * 8 * 32);
+  // Two prompts at each of three evaluations, eight new bytes each at most.
+  const auto continuations = lmlab::run_file::read_strings(s.run_file, "samples/continuation");
+  CHECK(continuations.size() == 6);
+  CHECK(lmlab::run_file::read_strings(s.run_file, "samples/prompt").size() == 6);
+  const auto lr = lmlab::run_file::read_floats(s.run_file, "train/lr");
+  CHECK(lr[0] == Approx(1e-3));  // warmup: step 1 of 3
+  CHECK(lr[2] == Approx(3e-3));
+}
+
+TEST_CASE("a plugin failing mid-run marks the run failed, naming the plugin, and keeps the rows") {
+  Fixture f;
+  std::ostringstream log;
+  const std::string library_dir = (fs::path(lmlab::test_paths::test_plugin_dir) / "throwing").string();
+  const auto e = f.load("failing", {}, "chain = [\"failing\", \"greedy\"]\n[decoding.failing]\nfail_in_factory = false",
+                        '"' + library_dir + '"');
+  REQUIRE_THROWS_WITH(lmlab::run_experiment(e, f.registry, quiet(log)),
+                      Catch::Contains("libthrowing.so") && Catch::Contains("failing step applied"));
+  const fs::path h5 = lmlab::run_file_path(e);
+  CHECK(lmlab::run_file::read_attribute(h5, "status") == "failed");
+  CHECK_THAT(lmlab::run_file::read_attribute(h5, "status_reason"), Catch::Contains("failing step applied"));
+  // Rows logged before the failure (steps 1-4) were flushed with it.
+  CHECK(lmlab::run_file::read_ints(h5, "train/step").size() == 4);
+}
