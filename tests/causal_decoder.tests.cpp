@@ -1,5 +1,3 @@
-#include <catch2/catch.hpp>
-
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -8,6 +6,7 @@
 #include <string>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <torch/optim/adamw.h>
 
 #include "generated/test_paths.hpp"
@@ -16,6 +15,9 @@
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/plugin_loader.hpp"
 #include "lmlab/registry.hpp"
+
+// Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
+#include <catch2/catch.hpp>
 
 using Catch::Matchers::Contains;
 using lmlab::Architecture;
@@ -203,9 +205,9 @@ TEST_CASE("causal_decoder: AdamW memorises a fixed batch", "[causal_decoder]") {
   const at::Tensor block = at::randint(50, {4, 17}, at::kLong);
   const at::Tensor input = block.narrow(1, 0, 16);
   const at::Tensor target = block.narrow(1, 1, 16);
-  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(3e-3).weight_decay(0.0));
+  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-2).weight_decay(0.0));
   double first = 0.0, last = 0.0;
-  for (int step = 0; step < 40; ++step) {
+  for (int step = 0; step < 50; ++step) {
     optimizer.zero_grad();
     const at::Tensor loss = mean_loss(model->forward({input}), target);
     loss.backward();
@@ -214,7 +216,7 @@ TEST_CASE("causal_decoder: AdamW memorises a fixed batch", "[causal_decoder]") {
   }
   // Starts near ln(50) = 3.9, the uniform guess.
   CHECK(first == Approx(std::log(50.0)).margin(0.3));
-  CHECK(last < 0.25 * first);
+  CHECK(last < 0.1 * first);
 }
 
 TEST_CASE("causal_decoder: default size forward and backward timing", "[.timing]") {

@@ -1,5 +1,3 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -14,6 +12,10 @@
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/plugin_loader.hpp"
 #include "lmlab/registry.hpp"
+#include "lmlab/regulariser.hpp"
+
+// Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
+#include <catch2/catch.hpp>
 
 using Catch::Matchers::Contains;
 
@@ -131,4 +133,32 @@ TEST_CASE("causal_lm: malformed blocks and logits are refused", "[causal_lm]") {
   CHECK_THROWS_MATCHES(make_objective(0), lmlab::PluginError, MessageContains("vocabulary size"));
   CHECK_THROWS_AS(lmlab::resolve_plugin<lmlab::Objective>(plugins(), "causal_lm", toml::table{{"smoothing", 0.1}}, "o"),
                   lmlab::ConfigError);
+}
+
+// grad_clip acts on the gradients of this objective's loss, whose values are known by hand here.
+TEST_CASE("grad_clip: rescales the global gradient norm to max_norm, only when above it", "[grad_clip]") {
+  auto make_clip = [](double max_norm) {
+    const toml::table options{{"max_norm", max_norm}};
+    const toml::table resolved =
+        lmlab::resolve_plugin<lmlab::Regulariser>(plugins(), "grad_clip", options, "regularisers.grad_clip");
+    return lmlab::make_plugin<lmlab::Regulariser>(plugins(), "grad_clip", resolved, lmlab::RegulariserContext{});
+  };
+  // One pair 0 -> 1: the gradient is softmax(bigram[0]) - onehot(1) in row 0, zero elsewhere.
+  const at::Tensor p = at::softmax(at::tensor({1.0, 2.0, 0.0}), -1);
+  const at::Tensor full = (p - at::tensor({0.0, 1.0, 0.0})).to(at::kFloat);
+  const double norm = full.norm().item<double>();
+  REQUIRE(norm > 0.1);
+
+  Bigram model;
+  make_objective(3)->compute(model, at::tensor({0, 1}, at::kLong).view({1, 2})).loss.backward();
+  make_clip(0.1)->after_backward(model);
+  CHECK(model.table.grad().norm().item<double>() == Approx(0.1).epsilon(1e-4));
+  CHECK(at::allclose(model.table.grad()[0], full * (0.1 / norm), 1e-4, 1e-6));
+
+  Bigram loose;
+  make_objective(3)->compute(loose, at::tensor({0, 1}, at::kLong).view({1, 2})).loss.backward();
+  make_clip(10.0)->after_backward(loose);
+  CHECK(at::allclose(loose.table.grad()[0], full));
+
+  CHECK_THROWS_MATCHES(make_clip(0.0), lmlab::ConfigError, MessageContains("regularisers.grad_clip.max_norm"));
 }

@@ -1,5 +1,3 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -16,6 +14,9 @@
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/plugin_loader.hpp"
 #include "lmlab/registry.hpp"
+
+// Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
+#include <catch2/catch.hpp>
 
 using Catch::Matchers::Contains;
 using lmlab::DecodeState;

@@ -1,5 +1,3 @@
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -15,6 +13,9 @@
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/plugin_loader.hpp"
 #include "lmlab/registry.hpp"
+
+// Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
+#include <catch2/catch.hpp>
 
 using Catch::Matchers::Contains;
 using Tokens = std::vector<std::int64_t>;

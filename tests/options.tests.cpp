@@ -140,7 +140,8 @@ TEST_CASE("reserved keys are skipped and listed as accepted", "[options]") {
   CHECK(toy_options().parse(doc, "regulariser", {"name"}).layers == 3);
   const std::string message =
       config_error_of([&] { toy_options().parse(parse("nmae = 1\n"), "regulariser", {"name"}); });
-  CHECK_THAT(message, Contains("regulariser.nmae") && Contains("did you mean 'name'?") && Contains("n_heads, name, ratios"));
+  CHECK_THAT(message,
+             Contains("regulariser.nmae") && Contains("did you mean 'name'?") && Contains("n_heads, name, ratios"));
 }
 
 TEST_CASE("a value of the wrong type names expected and actual type", "[options]") {

@@ -45,6 +45,7 @@ TEST_CASE("run file: root attributes hold text, integers and doubles", "[run_fil
     run.set_attribute("tiny", 1.0 / 3.0);
     run.set_attribute("status", "complete");  // replaced, not duplicated
     run.set_attribute("threads", std::int64_t{4});
+    run.set_attribute("status_reason", "");
     CHECK(run.path() == path);
     // Attributes are written at once: another handle sees them while the run is open.
     CHECK(rf::read_attribute(path, "status") == "complete");
@@ -52,6 +53,7 @@ TEST_CASE("run file: root attributes hold text, integers and doubles", "[run_fil
   CHECK(rf::read_attribute(path, "config") == "[train]\nsteps = 5\nname = \"杭州\"\n");
   CHECK(rf::read_attribute(path, "status") == "complete");
   CHECK(rf::read_attribute(path, "threads") == "4");
+  CHECK(rf::read_attribute(path, "status_reason").empty());
   CHECK(rf::read_attribute(path, "lr") == "0.1");
   CHECK(std::stod(rf::read_attribute(path, "tiny")) == 1.0 / 3.0);
   CHECK(rf::has_attribute(path, "lr"));
@@ -59,7 +61,7 @@ TEST_CASE("run file: root attributes hold text, integers and doubles", "[run_fil
   CHECK_THROWS_WITH(rf::read_attribute(path, "absent"), Contains("absent") && Contains(path.string()));
 
   H5::H5File h5(path.string(), H5F_ACC_RDONLY);
-  CHECK(h5.getNumAttrs() == 5);
+  CHECK(h5.getNumAttrs() == 6);
   const H5::Attribute config = h5.openAttribute("config");
   REQUIRE(config.getTypeClass() == H5T_STRING);
   CHECK(config.getStrType().isVariableStr());
@@ -92,7 +94,8 @@ TEST_CASE("run file: rows become datasets of the right types, only on flush", "[
 
   run.append("train", train_row(3, 2.0));
   CHECK(rf::read_ints(path, "/train/step").size() == 2);  // buffered only
-  run.append("samples", {{"step", std::int64_t{3}}, {"prompt", std::string("杭州")}, {"continuation", std::string("是个好地方\n")}});
+  run.append("samples",
+             {{"step", std::int64_t{3}}, {"prompt", std::string("杭州")}, {"continuation", std::string("是个好地方\n")}});
   run.flush();
   CHECK(rf::read_ints(path, "/train/step") == std::vector<std::int64_t>{1, 2, 3});
   CHECK(rf::read_strings(path, "/samples/continuation") == std::vector<std::string>{"是个好地方\n"});

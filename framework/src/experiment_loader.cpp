@@ -6,10 +6,11 @@ namespace lmlab {
 
 std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::vector<std::string>& overrides,
                                   PluginLoader& loader, const Registry& registry) {
-  const toml::table base = load_experiment_file(file);
   std::vector<Experiment> runs;
-  for (const SweepPoint& point : expand_sweep(base)) {
-    toml::table config = base;
+  for (const SweepPoint& point : expand_sweep(load_experiment_file(file))) {
+    // Parsed afresh for each point: toml++ drops a node's file position when it is copied, and
+    // errors must point into the file.
+    toml::table config = load_experiment_file(file);
     apply_overrides(config, point.overrides);
     apply_overrides(config, overrides);
     loader.load_standard(plugin_paths_of(config), file.parent_path());

@@ -1,6 +1,7 @@
 // resolve_experiment: the sections of an experiment file, their options declared once, and the
 // plugins they name, validated against the registry before any work starts.
 #include <algorithm>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -14,7 +15,7 @@
 namespace lmlab {
 namespace {
 
-const std::vector<std::string> top_level_keys = {"base", "data",         "decoding", "eval",  "experiment",
+const std::vector<std::string> top_level_keys = {"base",  "data",      "decoding",     "eval",  "experiment",
                                                  "model", "objective", "regularisers", "sweep", "train"};
 
 constexpr Limits at_least(double min) { return Limits{.min = min}; }
@@ -234,24 +235,68 @@ toml::table resolved_table(const Experiment& e) {
   return out;
 }
 
-// Every grid axis must name an option the experiment has, or each run would fail on its own
-// with an error blamed on "--set".
-void check_sweep_axes(const toml::table& config, const toml::table& resolved) {
+template <class I>
+std::vector<std::string> plugin_option_names(const Registry& registry, const std::string& name) {
+  std::vector<std::string> out;
+  for (const auto& option : registry.get<I>(name).info.options) out.push_back(option.name);
+  return out;
+}
+
+// The options of the plugin that [section] names with `name_key`, or nothing when it names none
+// that is loaded (resolution reports that, at its own line).
+template <class I>
+std::optional<std::vector<std::string>> named_plugin_options(const toml::table& config, const Registry& registry,
+                                                             const std::string& section_name,
+                                                             const std::string& name_key) {
+  const auto name = toml::at_path(config, section_name + "." + name_key).value<std::string>();
+  const auto known = registry.names<I>();
+  if (!name || std::find(known.begin(), known.end(), *name) == known.end()) return std::nullopt;
+  std::vector<std::string> names = plugin_option_names<I>(registry, *name);
+  names.push_back(name_key);
+  return names;
+}
+
+// What a sweep axis below `parent` ("model", "decoding.temperature") may set; nullopt when that
+// cannot be told before resolution.
+std::optional<std::vector<std::string>> settable(const toml::table& config, const Registry& registry,
+                                                 std::string_view parent) {
+  if (parent == "experiment") return experiment_options().names();
+  if (parent == "data") return data_options().names();
+  if (parent == "train") return train_options().names();
+  if (parent == "eval") return eval_options().names();
+  if (parent == "model") return named_plugin_options<Architecture>(config, registry, "model", "arch");
+  if (parent == "objective") return named_plugin_options<Objective>(config, registry, "objective", "name");
+  const std::vector<std::string> steps = registry.names<DecodingStep>();
+  if (parent == "decoding") {
+    std::vector<std::string> names = steps;
+    names.push_back("chain");
+    return names;
+  }
+  if (parent.starts_with("decoding.")) {
+    const std::string step(parent.substr(9));
+    if (std::find(steps.begin(), steps.end(), step) != steps.end()) {
+      return plugin_option_names<DecodingStep>(registry, step);
+    }
+  }
+  return std::vector<std::string>{};
+}
+
+// Runs before everything else: each sweep point's config already holds the axis's value, and a
+// bad axis must be reported at its line in [sweep], not as an unknown key from "--set".
+void check_sweep_axes(const toml::table& config, const Registry& registry) {
   const toml::table* sweep = section(config, "sweep");
   const toml::node* grid = sweep ? sweep->get("grid") : nullptr;
   if (!grid) return;
   for (const auto& [key, values] : *grid->as_table()) {
     const std::string axis(key.str());
-    if (toml::at_path(resolved, axis)) continue;
     const std::size_t dot = axis.rfind('.');
-    const toml::table* parent = toml::at_path(resolved, axis.substr(0, dot)).as_table();
-    std::vector<std::string> siblings;
-    if (parent) {
-      for (const auto& [k, v] : *parent) siblings.push_back(std::string(k.str()));
-    }
+    const std::string option = axis.substr(dot + 1);
+    std::optional<std::vector<std::string>> accepted = settable(config, registry, axis.substr(0, dot));
+    if (!accepted || std::find(accepted->begin(), accepted->end(), option) != accepted->end()) continue;
+    std::sort(accepted->begin(), accepted->end());
     std::string message = fmt::format("'{}' is not an option of this experiment", axis);
-    if (auto best = closest_match(axis.substr(dot + 1), siblings)) message += fmt::format(" (did you mean '{}'?)", *best);
-    config_error(&values, key_path("sweep.grid", axis), message, join(siblings));
+    if (auto best = closest_match(option, *accepted)) message += fmt::format(" (did you mean '{}'?)", *best);
+    config_error(&values, key_path("sweep.grid", axis), message, join(*accepted));
   }
 }
 
@@ -259,6 +304,8 @@ void check_sweep_axes(const toml::table& config, const toml::table& resolved) {
 
 Experiment resolve_experiment(const toml::table& config, const Registry& registry, const std::string& source) {
   check_sections(config);
+  (void)expand_sweep(config);  // checks the shape of [sweep]
+  check_sweep_axes(config, registry);
   Experiment e;
   e.source = source;
   e.experiment = parse_experiment_section(config);
@@ -270,8 +317,6 @@ Experiment resolve_experiment(const toml::table& config, const Registry& registr
   e.regularisers = resolve_regularisers(config, registry);
   e.decoding = resolve_decoding(config, registry);
   e.resolved = resolved_table(e);
-  (void)expand_sweep(config);  // checks the shape of [sweep]
-  check_sweep_axes(config, e.resolved);
 
   std::ostringstream canonical;  // tables print in key order, so the text is canonical
   canonical << e.resolved;

@@ -10,7 +10,8 @@ namespace lmlab {
 
 std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model, const TrainSection& train) {
   std::unordered_set<const void*> embedding_weights;
-  for (const auto& module : model.modules(/*include_self=*/true)) {
+  // include_self=false: the model need not be held by a shared_ptr (a test's stack module).
+  for (const auto& module : model.modules(/*include_self=*/false)) {
     if (module->as<torch::nn::Embedding>()) {
       for (const auto& p : module->parameters(/*recurse=*/false)) embedding_weights.insert(p.unsafeGetTensorImpl());
     }

@@ -96,8 +96,7 @@ std::string bound_text(double v) {
   return detail::format_float(v);
 }
 
-void check_range(const toml::node& n, std::string_view path, double v, const Limits& limits,
-                 const std::string& shown) {
+void check_range(const toml::node& n, std::string_view path, double v, const Limits& limits, const std::string& shown) {
   // Written as negations so that NaN fails any bound.
   const bool low = limits.min && (limits.exclusive_min ? !(v > *limits.min) : !(v >= *limits.min));
   const bool high = limits.max && (limits.exclusive_max ? !(v < *limits.max) : !(v <= *limits.max));
@@ -223,9 +222,13 @@ std::string describe_limits(const Limits& limits) {
 }
 
 std::string format_float(double v) {
-  // Shortest text that reads back as the same double, and always a TOML float (never "1").
+  // Shortest text that reads back as the same double, positional between 1e-4 and 1e16 as
+  // Python's repr (0.0003, not 3e-04), and always a TOML float (never "1").
   char buffer[64];
-  const auto result = std::to_chars(buffer, buffer + sizeof buffer, v);
+  const double magnitude = std::abs(v);
+  const auto format = (magnitude == 0 || (magnitude >= 1e-4 && magnitude < 1e16)) ? std::chars_format::fixed
+                                                                                  : std::chars_format::scientific;
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, v, format);
   std::string text(buffer, result.ptr);
   if (text.find_first_of(".eni") == std::string::npos) text += ".0";
   return text;

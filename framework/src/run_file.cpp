@@ -23,22 +23,14 @@ namespace {
 
 constexpr hsize_t chunk_rows = 1024;
 
-enum class Kind { int64, float64, string };
+enum class Kind { int64, float64, string };  // in the order of RunFile::Value's alternatives
 
 const char* kind_name(Kind kind) {
-  switch (kind) {
-    case Kind::int64: return "int64";
-    case Kind::float64: return "float64";
-    case Kind::string: return "string";
-  }
-  return "?";
+  constexpr const char* names[] = {"int64", "float64", "string"};
+  return names[static_cast<int>(kind)];
 }
 
-Kind kind_of(const RunFile::Value& value) {
-  if (std::holds_alternative<std::int64_t>(value)) return Kind::int64;
-  if (std::holds_alternative<double>(value)) return Kind::float64;
-  return Kind::string;
-}
+Kind kind_of(const RunFile::Value& value) { return static_cast<Kind>(value.index()); }
 
 H5::StrType utf8_string() {
   H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
@@ -49,11 +41,7 @@ H5::StrType utf8_string() {
 /// HDF5 otherwise prints its whole error stack to stderr for every failure, including the
 /// ones we turn into a DataError with a better message.
 void quiet_hdf5() {
-  static const bool done = [] {
-    H5::Exception::dontPrint();
-    return true;
-  }();
-  (void)done;
+  [[maybe_unused]] static const bool done = (H5::Exception::dontPrint(), true);
 }
 
 /// The most specific messages of HDF5's error stack ("unable to lock file", ...): the C++
@@ -85,7 +73,7 @@ auto guarded(const fs::path& path, const std::string& action, F&& operation) {
 }
 
 void check_name(const std::string& what, const std::string& name) {
-  if (name.empty() || name.find('/') != std::string::npos || name == ".") {
+  if (name.empty() || name == "." || name.find('/') != std::string::npos) {
     throw DataError("run file: invalid " + what + " name \"" + name + "\"");
   }
 }
@@ -108,11 +96,7 @@ struct Column {
       case Kind::string: strings.push_back(std::get<std::string>(value)); break;
     }
   }
-  void clear() {
-    ints.clear();
-    floats.clear();
-    strings.clear();
-  }
+  void clear() { ints.clear(), floats.clear(), strings.clear(); }
 };
 
 struct Group {
@@ -149,13 +133,6 @@ void write_column(H5::DataSet& dataset, const Column& column, hsize_t offset, hs
       break;
     }
   }
-}
-
-std::vector<std::int64_t> read_int_dataset(const H5::DataSet& dataset) {
-  const hssize_t n = dataset.getSpace().getSimpleExtentNpoints();
-  std::vector<std::int64_t> values(static_cast<std::size_t>(n));
-  if (n > 0) dataset.read(values.data(), H5::PredType::NATIVE_INT64);
-  return values;
 }
 
 }  // namespace
@@ -219,7 +196,8 @@ struct RunFile::Impl {
     }
     for (std::size_t c = 0; c < group.columns.size(); ++c) {
       if (group.columns[c].name != "step" || group.columns[c].kind != Kind::int64) continue;
-      const std::vector<std::int64_t> steps = read_int_dataset(datasets[c]);
+      std::vector<std::int64_t> steps(static_cast<std::size_t>(datasets[c].getSpace().getSimpleExtentNpoints()));
+      if (!steps.empty()) datasets[c].read(steps.data(), H5::PredType::NATIVE_INT64);
       hsize_t keep = 0;
       while (keep < rows && steps[keep] <= last_step) ++keep;
       rows = keep;
@@ -294,28 +272,26 @@ void RunFile::set_attribute(const std::string& name, double value) {
 }
 
 void RunFile::append(const std::string& group_name, const Row& row) {
+  const auto mismatch = [&](const std::string& column, const std::string& why) {
+    return DataError("run file " + impl_->path.string() + ": group " + group_name + ", column " + column + ": " + why);
+  };
+  const auto find = [&](const std::string& name) {
+    return std::find_if(row.begin(), row.end(), [&](const auto& cell) { return cell.first == name; });
+  };
   check_name("group", group_name);
   if (row.empty()) throw DataError("run file " + impl_->path.string() + ": empty row for group " + group_name);
-  for (std::size_t i = 0; i < row.size(); ++i) {
-    check_name("column", row[i].first);
-    for (std::size_t j = 0; j < i; ++j) {
-      if (row[j].first == row[i].first) {
-        throw DataError("run file " + impl_->path.string() + ": group " + group_name + " row names column " +
-                        row[i].first + " twice");
-      }
-    }
+  for (auto cell = row.begin(); cell != row.end(); ++cell) {
+    check_name("column", cell->first);
+    if (find(cell->first) != cell) throw mismatch(cell->first, "named twice in one row");
   }
   Group& group = impl_->groups[group_name];
   if (group.columns.empty()) {
     for (const auto& [name, value] : row) group.columns.push_back(Column{name, kind_of(value), {}, {}, {}});
   }
-  const auto mismatch = [&](const std::string& column, const std::string& why) {
-    return DataError("run file " + impl_->path.string() + ": group " + group_name + ", column " + column + ": " + why);
-  };
   // Check the whole row before buffering any of it, so a rejected row leaves the columns even.
   std::vector<const RunFile::Value*> values;
   for (const Column& column : group.columns) {
-    const auto it = std::find_if(row.begin(), row.end(), [&](const auto& cell) { return cell.first == column.name; });
+    const auto it = find(column.name);
     if (it == row.end()) throw mismatch(column.name, "missing from the row (earlier rows have it)");
     const Kind kind = kind_of(it->second);
     if (kind != column.kind && !(column.kind == Kind::float64 && kind == Kind::int64)) {
@@ -323,7 +299,7 @@ void RunFile::append(const std::string& group_name, const Row& row) {
     }
     values.push_back(&it->second);
   }
-  if (row.size() != group.columns.size()) {
+  if (row.size() != group.columns.size()) {  // every column was found and names are unique: the row has more
     for (const auto& [name, value] : row) {
       const bool known = std::any_of(group.columns.begin(), group.columns.end(),
                                      [&](const Column& column) { return column.name == name; });
@@ -373,27 +349,19 @@ std::vector<std::string> read_strings(const fs::path& file, const std::string& d
   H5::H5File h5 = open_read_only(file);
   return guarded(file, "reading " + dataset, [&] {
     H5::DataSet ds = h5.openDataSet(dataset);
-    if (ds.getTypeClass() != H5T_STRING) throw DataError("run file " + file.string() + ": " + dataset + " is not text");
-    const H5::StrType file_type = ds.getStrType();
+    // RunFile writes only variable-length strings; HDF5 cannot convert fixed-length ones to them.
+    if (ds.getTypeClass() != H5T_STRING || !ds.getStrType().isVariableStr()) {
+      throw DataError("run file " + file.string() + ": " + dataset + " is not variable-length text");
+    }
     const auto n = static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints());
     std::vector<std::string> values;
     values.reserve(n);
     if (n == 0) return values;
-    if (file_type.isVariableStr()) {
-      std::vector<char*> pointers(n, nullptr);
-      const H5::StrType memory_type = utf8_string();
-      ds.read(pointers.data(), memory_type);
-      for (const char* p : pointers) values.emplace_back(p ? p : "");
-      H5::DataSet::vlenReclaim(pointers.data(), memory_type, ds.getSpace());
-    } else {  // fixed-length strings, as other writers may produce
-      const std::size_t width = file_type.getSize();
-      std::vector<char> buffer(n * width);
-      ds.read(buffer.data(), file_type);
-      for (std::size_t i = 0; i < n; ++i) {
-        std::string s(buffer.data() + i * width, width);
-        values.push_back(s.substr(0, s.find('\0')));
-      }
-    }
+    std::vector<char*> pointers(n, nullptr);
+    const H5::StrType memory_type = utf8_string();
+    ds.read(pointers.data(), memory_type);
+    for (const char* p : pointers) values.emplace_back(p ? p : "");
+    H5::DataSet::vlenReclaim(pointers.data(), memory_type, ds.getSpace());
     return values;
   });
 }

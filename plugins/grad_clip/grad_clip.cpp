@@ -1,7 +1,10 @@
 // Gradient clipping: rescales all gradients together so that their global L2 norm is at most
 // max_norm, which keeps a rare huge gradient from throwing the optimizer off.
 #include <memory>
+#include <vector>
 
+// clip_grad.h uses torch::Tensor without including its declaration.
+#include <torch/types.h>
 #include <torch/nn/utils/clip_grad.h>
 
 #include "lmlab/plugin.hpp"

@@ -37,8 +37,10 @@ struct SweepPoint {
   std::string label;                   // "n_layers=4,lr=0.0003,seed=2"
 };
 
-/// The runs of [sweep]: the Cartesian product of `grid` (axes in file order), times `seeds`.
-/// A file without [sweep] gives one point with no overrides.
+/// The runs of [sweep]: the Cartesian product of `grid` (axes in key order, as toml++ sorts a
+/// table's keys; the first axis varies slowest), times `seeds` (varying fastest). Labels use the
+/// last part of each key ("n_layers=4,lr=0.0003,seed=2"). A file without [sweep] gives one point
+/// with no overrides and an empty label.
 std::vector<SweepPoint> expand_sweep(const toml::table& config);
 
 }  // namespace lmlab

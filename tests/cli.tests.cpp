@@ -1,0 +1,175 @@
+// The lmlab binary as a user runs it: validate, plugins, run, sweep, exit codes, and a run
+// killed with SIGKILL.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <thread>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lmlab/run_file.hpp"
+#include "support/test_support.hpp"
+
+namespace fs = std::filesystem;
+using lmlab::test::run_command;
+using lmlab::test::TempDir;
+using lmlab::test::write_file;
+
+namespace {
+
+std::string tiny_experiment(const fs::path& corpus, const fs::path& results) {
+  return fmt::format(R"(# a tiny experiment for the CLI tests
+[experiment]
+name = "cli"
+threads = 1
+results_dir = "{}"
+
+[data]
+corpus = "{}"
+block_size = 32
+
+[model]
+arch = "causal_decoder"
+d_model = 32
+n_layers = 1
+n_heads = 2
+
+[objective]
+name = "causal_lm"
+
+[decoding]
+chain = ["greedy"]
+
+[train]
+steps = 6
+batch_size = 4
+eval_every = 3
+log_every = 1
+
+[eval]
+batches = 1
+prompts = 1
+prompt_tokens = 8
+max_new_tokens = 4
+)",
+                     results.string(), corpus.string());
+}
+
+std::string host(const std::string& args) { return lmlab::test::lmlab_binary() + " " + args; }
+
+}  // namespace
+
+TEST_CASE("validate names the file, line and misspelt key, and exits non-zero") {
+  TempDir dir;
+  lmlab::test::write_generated_corpus(dir / "corpus");
+  std::string text = tiny_experiment(dir / "corpus", dir / "results");
+  text.replace(text.find("d_model = 32"), 12, "d_modle = 32");
+  write_file(dir / "bad.toml", text);
+  const auto r = run_command(host("validate " + (dir / "bad.toml").string()));
+  CHECK(r.exit_code == 2);
+  const std::string line = std::to_string(13);  // the line of `d_modle` in the file above
+  CHECK_THAT(r.output, Catch::Contains((dir / "bad.toml").string() + ":" + line + ":") &&
+                           Catch::Contains("model.d_modle") && Catch::Contains("d_model"));
+
+  write_file(dir / "good.toml", tiny_experiment(dir / "corpus", dir / "results"));
+  const auto ok = run_command(host("validate " + (dir / "good.toml").string()));
+  CHECK(ok.exit_code == 0);
+  CHECK_THAT(ok.output, Catch::Contains("1 run(s) valid"));
+  // Nothing ran: validation writes no results.
+  CHECK_FALSE(fs::exists(dir / "results"));
+}
+
+TEST_CASE("an override with a bad value is refused with the accepted values") {
+  TempDir dir;
+  write_file(dir / "good.toml", tiny_experiment(dir / "corpus", dir / "results"));
+  const auto r = run_command(host("validate " + (dir / "good.toml").string() + " --set train.schedule=wavy"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains("train.schedule") && Catch::Contains("cosine") && Catch::Contains("--set"));
+}
+
+TEST_CASE("plugins lists every plugin with its library and options") {
+  const auto r = run_command(host("plugins"));
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("architecture") && Catch::Contains("causal_decoder") &&
+                           Catch::Contains("libcausal_decoder.so") && Catch::Contains("d_model (integer, default 128") &&
+                           Catch::Contains("objective") && Catch::Contains("causal_lm") &&
+                           Catch::Contains("regulariser") && Catch::Contains("grad_clip") &&
+                           Catch::Contains("decoding") && Catch::Contains("temperature"));
+}
+
+TEST_CASE("run trains, prints the summary table and writes the run file; a sweep file needs sweep") {
+  TempDir dir;
+  lmlab::test::write_generated_corpus(dir / "corpus");
+  write_file(dir / "exp.toml", tiny_experiment(dir / "corpus", dir / "results"));
+  const auto r = run_command(host("run " + (dir / "exp.toml").string()));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("val_ppl") && Catch::Contains("unigram_ppl") && Catch::Contains("complete"));
+  CHECK(fs::is_directory(dir / "results" / "cli"));
+
+  write_file(dir / "sweep.toml", tiny_experiment(dir / "corpus", dir / "sweep") +
+                                     "\n[sweep]\ngrid = { \"model.n_layers\" = [1, 2] }\nseeds = [1, 2]\n");
+  const auto wrong = run_command(host("run " + (dir / "sweep.toml").string()));
+  CHECK(wrong.exit_code == 2);
+  CHECK_THAT(wrong.output, Catch::Contains("4 runs") && Catch::Contains("lmlab sweep"));
+  const auto sweep = run_command(host("sweep " + (dir / "sweep.toml").string()));
+  INFO(sweep.output);
+  REQUIRE(sweep.exit_code == 0);
+  std::size_t files = 0;
+  for (const auto& entry : fs::directory_iterator(dir / "sweep" / "cli")) files += entry.path().extension() == ".h5";
+  CHECK(files == 4);
+  CHECK_THAT(sweep.output, Catch::Contains("n_layers=2,seed=2-"));
+}
+
+TEST_CASE("a run killed with SIGKILL leaves a file that opens and holds its flushed rows") {
+  TempDir dir;
+  lmlab::test::write_generated_corpus(dir / "corpus");
+  std::string text = tiny_experiment(dir / "corpus", dir / "results");
+  text.replace(text.find("steps = 6"), 9, "steps = 100000");
+  // Rare flushes, so the kill below lands between two of them (a kill during a flush itself,
+  // a millisecond-long window, is the one case HDF5 cannot promise to survive).
+  text.replace(text.find("eval_every = 3"), 14, "eval_every = 200");
+  write_file(dir / "long.toml", text);
+
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const std::string binary = lmlab::test::lmlab_binary();
+    const std::string file = (dir / "long.toml").string();
+    freopen("/dev/null", "w", stderr);
+    execl(binary.c_str(), binary.c_str(), "run", file.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait for the first evaluation (it flushes, then checkpoints), then kill without warning.
+  const fs::path results = dir / "results" / "cli";
+  fs::path h5;
+  for (int i = 0; i < 600 && h5.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (fs::is_directory(results)) {
+      for (const auto& entry : fs::directory_iterator(results)) {
+        if (entry.path().extension() == ".h5") h5 = entry.path();
+      }
+    }
+  }
+  REQUIRE_FALSE(h5.empty());
+  for (int i = 0; i < 600; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (fs::exists(fs::path(h5).replace_extension(".ckpt"))) break;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  REQUIRE(WIFSIGNALED(status));
+
+  CHECK(lmlab::run_file::read_attribute(h5, "status") == "running");
+  const auto steps = lmlab::run_file::read_ints(h5, "train/step");
+  const auto losses = lmlab::run_file::read_floats(h5, "train/loss");
+  const auto evals = lmlab::run_file::read_ints(h5, "eval/step");
+  REQUIRE_FALSE(evals.empty());
+  CHECK(steps.size() == losses.size());
+  // Every row up to the last flush (the last evaluation) is there, in order.
+  REQUIRE(steps.size() >= static_cast<std::size_t>(evals.back()));
+  for (std::size_t i = 0; i < steps.size(); ++i) CHECK(steps[i] == static_cast<std::int64_t>(i + 1));
+}
