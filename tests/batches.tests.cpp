@@ -1,5 +1,5 @@
 // Training windows, evaluation windows and generation prompts.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <ATen/ATen.h>
 

@@ -17,7 +17,7 @@
 #include "lmlab/registry.hpp"
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 using Catch::Matchers::Contains;
 using lmlab::Architecture;

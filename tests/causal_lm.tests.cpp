@@ -15,7 +15,7 @@
 #include "lmlab/regulariser.hpp"
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 using Catch::Matchers::Contains;
 

@@ -1,6 +1,6 @@
 // The lmlab binary as a user runs it: validate, plugins, run, sweep, exit codes, and a run
 // killed with SIGKILL.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <chrono>
 #include <csignal>

@@ -1,6 +1,6 @@
 // Experiment files: inheritance, overrides, validation of every section and plugin, the resolved
 // config and its hash, and sweep expansion. Plugins are tiny test-only classes registered here.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <algorithm>
 #include <memory>

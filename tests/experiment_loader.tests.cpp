@@ -1,5 +1,5 @@
 // From a file to validated runs: sweep points, run names and override order.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include "generated/test_paths.hpp"
 #include "lmlab/error.hpp"

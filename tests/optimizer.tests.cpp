@@ -1,5 +1,5 @@
 // AdamW's parameter groups and the learning-rate schedule.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>

@@ -1,5 +1,5 @@
 // OptionSet and its readers: every error names file:line:column, the key path and what is accepted.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <string>
 #include <vector>

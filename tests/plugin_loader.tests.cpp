@@ -1,6 +1,6 @@
 // Loading real plugin libraries: the built-ins, and deliberately broken test libraries (wrong
 // ABI record, not a plugin, a duplicate name, a plugin that throws).
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <cstdlib>
 

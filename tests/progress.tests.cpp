@@ -1,5 +1,5 @@
 // Progress lines and durations.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <sstream>
 

@@ -1,6 +1,6 @@
 // The registry: named factories per kind, duplicates, wrong kinds, unknown names, and the
 // wrapper that re-throws plugin failures with the plugin's name.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <ATen/ATen.h>
 

@@ -1,5 +1,5 @@
 // No LibTorch tensors here: the crash test forks, which is only safe before any torch thread pool exists.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <csignal>
 #include <cstdint>

@@ -1,5 +1,5 @@
 // Devices, threads and autocast.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>

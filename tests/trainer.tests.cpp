@@ -1,6 +1,6 @@
 // The trainer end to end on a generated corpus with the built-in plugins: learning, exact
 // stop/resume, checkpoint contents, the run file, and failures recorded in it.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <cmath>
 

@@ -77,8 +77,7 @@ TORCH_MODULE(LayerNorm);
 /// Multi-head self-attention in which position t sees positions <= t only.
 class CausalSelfAttentionImpl : public torch::nn::Module {
  public:
-  explicit CausalSelfAttentionImpl(const DecoderOptions& o)
-      : n_heads_(o.n_heads), dropout_(o.dropout) {
+  explicit CausalSelfAttentionImpl(const DecoderOptions& o) : n_heads_(o.n_heads), dropout_(o.dropout) {
     qkv_ = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(o.d_model, 3 * o.d_model).bias(o.bias)));
     proj_ = register_module("proj", torch::nn::Linear(torch::nn::LinearOptions(o.d_model, o.d_model).bias(o.bias)));
     resid_dropout_ = register_module("resid_dropout", torch::nn::Dropout(o.dropout));
@@ -90,7 +89,7 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
 
   at::Tensor forward(const at::Tensor& x) {
     const std::int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = n_heads_, D = C / H;
-    const std::vector<at::Tensor> qkv = qkv_(x).split(C, -1);   // 3 x (B, T, C)
+    const std::vector<at::Tensor> qkv = qkv_(x).split(C, -1);       // 3 x (B, T, C)
     const at::Tensor q = qkv[0].view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
     const at::Tensor k = qkv[1].view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
     const at::Tensor v = qkv[2].view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
@@ -105,7 +104,7 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
     const at::Tensor future = at::ones({T, T}, x.options().dtype(at::kBool)).triu(1);  // (T, T) true above diagonal
     scores = scores.masked_fill(future, -std::numeric_limits<double>::infinity());     // (B, H, T, T)
     const at::Tensor weights = at::dropout(at::softmax(scores, -1), attn_dropout, is_training());  // (B, H, T, T)
-    const at::Tensor y = at::matmul(weights, v);                                       // (B, H, T, D)
+    const at::Tensor y = at::matmul(weights, v);  // (B, H, T, D)
 #endif
     const at::Tensor merged = y.transpose(1, 2).contiguous().view({B, T, C});  // (B, T, C)
     return resid_dropout_(proj_(merged));                                      // (B, T, C)
