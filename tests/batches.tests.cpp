@@ -40,3 +40,11 @@ TEST_CASE("prompts start after a newline when one is near") {
   CHECK(prompts[0] == std::vector<std::int64_t>{'d', 'e', 'f'});
   CHECK(prompts[1] == std::vector<std::int64_t>{'k', 'l', 'm'});
 }
+
+TEST_CASE("without a newline nearby, prompts start at the next word") {
+  std::vector<std::int64_t> ids;
+  for (char c : std::string("xx abc defg hij klm")) ids.push_back(c);
+  const auto prompts = lmlab::prompt_windows(at::tensor(ids, at::kLong), 1, 3);
+  REQUIRE(prompts.size() == 1);
+  CHECK(prompts[0] == std::vector<std::int64_t>{'a', 'b', 'c'});
+}

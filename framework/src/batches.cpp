@@ -39,13 +39,17 @@ std::vector<std::vector<std::int64_t>> prompt_windows(const at::Tensor& tokens, 
   if (count <= 0 || n < length) return prompts;
   const auto* ids = tokens.data_ptr<std::int64_t>();
   for (std::int64_t i = 0; i < count; ++i) {
-    std::int64_t start = (n - length) * i / count;
-    for (std::int64_t j = start; j + length <= n && j < start + 4 * length; ++j) {
+    const std::int64_t spot = (n - length) * i / count;
+    std::int64_t start = spot, word_start = -1;
+    for (std::int64_t j = spot; j + length <= n && j < spot + 4 * length; ++j) {
       if (j > 0 && ids[j - 1] == '\n') {
         start = j;
+        word_start = -1;
         break;
       }
+      if (word_start < 0 && j > 0 && ids[j - 1] == ' ') word_start = j;
     }
+    if (start == spot && word_start >= 0) start = word_start;
     prompts.emplace_back(ids + start, ids + start + length);
   }
   return prompts;

@@ -29,7 +29,7 @@ class WindowSampler {
 at::Tensor fixed_windows(const at::Tensor& tokens, std::int64_t window, std::int64_t count);
 
 /// `count` prompts of `length` tokens at evenly spaced places, each moved to just after the next
-/// newline so prompts start at a paragraph where the text allows.
+/// newline (a paragraph start) when one is near, else to the next word.
 std::vector<std::vector<std::int64_t>> prompt_windows(const at::Tensor& tokens, std::int64_t count,
                                                       std::int64_t length);
 
