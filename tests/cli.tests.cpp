@@ -58,6 +58,36 @@ max_new_tokens = 4
 
 std::string host(const std::string& args) { return lmlab::test::lmlab_binary() + " " + args; }
 
+// Starts `lmlab run file`, waits until its first checkpoint exists (written right after an
+// evaluation's flush), lets it train a little further, then kills it with SIGKILL. Returns the
+// run file.
+fs::path run_and_kill(const fs::path& file, const fs::path& results) {
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const std::string binary = lmlab::test::lmlab_binary();
+    if (!freopen("/dev/null", "w", stderr)) _exit(126);
+    execl(binary.c_str(), binary.c_str(), "run", file.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  fs::path h5;
+  for (int i = 0; i < 1200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    if (!fs::is_directory(results)) continue;
+    for (const auto& entry : fs::directory_iterator(results)) {
+      if (entry.path().extension() == ".ckpt") h5 = fs::path(entry.path()).replace_extension(".h5");
+    }
+    if (!h5.empty()) break;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  REQUIRE(WIFSIGNALED(status));
+  REQUIRE_FALSE(h5.empty());
+  return h5;
+}
+
 }  // namespace
 
 TEST_CASE("validate names the file, line and misspelt key, and exits non-zero") {
@@ -132,37 +162,7 @@ TEST_CASE("a run killed with SIGKILL leaves a file that opens and holds its flus
   text.replace(text.find("eval_every = 3"), 14, "eval_every = 200");
   write_file(dir / "long.toml", text);
 
-  const pid_t child = fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    const std::string binary = lmlab::test::lmlab_binary();
-    const std::string file = (dir / "long.toml").string();
-    freopen("/dev/null", "w", stderr);
-    execl(binary.c_str(), binary.c_str(), "run", file.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  // Wait for the first evaluation (it flushes, then checkpoints), then kill without warning.
-  const fs::path results = dir / "results" / "cli";
-  fs::path h5;
-  for (int i = 0; i < 600 && h5.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (fs::is_directory(results)) {
-      for (const auto& entry : fs::directory_iterator(results)) {
-        if (entry.path().extension() == ".h5") h5 = entry.path();
-      }
-    }
-  }
-  REQUIRE_FALSE(h5.empty());
-  for (int i = 0; i < 600; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (fs::exists(fs::path(h5).replace_extension(".ckpt"))) break;
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  kill(child, SIGKILL);
-  int status = 0;
-  waitpid(child, &status, 0);
-  REQUIRE(WIFSIGNALED(status));
-
+  const fs::path h5 = run_and_kill(dir / "long.toml", dir / "results" / "cli");
   CHECK(lmlab::run_file::read_attribute(h5, "status") == "running");
   const auto steps = lmlab::run_file::read_ints(h5, "train/step");
   const auto losses = lmlab::run_file::read_floats(h5, "train/loss");
@@ -172,4 +172,38 @@ TEST_CASE("a run killed with SIGKILL leaves a file that opens and holds its flus
   // Every row up to the last flush (the last evaluation) is there, in order.
   REQUIRE(steps.size() >= static_cast<std::size_t>(evals.back()));
   for (std::size_t i = 0; i < steps.size(); ++i) CHECK(steps[i] == static_cast<std::int64_t>(i + 1));
+}
+
+TEST_CASE("a run killed with SIGKILL and resumed in a new process logs what an uninterrupted run logs") {
+  TempDir dir;
+  lmlab::test::write_generated_corpus(dir / "corpus");
+  auto experiment = [&](const std::string& results) {
+    std::string text = tiny_experiment(dir / "corpus", dir / results);
+    text.replace(text.find("steps = 6"), 9, "steps = 400");
+    text.replace(text.find("eval_every = 3"), 14, "eval_every = 100");
+    text.replace(text.find("n_heads = 2"), 11, "n_heads = 2\ndropout = 0.1");  // dropout draws random numbers
+    write_file(dir / (results + ".toml"), text);
+    return dir / (results + ".toml");
+  };
+  const auto straight = run_command(host("run " + experiment("straight").string()));
+  REQUIRE(straight.exit_code == 0);
+  const fs::path killed = run_and_kill(experiment("killed"), dir / "killed" / "cli");
+  const auto resumed = run_command(host("run --resume " + (dir / "killed.toml").string()));
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK_THAT(resumed.output, Catch::Contains("resumed"));
+
+  fs::path reference;
+  for (const auto& entry : fs::directory_iterator(dir / "straight" / "cli")) {
+    if (entry.path().extension() == ".h5") reference = entry.path();
+  }
+  const auto a = lmlab::run_file::read_floats(reference, "train/loss");
+  const auto b = lmlab::run_file::read_floats(killed, "train/loss");
+  REQUIRE(a.size() == 400);
+  REQUIRE(b.size() == 400);
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i] == b[i]);  // bit for bit
+  CHECK(lmlab::run_file::read_ints(killed, "train/step") == lmlab::run_file::read_ints(reference, "train/step"));
+  CHECK(lmlab::run_file::read_floats(killed, "eval/val_loss") ==
+        lmlab::run_file::read_floats(reference, "eval/val_loss"));
+  CHECK(lmlab::run_file::read_attribute(killed, "status") == "complete");
 }

@@ -1,150 +1,26 @@
-// Experiment files: inheritance, overrides, validation of every section and plugin, the resolved
-// config and its hash, and sweep expansion. Plugins are tiny test-only classes registered here.
+// Experiment files: loading, `base =` inheritance, validation of every section and plugin, the
+// resolved config and its hash. Overrides are in overrides.tests.cpp, [sweep] in sweep.tests.cpp.
 #include "support/catch.hpp"
 
-#include <algorithm>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include <ATen/ATen.h>
 #include <toml++/toml.h>
 
 #include "lmlab/config.hpp"
-#include "lmlab/error.hpp"
-#include "lmlab/options.hpp"
-#include "lmlab/plugin.hpp"
+#include "support/config_fixtures.hpp"
 #include "support/test_support.hpp"
 
 using Catch::Contains;
+using lmlab::test::config_error_of;
+using lmlab::test::make_registry;
+using lmlab::test::minimal;
+using lmlab::test::resolve;
+using lmlab::test::resolve_error;
 using lmlab::test::TempDir;
 using lmlab::test::write_file;
 
 namespace {
-
-struct ArchOptions {
-  std::int64_t d_model = 64;
-  std::int64_t n_heads = 4;
-  std::int64_t n_layers = 2;
-  double dropout = 0.0;
-};
-
-class ToyArch : public lmlab::Architecture {
- public:
-  ToyArch(const ArchOptions&, const lmlab::ArchitectureContext& c) : context_(c) {}
-  at::Tensor forward(const lmlab::ModelInput& in) override {
-    return at::zeros({in.tokens.size(0), in.tokens.size(1), context_.vocab_size});
-  }
-  std::int64_t context_length() const override { return context_.max_seq_len; }
-
- private:
-  lmlab::ArchitectureContext context_;
-};
-
-struct ObjectiveOptions {
-  double label_smoothing = 0.0;
-};
-
-class ToyObjective : public lmlab::Objective {
- public:
-  lmlab::LossOutput compute(lmlab::Architecture&, const at::Tensor&) override { return {}; }
-};
-
-struct NoOptions {};
-
-struct TemperatureOptions {
-  double value = 1.0;
-};
-
-class ToyStep : public lmlab::DecodingStep {
- public:
-  ToyStep(std::string name, bool selects) : name_(std::move(name)), selects_(selects) {}
-  std::string name() const override { return name_; }
-  void apply(lmlab::DecodeState&) override {}
-  bool selects() const override { return selects_; }
-  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<ToyStep>(*this); }
-
- private:
-  std::string name_;
-  bool selects_;
-};
-
-struct RegOptions {
-  double strength = 0.1;
-};
-
-class ToyRegulariser : public lmlab::Regulariser {};
-
-template <class T>
-auto step(std::string name, bool selects) {
-  return [name, selects](const T&, const lmlab::DecodingContext&) { return std::make_shared<ToyStep>(name, selects); };
-}
-
-lmlab::Registry make_registry(bool with_greedy = true) {
-  lmlab::Registry registry;
-  lmlab::Registrar reg(registry, "test-lib.so");
-  reg.add<lmlab::Architecture>(
-      "toy_arch", "a model of zeros",
-      lmlab::OptionSet<ArchOptions>()
-          .add("d_model", &ArchOptions::d_model, "width", {.min = 8})
-          .add("n_heads", &ArchOptions::n_heads, "heads", {.min = 1})
-          .add("n_layers", &ArchOptions::n_layers, "blocks", {.min = 1})
-          .add("dropout", &ArchOptions::dropout, "dropout", {.min = 0.0, .max = 1.0, .exclusive_max = true})
-          .check("d_model must be divisible by n_heads",
-                 [](const ArchOptions& o) { return o.d_model % o.n_heads == 0; }),
-      [](const ArchOptions& o, const lmlab::ArchitectureContext& c) { return std::make_shared<ToyArch>(o, c); });
-  reg.add<lmlab::Objective>(
-      "toy_lm", "no loss",
-      lmlab::OptionSet<ObjectiveOptions>().add("label_smoothing", &ObjectiveOptions::label_smoothing, "eps",
-                                               {.min = 0.0, .max = 1.0}),
-      [](const ObjectiveOptions&, const lmlab::ObjectiveContext&) { return std::make_shared<ToyObjective>(); });
-  reg.add<lmlab::Regulariser>(
-      "toy_reg", "nothing",
-      lmlab::OptionSet<RegOptions>().add("strength", &RegOptions::strength, "weight", {.min = 0.0}),
-      [](const RegOptions&, const lmlab::RegulariserContext&) { return std::make_shared<ToyRegulariser>(); });
-  if (with_greedy)
-    reg.add<lmlab::DecodingStep>("greedy", "argmax", lmlab::OptionSet<NoOptions>(), step<NoOptions>("greedy", true));
-  reg.add<lmlab::DecodingStep>("sample", "draw", lmlab::OptionSet<NoOptions>(), step<NoOptions>("sample", true));
-  reg.add<lmlab::DecodingStep>("temperature", "divide logits",
-                               lmlab::OptionSet<TemperatureOptions>().add("value", &TemperatureOptions::value, "T",
-                                                                          {.min = 0.0, .exclusive_min = true}),
-                               step<TemperatureOptions>("temperature", false));
-  return registry;
-}
-
-const std::string minimal = R"([model]
-arch = "toy_arch"
-
-[objective]
-name = "toy_lm"
-)";
-
-template <class F>
-std::string config_error_of(F&& f) {
-  try {
-    f();
-  } catch (const lmlab::ConfigError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL("expected a ConfigError, got: " << e.what());
-  }
-  FAIL("expected a ConfigError, nothing was thrown");
-  return {};
-}
-
-// Writes exp.toml into `dir`, loads it with `overrides` and resolves it.
-lmlab::Experiment resolve(const TempDir& dir, const std::string& text, const std::vector<std::string>& overrides = {},
-                          const lmlab::Registry& registry = make_registry()) {
-  write_file(dir / "exp.toml", text);
-  toml::table config = lmlab::load_experiment_file(dir / "exp.toml");
-  lmlab::apply_overrides(config, overrides);
-  return lmlab::resolve_experiment(config, registry, (dir / "exp.toml").string());
-}
-
-std::string resolve_error(const std::string& text, const std::vector<std::string>& overrides = {}) {
-  const TempDir dir;
-  return config_error_of([&] { resolve(dir, text, overrides); });
-}
 
 std::vector<std::string> strings(const toml::node* node) {
   std::vector<std::string> out;
@@ -451,49 +327,15 @@ TEST_CASE("base cycles, missing and malformed base files are reported", "[config
 
   CHECK_THAT(config_error_of([&] { lmlab::load_experiment_file(dir / "nowhere.toml"); }),
              Contains("cannot read experiment file") && Contains("nowhere.toml"));
-}
+  CHECK_THAT(config_error_of([&] { lmlab::load_experiment_file(dir / "nowhere.toml"); }),
+             Contains("nowhere.toml': no such file"));
+  CHECK_THAT(config_error_of([&] { lmlab::load_experiment_file(dir / "orphan.toml"); }),
+             Contains("missing.toml': no such file"));
 
-TEST_CASE("--set overrides numbers, strings, bare words and nested keys", "[config]") {
-  const TempDir dir;
-  const lmlab::Experiment e =
-      resolve(dir, minimal,
-              {"model.n_layers=4", "train.lr = 3e-4", "experiment.name=\"quoted name\"", "train.schedule=linear",
-               "experiment.device=cuda:0", "experiment.seed=3", "decoding.chain=[\"temperature\", \"sample\"]",
-               "decoding.temperature.value=0.7", "train.decay_embeddings=true"});
-  CHECK(e.model.options["n_layers"].value<std::int64_t>() == 4);
-  CHECK(e.train.lr == 3e-4);
-  CHECK(e.experiment.name == "quoted name");
-  CHECK(e.train.schedule == "linear");
-  CHECK(e.experiment.device == "cuda:0");
-  CHECK(e.experiment.seed == 3);
-  CHECK(e.train.decay_embeddings);
-  REQUIRE(e.decoding.size() == 2);
-  CHECK(e.decoding[0].options["value"].value<double>() == 0.7);
-
-  toml::table config;
-  lmlab::apply_overrides(config, {"a.b=1", "a.b=2", "word=hello world"});
-  CHECK(config["a"]["b"].value<std::int64_t>() == 2);
-  CHECK(config["word"].value<std::string>() == "hello world");
-}
-
-TEST_CASE("values from --set are reported as coming from --set", "[config]") {
-  CHECK_THAT(resolve_error(minimal, {"model.n_layers=0"}), Contains("--set: model.n_layers: 0 is out of range"));
-  CHECK_THAT(resolve_error(minimal, {"model.d_modle=64"}),
-             Contains("--set: model.d_modle: unknown key (did you mean 'd_model'?)"));
-  CHECK_THAT(resolve_error(minimal, {"modle.n_layers=2"}), Contains("--set: modle: unknown section"));
-  CHECK_THAT(resolve_error(minimal, {"train.steps=many"}),
-             Contains("--set: train.steps: expected an integer, got string \"many\""));
-}
-
-TEST_CASE("malformed overrides are rejected, quoting them", "[config]") {
-  toml::table config = toml::parse("[model]\nn_layers = 2\n");
-  CHECK(config_error_of([&] { lmlab::apply_overrides(config, {"model.n_layers"}); }) ==
-        "--set: 'model.n_layers': expected section.key=value");
-  CHECK_THAT(config_error_of([&] { lmlab::apply_overrides(config, {"=3"}); }), Contains("'=3'") && Contains("empty"));
-  CHECK_THAT(config_error_of([&] { lmlab::apply_overrides(config, {"model..x=3"}); }), Contains("'model..x=3'"));
-  CHECK_THAT(config_error_of([&] { lmlab::apply_overrides(config, {"model.n_layers="}); }), Contains("value is empty"));
-  CHECK_THAT(config_error_of([&] { lmlab::apply_overrides(config, {"model.n_layers.x=3"}); }),
-             Contains("'model.n_layers.x=3': model.n_layers") && Contains("is not a table"));
+  write_file(dir / "folder.toml", "\nbase = \"sub\"\n");
+  write_file(dir / "sub/inner.toml", "");
+  CHECK_THAT(config_error_of([&] { lmlab::load_experiment_file(dir / "folder.toml"); }),
+             Contains("folder.toml:2:8: base: cannot read experiment file") && Contains("not a regular file"));
 }
 
 TEST_CASE("plugin_paths_of reads experiment.plugin_paths early, with type checks", "[config]") {
@@ -541,116 +383,4 @@ arch = "toy_arch"
   CHECK(resolve(dir, minimal + "\n[train]\nlr = 0.002\nsteps = 500\n").config_hash != base);
   CHECK(resolve(dir, minimal + "\n[train]\nlr = 0.001\nsteps = 500\n", {"model.n_layers=3"}).config_hash != base);
   CHECK(resolve(dir, minimal + "\n[train]\nlr = 0.001\nsteps = 500\n", {"experiment.seed=1"}).config_hash != base);
-}
-
-namespace {
-
-toml::table parse_exp(const std::string& text) { return toml::parse(text, std::string_view("exp.toml")); }
-
-std::string sweep_error(const std::string& sweep) {
-  return config_error_of([&] { lmlab::expand_sweep(parse_exp(minimal + "\n[sweep]\n" + sweep)); });
-}
-
-}  // namespace
-
-TEST_CASE("a file without [sweep] is a single run", "[sweep]") {
-  const auto points = lmlab::expand_sweep(parse_exp(minimal));
-  REQUIRE(points.size() == 1);
-  CHECK(points[0].overrides.empty());
-  CHECK(points[0].label.empty());
-}
-
-TEST_CASE("[sweep] is the grid's product in key order, times the seeds", "[sweep]") {
-  const std::string text = minimal + R"(
-[sweep]
-grid = { "train.lr" = [1e-3, 3e-4], "model.n_layers" = [2, 4] }
-seeds = [1, 2]
-)";
-  const auto points = lmlab::expand_sweep(parse_exp(text));
-  REQUIRE(points.size() == 8);
-  CHECK(points[0].label == "n_layers=2,lr=0.001,seed=1");
-  CHECK(points[0].overrides == std::vector<std::string>{"model.n_layers=2", "train.lr=0.001", "experiment.seed=1"});
-  CHECK(points[1].label == "n_layers=2,lr=0.001,seed=2");
-  CHECK(points[2].label == "n_layers=2,lr=0.0003,seed=1");
-  CHECK(points[7].label == "n_layers=4,lr=0.0003,seed=2");
-
-  // Each point's overrides, applied to the file, give the values its label names.
-  std::vector<std::string> hashes;
-  for (const auto& point : points) {
-    toml::table config = parse_exp(text);
-    lmlab::apply_overrides(config, point.overrides);
-    const lmlab::Experiment e = lmlab::resolve_experiment(config, make_registry(), "exp.toml");
-    const std::string label = "n_layers=" + std::to_string(e.model.options["n_layers"].value<std::int64_t>().value()) +
-                              ",lr=" + lmlab::detail::format_float(e.train.lr) +
-                              ",seed=" + std::to_string(e.experiment.seed);
-    CHECK(label == point.label);
-    hashes.push_back(e.config_hash);
-  }
-  std::sort(hashes.begin(), hashes.end());
-  CHECK(std::unique(hashes.begin(), hashes.end()) == hashes.end());
-}
-
-TEST_CASE("sweep values of any TOML type round-trip; clashing label keys stay whole", "[sweep]") {
-  const std::string text = minimal + R"(
-[sweep.grid]
-"train.schedule" = ["linear", "constant"]
-"decoding.chain" = [["greedy"], ["temperature", "sample"]]
-"train.batch_size" = [8]
-"eval.batch_size" = [0]
-)";
-  const auto points = lmlab::expand_sweep(parse_exp(text));
-  REQUIRE(points.size() == 4);
-  CHECK(points[0].label == "chain=greedy,eval.batch_size=0,train.batch_size=8,schedule=linear");
-  CHECK(points[3].label == "chain=temperature+sample,eval.batch_size=0,train.batch_size=8,schedule=constant");
-  toml::table config = parse_exp(text);
-  lmlab::apply_overrides(config, points[3].overrides);
-  const lmlab::Experiment e = lmlab::resolve_experiment(config, make_registry(), "exp.toml");
-  CHECK(e.train.schedule == "constant");
-  REQUIRE(e.decoding.size() == 2);
-  CHECK(e.decoding[1].name == "sample");
-  CHECK(e.train.batch_size == 8);
-}
-
-TEST_CASE("badly shaped [sweep] tables are rejected with their position", "[sweep]") {
-  CHECK_THAT(sweep_error("gird = {}\n"),
-             Contains("exp.toml:8:1: sweep.gird: unknown key (did you mean 'grid'?); accepted: grid, seeds"));
-  CHECK_THAT(sweep_error("grid = 3\n"), Contains("exp.toml:8:8: sweep.grid: expected a table, got integer 3"));
-  CHECK_THAT(sweep_error("grid = { \"model.n_layers\" = [] }\n"),
-             Contains("sweep.grid.\"model.n_layers\": has no values"));
-  CHECK_THAT(sweep_error("grid = { \"model.n_layers\" = 2 }\n"),
-             Contains("sweep.grid.\"model.n_layers\": expected a non-empty array of values, got integer 2"));
-  CHECK_THAT(sweep_error("grid = { layers = [1, 2] }\n"), Contains("sweep.grid.layers: an axis is the dotted path"));
-  CHECK_THAT(sweep_error("grid = { \"model.n_layers\" = [2, 2] }\n"), Contains("[1]: 2 appears twice"));
-  CHECK_THAT(sweep_error("seeds = [1, \"2\"]\n"),
-             Contains("exp.toml:8:13: sweep.seeds[1]: expected an integer, got string \"2\""));
-  CHECK_THAT(sweep_error("seeds = []\n"), Contains("sweep.seeds: has no seeds"));
-  CHECK_THAT(sweep_error("seeds = [1, 1]\n"), Contains("sweep.seeds[1]: 1 appears twice"));
-  CHECK_THAT(sweep_error("seeds = 1\n"), Contains("sweep.seeds: expected a non-empty array of integers"));
-  CHECK_THAT(sweep_error("seeds = [1]\ngrid = { \"experiment.seed\" = [1, 2] }\n"), Contains("already a grid axis"));
-  CHECK_THAT(config_error_of([] { lmlab::expand_sweep(parse_exp("sweep = 3\n")); }),
-             Contains("sweep: expected a table"));
-}
-
-TEST_CASE("resolving checks that every sweep axis names an option", "[sweep]") {
-  CHECK_THAT(resolve_error(minimal + "\n[sweep]\ngrid = { \"model.n_layrs\" = [2, 4] }\n"),
-             Contains("exp.toml:8:28: sweep.grid.\"model.n_layrs\": 'model.n_layrs' is not an option") &&
-                 Contains("did you mean 'n_layers'?") && Contains("accepted: arch, d_model, dropout, n_heads"));
-  CHECK_THAT(resolve_error(minimal + "\n[sweep]\ngrid = { \"decoding.temperature.valeu\" = [0.5] }\n"),
-             Contains("'decoding.temperature.valeu' is not an option") && Contains("did you mean 'value'?"));
-  CHECK_THAT(resolve_error(minimal + "\n[sweep]\ngrid = { \"regularisers.strength\" = [0.5] }\n"),
-             Contains("sweep.grid.\"regularisers.strength\": 'regularisers.strength' is not an option"));
-  CHECK_THAT(resolve_error(minimal + "\n[sweep]\nseeds = [-1]\n"), Contains("sweep.seeds[0]: -1 is out of range"));
-
-  // A sweep point's config already holds the bad axis; the error still points into [sweep].
-  const toml::table file = parse_exp(minimal + "\n[sweep]\ngrid = { \"model.n_layrs\" = [2, 4] }\n");
-  toml::table point = parse_exp(minimal + "\n[sweep]\ngrid = { \"model.n_layrs\" = [2, 4] }\n");
-  lmlab::apply_overrides(point, lmlab::expand_sweep(file).front().overrides);
-  CHECK_THAT(config_error_of([&] { lmlab::resolve_experiment(point, make_registry(), "exp.toml"); }),
-             Contains("exp.toml:8:28: sweep.grid.\"model.n_layrs\""));
-
-  const lmlab::Experiment e = lmlab::resolve_experiment(
-      parse_exp(minimal +
-                "\n[sweep]\ngrid = { \"model.arch\" = [\"toy_arch\"], \"decoding.chain\" = [[\"sample\"]] }\n"),
-      make_registry(), "exp.toml");
-  CHECK(e.model.name == "toy_arch");
 }

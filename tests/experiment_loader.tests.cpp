@@ -41,9 +41,24 @@ TEST_CASE("a sweep expands to grid x seeds runs, each validated and named by its
   CHECK(runs.front().run_name.starts_with("n_layers=2,lr=0.001,seed=1-"));
   CHECK(runs.front().model.options["n_layers"].value<std::int64_t>() == 2);
 
-  // The command line has the last word, over the sweep point.
-  const auto forced = lmlab::load_runs(dir / "sweep.toml", {"model.n_layers=6"}, loader, registry);
-  for (const auto& r : forced) CHECK(r.model.options["n_layers"].value<std::int64_t>() == 6);
+  // The command line has the last word over the file, but may not override a sweep axis: the
+  // points of that axis would all be one run under different names.
+  const auto forced = lmlab::load_runs(dir / "sweep.toml", {"model.d_model=64"}, loader, registry);
+  for (const auto& r : forced) CHECK(r.model.options["d_model"].value<std::int64_t>() == 64);
+  REQUIRE_THROWS_WITH(lmlab::load_runs(dir / "sweep.toml", {"model.n_layers=6"}, loader, registry),
+                      Catch::Contains("model.n_layers") && Catch::Contains("[sweep] axis"));
+}
+
+TEST_CASE("a decoding chain that cannot pick a token is refused at validation") {
+  lmlab::test::TempDir dir;
+  std::string text = sweep_file;
+  text = text.substr(0, text.find("[sweep]")) + "[decoding]\nchain = [\"temperature\"]\n";
+  lmlab::test::write_file(dir / "chain.toml", text);
+  lmlab::Registry registry;
+  lmlab::PluginLoader loader(registry);
+  REQUIRE_THROWS_AS(lmlab::load_runs(dir / "chain.toml", {}, loader, registry), lmlab::ConfigError);
+  REQUIRE_THROWS_WITH(lmlab::load_runs(dir / "chain.toml", {}, loader, registry),
+                      Catch::Contains("chain.toml: decoding.chain:") && Catch::Contains("temperature"));
 }
 
 TEST_CASE("a bad sweep point fails before any run starts") {

@@ -81,6 +81,13 @@ TEST_CASE("config_error formats location, key path, message and what is accepted
 }
 
 TEST_CASE("key_path joins keys and quotes those that are not bare", "[options]") {
+  CHECK(lmlab::detail::is_bare_key("n_layers"));
+  CHECK(lmlab::detail::is_bare_key("Key-2"));
+  CHECK_FALSE(lmlab::detail::is_bare_key(""));
+  CHECK_FALSE(lmlab::detail::is_bare_key("model.n_layers"));
+  CHECK_FALSE(lmlab::detail::is_bare_key("a b"));
+  CHECK_FALSE(lmlab::detail::is_bare_key("caf\xc3\xa9"));
+  CHECK(lmlab::key_path("", "a b") == "\"a b\"");
   CHECK(lmlab::key_path("", "model") == "model");
   CHECK(lmlab::key_path("model", "n_layers") == "model.n_layers");
   CHECK(lmlab::key_path("sweep.grid", "model.n_layers") == "sweep.grid.\"model.n_layers\"");

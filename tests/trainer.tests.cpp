@@ -179,11 +179,27 @@ TEST_CASE("a checkpoint holds the model, optimizer, generators, data position an
   archive.read("model", model);
   CHECK_FALSE(model.keys().empty());
 
-  // Resuming under another config is refused, naming both hashes.
+  // Another config is another run (its hash is in the name): --resume finds no checkpoint and
+  // starts it from step 0.
   const auto other = f.load("ckpt", {"train.lr=1e-3"});
+  CHECK(other.run_name != e.run_name);
   auto resume = quiet(log);
   resume.resume = true;
-  REQUIRE_THROWS_AS(lmlab::run_experiment(other, f.registry, resume), lmlab::DataError);
+  CHECK(lmlab::run_experiment(other, f.registry, resume).steps == 12);
+  CHECK_THAT(log.str(), Catch::Contains("starting " + other.run_name + " from step 0"));
+  // A checkpoint written for another config is refused, naming both hashes.
+  fs::copy_file(s.checkpoint, lmlab::checkpoint_path(other), fs::copy_options::overwrite_existing);
+  REQUIRE_THROWS_WITH(lmlab::run_experiment(other, f.registry, resume),
+                      Catch::Contains(e.config_hash) && Catch::Contains(other.config_hash));
+
+  // Resuming a finished run leaves its file alone and reports its last evaluation.
+  const auto finished = lmlab::run_experiment(e, f.registry, resume);
+  CHECK(finished.status == "complete");
+  CHECK(finished.steps == 12);
+  CHECK(finished.val_loss > 0.0);
+  const auto again = lmlab::run_experiment(e, f.registry, resume);
+  CHECK(again.val_loss == finished.val_loss);
+  CHECK(lmlab::run_file::read_ints(again.run_file, "train/step").size() == 12);
 }
 
 TEST_CASE("the run file holds the resolved config, provenance and every table") {
@@ -200,7 +216,9 @@ TEST_CASE("the run file holds the resolved config, provenance and every table") 
   CHECK_THAT(read_attribute(s.run_file, "plugin.model"), Catch::Contains("libcausal_decoder.so"));
   CHECK_THAT(read_attribute(s.run_file, "plugin.objective"), Catch::Contains("libcausal_lm.so"));
   CHECK_THAT(read_attribute(s.run_file, "plugin.regulariser.0"), Catch::Contains("libgrad_clip.so"));
-  CHECK(read_attribute(s.run_file, "plugin.decoding") == "temperature>sample");
+  CHECK_THAT(read_attribute(s.run_file, "plugin.decoding.0"), Catch::StartsWith("temperature (") &&
+                                                                 Catch::Contains("libtemperature.so"));
+  CHECK_THAT(read_attribute(s.run_file, "plugin.decoding.1"), Catch::Contains("libsample.so"));
   CHECK(read_attribute(s.run_file, "threads") == "1");
   CHECK(read_attribute(s.run_file, "device") == "cpu");
   for (const std::string a : {"lmlab_version", "git_commit", "git_dirty", "torch_version", "start_time", "end_time"}) {

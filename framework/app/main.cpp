@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "lmlab/build_info.hpp"
 #include "lmlab/error.hpp"
@@ -21,6 +22,17 @@ constexpr int exit_stopped = 130;
 
 void on_signal(int) { lmlab::request_stop(); }
 
+// The first SIGINT/SIGTERM asks the run to stop after its step, with a checkpoint; the handler
+// then resets itself, so a second one ends the process at once.
+void install_stop_handler() {
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  action.sa_flags = SA_RESETHAND;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
 struct Options {
   std::string file;
   std::vector<std::string> overrides;
@@ -29,27 +41,47 @@ struct Options {
   std::vector<std::string> plugin_paths;
 };
 
+// Errors found while reading the file and loading plugins are bad input (exit 2); a run that
+// fails afterwards is recorded in its run file, and the others of a sweep still run (exit 1).
 int run_all(const Options& o, bool sweep) {
+  install_stop_handler();
   lmlab::Registry registry;
   lmlab::PluginLoader loader(registry);
-  const auto runs = lmlab::load_runs(o.file, o.overrides, loader, registry);
-  if (!sweep && runs.size() > 1) {
-    throw lmlab::ConfigError(fmt::format("{}: [sweep] defines {} runs; run them with `lmlab sweep {}`", o.file,
-                                         runs.size(), o.file));
+  std::vector<lmlab::Experiment> runs;
+  try {
+    runs = lmlab::load_runs(o.file, o.overrides, loader, registry);
+  } catch (const lmlab::Error& e) {
+    std::cerr << "error: " << e.what() << '\n';
+    return exit_bad_input;
   }
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+  if (!sweep && runs.size() > 1) {
+    std::cerr << fmt::format("error: {}: [sweep] defines {} runs; run them with `lmlab sweep {}`\n", o.file,
+                             runs.size(), o.file);
+    return exit_bad_input;
+  }
   std::vector<lmlab::RunSummary> summaries;
+  std::vector<std::string> failures;
   lmlab::RunOptions run_options;
   run_options.resume = o.resume;
   run_options.stop_after = o.stop_after;
-  for (std::size_t i = 0; i < runs.size(); ++i) {
+  for (std::size_t i = 0; i < runs.size() && !lmlab::stop_requested(); ++i) {
     if (runs.size() > 1) std::cerr << fmt::format("\n== run {}/{}: {}\n", i + 1, runs.size(), runs[i].run_name);
-    summaries.push_back(lmlab::run_experiment(runs[i], registry, run_options));
+    try {
+      summaries.push_back(lmlab::run_experiment(runs[i], registry, run_options));
+    } catch (const std::exception& e) {
+      std::cerr << fmt::format("run {} failed: {}\n", runs[i].run_name, e.what());
+      failures.push_back(runs[i].run_name);
+      continue;
+    }
     if (summaries.back().status == "stopped") break;
   }
-  lmlab::print_summary(std::cout, summaries);
-  return summaries.back().status == "stopped" ? exit_stopped : 0;
+  if (!summaries.empty()) lmlab::print_summary(std::cout, summaries);
+  if (!failures.empty()) {
+    std::cerr << fmt::format("{} of {} run(s) failed: {}\n", failures.size(), runs.size(), fmt::join(failures, ", "));
+    return exit_failed;
+  }
+  const bool stopped = lmlab::stop_requested() || (!summaries.empty() && summaries.back().status == "stopped");
+  return stopped ? exit_stopped : 0;
 }
 
 int validate(const Options& o) {
@@ -100,14 +132,14 @@ int main(int argc, char** argv) {
     if (*sweep) return run_all(o, true);
     if (*check) return validate(o);
     return list_plugins(o);
-  } catch (const lmlab::ConfigError& e) {
-    std::cerr << "error: " << e.what() << '\n';
-    return exit_bad_input;
-  } catch (const lmlab::PluginError& e) {
+  } catch (const lmlab::Error& e) {
     std::cerr << "error: " << e.what() << '\n';
     return exit_bad_input;
   } catch (const std::exception& e) {
-    std::cerr << "run failed: " << e.what() << '\n';
+    std::cerr << "error: " << e.what() << '\n';
+    return exit_failed;
+  } catch (...) {
+    std::cerr << "error: unknown exception\n";
     return exit_failed;
   }
 }

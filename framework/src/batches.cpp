@@ -10,8 +10,10 @@ namespace lmlab {
 
 WindowSampler::WindowSampler(at::Tensor tokens, std::int64_t window, std::uint64_t seed)
     : tokens_(std::move(tokens)), window_(window), generator_(at::make_generator<at::CPUGeneratorImpl>(seed)) {
-  if (tokens_.numel() < window_ + 1) {
-    throw DataError(fmt::format("training text has {} tokens, fewer than one window of {}", tokens_.numel(), window_));
+  if (tokens_.numel() < window_) {
+    throw DataError(fmt::format("the training split has {} tokens, fewer than one window of {} "
+                                "(data.block_size + 1); lower data.block_size or use a larger corpus",
+                                tokens_.numel(), window_));
   }
 }
 
@@ -25,7 +27,9 @@ at::Tensor WindowSampler::next(std::int64_t batch) {
 at::Tensor fixed_windows(const at::Tensor& tokens, std::int64_t window, std::int64_t count) {
   const std::int64_t last_start = tokens.numel() - window;
   if (last_start < 0) {
-    throw DataError(fmt::format("evaluation text has {} tokens, fewer than one window of {}", tokens.numel(), window));
+    throw DataError(fmt::format("the validation split has {} tokens, fewer than one window of {} "
+                                "(data.block_size + 1); lower data.block_size or use a larger corpus",
+                                tokens.numel(), window));
   }
   auto starts = at::linspace(0, static_cast<double>(last_start), count, at::kDouble).to(at::kLong).unsqueeze(1);
   auto index = starts + at::arange(window, at::kLong).unsqueeze(0);         // (count, W)

@@ -36,17 +36,23 @@ void merge_into(toml::table& derived, toml::table&& base) {
   }
 }
 
+// Located at the `base = ...` that named the file, when one did.
+[[noreturn]] void unreadable(const fs::path& file, const toml::node* included_by, std::string_view why) {
+  const std::string message = fmt::format("cannot read experiment file '{}': {}", file.string(), why);
+  if (included_by) config_error(included_by, "base", message);
+  config_error_at("", "", message);
+}
+
 toml::table parse_one(const fs::path& file, const toml::node* included_by) {
   std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) {
-    const std::string message = fmt::format("cannot read experiment file '{}'", file.string());
-    if (included_by) config_error(included_by, "base", message);
-    config_error_at("", "", message);
-  }
+  if (!fs::exists(file, ec)) unreadable(file, included_by, "no such file");
+  if (!fs::is_regular_file(file, ec)) unreadable(file, included_by, "not a regular file");
   try {
     return toml::parse_file(file.string());
   } catch (const toml::parse_error& e) {
     const auto& begin = e.source().begin;
+    // toml++ reports a file it cannot open at position 0:0.
+    if (!begin) unreadable(file, included_by, e.description());
     config_error_at(fmt::format("{}:{}:{}", file.string(), begin.line, begin.column), "", e.description());
   }
 }
@@ -80,8 +86,9 @@ std::string trim(std::string_view s) {
   return std::string(s.substr(first, s.find_last_not_of(" \t") - first + 1));
 }
 
-[[noreturn]] void bad_override(std::string_view text, std::string_view why) {
-  config_error_at("--set", "", fmt::format("'{}': {}", text, why));
+// `path` is the override's key path, when it has a well-formed one.
+[[noreturn]] void bad_override(std::string_view text, std::string_view why, std::string_view path = {}) {
+  config_error_at("--set", path, fmt::format("'{}': {}", text, why));
 }
 
 std::vector<std::string> split_key(std::string_view key) {
@@ -122,8 +129,10 @@ void apply_override(toml::table& config, const std::string& text) {
   if (std::any_of(parts.begin(), parts.end(), [](const std::string& p) { return p.empty(); })) {
     bad_override(text, "the key path has an empty part; expected section.key=value");
   }
+  std::string full_path;
+  for (const auto& part : parts) full_path = key_path(full_path, part);
   const std::string value = trim(std::string_view(text).substr(equals + 1));
-  if (value.empty()) bad_override(text, "the value is empty (write key=\"\" for an empty string)");
+  if (value.empty()) bad_override(text, "the value is empty (write key=\"\" for an empty string)", full_path);
 
   toml::table* table = &config;
   std::string path;
@@ -135,7 +144,9 @@ void apply_override(toml::table& config, const std::string& text) {
       table->insert(toml::key(parts[i], fresh.source()), std::move(fresh));
       next = table->get(parts[i]);
     }
-    if (!next->is_table()) bad_override(text, fmt::format("{} ({}) is not a table", path, where(*next)));
+    if (!next->is_table()) {
+      bad_override(text, fmt::format("{} ({}) is not a table", path, where(*next)), full_path);
+    }
     table = next->as_table();
   }
   toml::table parsed = parse_override_value(value);

@@ -3,16 +3,16 @@
 #include <cmath>
 
 #include <ATen/ATen.h>
-#include <torch/csrc/autograd/grad_mode.h>
+#include <torch/utils.h>
 
+#include "lmlab/eval_mode.hpp"
 #include "lmlab/runtime.hpp"
 
 namespace lmlab {
 
 EvalResult evaluate(Architecture& model, Objective& objective, const at::Tensor& windows, std::int64_t batch_size,
                     const c10::Device& device, bool bf16) {
-  const bool was_training = model.is_training();
-  model.eval();
+  EvalModeScope eval_mode(model);
   torch::NoGradGuard no_grad;
   double nll = 0.0, correct = 0.0;
   std::int64_t tokens = 0;
@@ -24,7 +24,6 @@ EvalResult evaluate(Architecture& model, Objective& objective, const at::Tensor&
     correct += out.correct.item<double>();
     tokens += out.tokens;
   }
-  model.train(was_training);
   EvalResult r;
   r.tokens = tokens;
   r.loss = tokens ? nll / static_cast<double>(tokens) : 0.0;

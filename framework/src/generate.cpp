@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <torch/utils.h>
 
+#include "lmlab/eval_mode.hpp"
+
 namespace lmlab {
 
 namespace {
@@ -19,21 +21,6 @@ std::uint64_t splitmix64(std::uint64_t x) {
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
   return x ^ (x >> 31);
 }
-
-/// Puts a module in eval mode and restores its previous mode however the scope is left.
-class EvalModeScope {
- public:
-  explicit EvalModeScope(torch::nn::Module& module) : module_(module), was_training_(module.is_training()) {
-    module_.eval();
-  }
-  ~EvalModeScope() { module_.train(was_training_); }
-  EvalModeScope(const EvalModeScope&) = delete;
-  EvalModeScope& operator=(const EvalModeScope&) = delete;
-
- private:
-  torch::nn::Module& module_;
-  bool was_training_;
-};
 
 }  // namespace
 

@@ -103,12 +103,6 @@ void check_range(const toml::node& n, std::string_view path, double v, const Lim
   if (low || high) config_error(&n, path, shown + " is out of range", detail::describe_limits(limits));
 }
 
-bool is_bare_key(std::string_view key) {
-  return !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
-}
-
 }  // namespace
 
 std::string where(const toml::node& node) { return region_text(region_of(node)); }
@@ -130,7 +124,7 @@ void config_error_at(std::string_view location, std::string_view key_path, std::
 
 std::string key_path(std::string_view parent, std::string_view key) {
   // Keys that are not bare (a sweep axis "model.n_layers") are quoted as TOML would.
-  const std::string k = is_bare_key(key) ? std::string(key) : fmt::format("\"{}\"", key);
+  const std::string k = detail::is_bare_key(key) ? std::string(key) : fmt::format("\"{}\"", key);
   return parent.empty() ? k : fmt::format("{}.{}", parent, k);
 }
 
@@ -146,6 +140,12 @@ SourcedCopy::~SourcedCopy() {
 }
 
 namespace detail {
+
+bool is_bare_key(std::string_view key) {
+  return !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
 
 std::int64_t read_int(const toml::node& n, std::string_view path, const Limits& limits) {
   const auto* v = n.as_integer();

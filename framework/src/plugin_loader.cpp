@@ -81,14 +81,19 @@ void PluginLoader::load_library(const fs::path& library) {
   }
 
   auto& register_function = lib.get_alias<RegisterFunction>("lmlab_register");
-  keep_alive().push_back(lib);
-  loaded_.push_back(path);
-  Registrar registrar(registry_, path.string());
+  keep_alive().push_back(lib);  // before any call: objects it makes may outlive this function
+  // Registered into a scratch registry first, so a library that fails half-way adds nothing.
+  Registry scratch;
+  Registrar registrar(scratch, path.string());
   try {
     register_function(registrar);
   } catch (const std::exception& e) {
     throw PluginError(fmt::format("plugin library {} failed to register: {}", path.string(), e.what()));
+  } catch (...) {
+    throw PluginError(fmt::format("plugin library {} failed to register: unknown exception", path.string()));
   }
+  registry_.merge(std::move(scratch));
+  loaded_.push_back(path);
 }
 
 void PluginLoader::load_folder(const fs::path& folder) {

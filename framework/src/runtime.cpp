@@ -23,8 +23,11 @@ c10::Device resolve_device(const std::string& spec) {
                                     "accepted here: auto, cpu",
                                     spec));
     }
-    const int index = spec == "cuda" ? 0 : std::stoi(spec.substr(5));
+    const std::string digits = spec == "cuda" ? "0" : spec.substr(5);
     const auto count = static_cast<int>(torch::cuda::device_count());
+    const bool numeric = !digits.empty() && digits.size() <= 4 &&
+                         digits.find_first_not_of("0123456789") == std::string::npos;
+    const int index = numeric ? std::stoi(digits) : -1;
     if (index < 0 || index >= count) {
       throw ConfigError(fmt::format("experiment.device = \"{}\": only {} CUDA device(s) (cuda:0..cuda:{})", spec,
                                     count, count - 1));
@@ -52,20 +55,24 @@ namespace {
 // Autocast's switches moved from per-device functions to device-type arguments in LibTorch 2.4.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
 bool autocast_enabled(c10::DeviceType t) { return at::autocast::is_autocast_enabled(t); }
-void set_autocast(c10::DeviceType t, bool on) {
-  at::autocast::set_autocast_dtype(t, at::kBFloat16);
+at::ScalarType autocast_dtype(c10::DeviceType t) { return at::autocast::get_autocast_dtype(t); }
+void set_autocast(c10::DeviceType t, bool on, at::ScalarType dtype) {
+  at::autocast::set_autocast_dtype(t, dtype);
   at::autocast::set_autocast_enabled(t, on);
 }
 #else
 bool autocast_enabled(c10::DeviceType t) {
   return t == c10::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
 }
-void set_autocast(c10::DeviceType t, bool on) {
+at::ScalarType autocast_dtype(c10::DeviceType t) {
+  return t == c10::kCUDA ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+}
+void set_autocast(c10::DeviceType t, bool on, at::ScalarType dtype) {
   if (t == c10::kCUDA) {
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_autocast_gpu_dtype(dtype);
     at::autocast::set_enabled(on);
   } else {
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_autocast_cpu_dtype(dtype);
     at::autocast::set_cpu_enabled(on);
   }
 }
@@ -76,7 +83,8 @@ void set_autocast(c10::DeviceType t, bool on) {
 AutocastScope::AutocastScope(const c10::Device& device, bool enabled) : type_(device.type()), enabled_(enabled) {
   if (!enabled_) return;
   was_enabled_ = autocast_enabled(type_);
-  set_autocast(type_, true);
+  was_dtype_ = autocast_dtype(type_);
+  set_autocast(type_, true, at::kBFloat16);
   at::autocast::increment_nesting();
 }
 
@@ -84,7 +92,7 @@ AutocastScope::~AutocastScope() {
   if (!enabled_) return;
   // Cached bf16 copies of the weights are only valid until the next optimizer step.
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  set_autocast(type_, was_enabled_);
+  set_autocast(type_, was_enabled_, was_dtype_);
 }
 
 }  // namespace lmlab

@@ -1,7 +1,6 @@
 // expand_sweep: the runs of a [sweep] table, the Cartesian product of its grid axes times its
 // seeds. Axes are taken in key order (toml++ keeps a table's keys sorted), the first axis
 // varying slowest and the seeds fastest, so all seeds of one configuration run back to back.
-#include <algorithm>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -26,17 +25,11 @@ struct Axis {
   std::vector<AxisValue> values;
 };
 
-bool is_bare(std::string_view part) {
-  return !part.empty() && std::all_of(part.begin(), part.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
-}
-
 // "section.key[.key...]" with bare parts: what apply_overrides accepts.
 bool is_option_path(std::string_view key) {
   std::size_t parts = 0, start = 0;
   for (std::size_t dot = key.find('.');; dot = key.find('.', start)) {
-    if (!is_bare(key.substr(start, dot == std::string_view::npos ? dot : dot - start))) return false;
+    if (!detail::is_bare_key(key.substr(start, dot == std::string_view::npos ? dot : dot - start))) return false;
     ++parts;
     if (dot == std::string_view::npos) return parts >= 2;
     start = dot + 1;
@@ -147,7 +140,21 @@ std::vector<SweepPoint> product(const std::vector<Axis>& axes) {
   return points;
 }
 
+bool is_label_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '=' || c == ',' ||
+         c == '.' || c == '-' || c == '_' || c == '+';
+}
+
 }  // namespace
+
+std::string file_safe_label(std::string_view label) {
+  std::string out(label.substr(0, max_label_bytes));
+  for (char& c : out) {
+    if (!is_label_char(c)) c = '_';
+  }
+  if (!out.empty() && out.front() == '.') out.front() = '_';
+  return out;
+}
 
 std::vector<SweepPoint> expand_sweep(const toml::table& config) {
   const toml::node* node = config.get("sweep");
@@ -157,7 +164,9 @@ std::vector<SweepPoint> expand_sweep(const toml::table& config) {
   std::vector<Axis> axes = read_grid(sweep);
   if (auto seeds = read_seeds(sweep, axes)) axes.push_back(std::move(*seeds));
   disambiguate_labels(axes);
-  return product(axes);
+  std::vector<SweepPoint> points = product(axes);
+  for (auto& point : points) point.label = file_safe_label(point.label);
+  return points;
 }
 
 }  // namespace lmlab

@@ -61,7 +61,7 @@ struct Plugins {
   std::vector<std::shared_ptr<Regulariser>> regularisers;
   std::shared_ptr<DecodingChain> decoding;
   PluginInfo model_info, objective_info;
-  std::vector<PluginInfo> regulariser_info;
+  std::vector<PluginInfo> regulariser_info, decoding_info;
 };
 
 Plugins build_plugins(const Experiment& e, const Registry& registry, const c10::Device& device) {
@@ -81,9 +81,10 @@ Plugins build_plugins(const Experiment& e, const Registry& registry, const c10::
   }
   std::vector<std::shared_ptr<DecodingStep>> steps;
   for (const auto& d : e.decoding) {
+    p.decoding_info.push_back(registry.get<DecodingStep>(d.name).info);
     steps.push_back(std::make_shared<GuardedStep>(
         make_plugin<DecodingStep>(registry, d.name, d.options, DecodingContext{ByteTokenizer::vocab_size}),
-        registry.get<DecodingStep>(d.name).info));
+        p.decoding_info.back()));
   }
   if (!steps.empty()) p.decoding = std::make_shared<DecodingChain>(std::move(steps));
   return p;
@@ -108,16 +109,19 @@ void write_provenance(RunFile& file, const Experiment& e, const Plugins& p, cons
   for (std::size_t i = 0; i < p.regulariser_info.size(); ++i) {
     file.set_attribute(fmt::format("plugin.regulariser.{}", i), describe(p.regulariser_info[i]));
   }
-  if (p.decoding) file.set_attribute("plugin.decoding", p.decoding->name());
+  for (std::size_t i = 0; i < p.decoding_info.size(); ++i) {
+    file.set_attribute(fmt::format("plugin.decoding.{}", i), describe(p.decoding_info[i]));
+  }
 }
 
-// Sum of squared gradient norms of every parameter, before any regulariser touches them.
+// Global L2 norm of the gradients, before any regulariser touches them: one reduction and one
+// device sync, and only on the steps that log it.
 double gradient_norm(torch::nn::Module& model) {
-  at::Tensor total = at::zeros({}, at::kDouble);
+  std::vector<at::Tensor> norms;
   for (const auto& p : model.parameters()) {
-    if (p.grad().defined()) total += p.grad().detach().to(at::kDouble).pow(2).sum().cpu();
+    if (p.grad().defined()) norms.push_back(p.grad().detach().to(at::kFloat).norm());
   }
-  return std::sqrt(total.item<double>());
+  return norms.empty() ? 0.0 : at::stack(norms).norm().item<double>();
 }
 
 void seed_everything(std::uint64_t seed, const c10::Device& device) {
@@ -127,6 +131,27 @@ void seed_everything(std::uint64_t seed, const c10::Device& device) {
     at::Generator accelerator = at::globalContext().defaultGenerator(device);
     accelerator.set_current_seed(seed);
   }
+}
+
+// The summary of a run whose checkpoint is already at its last step: read back from its file,
+// which is left untouched.
+RunSummary finished_summary(RunSummary summary, std::ostream& out) {
+  out << fmt::format("{} is already complete ({}); nothing to resume\n", summary.run_name, summary.run_file.string());
+  const auto steps = run_file::read_ints(summary.run_file, "train/step");
+  const auto tokens = run_file::read_ints(summary.run_file, "train/tokens");
+  const auto loss = run_file::read_floats(summary.run_file, "eval/val_loss");
+  const auto ppl = run_file::read_floats(summary.run_file, "eval/val_ppl");
+  const auto acc = run_file::read_floats(summary.run_file, "eval/val_acc");
+  summary.status = run_file::read_attribute(summary.run_file, "status");
+  summary.steps = steps.empty() ? 0 : steps.back();
+  summary.tokens = tokens.empty() ? 0 : tokens.back();
+  if (!loss.empty()) {
+    summary.val_loss = loss.back();
+    summary.val_ppl = ppl.back();
+    summary.val_acc = acc.back();
+  }
+  summary.unigram_ppl = std::stod(run_file::read_attribute(summary.run_file, "unigram_val_ppl"));
+  return summary;
 }
 
 }  // namespace
@@ -177,15 +202,22 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
 
   const CheckpointParts parts{model, *optimizer, sampler.generator(), device};
   TrainingState state;
-  if (options.resume) state = load_checkpoint(summary.checkpoint, parts, e.config_hash);
-  RunFile file = options.resume ? RunFile::resume(summary.run_file, state.step) : RunFile::create(summary.run_file);
+  const bool resume = options.resume && fs::exists(summary.checkpoint);
+  if (options.resume && !resume) {
+    out << fmt::format("no checkpoint {}: starting {} from step 0\n", summary.checkpoint.string(), e.run_name);
+  }
+  if (resume) state = load_checkpoint(summary.checkpoint, parts, e.config_hash);
+  if (resume && state.step >= train.steps) return finished_summary(std::move(summary), out);
+  // A fresh start must not leave an older run's checkpoint for a later --resume to pick up.
+  if (!resume) fs::remove(summary.checkpoint);
+  RunFile file = resume ? RunFile::resume(summary.run_file, state.step) : RunFile::create(summary.run_file);
   write_provenance(file, e, plugins, device, summary.threads);
   file.set_attribute("unigram_val_ppl", summary.unigram_ppl);
-  if (!options.resume) file.set_attribute("start_time", utc_now());
+  if (!resume) file.set_attribute("start_time", utc_now());
   file.set_attribute("status", "running");
-  file.set_attribute("status_reason", options.resume ? fmt::format("resumed at step {}", state.step) : "");
+  file.set_attribute("status_reason", resume ? fmt::format("resumed at step {}", state.step) : "");
   file.flush();
-  if (options.resume) out << fmt::format("resumed {} at step {}\n", summary.checkpoint.string(), state.step);
+  if (resume) out << fmt::format("resumed {} at step {}\n", summary.checkpoint.string(), state.step);
 
   Progress progress(out, e.run_name, train.steps, options.live.value_or(Progress::stderr_is_terminal()));
   const auto started = Clock::now();
@@ -227,7 +259,6 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
 
   try {
     model.train();
-    g_stop.store(false);
     while (state.step < train.steps) {
       const std::int64_t step = state.step + 1;
       const double lr = learning_rate(train, step);
@@ -253,7 +284,8 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
         step_loss += loss.item<double>() / static_cast<double>(train.grad_accum);
       }
       if (!std::isfinite(step_loss)) throw Error(fmt::format("loss became {} at step {}", step_loss, step));
-      const double grad_norm = gradient_norm(model);
+      const bool log_now = step % train.log_every == 0 || step == train.steps;
+      const double grad_norm = log_now ? gradient_norm(model) : 0.0;
       for (std::size_t r = 0; r < plugins.regularisers.size(); ++r) {
         plugin_call(plugins.regulariser_info[r], "after_backward",
                     [&] { plugins.regularisers[r]->after_backward(model); });
@@ -263,7 +295,6 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
       state.loss_sum += step_loss;
       state.loss_count += 1;
 
-      const bool log_now = step % train.log_every == 0 || step == train.steps;
       const double tokens_per_s = window_tokens / std::max(1e-9, seconds_since(window_start));
       progress.step(step, step_loss, tokens_per_s, log_now);
       if (log_now) {

@@ -1,8 +1,10 @@
 /// Reading experiment files: `base =` inheritance, `--set` overrides, validation of every
 /// section and plugin before any work starts, and [sweep] expansion.
 #pragma once
+#include <cstddef>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <toml++/toml.h>
@@ -34,13 +36,23 @@ std::string hash_text(std::string_view text);
 /// One run of a sweep: the overrides it applies on top of the file, and its label.
 struct SweepPoint {
   std::vector<std::string> overrides;  // "model.n_layers=4", "experiment.seed=2", ...
-  std::string label;                   // "n_layers=4,lr=0.0003,seed=2"
+  std::string label;                   // "n_layers=4,lr=0.0003,seed=2", already file_safe_label'd
 };
+
+/// The longest label file_safe_label returns, in bytes.
+inline constexpr std::size_t max_label_bytes = 120;
+
+/// `label` made safe as (the start of) one file name, since a run file is
+/// results/<experiment>/<label>-<hash>.h5: its first max_label_bytes bytes, with every byte that
+/// is not an ASCII letter, digit or one of `= , . - _ +` (so `/`, `\`, NUL, control characters,
+/// spaces, non-ASCII) replaced by '_', and a leading '.' too, so that it cannot make folders or
+/// hidden files. Truncated labels may coincide; the hash suffix keeps the file names apart.
+std::string file_safe_label(std::string_view label);
 
 /// The runs of [sweep]: the Cartesian product of `grid` (axes in key order, as toml++ sorts a
 /// table's keys; the first axis varies slowest), times `seeds` (varying fastest). Labels use the
-/// last part of each key ("n_layers=4,lr=0.0003,seed=2"). A file without [sweep] gives one point
-/// with no overrides and an empty label.
+/// last part of each key ("n_layers=4,lr=0.0003,seed=2"), through file_safe_label. A file without
+/// [sweep] gives one point with no overrides and an empty label.
 std::vector<SweepPoint> expand_sweep(const toml::table& config);
 
 }  // namespace lmlab

@@ -55,6 +55,9 @@ class SourcedCopy {
 };
 
 namespace detail {
+// A TOML bare key (letters, digits, '_' and '-'); any other key is quoted in key paths.
+bool is_bare_key(std::string_view key);
+
 // Typed readers shared by every OptionSet instantiation; each throws ConfigError.
 std::int64_t read_int(const toml::node& n, std::string_view path, const Limits& limits);
 double read_float(const toml::node& n, std::string_view path, const Limits& limits);

@@ -76,6 +76,13 @@ class Registry {
     return out;
   }
 
+  /// Moves every plugin of `other` into this registry. A name already here is a duplicate, and
+  /// then nothing is moved: a library registers all of its plugins or none.
+  void merge(Registry&& other) {
+    std::apply([&](const auto&... theirs) { (check_no_clash(theirs), ...); }, other.kinds_);
+    std::apply([&](auto&... theirs) { (move_into(theirs), ...); }, other.kinds_);
+  }
+
   /// Every registered plugin, by kind in PluginKinds order, then by name.
   std::vector<PluginInfo> all() const {
     std::vector<PluginInfo> out;
@@ -86,6 +93,17 @@ class Registry {
  private:
   template <class I>
   using Map = std::map<std::string, Factory<I>, std::less<>>;
+  template <class M>
+  void check_no_clash(const M& theirs) const {
+    const M& ours = std::get<M>(kinds_);
+    for (const auto& [name, f] : theirs) {
+      if (auto it = ours.find(name); it != ours.end()) detail::throw_duplicate_plugin(it->second.info, f.info);
+    }
+  }
+  template <class M>
+  void move_into(M& theirs) {
+    std::get<M>(kinds_).merge(theirs);
+  }
   template <class M>
   static void collect(const M& map, std::vector<PluginInfo>& out) {
     for (const auto& [name, f] : map) out.push_back(f.info);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
 
 namespace lmlab {
 
@@ -32,6 +33,7 @@ class AutocastScope {
   c10::DeviceType type_;
   bool enabled_;
   bool was_enabled_ = false;
+  c10::ScalarType was_dtype_ = c10::ScalarType::BFloat16;
 };
 
 }  // namespace lmlab
