@@ -165,7 +165,7 @@ TEST_CASE("sweep labels cannot make folders or hidden files; long ones are cut, 
   }
 
   // Only the label is sanitised: the override still sets the value as written.
-  CHECK(points[0].overrides == std::vector<std::string>{"experiment.name=\"../../etc/passwd\""});
+  CHECK(points[0].overrides == std::vector<std::string>{"experiment.name='../../etc/passwd'"});
   std::vector<std::string> names, hashes;
   for (const auto& point : points) {
     toml::table config = parse_exp(text);
