@@ -16,31 +16,15 @@
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
+#include "support/test_support.hpp"
 
 using Catch::Matchers::Contains;
+using lmlab::test::MessageContains;
 
 namespace {
 
-/// Matches an exception whose what() contains `part` (Catch2 v2's Message() wants all of it).
-class MessageContains final : public Catch::MatcherBase<std::exception> {
- public:
-  explicit MessageContains(std::string part) : part_(std::move(part)) {}
-  bool match(const std::exception& e) const override { return std::string(e.what()).find(part_) != std::string::npos; }
-  std::string describe() const override { return "message contains \"" + part_ + "\""; }
 
- private:
-  std::string part_;
-};
-
-const lmlab::Registry& plugins() {
-  static const lmlab::Registry registry = [] {
-    lmlab::Registry r;
-    lmlab::PluginLoader loader(r);
-    loader.load_folder(lmlab::test_paths::plugin_dir);
-    return r;
-  }();
-  return registry;
-}
+const lmlab::Registry& plugins() { return lmlab::test::builtin_plugins(); }
 
 std::shared_ptr<lmlab::Objective> make_objective(std::int64_t vocab) {
   const toml::table resolved = lmlab::resolve_plugin<lmlab::Objective>(plugins(), "causal_lm", {}, "objective");

@@ -17,8 +17,10 @@
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
+#include "support/test_support.hpp"
 
 using Catch::Matchers::Contains;
+using lmlab::test::MessageContains;
 using lmlab::DecodeState;
 using lmlab::DecodingChain;
 using lmlab::DecodingStep;
@@ -26,27 +28,8 @@ using StepPtr = std::shared_ptr<DecodingStep>;
 
 namespace {
 
-/// Matches an exception whose what() contains `part` (Catch2 v2's Message() wants all of it).
-class MessageContains final : public Catch::MatcherBase<std::exception> {
- public:
-  explicit MessageContains(std::string part) : part_(std::move(part)) {}
-  bool match(const std::exception& e) const override { return std::string(e.what()).find(part_) != std::string::npos; }
-  std::string describe() const override { return "message contains \"" + part_ + "\""; }
 
- private:
-  std::string part_;
-};
-
-/// The built plugins, loaded once per process (a library's registration runs once).
-const lmlab::Registry& plugins() {
-  static const lmlab::Registry registry = [] {
-    lmlab::Registry r;
-    lmlab::PluginLoader loader(r);
-    loader.load_folder(lmlab::test_paths::plugin_dir);
-    return r;
-  }();
-  return registry;
-}
+const lmlab::Registry& plugins() { return lmlab::test::builtin_plugins(); }
 
 StepPtr make_step(const std::string& name, const toml::table& options = {}) {
   const toml::table resolved = lmlab::resolve_plugin<DecodingStep>(plugins(), name, options, "decoding." + name);

@@ -16,6 +16,7 @@
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
+#include "support/test_support.hpp"
 
 using Catch::Matchers::Contains;
 using Tokens = std::vector<std::int64_t>;
@@ -23,15 +24,7 @@ using Batch = std::vector<Tokens>;
 
 namespace {
 
-const lmlab::Registry& plugins() {
-  static const lmlab::Registry registry = [] {
-    lmlab::Registry r;
-    lmlab::PluginLoader loader(r);
-    loader.load_folder(lmlab::test_paths::plugin_dir);
-    return r;
-  }();
-  return registry;
-}
+const lmlab::Registry& plugins() { return lmlab::test::builtin_plugins(); }
 
 lmlab::DecodingChain chain_of(const std::vector<std::string>& names) {
   std::vector<std::shared_ptr<lmlab::DecodingStep>> steps;

@@ -1,5 +1,7 @@
 #include "lmlab/experiment_loader.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "lmlab/config.hpp"
@@ -58,9 +60,11 @@ std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::
     Experiment run = resolve_experiment(config, registry, file.string());
     check_decoding_chain(file, run, registry);
     if (!point.label.empty()) {
-      std::string label = point.label;
-      if (label.find("seed=") == std::string::npos) label += ",seed=" + std::to_string(run.experiment.seed);
-      run.run_name = label + "-" + run.config_hash.substr(0, 8);
+      // Every run name says its seed; a sweep over seeds already has it in the label.
+      const bool seeded = std::any_of(point.overrides.begin(), point.overrides.end(),
+                                      [](const std::string& o) { return override_key(o) == "experiment.seed"; });
+      const std::string label = seeded ? point.label : point.label + ",seed=" + std::to_string(run.experiment.seed);
+      run.run_name = file_safe_label(label) + "-" + run.config_hash.substr(0, 8);
     }
     runs.push_back(std::move(run));
   }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "generated/test_paths.hpp"
+#include "lmlab/plugin_loader.hpp"
 
 namespace lmlab::test {
 
@@ -79,5 +80,15 @@ CommandResult run_command(const std::string& command) {
 }
 
 std::string lmlab_binary() { return test_paths::lmlab_binary; }
+
+const Registry& builtin_plugins() {
+  static const Registry registry = [] {
+    Registry r;
+    PluginLoader loader(r);
+    loader.load_folder(test_paths::plugin_dir);
+    return r;
+  }();
+  return registry;
+}
 
 }  // namespace lmlab::test

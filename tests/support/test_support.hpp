@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <string>
 
+#include "lmlab/registry.hpp"
+
 namespace lmlab::test {
 
 /// A fresh folder under the system temp dir, removed when the object dies.
@@ -38,5 +40,8 @@ CommandResult run_command(const std::string& command);
 
 /// The built `lmlab` binary, and the command prefix that runs it.
 std::string lmlab_binary();
+
+/// The built-in plugins, loaded once per process (a library's registration runs once).
+const Registry& builtin_plugins();
 
 }  // namespace lmlab::test
