@@ -43,11 +43,15 @@ std::string toml_text(const toml::node& n) {
   std::vector<std::string> items;
   if (const auto* a = n.as_array()) {
     for (const auto& element : *a) items.push_back(toml_text(element));
-    return "[" + join(items, ", ") + "]";
+    std::string out = "[";  // appended, not `"[" + ... + "]"`: GCC 12 -O3 false -Wstringop-overflow
+    out += join(items, ", ");
+    return out += "]";
   }
   if (const auto* t = n.as_table()) {
     for (const auto& [key, value] : *t) items.push_back(key_path("", key.str()) + " = " + toml_text(value));
-    return "{ " + join(items, ", ") + " }";
+    std::string out = "{ ";
+    out += join(items, ", ");
+    return out += " }";
   }
   std::ostringstream os;
   n.visit([&](const auto& v) { os << v; });
