@@ -59,9 +59,9 @@ max_new_tokens = 4
 std::string host(const std::string& args) { return lmlab::test::lmlab_binary() + " " + args; }
 
 // Starts `lmlab run file`, waits until its first checkpoint exists (written right after an
-// evaluation's flush), lets it train a little further, then kills it with SIGKILL. Returns the
-// run file.
-fs::path run_and_kill(const fs::path& file, const fs::path& results) {
+// evaluation's flush), lets it train a little further, then sends it `signal` and waits for it.
+// Returns the run file and the child's wait status.
+std::pair<fs::path, int> run_and_signal(const fs::path& file, const fs::path& results, int signal) {
   const pid_t child = fork();
   REQUIRE(child >= 0);
   if (child == 0) {
@@ -80,11 +80,16 @@ fs::path run_and_kill(const fs::path& file, const fs::path& results) {
     if (!h5.empty()) break;
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  kill(child, SIGKILL);
+  kill(child, signal);
   int status = 0;
   waitpid(child, &status, 0);
-  REQUIRE(WIFSIGNALED(status));
   REQUIRE_FALSE(h5.empty());
+  return {h5, status};
+}
+
+fs::path run_and_kill(const fs::path& file, const fs::path& results) {
+  const auto [h5, status] = run_and_signal(file, results, SIGKILL);
+  REQUIRE(WIFSIGNALED(status));
   return h5;
 }
 
@@ -206,4 +211,31 @@ TEST_CASE("a run killed with SIGKILL and resumed in a new process logs what an u
   CHECK(lmlab::run_file::read_floats(killed, "eval/val_loss") ==
         lmlab::run_file::read_floats(reference, "eval/val_loss"));
   CHECK(lmlab::run_file::read_attribute(killed, "status") == "complete");
+}
+
+TEST_CASE("SIGINT stops a run after its step with a checkpoint; --resume finishes it") {
+  TempDir dir;
+  lmlab::test::write_generated_corpus(dir / "corpus");
+  std::string text = tiny_experiment(dir / "corpus", dir / "results");
+  text.replace(text.find("steps = 6"), 9, "steps = 100000");
+  text.replace(text.find("eval_every = 3"), 14, "eval_every = 200");
+  write_file(dir / "long.toml", text);
+  const auto [h5, status] = run_and_signal(dir / "long.toml", dir / "results" / "cli", SIGINT);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  CHECK(lmlab::run_file::read_attribute(h5, "status") == "stopped");
+  const auto steps = lmlab::run_file::read_ints(h5, "train/step");
+  REQUIRE_FALSE(steps.empty());
+  CHECK_THAT(lmlab::run_file::read_attribute(h5, "status_reason"),
+             Catch::Contains("stopped after step " + std::to_string(steps.back())));
+
+  // --resume continues from the checkpoint written at the stop (the last logged step, since
+  // log_every = 1); --stop-after ends it again five steps later.
+  const auto resumed = run_command(host("run --resume --stop-after " + std::to_string(steps.back() + 5) + " " +
+                                        (dir / "long.toml").string()));
+  INFO(resumed.output);
+  CHECK(resumed.exit_code == 130);
+  CHECK_THAT(resumed.output, Catch::Contains("at step " + std::to_string(steps.back())));
+  const auto after = lmlab::run_file::read_ints(h5, "train/step");
+  CHECK(after.back() == steps.back() + 5);
 }

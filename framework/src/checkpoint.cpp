@@ -21,6 +21,15 @@ at::Generator default_generator(const c10::Device& device) {
 at::Tensor scalar(std::int64_t v) { return at::scalar_tensor(v, at::kLong); }
 at::Tensor scalar(double v) { return at::scalar_tensor(v, at::kDouble); }
 
+// A fresh tensor per key: InputArchive::read into a defined tensor calls set_() on it, which
+// reinterprets the stored data in the old tensor's dtype (a step of 1016 read into the byte
+// tensor of an RNG state came back as 248).
+at::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::string& key) {
+  at::Tensor t;
+  archive.read(key, t);
+  return t;
+}
+
 }  // namespace
 
 void save_checkpoint(const fs::path& file, const CheckpointParts& parts, const TrainingState& state,
@@ -68,26 +77,15 @@ TrainingState load_checkpoint(const fs::path& file, const CheckpointParts& parts
   parts.model.load(model);
   parts.optimizer.load(optimizer);
 
-  at::Tensor t;
-  archive.read("rng_data", t);
-  parts.data_generator.set_state(t.cpu());
-  archive.read("rng_cpu", t);
-  default_generator(c10::Device(c10::kCPU)).set_state(t.cpu());
-  if (parts.device.is_cuda()) {
-    archive.read("rng_device", t);
-    default_generator(parts.device).set_state(t.cpu());
-  }
+  parts.data_generator.set_state(read_tensor(archive, "rng_data").cpu());
+  default_generator(c10::Device(c10::kCPU)).set_state(read_tensor(archive, "rng_cpu").cpu());
+  if (parts.device.is_cuda()) default_generator(parts.device).set_state(read_tensor(archive, "rng_device").cpu());
   TrainingState state;
-  archive.read("step", t);
-  state.step = t.item<std::int64_t>();
-  archive.read("tokens", t);
-  state.tokens = t.item<std::int64_t>();
-  archive.read("loss_sum", t);
-  state.loss_sum = t.item<double>();
-  archive.read("loss_count", t);
-  state.loss_count = t.item<std::int64_t>();
-  archive.read("last_eval_step", t);
-  state.last_eval_step = t.item<std::int64_t>();
+  state.step = read_tensor(archive, "step").item<std::int64_t>();
+  state.tokens = read_tensor(archive, "tokens").item<std::int64_t>();
+  state.loss_sum = read_tensor(archive, "loss_sum").item<double>();
+  state.loss_count = read_tensor(archive, "loss_count").item<std::int64_t>();
+  state.last_eval_step = read_tensor(archive, "last_eval_step").item<std::int64_t>();
   return state;
 }
 
