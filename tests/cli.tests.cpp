@@ -5,6 +5,8 @@
 #include <chrono>
 #include <csignal>
 #include <thread>
+
+#include <fmt/format.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,6 +56,17 @@ prompt_tokens = 8
 max_new_tokens = 4
 )",
                      results.string(), corpus.string());
+}
+
+// dir/long.toml: a run far longer than any test waits for, with its corpus. Flushes are rare, so a
+// signal sent shortly after one lands between two of them (a kill during a flush itself, a
+// millisecond-long window, is the one case HDF5 cannot promise to survive).
+void write_long_experiment(const TempDir& dir) {
+  lmlab::test::write_generated_corpus(dir / "corpus");
+  std::string text = tiny_experiment(dir / "corpus", dir / "results");
+  text.replace(text.find("steps = 6"), 9, "steps = 100000");
+  text.replace(text.find("eval_every = 3"), 14, "eval_every = 200");
+  write_file(dir / "long.toml", text);
 }
 
 std::string host(const std::string& args) { return lmlab::test::lmlab_binary() + " " + args; }
@@ -159,13 +172,7 @@ TEST_CASE("run trains, prints the summary table and writes the run file; a sweep
 
 TEST_CASE("a run killed with SIGKILL leaves a file that opens and holds its flushed rows") {
   TempDir dir;
-  lmlab::test::write_generated_corpus(dir / "corpus");
-  std::string text = tiny_experiment(dir / "corpus", dir / "results");
-  text.replace(text.find("steps = 6"), 9, "steps = 100000");
-  // Rare flushes, so the kill below lands between two of them (a kill during a flush itself,
-  // a millisecond-long window, is the one case HDF5 cannot promise to survive).
-  text.replace(text.find("eval_every = 3"), 14, "eval_every = 200");
-  write_file(dir / "long.toml", text);
+  write_long_experiment(dir);
 
   const fs::path h5 = run_and_kill(dir / "long.toml", dir / "results" / "cli");
   CHECK(lmlab::run_file::read_attribute(h5, "status") == "running");
@@ -215,11 +222,7 @@ TEST_CASE("a run killed with SIGKILL and resumed in a new process logs what an u
 
 TEST_CASE("SIGINT stops a run after its step with a checkpoint; --resume finishes it") {
   TempDir dir;
-  lmlab::test::write_generated_corpus(dir / "corpus");
-  std::string text = tiny_experiment(dir / "corpus", dir / "results");
-  text.replace(text.find("steps = 6"), 9, "steps = 100000");
-  text.replace(text.find("eval_every = 3"), 14, "eval_every = 200");
-  write_file(dir / "long.toml", text);
+  write_long_experiment(dir);
   const auto [h5, status] = run_and_signal(dir / "long.toml", dir / "results" / "cli", SIGINT);
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 130);

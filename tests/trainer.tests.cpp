@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 #include <torch/serialize/input-archive.h>
 
 #include "generated/test_paths.hpp"
