@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "generated/test_paths.hpp"
 #include "lmlab/run_file.hpp"
 #include "support/test_support.hpp"
 
@@ -126,6 +127,18 @@ TEST_CASE("validate names the file, line and misspelt key, and exits non-zero") 
   CHECK_THAT(ok.output, Catch::Contains("1 run(s) valid"));
   // Nothing ran: validation writes no results.
   CHECK_FALSE(fs::exists(dir / "results"));
+}
+
+TEST_CASE("every experiment file shipped in experiments/ validates") {
+  std::size_t files = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(lmlab::test_paths::source_dir) / "experiments")) {
+    if (entry.path().extension() != ".toml") continue;
+    ++files;
+    const auto r = run_command(host("validate " + entry.path().string()));
+    INFO(r.output);
+    CHECK(r.exit_code == 0);
+  }
+  CHECK(files >= 2);
 }
 
 TEST_CASE("an override with a bad value is refused with the accepted values") {
