@@ -257,3 +257,46 @@ TEST_CASE("a plugin failing mid-run marks the run failed, naming the plugin, and
   // Rows logged before the failure (steps 1-4) were flushed with it.
   CHECK(lmlab::run_file::read_ints(h5, "train/step").size() == 4);
 }
+
+TEST_CASE("resuming from a checkpoint older than the file's last rows drops and relogs them exactly") {
+  // checkpoint_every = 4 and eval_every = 6: the run below flushes rows (and an evaluation with its
+  // samples) past its last checkpoint, as a run killed between the two would.
+  const std::vector<std::string> base = {"train.checkpoint_every=4", "train.eval_every=6"};
+  const std::string variant = GENERATE(as<std::string>{}, "train.grad_accum=1", "train.grad_accum=2",
+                                       "experiment.precision=bf16");
+  INFO(variant);
+  std::vector<std::string> overrides = base;
+  overrides.push_back(variant);
+  Fixture f;
+  std::ostringstream log;
+  const lmlab::RunSummary a = lmlab::run_experiment(f.load("straight", overrides), f.registry, quiet(log));
+
+  const auto e = f.load("older", overrides);
+  auto options = quiet(log);
+  options.stop_after = 4;
+  const lmlab::RunSummary first = lmlab::run_experiment(e, f.registry, options);
+  const fs::path old_checkpoint = f.dir / "step4.ckpt";
+  fs::copy_file(first.checkpoint, old_checkpoint);
+  options.resume = true;
+  options.stop_after = 7;
+  lmlab::run_experiment(e, f.registry, options);
+  CHECK(lmlab::run_file::read_ints(first.run_file, "train/step").back() == 7);
+  CHECK(lmlab::run_file::read_ints(first.run_file, "eval/step") == std::vector<std::int64_t>{6});
+  fs::copy_file(old_checkpoint, first.checkpoint, fs::copy_options::overwrite_existing);
+  options.stop_after = 0;
+  const lmlab::RunSummary b = lmlab::run_experiment(e, f.registry, options);
+  REQUIRE(b.status == "complete");
+
+  for (const std::string column : {"train/loss", "train/grad_norm", "eval/val_loss"}) {
+    INFO(column);
+    CHECK(lmlab::run_file::read_floats(a.run_file, column) == lmlab::run_file::read_floats(b.run_file, column));
+  }
+  for (const std::string column : {"train/step", "eval/step", "samples/step"}) {
+    INFO(column);
+    CHECK(lmlab::run_file::read_ints(a.run_file, column) == lmlab::run_file::read_ints(b.run_file, column));
+  }
+  CHECK(lmlab::run_file::read_strings(a.run_file, "samples/continuation") ==
+        lmlab::run_file::read_strings(b.run_file, "samples/continuation"));
+  // Two resumes, each recorded with the step it continued from.
+  CHECK(lmlab::run_file::read_ints(b.run_file, "resumes/step") == std::vector<std::int64_t>{4, 4});
+}

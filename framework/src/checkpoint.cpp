@@ -64,29 +64,35 @@ TrainingState load_checkpoint(const fs::path& file, const CheckpointParts& parts
   } catch (const std::exception& e) {
     throw DataError(fmt::format("cannot read checkpoint {}: {}", file.string(), e.what()));
   }
-  c10::IValue hash;
-  archive.read("config_hash", hash);
-  if (hash.toStringRef() != config_hash) {
-    throw DataError(fmt::format("checkpoint {} was written for config {}, this run's config is {}; "
-                                "resume with the same experiment file and overrides",
-                                file.string(), hash.toStringRef(), config_hash));
-  }
-  torch::serialize::InputArchive model, optimizer;
-  archive.read("model", model);
-  archive.read("optimizer", optimizer);
-  parts.model.load(model);
-  parts.optimizer.load(optimizer);
+  try {
+    c10::IValue hash;
+    archive.read("config_hash", hash);
+    if (hash.toStringRef() != config_hash) {
+      throw DataError(fmt::format("checkpoint {} was written for config {}, this run's config is {}; "
+                                  "resume with the same experiment file and overrides",
+                                  file.string(), hash.toStringRef(), config_hash));
+    }
+    torch::serialize::InputArchive model, optimizer;
+    archive.read("model", model);
+    archive.read("optimizer", optimizer);
+    parts.model.load(model);
+    parts.optimizer.load(optimizer);
 
-  parts.data_generator.set_state(read_tensor(archive, "rng_data").cpu());
-  default_generator(c10::Device(c10::kCPU)).set_state(read_tensor(archive, "rng_cpu").cpu());
-  if (parts.device.is_cuda()) default_generator(parts.device).set_state(read_tensor(archive, "rng_device").cpu());
-  TrainingState state;
-  state.step = read_tensor(archive, "step").item<std::int64_t>();
-  state.tokens = read_tensor(archive, "tokens").item<std::int64_t>();
-  state.loss_sum = read_tensor(archive, "loss_sum").item<double>();
-  state.loss_count = read_tensor(archive, "loss_count").item<std::int64_t>();
-  state.last_eval_step = read_tensor(archive, "last_eval_step").item<std::int64_t>();
-  return state;
+    parts.data_generator.set_state(read_tensor(archive, "rng_data").cpu());
+    default_generator(c10::Device(c10::kCPU)).set_state(read_tensor(archive, "rng_cpu").cpu());
+    if (parts.device.is_cuda()) default_generator(parts.device).set_state(read_tensor(archive, "rng_device").cpu());
+    TrainingState state;
+    state.step = read_tensor(archive, "step").item<std::int64_t>();
+    state.tokens = read_tensor(archive, "tokens").item<std::int64_t>();
+    state.loss_sum = read_tensor(archive, "loss_sum").item<double>();
+    state.loss_count = read_tensor(archive, "loss_count").item<std::int64_t>();
+    state.last_eval_step = read_tensor(archive, "last_eval_step").item<std::int64_t>();
+    return state;
+  } catch (const DataError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw DataError(fmt::format("checkpoint {} is incomplete or not an lmlab checkpoint: {}", file.string(), e.what()));
+  }
 }
 
 }  // namespace lmlab

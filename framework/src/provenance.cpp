@@ -17,7 +17,9 @@ namespace {
 
 // Output of a short git command, or nullopt if it failed.
 std::optional<std::string> git(const std::string& args) {
-  const std::string command = fmt::format("git -C '{}' {} 2>/dev/null", build_info::source_dir, args);
+  // safe.directory: as root over a checkout owned by another user, git would refuse the tree.
+  const std::string command = fmt::format("git -c safe.directory='{0}' -C '{0}' {1} 2>/dev/null",
+                                          build_info::source_dir, args);
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return std::nullopt;
   std::string out;
@@ -33,7 +35,7 @@ std::optional<std::string> git(const std::string& args) {
 
 GitState source_git_state() {
   GitState state;
-  if (auto head = git("rev-parse HEAD")) {
+  if (auto head = git("rev-parse HEAD"); head && !head->empty()) {
     state.commit = *head;
     if (auto status = git("status --porcelain --untracked-files=no")) state.dirty = !status->empty();
   } else if (*build_info::configured_commit) {

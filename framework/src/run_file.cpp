@@ -243,7 +243,10 @@ RunFile RunFile::create(const fs::path& path) {
 
 RunFile RunFile::resume(const fs::path& path, std::int64_t last_step) {
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) throw DataError("run file " + path.string() + " does not exist; cannot resume");
+  if (!fs::is_regular_file(path, ec)) {
+    throw DataError("run file " + path.string() +
+                    " does not exist; cannot resume (delete its checkpoint to start the run afresh)");
+  }
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->file = guarded(path, "opening for resume", [&] { return H5::H5File(path.string(), H5F_ACC_RDWR); });

@@ -2,6 +2,10 @@
 
 #include <sched.h>
 
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+
 #include <ATen/autocast_mode.h>
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
@@ -38,10 +42,20 @@ c10::Device resolve_device(const std::string& spec) {
 }
 
 int available_cpus() {
+  int cpus = 1;
   cpu_set_t set;
   CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return 1;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = std::max(1, CPU_COUNT(&set));
+  // A container's CPU quota (cgroup v2 "cpu.max": "<quota> <period>" or "max <period>") can be
+  // below the affinity mask; more threads than that only wait on each other.
+  std::ifstream limit("/sys/fs/cgroup/cpu.max");
+  std::string quota;
+  double period = 0;
+  if (limit >> quota >> period && quota != "max" && period > 0) {
+    const int allowed = static_cast<int>(std::ceil(std::stod(quota) / period));
+    cpus = std::clamp(allowed, 1, cpus);
+  }
+  return cpus;
 }
 
 int configure_threads(std::int64_t requested) {

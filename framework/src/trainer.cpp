@@ -133,10 +133,17 @@ void seed_everything(std::uint64_t seed, const c10::Device& device) {
   }
 }
 
-// The summary of a run whose checkpoint is already at its last step: read back from its file,
-// which is left untouched.
-RunSummary finished_summary(RunSummary summary, std::ostream& out) {
+// The summary of a run whose checkpoint is already at its last step, read back from its file. A
+// process killed between that checkpoint and marking the file complete left it `running`: the
+// file is completed then, and otherwise left untouched.
+RunSummary finished_summary(RunSummary summary, std::int64_t step, std::ostream& out) {
   out << fmt::format("{} is already complete ({}); nothing to resume\n", summary.run_name, summary.run_file.string());
+  if (run_file::read_attribute(summary.run_file, "status") != "complete") {
+    RunFile file = RunFile::resume(summary.run_file, step);
+    file.set_attribute("status", "complete");
+    file.set_attribute("status_reason", fmt::format("completed by --resume: its checkpoint was at the last step {}", step));
+    file.set_attribute("end_time", utc_now());
+  }
   const auto steps = run_file::read_ints(summary.run_file, "train/step");
   const auto tokens = run_file::read_ints(summary.run_file, "train/tokens");
   const auto loss = run_file::read_floats(summary.run_file, "eval/val_loss");
@@ -207,13 +214,26 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
     out << fmt::format("no checkpoint {}: starting {} from step 0\n", summary.checkpoint.string(), e.run_name);
   }
   if (resume) state = load_checkpoint(summary.checkpoint, parts, e.config_hash);
-  if (resume && state.step >= train.steps) return finished_summary(std::move(summary), out);
+  if (resume && state.step >= train.steps) return finished_summary(std::move(summary), state.step, out);
   // A fresh start must not leave an older run's checkpoint for a later --resume to pick up.
   if (!resume) fs::remove(summary.checkpoint);
+  const std::string threads_before = resume ? run_file::read_attribute(summary.run_file, "threads") : "";
   RunFile file = resume ? RunFile::resume(summary.run_file, state.step) : RunFile::create(summary.run_file);
-  write_provenance(file, e, plugins, device, summary.threads);
-  file.set_attribute("unigram_val_ppl", summary.unigram_ppl);
-  if (!resume) file.set_attribute("start_time", utc_now());
+  if (resume) {
+    // The file keeps where the run started; each resume adds a row saying where it went on.
+    const GitState git = source_git_state();
+    file.append("resumes", {{"step", state.step}, {"time", utc_now()}, {"git_commit", git.commit},
+                            {"threads", static_cast<std::int64_t>(summary.threads)}, {"device", device.str()}});
+    if (threads_before != std::to_string(summary.threads)) {
+      out << fmt::format("warning: the run started with {} threads and resumes with {}; CPU sums depend on the "
+                         "thread count, so it will not match an uninterrupted run bit for bit\n",
+                         threads_before, summary.threads);
+    }
+  } else {
+    write_provenance(file, e, plugins, device, summary.threads);
+    file.set_attribute("unigram_val_ppl", summary.unigram_ppl);
+    file.set_attribute("start_time", utc_now());
+  }
   file.set_attribute("status", "running");
   file.set_attribute("status_reason", resume ? fmt::format("resumed at step {}", state.step) : "");
   file.flush();
@@ -264,7 +284,8 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
       const double lr = learning_rate(train, step);
       set_learning_rate(*optimizer, lr);
       optimizer->zero_grad();
-      double step_loss = 0.0;
+      // Summed on the device: one host sync per step, not one per micro-batch.
+      at::Tensor loss_sum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
       for (std::int64_t micro = 0; micro < train.grad_accum; ++micro) {
         const at::Tensor block = sampler.next(train.batch_size).to(device);  // (B, T+1)
         at::Tensor loss;
@@ -281,8 +302,9 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
           }
         });
         (loss / static_cast<double>(train.grad_accum)).backward();
-        step_loss += loss.item<double>() / static_cast<double>(train.grad_accum);
+        loss_sum += loss.detach().to(at::kDouble) / static_cast<double>(train.grad_accum);
       }
+      const double step_loss = loss_sum.item<double>();
       if (!std::isfinite(step_loss)) throw Error(fmt::format("loss became {} at step {}", step_loss, step));
       const bool log_now = step % train.log_every == 0 || step == train.steps;
       const double grad_norm = log_now ? gradient_norm(model) : 0.0;

@@ -13,7 +13,7 @@ namespace lmlab {
 /// CUDA is asked for and absent, or the index is out of range.
 c10::Device resolve_device(const std::string& spec);
 
-/// CPUs this process may run on (its affinity mask), at least 1.
+/// CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota; at least 1.
 int available_cpus();
 
 /// Sets LibTorch's intra-op threads: `requested`, or available_cpus() when 0. Returns the count
