@@ -34,7 +34,7 @@ TEST_CASE("a sweep expands to grid x seeds runs, each validated and named by its
   for (const auto& r : runs) {
     names.insert(r.run_name);
     hashes.insert(r.config_hash);
-    CHECK(r.run_name.ends_with("-" + r.config_hash.substr(0, 8)));
+    CHECK(r.run_name.ends_with(std::string("-").append(r.config_hash, 0, 8)));
   }
   CHECK(names.size() == 8);
   CHECK(hashes.size() == 8);

@@ -123,7 +123,7 @@ TEST_CASE("tokenizer: ids outside the vocabulary decode to U+FFFD and never thro
   const ByteTokenizer tok;
   std::string out;
   REQUIRE_NOTHROW(out = tok.decode({'a', -1, 360, 1'000'000'000'000LL, INT64_MIN, 'b'}));
-  CHECK(out == "a" + repeat(fffd, 4) + "b");
+  CHECK(out == std::string("a").append(repeat(fffd, 4)).append("b"));
   // Every id of a wide range, in one sequence: decoding must stay total.
   std::vector<std::int64_t> all;
   for (std::int64_t id = -5; id < ByteTokenizer::vocab_size + 5; ++id) all.push_back(id);
