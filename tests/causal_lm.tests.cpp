@@ -46,11 +46,13 @@ class Bigram final : public lmlab::Architecture {
     }
     table = register_parameter("table", t);
   }
-  at::Tensor forward(const lmlab::ModelInput& input) override {
+  lmlab::ModelOutput forward(const lmlab::ModelInput& input) override {
     last_input = input.tokens;
-    return at::embedding(table, input.tokens).to(dtype_);  // (B, T, V)
+    return {at::embedding(table, input.tokens).to(dtype_)};  // (B, T, V)
   }
   std::int64_t context_length() const override { return 64; }
+  lmlab::Capabilities capabilities() const override { return {.generates = true}; }
+  lmlab::Accounting accounting() const override { return {9, 0, 0.0}; }
 
   at::Tensor table, last_input;
 

@@ -207,7 +207,7 @@ TEST_CASE("a run killed with SIGKILL and resumed in a new process logs what an u
     std::string text = tiny_experiment(dir / "corpus", dir / results);
     text.replace(text.find("steps = 6"), 9, "steps = 800");  // the kill lands well before the end
     text.replace(text.find("eval_every = 3"), 14, "eval_every = 100");
-    text.replace(text.find("n_heads = 2"), 11, "n_heads = 2\ndropout = 0.1");  // dropout draws random numbers
+    text.replace(text.find("n_heads = 2"), 11, "n_heads = 2\nresidual_dropout = 0.1");  // dropout draws random numbers
     write_file(dir / (results + ".toml"), text);
     return dir / (results + ".toml");
   };

@@ -70,3 +70,24 @@ TEST_CASE("a bad sweep point fails before any run starts") {
   lmlab::PluginLoader loader(registry);
   CHECK_THROWS_AS(lmlab::load_runs(dir / "sweep.toml", {}, loader, registry), lmlab::ConfigError);
 }
+
+TEST_CASE("an objective or a decoding chain the architecture cannot serve is refused at validation") {
+  lmlab::test::TempDir dir;
+  std::string text = sweep_file;
+  text = text.substr(0, text.find("[sweep]"));
+  text.replace(text.find("causal_decoder"), 14, "encoder_only");
+  lmlab::test::write_file(dir / "bidirectional.toml", text);
+  lmlab::Registry registry;
+  lmlab::PluginLoader loader(registry);
+  // causal_lm on a model that sees the future would learn to copy: the error says which
+  // architectures it can train, and where the objective was chosen.
+  REQUIRE_THROWS_AS(lmlab::load_runs(dir / "bidirectional.toml", {}, loader, registry), lmlab::ConfigError);
+  REQUIRE_THROWS_WITH(lmlab::load_runs(dir / "bidirectional.toml", {}, loader, registry),
+                      Catch::Contains("bidirectional.toml:9:8:") && Catch::Contains("objective.name") &&
+                          Catch::Contains("objective 'causal_lm' needs an architecture that generates and has no encoder") &&
+                          Catch::Contains("'encoder_only' does not generate") &&
+                          Catch::Contains("compatible architectures: causal_decoder, prefix_decoder"));
+  REQUIRE_THROWS_WITH(lmlab::load_runs(dir / "bidirectional.toml", {"model.arch=encoder_decoder"}, loader, registry),
+                      Catch::Contains("'encoder_decoder' has an encoder"));
+  CHECK(lmlab::load_runs(dir / "bidirectional.toml", {"model.arch=prefix_decoder"}, loader, registry).size() == 1);
+}

@@ -10,6 +10,7 @@
 #include "lmlab/architecture.hpp"
 #include "lmlab/decoding.hpp"
 #include "lmlab/generate.hpp"
+#include "lmlab/kv_cache.hpp"
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/plugin_loader.hpp"
 #include "lmlab/registry.hpp"
@@ -36,21 +37,27 @@ lmlab::DecodingChain chain_of(const std::vector<std::string>& names) {
 }
 
 /// A toy model that is sure the next token is (last token + 1) % V, and records how it was
-/// called: the longest input, and the mode and grad state it ran in.
+/// called: the longest input, the number of calls, the padding it saw, and the mode and grad
+/// state it ran in. Only the last token matters, so it needs nothing from the cache.
 class Successor final : public lmlab::Architecture {
  public:
   Successor(std::int64_t vocab, std::int64_t context) : vocab_(vocab), context_(context) {}
 
-  at::Tensor forward(const lmlab::ModelInput& input) override {
+  lmlab::ModelOutput forward(const lmlab::ModelInput& input) override {
     longest = std::max(longest, input.tokens.size(1));
+    ++calls;
+    if (input.padding_mask.defined()) padding = input.padding_mask.clone();
     ran_training = ran_training || is_training();
     ran_with_grad = ran_with_grad || at::GradMode::is_enabled();
     const at::Tensor next = (input.tokens + 1).remainder(vocab_);  // (B, T)
-    return at::one_hot(next, vocab_).to(at::kFloat) * 10.0;         // (B, T, V)
+    return {at::one_hot(next, vocab_).to(at::kFloat) * 10.0};       // (B, T, V)
   }
   std::int64_t context_length() const override { return context_; }
+  lmlab::Capabilities capabilities() const override { return {.generates = true}; }
+  lmlab::Accounting accounting() const override { return {}; }
 
-  std::int64_t longest = 0;
+  std::int64_t longest = 0, calls = 0;
+  at::Tensor padding;
   bool ran_training = false, ran_with_grad = false;
 
  private:
@@ -58,15 +65,31 @@ class Successor final : public lmlab::Architecture {
 };
 
 /// A toy model whose next-token distribution is spread out and depends on the whole history,
-/// so sampled continuations differ between streams and feed back into later steps.
+/// so sampled continuations differ between streams and feed back into later steps. Its "cache"
+/// is each row's running token sum, kept where a real model keeps layer 0's keys.
 class Mixer final : public lmlab::Architecture {
  public:
-  at::Tensor forward(const lmlab::ModelInput& input) override {
-    const at::Tensor sums = input.tokens.cumsum(1).to(at::kFloat);                 // (B, T)
-    const at::Tensor vocab = at::arange(16, at::kFloat);                           // (V)
-    return at::sin(sums.unsqueeze(-1) * 0.37 + vocab * 1.3);                       // (B, T, V)
+  lmlab::ModelOutput forward(const lmlab::ModelInput& input) override {
+    lmlab::KvCache& cache = *input.cache;
+    if (cache.self.empty()) cache.self.resize(1);
+    at::Tensor past = cache.self[0].k.defined() ? cache.self[0].k : at::zeros({input.tokens.size(0), 1}, at::kLong);  // (B, 1)
+    const at::Tensor sums = (input.tokens.cumsum(1) + past).to(at::kFloat);  // (B, T)
+    cache.self[0].k = sums.select(1, -1).unsqueeze(1).to(at::kLong);        // (B, 1)
+    const at::Tensor vocab = at::arange(16, at::kFloat);                      // (V)
+    return {at::sin(sums.unsqueeze(-1) * 0.37 + vocab * 1.3)};               // (B, T, V)
   }
   std::int64_t context_length() const override { return 8; }
+  lmlab::Capabilities capabilities() const override { return {.generates = true}; }
+  lmlab::Accounting accounting() const override { return {}; }
+};
+
+/// A model that cannot generate (an encoder-only one).
+class Encoder final : public lmlab::Architecture {
+ public:
+  lmlab::ModelOutput forward(const lmlab::ModelInput&) override { return {at::zeros({1, 1, 4})}; }
+  std::int64_t context_length() const override { return 8; }
+  lmlab::Capabilities capabilities() const override { return {.bidirectional = true}; }
+  lmlab::Accounting accounting() const override { return {}; }
 };
 
 }  // namespace
@@ -97,7 +120,9 @@ TEST_CASE("generate: a sequence stops at eos, the others go on", "[generate]") {
   Successor counting(10, 32);
   options.max_new_tokens = 50;
   CHECK(lmlab::generate(counting, greedy, {{1, 2}}, options, at::kCPU) == Batch{{3, 4}});
-  CHECK(counting.longest == 3);
+  CHECK(counting.calls == 2);
+  // With the cache, the prompt is fed once and each later token alone.
+  CHECK(counting.longest == 2);
 }
 
 TEST_CASE("generate: feeds at most the context length, in eval mode without gradients", "[generate]") {
@@ -106,8 +131,9 @@ TEST_CASE("generate: feeds at most the context length, in eval mode without grad
   lmlab::DecodingChain greedy = chain_of({"greedy"});
   lmlab::GenerateOptions options;
   options.max_new_tokens = 6;
-  CHECK(lmlab::generate(model, greedy, {{0, 1}}, options, at::kCPU) == Batch{{2, 3, 4, 5, 6, 7}});
-  CHECK(model.longest == 3);
+  CHECK(lmlab::generate(model, greedy, {{0, 1, 2, 3, 4}}, options, at::kCPU) == Batch{{5, 6, 7, 8, 9, 0}});
+  CHECK(model.longest == 3);  // the prompt's last 3 tokens, then refills of half a context
+  CHECK(model.calls == 6);
   CHECK_FALSE(model.ran_training);
   CHECK_FALSE(model.ran_with_grad);
   CHECK(model.is_training());  // restored
@@ -117,13 +143,24 @@ TEST_CASE("generate: feeds at most the context length, in eval mode without grad
   CHECK_FALSE(model.is_training());
 }
 
-TEST_CASE("generate: rejects prompts it cannot batch", "[generate]") {
+TEST_CASE("generate: pads shorter prompts on the left and masks the padding", "[generate]") {
+  Successor model(10, 8);
+  lmlab::DecodingChain greedy = chain_of({"greedy"});
+  lmlab::GenerateOptions options;
+  options.max_new_tokens = 3;
+  options.pad_id = 9;
+  CHECK(lmlab::generate(model, greedy, {{1, 2}, {5}}, options, at::kCPU) == Batch{{3, 4, 5}, {6, 7, 8}});
+  REQUIRE(model.padding.defined());
+  CHECK(at::equal(model.padding, at::tensor({1, 1, 0, 1}).to(at::kBool).view({2, 2})));
+}
+
+TEST_CASE("generate: rejects what it cannot decode", "[generate]") {
   Successor model(10, 8);
   lmlab::DecodingChain greedy = chain_of({"greedy"});
   const lmlab::GenerateOptions options;
-  CHECK_THROWS_WITH(lmlab::generate(model, greedy, {{1, 2}, {3}}, options, at::kCPU),
-                    Contains("equal lengths") && Contains("prompt 1 has 1"));
-  CHECK_THROWS_WITH(lmlab::generate(model, greedy, {{}}, options, at::kCPU), Contains("at least one token"));
+  CHECK_THROWS_WITH(lmlab::generate(model, greedy, {{1}, {}}, options, at::kCPU), Contains("prompt 1 is empty"));
+  Encoder encoder;
+  CHECK_THROWS_WITH(lmlab::generate(encoder, greedy, {{1}}, options, at::kCPU), Contains("does not generate"));
 }
 
 TEST_CASE("generate: sampling is reproducible per seed and independent of the batch", "[generate]") {

@@ -220,3 +220,68 @@ TEST_CASE("SourcedCopy drops keys and keeps the original's positions", "[options
   CHECK_THAT(config_error_of([&] { toy_options().parse(copy.table(), "model"); }),
              Contains("exp.toml:4:1: model.sub: unknown key"));
 }
+
+namespace {
+
+struct Base {
+  std::int64_t width = 8;
+  std::string norm = "layernorm";
+};
+
+struct Derived : Base {
+  bool extra = false;
+  std::string preset = "none";
+};
+
+lmlab::OptionSet<Derived> preset_options() {
+  lmlab::OptionSet<Base> base;
+  base.add("width", &Base::width, "width", lmlab::Limits{.min = 1})
+      .add("norm", &Base::norm, "norm", {"layernorm", "rmsnorm"})
+      .check("width must be even", [](const Base& b) { return b.width % 2 == 0; });
+  lmlab::OptionSet<Derived> set;
+  set.add("extra", &Derived::extra, "extra").merge_base(base);
+  set.presets("preset", &Derived::preset, "a preset",
+              {{"small", "a small one", toml::table{{"width", 4}, {"norm", "rmsnorm"}}},
+               {"flagged", "sets extra", toml::table{{"extra", true}}}});
+  return set;
+}
+
+}  // namespace
+
+TEST_CASE("options: a base class's options are declared once and merged", "[options]") {
+  const auto set = preset_options();
+  CHECK(set.names() == std::vector<std::string>{"extra", "width", "norm", "preset"});
+  const Derived d = set.parse(parse("width = 6\nextra = true"), "model");
+  CHECK(d.width == 6);
+  CHECK(d.extra);
+  // The base's checks come along.
+  CHECK_THAT(config_error_of([&] { set.parse(parse("width = 5"), "model"); }), Contains("width must be even"));
+}
+
+TEST_CASE("options: a preset applies over the defaults and under the table's own keys", "[options]") {
+  const auto set = preset_options();
+  const Derived small = set.parse(parse("preset = \"small\""), "model");
+  CHECK(small.width == 4);
+  CHECK(small.norm == "rmsnorm");
+  CHECK_FALSE(small.extra);
+  const Derived overridden = set.parse(parse("preset = \"small\"\nwidth = 10"), "model");
+  CHECK(overridden.width == 10);
+  CHECK(overridden.norm == "rmsnorm");
+  // The resolved table names the preset and every value, and parses back to the same options.
+  const toml::table resolved = set.to_toml(overridden);
+  CHECK(resolved["preset"].value<std::string>() == "small");
+  CHECK(set.to_toml(set.parse(resolved, "model")) == resolved);
+  CHECK_THAT(config_error_of([&] { set.parse(parse("preset = \"smal\""), "model"); }),
+             Contains("exp.toml:1:10: model.preset: unknown value \"smal\" (did you mean 'small'?)") &&
+                 Contains("accepted: none, small, flagged"));
+  const auto described = set.describe_presets();
+  REQUIRE(described.size() == 2);
+  CHECK(described[0].settings == "norm = \"rmsnorm\", width = 4");
+}
+
+TEST_CASE("options: a preset that sets an undeclared option is a programming error", "[options]") {
+  lmlab::OptionSet<Derived> set;
+  set.add("extra", &Derived::extra, "extra");
+  CHECK_THROWS_WITH(set.presets("preset", &Derived::preset, "p", {{"bad", "", toml::table{{"depth", 3}}}}),
+                    Contains("preset 'bad' sets 'depth', which is not a declared option"));
+}

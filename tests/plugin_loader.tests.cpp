@@ -18,11 +18,12 @@ namespace {
 fs::path test_plugin(const std::string& name) { return fs::path(test_plugin_dir) / name / ("lib" + name + ".so"); }
 }  // namespace
 
-TEST_CASE("the built-in plugins load and register one plugin of each kind") {
+TEST_CASE("the built-in plugins load and register the plugins of each kind") {
   lmlab::Registry registry;
   lmlab::PluginLoader loader(registry);
   loader.load_folder(plugin_dir);
-  CHECK(registry.names<lmlab::Architecture>() == std::vector<std::string>{"causal_decoder"});
+  CHECK(registry.names<lmlab::Architecture>() ==
+        std::vector<std::string>{"causal_decoder", "encoder_decoder", "encoder_only", "prefix_decoder"});
   CHECK(registry.names<lmlab::Objective>() == std::vector<std::string>{"causal_lm"});
   CHECK(registry.names<lmlab::Regulariser>() == std::vector<std::string>{"grad_clip"});
   const auto decoding = registry.names<lmlab::DecodingStep>();
@@ -33,7 +34,7 @@ TEST_CASE("the built-in plugins load and register one plugin of each kind") {
   CHECK(registry.get<lmlab::Architecture>("causal_decoder").info.library.ends_with("libcausal_decoder.so"));
   // Loading the same folder twice is harmless: libraries already loaded are skipped.
   loader.load_folder(plugin_dir);
-  CHECK(registry.names<lmlab::Architecture>().size() == 1);
+  CHECK(registry.names<lmlab::Architecture>().size() == 4);
 }
 
 TEST_CASE("the built-in folder is found next to the framework library") {

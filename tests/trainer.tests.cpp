@@ -44,7 +44,7 @@ arch = "causal_decoder"
 d_model = 32
 n_layers = 2
 n_heads = 2
-dropout = 0.1
+residual_dropout = 0.1
 
 [objective]
 name = "causal_lm"
@@ -100,7 +100,7 @@ lmlab::RunOptions quiet(std::ostringstream& sink) {
 
 TEST_CASE("training on a generated corpus drives the validation loss far below the unigram baseline") {
   Fixture f;
-  const auto e = f.load("learn", {"train.steps=400", "train.eval_every=100", "train.log_every=20", "model.dropout=0.0"});
+  const auto e = f.load("learn", {"train.steps=400", "train.eval_every=100", "train.log_every=20", "model.residual_dropout=0.0"});
   std::ostringstream log;
   const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
   INFO(log.str());

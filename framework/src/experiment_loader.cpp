@@ -7,6 +7,7 @@
 #include "lmlab/config.hpp"
 #include "lmlab/decoding.hpp"
 #include "lmlab/error.hpp"
+#include "lmlab/options.hpp"
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/tokenizer.hpp"
 
@@ -44,6 +45,43 @@ void check_decoding_chain(const std::filesystem::path& file, const Experiment& r
   }
 }
 
+// The architectures of `registry` whose capabilities meet `needs`, for the error message.
+std::string compatible_architectures(const Registry& registry, const Requirements& needs) {
+  std::string out;
+  for (const auto& name : registry.names<Architecture>()) {
+    if (!unmet(needs, registry.get<Architecture>(name).info.traits.provides)) out += (out.empty() ? "" : ", ") + name;
+  }
+  return out.empty() ? "none of those loaded" : out;
+}
+
+std::string location_of(const toml::table& config, std::string_view section, std::string_view key,
+                        const std::filesystem::path& file) {
+  if (const toml::node* n = config.at_path(fmt::format("{}.{}", section, key)).node()) return where(*n);
+  return file.string();
+}
+
+// Checked before any run starts: an objective that would read the future through a
+// bidirectional model, or a decoding chain for a model that cannot generate, is a config error.
+void check_compatibility(const std::filesystem::path& file, const toml::table& config, const Experiment& run,
+                         const Registry& registry) {
+  const PluginInfo& model = registry.get<Architecture>(run.model.name).info;
+  const Capabilities& caps = model.traits.provides;
+  const PluginInfo& objective = registry.get<Objective>(run.objective.name).info;
+  if (const auto why = unmet(objective.traits.needs, caps)) {
+    config_error_at(location_of(config, "objective", "name", file), "objective.name",
+                    fmt::format("objective '{}' needs {}, but architecture '{}' {}; compatible architectures: {}",
+                                objective.name, describe(objective.traits.needs), model.name, *why,
+                                compatible_architectures(registry, objective.traits.needs)));
+  }
+  if (!run.decoding.empty() && run.eval.max_new_tokens > 0 && !caps.generates) {
+    const Requirements generating{.generates = true};
+    config_error_at(location_of(config, "model", "arch", file), "decoding",
+                    fmt::format("architecture '{}' does not generate, so it cannot run the decoding chain; remove "
+                                "[decoding], set eval.max_new_tokens = 0, or use an architecture that generates: {}",
+                                model.name, compatible_architectures(registry, generating)));
+  }
+}
+
 }  // namespace
 
 std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::vector<std::string>& overrides,
@@ -59,6 +97,7 @@ std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::
     loader.load_standard(plugin_paths_of(config), file.parent_path());
     Experiment run = resolve_experiment(config, registry, file.string());
     check_decoding_chain(file, run, registry);
+    check_compatibility(file, config, run, registry);
     if (!point.label.empty()) {
       // Every run name says its seed; a sweep over seeds already has it in the label.
       const bool seeded = std::any_of(point.overrides.begin(), point.overrides.end(),

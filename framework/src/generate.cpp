@@ -1,5 +1,6 @@
 #include "lmlab/generate.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include <ATen/ATen.h>
@@ -8,6 +9,7 @@
 #include <torch/utils.h>
 
 #include "lmlab/eval_mode.hpp"
+#include "lmlab/kv_cache.hpp"
 
 namespace lmlab {
 
@@ -20,6 +22,34 @@ std::uint64_t splitmix64(std::uint64_t x) {
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
   return x ^ (x >> 31);
+}
+
+/// The prompts left-padded into one (B, P) batch, and which positions are real.
+struct PaddedPrompts {
+  at::Tensor tokens;  // (B, P) int64
+  at::Tensor valid;   // (B, P) bool
+  bool padded = false;
+};
+
+PaddedPrompts pad_left(const std::vector<std::vector<std::int64_t>>& prompts, std::int64_t pad_id) {
+  std::size_t longest = 0;
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    if (prompts[i].empty()) throw std::invalid_argument(fmt::format("generate: prompt {} is empty", i));
+    longest = std::max(longest, prompts[i].size());
+  }
+  const auto B = static_cast<std::int64_t>(prompts.size()), P = static_cast<std::int64_t>(longest);
+  std::vector<std::int64_t> flat(static_cast<std::size_t>(B * P), pad_id);
+  std::vector<std::uint8_t> valid(flat.size(), 0);
+  PaddedPrompts out;
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    const std::size_t offset = i * longest + (longest - prompts[i].size());
+    std::copy(prompts[i].begin(), prompts[i].end(), flat.begin() + static_cast<std::ptrdiff_t>(offset));
+    std::fill_n(valid.begin() + static_cast<std::ptrdiff_t>(offset), prompts[i].size(), 1);
+    out.padded = out.padded || prompts[i].size() != longest;
+  }
+  out.tokens = at::tensor(flat, at::kLong).view({B, P});                     // (B, P)
+  out.valid = at::tensor(valid, at::kByte).view({B, P}).to(at::kBool);     // (B, P)
+  return out;
 }
 
 }  // namespace
@@ -36,18 +66,10 @@ std::vector<std::vector<std::int64_t>> generate(Architecture& model, DecodingSte
   }
   std::vector<std::vector<std::int64_t>> out(prompts.size());
   if (prompts.empty()) return out;
-  const auto batch = static_cast<std::int64_t>(prompts.size());
-  const auto prompt_length = static_cast<std::int64_t>(prompts.front().size());
-  if (prompt_length == 0) throw std::invalid_argument("generate: prompts must hold at least one token");
-  std::vector<std::int64_t> flat;
-  flat.reserve(static_cast<std::size_t>(batch * prompt_length));
-  for (std::size_t i = 0; i < prompts.size(); ++i) {
-    if (static_cast<std::int64_t>(prompts[i].size()) != prompt_length) {
-      throw std::invalid_argument(fmt::format("generate: prompts must have equal lengths: prompt 0 has {} tokens, "
-                                              "prompt {} has {}",
-                                              prompt_length, i, prompts[i].size()));
-    }
-    flat.insert(flat.end(), prompts[i].begin(), prompts[i].end());
+  const Capabilities caps = model.capabilities();
+  if (!caps.generates) throw std::invalid_argument("generate: the model does not generate (it has no causal decoder)");
+  if (caps.has_encoder && options.decoder_start_id < 0) {
+    throw std::invalid_argument("generate: an encoder-decoder needs decoder_start_id, the decoder's first token");
   }
   const std::int64_t context = model.context_length();
   if (context <= 0) throw std::invalid_argument(fmt::format("generate: model context length is {}", context));
@@ -56,19 +78,58 @@ std::vector<std::vector<std::int64_t>> generate(Architecture& model, DecodingSte
   torch::NoGradGuard no_grad;
   EvalModeScope eval_mode(model);
 
-  at::Tensor history = at::tensor(flat, at::kLong).view({batch, prompt_length}).to(device);  // (B, P)
+  const PaddedPrompts prompt = pad_left(prompts, options.pad_id);
+  const std::int64_t batch = prompt.tokens.size(0), prompt_length = prompt.tokens.size(1);
+  // What the chain sees: prompt (left-padded) then generated tokens.
+  at::Tensor history = prompt.tokens.to(device);    // (B, P)
+  at::Tensor history_valid = prompt.valid.to(device);  // (B, P)
+  // The decoder's own sequence: the prompt for a decoder-only model, the start token for an
+  // encoder-decoder (whose prompt goes to the encoder).
+  at::Tensor decoded = caps.has_encoder ? at::full({batch, 1}, options.decoder_start_id, history.options()) : history;  // (B, L)
+  at::Tensor decoded_valid = caps.has_encoder ? at::ones({batch, 1}, history_valid.options()) : history_valid;  // (B, L)
+  const at::Tensor encoder_tokens =
+      caps.has_encoder ? history.narrow(1, std::max<std::int64_t>(0, prompt_length - context), std::min(prompt_length, context))
+                       : at::Tensor();  // (B, S)
+  const at::Tensor encoder_valid = caps.has_encoder && prompt.padded ? history_valid.narrow(1, prompt_length - encoder_tokens.size(1), encoder_tokens.size(1)) : at::Tensor();  // (B, S)
+
   // Created once per call: each sequence's stream advances only with its own draws, so what it
   // samples does not depend on which other sequences share its batch.
   std::vector<at::Generator> rngs;
   rngs.reserve(prompts.size());
   for (std::int64_t i = 0; i < batch; ++i) rngs.push_back(sequence_generator(options.seed, options.first_index + i));
 
+  KvCache cache;
+  std::int64_t cached = 0;  // decoder positions the cache holds
+  at::Tensor step_tokens;   // (B, t) what the next forward feeds
   std::vector<bool> finished(prompts.size(), false);
   std::int64_t running = batch;
   for (std::int64_t step = 0; step < options.max_new_tokens && running > 0; ++step) {
-    const std::int64_t length = history.size(1);
-    const at::Tensor window = length > context ? history.narrow(1, length - context, context) : history;  // (B, T)
-    const at::Tensor logits = model.forward(ModelInput{window});  // (B, T, V)
+    ModelInput input;
+    input.cache = &cache;
+    if (step == 0 || cached + 1 > context) {
+      // (Re)fill the cache from the most recent tokens: all of them at first, half a context
+      // when the cache is full, so that refills are rare and each costs one forward.
+      const std::int64_t length = decoded.size(1);
+      const std::int64_t keep = step == 0 ? std::min(length, context) : std::max<std::int64_t>(1, context / 2);
+      const std::int64_t dropped = length - keep;
+      cache.clear();
+      input.tokens = decoded.narrow(1, dropped, keep);  // (B, keep)
+      const at::Tensor valid = decoded_valid.narrow(1, dropped, keep);  // (B, keep)
+      if (prompt.padded && !caps.has_encoder) input.padding_mask = valid;
+      if (caps.prefix) {
+        // The part of the prompt still in the window stays the bidirectional prefix.
+        input.prefix_lengths = at::full({batch}, std::max<std::int64_t>(0, prompt_length - dropped), history.options());
+      }
+      if (caps.has_encoder) {
+        input.encoder_tokens = encoder_tokens;
+        input.encoder_padding_mask = encoder_valid;
+      }
+      cached = keep;
+    } else {
+      input.tokens = step_tokens;  // (B, 1)
+      cached += 1;
+    }
+    const at::Tensor logits = model.forward(input).logits;  // (B, t, V)
     DecodeState state;
     // A fresh float32 copy: warpers may change it in place without touching the model's output.
     state.logits = logits.select(1, -1).to(at::kFloat, /*non_blocking=*/false, /*copy=*/true);  // (B, V)
@@ -80,10 +141,14 @@ std::vector<std::vector<std::int64_t>> generate(Architecture& model, DecodingSte
       throw std::logic_error(fmt::format("generate: decoding chain '{}' did not choose one token per sequence",
                                          chain.name()));
     }
-    const at::Tensor chosen = state.chosen.reshape({batch}).to(device, at::kLong);  // (B)
-    history = at::cat({history, chosen.unsqueeze(1)}, 1);                           // (B, L + 1)
+    step_tokens = state.chosen.reshape({batch, 1}).to(device, at::kLong);  // (B, 1)
+    const at::Tensor real = at::ones({batch, 1}, history_valid.options());  // (B, 1)
+    history = at::cat({history, step_tokens}, 1);                          // (B, L + 1)
+    history_valid = at::cat({history_valid, real}, 1);                     // (B, L + 1)
+    decoded = caps.has_encoder ? at::cat({decoded, step_tokens}, 1) : history;                   // (B, L + 1)
+    decoded_valid = caps.has_encoder ? at::cat({decoded_valid, real}, 1) : history_valid;        // (B, L + 1)
 
-    const at::Tensor chosen_cpu = chosen.cpu();
+    const at::Tensor chosen_cpu = step_tokens.view({batch}).cpu();
     const auto ids = chosen_cpu.accessor<std::int64_t, 1>();
     for (std::int64_t i = 0; i < batch; ++i) {
       // Finished sequences stay in the batch (a rectangular history is simpler and keeps each

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <mutex>
 #include <sstream>
+#include <stdexcept>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -232,6 +233,25 @@ std::string format_float(double v) {
   std::string text(buffer, result.ptr);
   if (text.find_first_of(".eni") == std::string::npos) text += ".0";
   return text;
+}
+
+std::string render_settings(const toml::table& values) {
+  std::string out;
+  for (const auto& [key, node] : values) {
+    if (!out.empty()) out += ", ";
+    out += fmt::format("{} = ", key.str());
+    if (const auto* s = node.as_string()) out += fmt::format("\"{}\"", s->get());
+    else if (const auto* i = node.as_integer()) out += std::to_string(i->get());
+    else if (const auto* f = node.as_floating_point()) out += format_float(f->get());
+    else if (const auto* b = node.as_boolean()) out += b->get() ? "true" : "false";
+    else out += type_name(node.type());
+  }
+  return out;
+}
+
+void throw_bad_preset(std::string_view preset, std::string_view key) {
+  // A programming error in a plugin, caught the first time its options are declared.
+  throw std::logic_error(fmt::format("preset '{}' sets '{}', which is not a declared option", preset, key));
 }
 
 void check_keys(const toml::table& table, std::string_view path, const std::vector<std::string>& declared,

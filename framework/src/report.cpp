@@ -43,10 +43,19 @@ void print_plugins(std::ostream& out, const std::vector<PluginInfo>& plugins) {
   for (const auto& p : plugins) {
     out << fmt::format("{:<13} {:<18} {}\n", p.kind, p.name, p.help);
     out << fmt::format("{:<13} {:<18} from {}\n", "", "", p.library);
+    if (p.kind == "architecture") {
+      out << fmt::format("{:<13} {:<18} capabilities: {}\n", "", "", describe(p.traits.provides));
+    } else if (!p.traits.needs.empty()) {
+      out << fmt::format("{:<13} {:<18} needs {}\n", "", "", describe(p.traits.needs));
+    }
     for (const auto& o : p.options) {
       std::string accepted = o.accepted.empty() ? "" : fmt::format(" [{}]", o.accepted);
       out << fmt::format("{:<13} {:<18}   {} ({}, default {}{}): {}\n", "", "", o.name, o.type, o.default_value,
                          accepted, o.help);
+    }
+    for (const auto& preset : p.presets) {
+      out << fmt::format("{:<13} {:<18}   preset {}: {}\n{:<13} {:<18}     sets {}\n", "", "", preset.name, preset.help,
+                         "", "", preset.settings);
     }
   }
 }

@@ -112,6 +112,11 @@ void write_provenance(RunFile& file, const Experiment& e, const Plugins& p, cons
   for (std::size_t i = 0; i < p.decoding_info.size(); ++i) {
     file.set_attribute(fmt::format("plugin.decoding.{}", i), describe(p.decoding_info[i]));
   }
+  const Accounting size = plugin_call(p.model_info, "accounting", [&] { return p.model->accounting(); });
+  file.set_attribute("model.parameters", size.parameters);
+  file.set_attribute("model.embedding_parameters", size.embedding_parameters);
+  file.set_attribute("model.flops_per_token", size.flops_per_token);
+  file.set_attribute("model.capabilities", lmlab::describe(p.model->capabilities()));
 }
 
 // Global L2 norm of the gradients, before any regulariser touches them: one reduction and one
@@ -262,6 +267,8 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
       GenerateOptions g;
       g.max_new_tokens = e.eval.max_new_tokens;
       g.seed = static_cast<std::uint64_t>(e.experiment.seed);
+      g.pad_id = ByteTokenizer::pad_id;
+      g.decoder_start_id = ByteTokenizer::bos_id;
       const auto continuations = plugin_call(plugins.model_info, "generation", [&] {
         AutocastScope autocast(device, bf16);
         return generate(model, *plugins.decoding, prompts, g, device);

@@ -32,10 +32,12 @@ struct ArchOptions {
 class Arch : public Architecture {
  public:
   Arch(const ArchOptions&, const ArchitectureContext& c) : context_(c) {}
-  at::Tensor forward(const ModelInput& in) override {
-    return at::zeros({in.tokens.size(0), in.tokens.size(1), context_.vocab_size});
+  ModelOutput forward(const ModelInput& in) override {
+    return {at::zeros({in.tokens.size(0), in.tokens.size(1), context_.vocab_size})};
   }
   std::int64_t context_length() const override { return context_.max_seq_len; }
+  Capabilities capabilities() const override { return {.generates = true}; }
+  Accounting accounting() const override { return {}; }
 
  private:
   ArchitectureContext context_;
@@ -97,7 +99,8 @@ inline Registry make_registry(bool with_greedy = true) {
           .add("dropout", &ArchOptions::dropout, "dropout", {.min = 0.0, .max = 1.0, .exclusive_max = true})
           .check("d_model must be divisible by n_heads",
                  [](const ArchOptions& o) { return o.d_model % o.n_heads == 0; }),
-      [](const ArchOptions& o, const ArchitectureContext& c) { return std::make_shared<Arch>(o, c); });
+      [](const ArchOptions& o, const ArchitectureContext& c) { return std::make_shared<Arch>(o, c); },
+      {.provides = {.generates = true}});
   reg.add<Objective>(
       "toy_lm", "no loss",
       OptionSet<ObjectiveOptions>().add("label_smoothing", &ObjectiveOptions::label_smoothing, "eps",

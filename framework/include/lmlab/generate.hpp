@@ -16,11 +16,17 @@ struct GenerateOptions {
   std::uint64_t seed = 0;        // sequence i samples from a stream seeded by (seed, first_index + i)
   std::int64_t first_index = 0;  // index of prompts[0] among all prompts, so a prompt's stream does not depend on the batch it is in
   std::int64_t eos_id = -1;      // stop a sequence once it emits this id (-1: never)
+  std::int64_t pad_id = 0;       // fills the left of shorter prompts in the history the chain sees
+  std::int64_t decoder_start_id = -1;  // encoder-decoders: the decoder's first input (the tokenizer's bos)
 };
 
-/// Continuations (generated ids only) for equal-length prompts. The model runs in eval mode
-/// without gradients and sees at most its context_length() most recent tokens; its training
-/// mode is restored afterwards. `chain` is reset first.
+/// Continuations (generated ids only) for prompts of any lengths, left-padded into one batch.
+/// The model runs in eval mode without gradients, with a key/value cache: the prompts are fed
+/// once, then each new token costs one one-token step. A decoder-only model takes the prompt as
+/// its input (and as the prefix of a prefix decoder); an encoder-decoder encodes it and decodes
+/// from `decoder_start_id`. When the cached sequence reaches context_length(), the cache is
+/// refilled from the most recent half context. The model's training mode is restored
+/// afterwards; `chain` is reset first.
 std::vector<std::vector<std::int64_t>> generate(Architecture& model, DecodingStep& chain,
                                                 const std::vector<std::vector<std::int64_t>>& prompts,
                                                 const GenerateOptions& options, const c10::Device& device);

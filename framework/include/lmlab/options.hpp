@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <toml++/toml.h>
@@ -30,6 +31,18 @@ std::string key_path(std::string_view parent, std::string_view key);
 /// One option as `lmlab plugins` and the docs show it.
 struct OptionInfo {
   std::string name, type, default_value, accepted, help;
+};
+
+/// A named set of option values that reproduces a published model (say "llama"). It is applied
+/// over the defaults and under the user's own keys, which always win.
+struct Preset {
+  std::string name, help;
+  toml::table values;
+};
+
+/// A preset as `lmlab plugins` shows it: its settings as `key = value` text.
+struct PresetInfo {
+  std::string name, help, settings;
 };
 
 /// Bounds of a numeric option, inclusive unless marked exclusive (lr > 0, beta < 1).
@@ -70,6 +83,9 @@ const toml::table& read_table(const toml::node& n, std::string_view path);
 const toml::array& read_array(const toml::node& n, std::string_view path, std::string_view expected = "an array");
 std::string describe_limits(const Limits& limits);
 std::string format_float(double v);
+// "key = value, ..." of a preset's values, in TOML syntax.
+std::string render_settings(const toml::table& values);
+[[noreturn]] void throw_bad_preset(std::string_view preset, std::string_view key);
 // Rejects keys of `table` that are neither declared nor reserved, suggesting the closest.
 void check_keys(const toml::table& table, std::string_view path, const std::vector<std::string>& declared,
                 const std::vector<std::string>& reserved);
@@ -132,11 +148,51 @@ class OptionSet {
     return *this;
   }
 
-  /// Fills a T from `table` under key path `path`, defaults for absent keys. Keys listed in
-  /// `reserved` belong to the caller (a plugin table's `name`, say) and are skipped.
+  /// Appends the fields and checks declared for a base class of T, so options shared by several
+  /// plugins are declared once.
+  template <class Base>
+  OptionSet& merge_base(const OptionSet<Base>& base) {
+    static_assert(std::is_base_of_v<Base, T>);
+    for (const auto& f : base.fields_) {
+      fields_.push_back({f.info,
+                         [read = f.read](T& t, const toml::node& n, std::string_view p) { read(t, n, p); },
+                         [write = f.write](const T& t, toml::table& out, const std::string& k) { write(t, out, k); }});
+    }
+    for (const auto& c : base.checks_) {
+      checks_.push_back({c.message, [ok = c.ok](const T& t) { return ok(t); }});
+    }
+    return *this;
+  }
+
+  /// Declares the string option `name` that picks one of `presets` ("none": just the defaults).
+  /// Declare it after the fields the presets set.
+  OptionSet& presets(std::string name, std::string T::*field, std::string help, std::vector<Preset> presets) {
+    std::vector<std::string> choices{"none"};
+    for (const auto& p : presets) {
+      for (const auto& [key, node] : p.values) {
+        if (!has_field(key.str())) detail::throw_bad_preset(p.name, key.str());
+      }
+      choices.push_back(p.name);
+    }
+    preset_field_ = field;
+    preset_name_ = name;
+    presets_ = std::move(presets);
+    return add(std::move(name), field, std::move(help), std::move(choices));
+  }
+
+  /// Fills a T from `table` under key path `path`: defaults, then the chosen preset, then the
+  /// table's keys. Keys listed in `reserved` belong to the caller (a plugin table's `name`, say)
+  /// and are skipped.
   T parse(const toml::table& table, std::string_view path, const std::vector<std::string>& reserved = {}) const {
     detail::check_keys(table, path, names(), reserved);
     T value{};
+    if (preset_field_) {
+      if (const toml::node* n = table.get(preset_name_)) read_field(value, preset_name_, *n, path);
+      for (const auto& p : presets_) {
+        if (p.name != value.*preset_field_) continue;
+        for (const auto& [key, node] : p.values) read_field(value, key.str(), node, key_path(path, preset_name_));
+      }
+    }
     for (const auto& f : fields_) {
       if (const toml::node* n = table.get(f.info.name)) f.read(value, *n, key_path(path, f.info.name));
     }
@@ -156,6 +212,12 @@ class OptionSet {
   std::vector<OptionInfo> describe() const {
     std::vector<OptionInfo> out;
     for (const auto& f : fields_) out.push_back(f.info);
+    return out;
+  }
+
+  std::vector<PresetInfo> describe_presets() const {
+    std::vector<PresetInfo> out;
+    for (const auto& p : presets_) out.push_back({p.name, p.help, detail::render_settings(p.values)});
     return out;
   }
 
@@ -184,6 +246,17 @@ class OptionSet {
                        std::move(read), std::move(write)});
     return *this;
   }
+  bool has_field(std::string_view name) const {
+    for (const auto& f : fields_) {
+      if (f.info.name == name) return true;
+    }
+    return false;
+  }
+  void read_field(T& value, std::string_view name, const toml::node& n, std::string_view path) const {
+    for (const auto& f : fields_) {
+      if (f.info.name == name) f.read(value, n, key_path(path, name));
+    }
+  }
   template <class V>
   static std::string render_list(const std::vector<V>& values) {
     std::string s = "[";
@@ -197,6 +270,12 @@ class OptionSet {
 
   std::vector<Field> fields_;
   std::vector<Check> checks_;
+  template <class>
+  friend class OptionSet;
+
+  std::string T::*preset_field_ = nullptr;
+  std::string preset_name_;
+  std::vector<Preset> presets_;
 };
 
 }  // namespace lmlab

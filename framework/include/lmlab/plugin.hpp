@@ -21,7 +21,7 @@
 namespace lmlab {
 
 /// Bumped whenever a kind's interface or a type crossing the boundary changes.
-inline constexpr std::uint32_t abi_version = 1;
+inline constexpr std::uint32_t abi_version = 2;
 
 /// Plain data, so the host can read a plugin's record before trusting anything else about it.
 struct AbiRecord {
@@ -65,11 +65,13 @@ class Registrar {
   Registrar(Registry& registry, std::string library) : registry_(registry), library_(std::move(library)) {}
 
   /// Registers plugin `name` of interface I, whose options struct O is declared by `options`.
-  /// `make(const O&, const I::Context&)` returns a std::shared_ptr to the new object.
+  /// `make(const O&, const I::Context&)` returns a std::shared_ptr to the new object. `traits`
+  /// says what an architecture can do, or what an objective needs of the architecture.
   template <class I, class O, class F>
-  void add(std::string name, std::string help, OptionSet<O> options, F make) {
+  void add(std::string name, std::string help, OptionSet<O> options, F make, PluginTraits traits = {}) {
     Factory<I> f;
-    f.info = PluginInfo{std::string(I::kind), std::move(name), std::move(help), library_, options.describe()};
+    f.info = PluginInfo{std::string(I::kind), std::move(name),           std::move(help), library_,
+                        options.describe(),   options.describe_presets(), traits};
     f.resolve = [options](const toml::table& user, std::string_view path) {
       return options.to_toml(options.parse(user, path));
     };

@@ -11,6 +11,7 @@
 
 #include <toml++/toml.h>
 
+#include "lmlab/capabilities.hpp"
 #include "lmlab/kinds.hpp"
 #include "lmlab/options.hpp"
 
@@ -20,6 +21,8 @@ namespace lmlab {
 struct PluginInfo {
   std::string kind, name, help, library;
   std::vector<OptionInfo> options;
+  std::vector<PresetInfo> presets;
+  PluginTraits traits;  // what an architecture provides, what an objective needs
 };
 
 /// A named way to build one plugin of interface I from its TOML options.

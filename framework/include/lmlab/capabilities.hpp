@@ -1,0 +1,38 @@
+/// What an architecture family can do, and what an objective or a decoding chain needs of it.
+/// Both are declared when a plugin registers, so an experiment that pairs an objective with a
+/// model it cannot drive is rejected during validation, before any work.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lmlab {
+
+/// Fixed per architecture family, whatever its options.
+struct Capabilities {
+  bool generates = false;      // a causal path with a key/value cache: can continue a prompt
+  bool bidirectional = false;  // some positions see later ones (a prefix, an encoder)
+  bool has_encoder = false;    // a separate encoder reads ModelInput::encoder_tokens
+  bool prefix = false;         // reads ModelInput::prefix_lengths
+};
+
+/// Each field that is set must equal the architecture's.
+struct Requirements {
+  std::optional<bool> generates{}, bidirectional{}, has_encoder{}, prefix{};
+  bool empty() const { return !generates && !bidirectional && !has_encoder && !prefix; }
+};
+
+/// What a plugin declares besides its options; architectures fill `provides`, objectives `needs`.
+struct PluginTraits {
+  Capabilities provides{};
+  Requirements needs{};
+};
+
+/// "generates, bidirectional" (or "none").
+std::string describe(const Capabilities& c);
+/// "an architecture that generates and has no encoder" (or "any architecture").
+std::string describe(const Requirements& r);
+/// The first requirement `c` does not meet, as text ("does not generate"), or nothing.
+std::optional<std::string> unmet(const Requirements& r, const Capabilities& c);
+
+}  // namespace lmlab

@@ -1,0 +1,38 @@
+/// The past of a batch of sequences decoded one token at a time: each attention layer's keys
+/// and values, which cached positions are real tokens (left padding of shorter prompts is not),
+/// the position id of each, and for an encoder-decoder the encoder's keys and values, computed
+/// once per prompt. Architectures fill it; generation and beam search hold and reorder it.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+namespace lmlab {
+
+/// One attention layer's keys and values.
+struct LayerKv {
+  at::Tensor k, v;  // (B, H_kv, L, D)
+};
+
+class KvCache {
+ public:
+  std::vector<LayerKv> self;   // one per (decoder) layer
+  std::vector<LayerKv> cross;  // encoder-decoder: one per decoder layer, keys and values of the encoder output
+  at::Tensor key_mask;         // (B, L) bool, true where the cached position is a real token
+  at::Tensor key_positions;    // (B, L) int64, the position id of each cached key
+  at::Tensor memory_mask;      // (B, S) bool, encoder-decoder: true at real encoder tokens
+
+  /// L, the number of positions cached (padding included).
+  std::int64_t length() const { return key_mask.defined() ? key_mask.size(1) : 0; }
+  bool empty() const { return length() == 0; }
+  /// (B): one past the largest position id among each row's real keys (0 for an empty row).
+  at::Tensor next_positions() const;
+  /// Keeps rows `rows` (B') in that order, repeats allowed: beam search's reordering.
+  void select(const at::Tensor& rows);
+  void clear();
+  /// Bytes held by every cached tensor.
+  std::int64_t bytes() const;
+};
+
+}  // namespace lmlab

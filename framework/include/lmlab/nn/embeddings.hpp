@@ -1,0 +1,36 @@
+/// Token embeddings plus, for `positions` = learned or sinusoidal, position embeddings added to
+/// them (RoPE and ALiBi act inside attention instead), then embedding dropout.
+#pragma once
+#include <cstdint>
+
+#include <ATen/core/Tensor.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/pimpl.h>
+
+#include "lmlab/nn/transformer_options.hpp"
+
+namespace lmlab::nn {
+
+class EmbeddingsImpl : public torch::nn::Module {
+ public:
+  /// With `shared_tokens` the token table is another module's (an encoder-decoder's shared
+  /// vocabulary); it is used but not registered here, so its parameters are counted and
+  /// updated once.
+  EmbeddingsImpl(std::int64_t vocab_size, const TransformerOptions& o, std::int64_t context_length,
+                 torch::nn::Embedding shared_tokens = nullptr);
+
+  at::Tensor forward(const at::Tensor& tokens, const at::Tensor& positions);  // (B, T), (B, T) -> (B, T, C)
+
+  torch::nn::Embedding tokens{nullptr};
+  torch::nn::Embedding learned_positions{nullptr};  // positions = "learned" only
+
+ private:
+  bool sinusoidal_;
+  std::int64_t d_model_;
+  torch::nn::Dropout dropout_{nullptr};
+};
+TORCH_MODULE(Embeddings);
+
+}  // namespace lmlab::nn

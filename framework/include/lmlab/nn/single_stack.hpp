@@ -1,0 +1,62 @@
+/// The one-stack transformer behind three families, which differ only in what each position
+/// may see: causal_decoder (GPT, LLaMA), prefix_decoder (ChatGLM, U-PaLM: bidirectional over
+/// the prefix, causal after it) and encoder_only (BERT: bidirectional, with a pooled first
+/// token for sequence-level heads). Keeping them one class makes an ablation between them
+/// change the mask and nothing else.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/linear.h>
+
+#include "lmlab/architecture.hpp"
+#include "lmlab/nn/attention.hpp"
+#include "lmlab/nn/block.hpp"
+#include "lmlab/nn/embeddings.hpp"
+#include "lmlab/nn/norm.hpp"
+#include "lmlab/nn/transformer_options.hpp"
+
+namespace lmlab::nn {
+
+/// What distinguishes the families built on SingleStackModel.
+struct SingleStackFamily {
+  std::string name;  // for error messages: "prefix_decoder"
+  MaskKind mask = MaskKind::causal;
+  Capabilities capabilities;
+  bool pooler = false;  // a tanh(Linear) over the first token's final state (BERT's pooler)
+};
+
+class SingleStackModel final : public Architecture {
+ public:
+  SingleStackModel(const TransformerOptions& o, const ArchitectureContext& context, SingleStackFamily family);
+
+  ModelOutput forward(const ModelInput& input) override;
+  std::int64_t context_length() const override { return context_length_; }
+  Capabilities capabilities() const override { return family_.capabilities; }
+  Accounting accounting() const override;
+
+  Embeddings embeddings{nullptr};
+  std::vector<TransformerBlock> blocks;
+  Norm final_norm{nullptr};         // pre-norm only: post-norm blocks end normalised
+  torch::nn::Linear head{nullptr};  // untied only; tied logits use the token embedding
+  torch::nn::Linear pooler{nullptr};
+
+ private:
+  TransformerOptions options_;
+  SingleStackFamily family_;
+  std::int64_t vocab_size_, context_length_;
+  torch::nn::ModuleList block_list_{nullptr};
+};
+
+/// Checks a (B, T) int64 token tensor (and, if defined, its (B, T) padding mask), naming the
+/// family and the field in the error.
+void check_tokens(const std::string& family, const char* field, const at::Tensor& tokens, const at::Tensor& padding_mask);
+
+/// The context length an options struct asks for, or the host's; throws naming `family` when
+/// neither is set or the vocabulary is empty.
+std::int64_t resolve_context_length(const std::string& family, const TransformerOptions& o,
+                                    const ArchitectureContext& context);
+
+}  // namespace lmlab::nn

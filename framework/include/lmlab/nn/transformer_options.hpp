@@ -1,0 +1,76 @@
+/// The options every transformer family shares, each an ablation axis: declared once here so
+/// that causal, prefix, encoder-only and encoder-decoder models read `norm = "rmsnorm"` alike.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+
+#include "lmlab/options.hpp"
+
+namespace lmlab::nn {
+
+struct TransformerOptions {
+  std::string preset = "none";
+  std::int64_t d_model = 128;
+  std::int64_t n_layers = 4;
+  std::int64_t n_heads = 4;
+  std::int64_t n_kv_heads = 0;  // 0: n_heads (multi-head); 1: multi-query; between: grouped-query
+  std::int64_t d_ff = 0;        // 0: 4 * d_model, or 8/3 * d_model (to a multiple of 8) when gated
+  std::string norm = "layernorm";
+  std::string norm_position = "pre";
+  double norm_eps = 1e-5;
+  std::string activation = "gelu";
+  std::string positions = "learned";
+  double rope_base = 10000.0;
+  bool bias = true;
+  bool tie_embeddings = true;
+  double embedding_dropout = 0.0;
+  double attention_dropout = 0.0;
+  double residual_dropout = 0.0;
+  std::string init = "scaled";
+  double init_std = 0.02;
+  std::int64_t context_length = 0;  // 0: the host's max_seq_len
+
+  std::int64_t kv_heads() const { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
+  std::int64_t head_dim() const { return d_model / n_heads; }
+  bool gated() const { return activation == "swiglu" || activation == "geglu"; }
+  /// d_ff, or its default: gated MLPs have three matrices, so 2/3 of 4 * d_model keeps the
+  /// parameter count of the two-matrix MLP (the LLaMA convention).
+  std::int64_t ff_width() const;
+  bool pre_norm() const { return norm_position == "pre"; }
+};
+
+namespace detail {
+void add_shared_options(OptionSet<TransformerOptions>& set);
+}
+
+/// Declares the shared options on the options struct T of a family (T derives from
+/// TransformerOptions), with its presets. Family options go before; the preset comes last.
+template <class T>
+void add_transformer_options(OptionSet<T>& set, std::vector<Preset> presets) {
+  OptionSet<TransformerOptions> shared;
+  detail::add_shared_options(shared);
+  set.merge_base(shared);
+  set.presets("preset", static_cast<std::string T::*>(&TransformerOptions::preset),
+              "a published model's settings, applied under the keys given here", std::move(presets));
+}
+
+/// Initialises every linear layer and embedding under `root` by `o.init`: normal(0, init_std);
+/// scaled, as normal but the projections that write into the residual stream get
+/// init_std / sqrt(2 * layers) (GPT-2); xavier (uniform); kaiming (normal, fan-in). Norm scales
+/// are 1 and biases 0 under every scheme. `residual_layers` is the depth the scaling uses.
+void initialise(torch::nn::Module& root, const TransformerOptions& o, std::int64_t residual_layers);
+
+/// Trainable parameters under `root`, a tensor shared by two modules counted once.
+std::int64_t count_parameters(const torch::nn::Module& root);
+
+/// Forward FLOPs of one token through one block: 2 per multiply-add of each weight matrix, and
+/// 4 * keys * d_model for the attention scores (2) and their weighted sum of values (2) over
+/// `self_keys` keys (and `cross_keys` encoder keys when the block has cross-attention), every
+/// query charged all keys, as the kernels compute them. Norms, biases, activations and softmax
+/// are left out. (Kaplan et al. 2020 count only the scores' 2 * n_ctx * d.)
+double block_flops_per_token(const TransformerOptions& o, std::int64_t self_keys, std::int64_t cross_keys = 0);
+
+}  // namespace lmlab::nn

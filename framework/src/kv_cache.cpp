@@ -1,0 +1,52 @@
+#include "lmlab/kv_cache.hpp"
+
+#include <ATen/ATen.h>
+
+namespace lmlab {
+
+at::Tensor KvCache::next_positions() const {
+  // Padding holds position 0, so the largest real position decides; -1 marks rows without one.
+  const at::Tensor real = key_positions.masked_fill(key_mask.logical_not(), -1);  // (B, L)
+  return std::get<0>(real.max(1)) + 1;                                            // (B)
+}
+
+namespace {
+
+void select_rows(at::Tensor& t, const at::Tensor& rows) {
+  if (t.defined()) t = t.index_select(0, rows.to(t.device()));
+}
+
+}  // namespace
+
+void KvCache::select(const at::Tensor& rows) {
+  for (auto* layers : {&self, &cross}) {
+    for (auto& layer : *layers) {
+      select_rows(layer.k, rows);
+      select_rows(layer.v, rows);
+    }
+  }
+  select_rows(key_mask, rows);
+  select_rows(key_positions, rows);
+  select_rows(memory_mask, rows);
+}
+
+void KvCache::clear() { *this = KvCache{}; }
+
+std::int64_t KvCache::bytes() const {
+  std::int64_t n = 0;
+  const auto add = [&](const at::Tensor& t) {
+    if (t.defined()) n += static_cast<std::int64_t>(t.nbytes());
+  };
+  for (const auto* layers : {&self, &cross}) {
+    for (const auto& layer : *layers) {
+      add(layer.k);
+      add(layer.v);
+    }
+  }
+  add(key_mask);
+  add(key_positions);
+  add(memory_mask);
+  return n;
+}
+
+}  // namespace lmlab

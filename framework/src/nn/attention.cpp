@@ -1,0 +1,188 @@
+#include "lmlab/nn/attention.hpp"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <torch/version.h>
+
+namespace lmlab::nn {
+
+bool fused_attention_available() { return TORCH_VERSION_MAJOR >= 2; }
+
+SelfAttentionLayout lay_out_pass(MaskKind kind, const at::Tensor& padding_mask, const at::Tensor& prefix_lengths,
+                                 std::int64_t batch, std::int64_t length, const at::Device& device, KvCache* cache) {
+  SelfAttentionLayout layout;
+  layout.kind = kind;
+  layout.prefix_lengths = prefix_lengths;
+  layout.past = cache ? cache->length() : 0;
+  layout.query_valid = padding_mask;
+  const at::Tensor start = layout.past > 0 ? cache->next_positions() : at::Tensor();  // (B)
+  layout.query_positions = position_ids(padding_mask, start, batch, length, device);  // (B, T)
+  layout.key_positions = layout.query_positions;                                       // (B, S)
+  layout.key_valid = padding_mask;                                                     // (B, S) or undefined
+  if (!cache) return layout;
+  const at::Tensor valid = padding_mask.defined() ? padding_mask.to(at::kBool)
+                                                  : at::ones({batch, length}, at::TensorOptions().dtype(at::kBool).device(device));  // (B, T)
+  if (layout.past > 0) {
+    layout.key_valid = at::cat({cache->key_mask, valid}, 1);                                // (B, S)
+    layout.key_positions = at::cat({cache->key_positions, layout.query_positions}, 1);     // (B, S)
+  }
+  cache->key_mask = layout.past > 0 ? layout.key_valid : valid;
+  cache->key_positions = layout.key_positions;
+  return layout;
+}
+
+at::Tensor visibility(const SelfAttentionLayout& layout, std::int64_t T, std::int64_t S, const at::Device& device) {
+  const auto longs = at::TensorOptions().dtype(at::kLong).device(device);
+  const at::Tensor q = at::arange(layout.past, layout.past + T, longs).view({1, 1, T, 1});  // (1, 1, T, 1)
+  const at::Tensor k = at::arange(S, longs).view({1, 1, 1, S});                            // (1, 1, 1, S)
+  at::Tensor allowed;
+  switch (layout.kind) {
+    case MaskKind::causal: allowed = k <= q; break;  // (1, 1, T, S)
+    case MaskKind::prefix: {
+      if (!layout.prefix_lengths.defined()) {
+        allowed = k <= q;  // (1, 1, T, S): no prefix given, so the prefix is empty
+        break;
+      }
+      const at::Tensor p = layout.prefix_lengths.to(device).view({-1, 1, 1, 1});  // (B, 1, 1, 1)
+      allowed = (k <= q).logical_or((k < p).logical_and(q < p));                   // (B, 1, T, S)
+      break;
+    }
+    case MaskKind::bidirectional: allowed = at::ones({1, 1, T, S}, longs.dtype(at::kBool)); break;
+  }
+  if (layout.key_valid.defined()) {
+    allowed = allowed.logical_and(layout.key_valid.to(device).view({-1, 1, 1, S}));  // (B, 1, T, S)
+  }
+  if (layout.query_valid.defined()) {
+    allowed = allowed.logical_or(layout.query_valid.to(device).logical_not().view({-1, 1, T, 1}));  // (B, 1, T, S)
+  }
+  return allowed;
+}
+
+AttentionInputs self_attention_inputs(const SelfAttentionLayout& layout, const std::string& positions,
+                                      std::int64_t n_heads, std::int64_t head_dim, double rope_base) {
+  const at::Tensor& qp = layout.query_positions;  // (B, T)
+  const std::int64_t T = qp.size(1), S = layout.past + T;
+  AttentionInputs in;
+  if (positions == "rope") in.rotary = rotary_tables(qp, head_dim, rope_base);
+  const bool padded = layout.query_valid.defined() || layout.key_valid.defined();
+  const bool alibi = positions == "alibi";
+  const bool prefix = layout.kind == MaskKind::prefix && layout.prefix_lengths.defined();
+  if (!padded && !alibi && !prefix && layout.past == 0) {
+    // The common training case: no mask tensor at all, so fused kernels can take their fast path.
+    in.is_causal = layout.kind != MaskKind::bidirectional;
+    return in;
+  }
+  const at::Tensor allowed = visibility(layout, T, S, qp.device());  // (B|1, 1, T, S)
+  if (!alibi) {
+    in.mask = allowed;
+    return in;
+  }
+  const at::Tensor bias = alibi_bias(alibi_slopes(n_heads), qp, layout.key_positions);  // (B, H, T, S)
+  in.mask = bias.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());  // (B, H, T, S)
+  return in;
+}
+
+AttentionInputs cross_attention_inputs(const at::Tensor& query_valid, const at::Tensor& memory_valid) {
+  AttentionInputs in;
+  if (!memory_valid.defined()) return in;
+  const std::int64_t S = memory_valid.size(1);
+  in.mask = memory_valid.view({-1, 1, 1, S});  // (B, 1, 1, S)
+  if (query_valid.defined()) {
+    in.mask = in.mask.logical_or(query_valid.logical_not().view({query_valid.size(0), 1, -1, 1}));  // (B, 1, T, S)
+  }
+  return in;
+}
+
+namespace {
+
+at::Tensor attend_plain(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionInputs& in,
+                        double dropout) {
+  const std::int64_t T = q.size(2), S = k.size(2);
+  // Scores and softmax in float32 even under bf16 autocast, as the fused kernels accumulate.
+  at::Tensor scores = at::matmul(q.to(at::kFloat), k.to(at::kFloat).transpose(-2, -1)) /
+                      std::sqrt(static_cast<double>(q.size(-1)));  // (B, H, T, S)
+  const double minus_inf = -std::numeric_limits<double>::infinity();
+  if (in.is_causal) {
+    const at::Tensor future = at::ones({T, S}, q.options().dtype(at::kBool)).triu(1);  // (T, S)
+    scores = scores.masked_fill(future, minus_inf);                                    // (B, H, T, S)
+  }
+  if (in.mask.defined()) {
+    scores = in.mask.scalar_type() == at::kBool ? scores.masked_fill(in.mask.logical_not(), minus_inf)  // (B, H, T, S)
+                                                : scores + in.mask.to(at::kFloat);                    // (B, H, T, S)
+  }
+  const at::Tensor weights = at::dropout(at::softmax(scores, -1), dropout, dropout > 0);  // (B, H, T, S)
+  return at::matmul(weights, v.to(at::kFloat)).to(q.scalar_type());                     // (B, H, T, D)
+}
+
+}  // namespace
+
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionInputs& in,
+                  double dropout, AttentionBackend backend) {
+  const std::int64_t H = q.size(1), H_kv = k.size(1);
+  if (H % H_kv != 0) {
+    throw std::invalid_argument(fmt::format("attention: {} query heads cannot share {} key/value heads", H, H_kv));
+  }
+  at::Tensor keys = k, values = v;
+  if (H_kv != H) {
+    keys = k.repeat_interleave(H / H_kv, 1);    // (B, H, S, D): query head h reads key/value head h / (H / H_kv)
+    values = v.repeat_interleave(H / H_kv, 1);  // (B, H, S, D)
+  }
+#if TORCH_VERSION_MAJOR >= 2
+  if (backend == AttentionBackend::fused) {
+    // A float mask must match the queries' dtype (bf16 under autocast); a bool mask is used as is.
+    at::Tensor mask = in.mask;
+    if (mask.defined() && mask.scalar_type() != at::kBool) mask = mask.to(q.scalar_type());
+    return at::scaled_dot_product_attention(q, keys, values, mask, dropout, in.is_causal);  // (B, H, T, D)
+  }
+#else
+  (void)backend;
+#endif
+  return attend_plain(q, keys, values, in, dropout);  // (B, H, T, D)
+}
+
+MultiHeadAttentionImpl::MultiHeadAttentionImpl(std::int64_t d_model, std::int64_t n_heads, std::int64_t n_kv_heads,
+                                               bool bias, double dropout, bool cross)
+    : n_heads_(n_heads), n_kv_heads_(n_kv_heads), head_dim_(d_model / n_heads), dropout_(dropout), cross_(cross) {
+  const std::int64_t d_kv = n_kv_heads * head_dim_;
+  query = register_module("query", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_model).bias(bias)));
+  key = register_module("key", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_kv).bias(bias)));
+  value = register_module("value", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_kv).bias(bias)));
+  out = register_module("out", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_model).bias(bias)));
+}
+
+at::Tensor MultiHeadAttentionImpl::forward(const at::Tensor& x, const at::Tensor& memory, const AttentionInputs& in,
+                                           LayerKv* cache) {
+  const std::int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = n_heads_, H_kv = n_kv_heads_, D = head_dim_;
+  at::Tensor q = query(x).view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
+  at::Tensor k, v;
+  if (cross_ && cache && cache->k.defined()) {
+    k = cache->k;  // (B, H_kv, S, D): the encoder's, computed at the first step
+    v = cache->v;  // (B, H_kv, S, D)
+  } else {
+    const at::Tensor& source = cross_ ? memory : x;  // (B, S, C), S = T for self-attention
+    if (!source.defined()) throw std::invalid_argument("cross-attention needs the encoder output (memory)");
+    const std::int64_t S = source.size(1);
+    k = key(source).view({B, S, H_kv, D}).transpose(1, 2);    // (B, H_kv, S, D)
+    v = value(source).view({B, S, H_kv, D}).transpose(1, 2);  // (B, H_kv, S, D)
+    if (!cross_ && in.rotary) {
+      q = apply_rotary(q, *in.rotary);  // (B, H, T, D)
+      k = apply_rotary(k, *in.rotary);  // (B, H_kv, T, D)
+    }
+    if (cache) {
+      if (!cross_ && cache->k.defined()) {
+        k = at::cat({cache->k, k}, 2);  // (B, H_kv, past + T, D)
+        v = at::cat({cache->v, v}, 2);  // (B, H_kv, past + T, D)
+      }
+      cache->k = k;
+      cache->v = v;
+    }
+  }
+  const at::Tensor y = attend(q, k, v, in, is_training() ? dropout_ : 0.0, backend);  // (B, H, T, D)
+  return out(y.transpose(1, 2).reshape({B, T, C}));                                   // (B, T, C)
+}
+
+}  // namespace lmlab::nn

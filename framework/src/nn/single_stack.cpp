@@ -1,0 +1,103 @@
+#include "lmlab/nn/single_stack.hpp"
+
+#include <stdexcept>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace lmlab::nn {
+
+void check_tokens(const std::string& family, const char* field, const at::Tensor& tokens, const at::Tensor& padding_mask) {
+  if (!tokens.defined() || tokens.dim() != 2 || tokens.size(1) < 1) {
+    throw std::invalid_argument(fmt::format("{} expects {} as (B, T) token ids with T >= 1, got {}", family, field,
+                                            tokens.defined() ? fmt::format("shape {}", fmt::join(tokens.sizes(), "x"))
+                                                             : std::string("nothing")));
+  }
+  if (padding_mask.defined() && padding_mask.sizes() != tokens.sizes()) {
+    throw std::invalid_argument(fmt::format("{}: the padding mask of {} has shape {}, the tokens {}", family, field,
+                                            fmt::join(padding_mask.sizes(), "x"), fmt::join(tokens.sizes(), "x")));
+  }
+}
+
+std::int64_t resolve_context_length(const std::string& family, const TransformerOptions& o,
+                                    const ArchitectureContext& context) {
+  if (context.vocab_size <= 0) {
+    throw std::invalid_argument(fmt::format("{} needs a vocabulary size, got {}", family, context.vocab_size));
+  }
+  const std::int64_t length = o.context_length > 0 ? o.context_length : context.max_seq_len;
+  if (length <= 0) {
+    throw std::invalid_argument(fmt::format(
+        "{}: context_length is 0 (use the host's max_seq_len) but the host gave no max_seq_len", family));
+  }
+  return length;
+}
+
+SingleStackModel::SingleStackModel(const TransformerOptions& o, const ArchitectureContext& context,
+                                   SingleStackFamily family)
+    : options_(o),
+      family_(std::move(family)),
+      vocab_size_(context.vocab_size),
+      context_length_(resolve_context_length(family_.name, o, context)) {
+  embeddings = register_module("embeddings", Embeddings(vocab_size_, o, context_length_));
+  block_list_ = register_module("blocks", torch::nn::ModuleList());
+  for (std::int64_t i = 0; i < o.n_layers; ++i) {
+    blocks.push_back(TransformerBlock(o, /*cross_attention=*/false));
+    block_list_->push_back(blocks.back());
+  }
+  if (o.pre_norm()) final_norm = register_module("final_norm", Norm(o.norm, o.d_model, o.bias, o.norm_eps));
+  if (!o.tie_embeddings) {
+    head = register_module("head", torch::nn::Linear(torch::nn::LinearOptions(o.d_model, vocab_size_).bias(false)));
+  }
+  if (family_.pooler) {
+    pooler = register_module("pooler", torch::nn::Linear(torch::nn::LinearOptions(o.d_model, o.d_model).bias(o.bias)));
+  }
+  initialise(*this, o, o.n_layers);
+}
+
+ModelOutput SingleStackModel::forward(const ModelInput& input) {
+  const at::Tensor& tokens = input.tokens;  // (B, T)
+  check_tokens(family_.name, "tokens", tokens, input.padding_mask);
+  KvCache* cache = input.cache;
+  if (cache && !family_.capabilities.generates) {
+    throw std::invalid_argument(fmt::format("{} does not generate: it has no key/value cache", family_.name));
+  }
+  const std::int64_t B = tokens.size(0), T = tokens.size(1), past = cache ? cache->length() : 0;
+  if (past + T > context_length_) {
+    throw std::invalid_argument(fmt::format("{}: {} tokens{} exceed the context length {} (set context_length, or "
+                                            "feed shorter windows)",
+                                            family_.name, T, past ? fmt::format(" after {} cached", past) : "",
+                                            context_length_));
+  }
+  if (cache && cache->self.empty()) cache->self.resize(blocks.size());
+  const SelfAttentionLayout layout =
+      lay_out_pass(family_.mask, input.padding_mask, input.prefix_lengths, B, T, tokens.device(), cache);
+  const AttentionInputs self_inputs =
+      self_attention_inputs(layout, options_.positions, options_.n_heads, options_.head_dim(), options_.rope_base);
+
+  ModelOutput out;
+  at::Tensor x = embeddings(tokens, layout.query_positions);  // (B, T, C)
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    x = blocks[i](x, self_inputs, cache ? &cache->self[i] : nullptr);  // (B, T, C)
+    if (input.return_layers) out.layers.push_back(x);
+  }
+  if (final_norm) x = final_norm(x);  // (B, T, C)
+  if (input.return_hidden) out.hidden = x;
+  // Tied: the output projection is the token embedding itself, which saves V * C parameters
+  // and ties each token's input and output representations.
+  out.logits = head ? head(x) : at::linear(x, embeddings->tokens->weight);  // (B, T, V)
+  if (pooler) out.pooled = at::tanh(pooler(x.select(1, 0)));                 // (B, C)
+  return out;
+}
+
+Accounting SingleStackModel::accounting() const {
+  Accounting a;
+  a.parameters = count_parameters(*this);
+  const std::int64_t V = vocab_size_, C = options_.d_model;
+  a.embedding_parameters = V * C + (embeddings->learned_positions ? context_length_ * C : 0) + (head ? V * C : 0);
+  a.flops_per_token = static_cast<double>(options_.n_layers) * block_flops_per_token(options_, context_length_) +
+                      2.0 * static_cast<double>(V * C);
+  return a;
+}
+
+}  // namespace lmlab::nn
