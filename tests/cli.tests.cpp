@@ -158,6 +158,14 @@ TEST_CASE("plugins lists every plugin with its library and options") {
                            Catch::Contains("objective") && Catch::Contains("causal_lm") &&
                            Catch::Contains("regulariser") && Catch::Contains("grad_clip") &&
                            Catch::Contains("decoding") && Catch::Contains("temperature"));
+  // The four architecture families, their capabilities and presets with what each sets.
+  CHECK_THAT(r.output, Catch::Contains("prefix_decoder") && Catch::Contains("encoder_decoder") &&
+                           Catch::Contains("encoder_only") && Catch::Contains("capabilities: generates, bidirectional") &&
+                           Catch::Contains("preset llama:") && Catch::Contains("preset t5:") &&
+                           Catch::Contains("preset bert:") && Catch::Contains("preset chatglm:") &&
+                           Catch::Contains("preset gpt2:") && Catch::Contains("preset bart:") &&
+                           Catch::Contains("preset transformer:") && Catch::Contains("sets activation = \"swiglu\"") &&
+                           Catch::Contains("needs an architecture that generates and has no encoder"));
 }
 
 TEST_CASE("run trains, prints the summary table and writes the run file; a sweep file needs sweep") {

@@ -13,6 +13,7 @@
 #include "lmlab/experiment_loader.hpp"
 #include "lmlab/run_file.hpp"
 #include "lmlab/trainer.hpp"
+#include "support/models.hpp"
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -226,6 +227,19 @@ TEST_CASE("the run file holds the resolved config, provenance and every table") 
   CHECK_THAT(read_attribute(s.run_file, "plugin.decoding.1"), Catch::Contains("libsample.so"));
   CHECK(read_attribute(s.run_file, "threads") == "1");
   CHECK(read_attribute(s.run_file, "device") == "cpu");
+  // The model's size, as the closed form of a 2-layer causal decoder over 360 byte ids says.
+  lmlab::test::ParameterShape shape;
+  shape.vocab = 360;
+  shape.context = 32;
+  shape.d_model = 32;
+  shape.heads = 2;
+  shape.kv_heads = 2;
+  shape.d_ff = 128;
+  CHECK(read_attribute(s.run_file, "model.parameters") ==
+        std::to_string(lmlab::test::expected_single_stack_parameters(shape, false)));
+  CHECK(read_attribute(s.run_file, "model.embedding_parameters") == std::to_string(360 * 32 + 32 * 32));
+  CHECK(std::stod(read_attribute(s.run_file, "model.flops_per_token")) > 0.0);
+  CHECK(read_attribute(s.run_file, "model.capabilities") == "generates");
   for (const std::string a : {"lmlab_version", "git_commit", "git_dirty", "torch_version", "start_time", "end_time"}) {
     INFO(a);
     CHECK_FALSE(read_attribute(s.run_file, a).empty());

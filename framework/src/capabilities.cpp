@@ -9,15 +9,18 @@ namespace {
 struct Flag {
   bool Capabilities::*have;
   std::optional<bool> Requirements::*need;
-  const char* yes;  // as a capability, and as a requirement met
-  const char* no;   // as a requirement met by its absence
+  const char* name;  // in a list of capabilities
+  const char* yes;   // after "an architecture that", or "architecture 'x'"
+  const char* no;    // the same, for its absence
 };
 
 constexpr Flag flags[] = {
-    {&Capabilities::generates, &Requirements::generates, "generates", "does not generate"},
-    {&Capabilities::bidirectional, &Requirements::bidirectional, "bidirectional", "is causal everywhere"},
-    {&Capabilities::has_encoder, &Requirements::has_encoder, "has an encoder", "has no encoder"},
-    {&Capabilities::prefix, &Requirements::prefix, "takes prefix lengths", "takes no prefix lengths"},
+    {&Capabilities::generates, &Requirements::generates, "generates", "generates", "does not generate"},
+    {&Capabilities::bidirectional, &Requirements::bidirectional, "bidirectional", "is bidirectional",
+     "is causal everywhere"},
+    {&Capabilities::has_encoder, &Requirements::has_encoder, "has an encoder", "has an encoder", "has no encoder"},
+    {&Capabilities::prefix, &Requirements::prefix, "takes prefix lengths", "takes prefix lengths",
+     "takes no prefix lengths"},
 };
 
 std::string join_and(const std::vector<std::string>& parts) {
@@ -31,7 +34,7 @@ std::string join_and(const std::vector<std::string>& parts) {
 std::string describe(const Capabilities& c) {
   std::vector<std::string> parts;
   for (const auto& f : flags) {
-    if (c.*f.have) parts.emplace_back(f.yes);
+    if (c.*f.have) parts.emplace_back(f.name);
   }
   return parts.empty() ? "none" : join_and(parts);
 }

@@ -28,7 +28,7 @@ struct PluginTraits {
   Requirements needs{};
 };
 
-/// "generates, bidirectional" (or "none").
+/// "generates, bidirectional and has an encoder" (or "none").
 std::string describe(const Capabilities& c);
 /// "an architecture that generates and has no encoder" (or "any architecture").
 std::string describe(const Requirements& r);

@@ -90,7 +90,7 @@ AttentionInputs cross_attention_inputs(const at::Tensor& query_valid, const at::
   AttentionInputs in;
   if (!memory_valid.defined()) return in;
   const std::int64_t S = memory_valid.size(1);
-  in.mask = memory_valid.view({-1, 1, 1, S});  // (B, 1, 1, S)
+  in.mask = memory_valid.to(at::kBool).view({-1, 1, 1, S});  // (B, 1, 1, S)
   if (query_valid.defined()) {
     in.mask = in.mask.logical_or(query_valid.logical_not().view({query_valid.size(0), 1, -1, 1}));  // (B, 1, T, S)
   }
@@ -134,8 +134,9 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 #if TORCH_VERSION_MAJOR >= 2
   if (backend == AttentionBackend::fused) {
     // A float mask must match the queries' dtype (bf16 under autocast); a bool mask is used as is.
-    at::Tensor mask = in.mask;
-    if (mask.defined() && mask.scalar_type() != at::kBool) mask = mask.to(q.scalar_type());
+    // An undefined tensor inside the optional is not "no mask" to every version's kernels.
+    c10::optional<at::Tensor> mask;
+    if (in.mask.defined()) mask = in.mask.scalar_type() == at::kBool ? in.mask : in.mask.to(q.scalar_type());
     return at::scaled_dot_product_attention(q, keys, values, mask, dropout, in.is_causal);  // (B, H, T, D)
   }
 #else

@@ -21,7 +21,7 @@ at::Tensor NormImpl::forward(const at::Tensor& x) {
   // In float32 whatever the input: the mean of squares loses too much in bf16.
   const at::Tensor xf = x.to(at::kFloat);                                         // (..., C)
   const at::Tensor inv_rms = at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps_);  // (..., 1)
-  return (xf * inv_rms).to(x.scalar_type()) * weight;                              // (..., C)
+  return (xf * inv_rms * weight).to(x.scalar_type());                             // (..., C)
 }
 
 }  // namespace lmlab::nn
