@@ -93,7 +93,7 @@ TEST_CASE("encoder_decoder: layer counts, shared and tied embeddings", "[encoder
   CHECK(unshared->accounting().embedding_parameters == 2 * 40 * 16 + 2 * 16 * 16);
 
   toml::table variant = tiny_options();
-  variant.insert_or_assign("preset", "t5");  // rmsnorm, relu, alibi, no bias
+  variant.insert_or_assign("preset", "t5");  // rmsnorm, relu, relative positions, no bias
   variant.insert_or_assign("tie_embeddings", false);
   variant.insert_or_assign("n_kv_heads", 1);
   s.rmsnorm = true;
@@ -101,6 +101,7 @@ TEST_CASE("encoder_decoder: layer counts, shared and tied embeddings", "[encoder
   s.learned_positions = false;
   s.tied = false;
   s.kv_heads = 1;
+  s.relative_buckets = 32;
   CHECK(lmlab::test::parameter_count(*make_model("encoder_decoder", variant)) ==
         lmlab::test::expected_encoder_decoder_parameters(s, 2, 2, true));
 }
@@ -110,6 +111,7 @@ TEST_CASE("encoder_decoder: the presets", "[encoder_decoder]") {
   CHECK(t5["norm"].value<std::string>() == "rmsnorm");
   CHECK(t5["activation"].value<std::string>() == "relu");
   CHECK(t5["bias"].value<bool>() == false);
+  CHECK(t5["positions"].value<std::string>() == "relative");
   const toml::table transformer = lmlab::test::resolve_model("encoder_decoder", toml::table{{"preset", "transformer"}});
   CHECK(transformer["norm_position"].value<std::string>() == "post");
   CHECK(transformer["positions"].value<std::string>() == "sinusoidal");

@@ -43,9 +43,10 @@ lmlab::OptionSet<EncoderDecoderOptions> options() {
   lmlab::nn::add_transformer_options(
       set,
       {{"t5",
-        "T5 (Raffel et al. 2020): pre-RMSNorm, ReLU, no biases, shared and tied embeddings, 0.1 dropout; T5's "
-        "bucketed relative position bias is replaced by ALiBi, the nearest relative scheme here",
-        toml::table{{"norm", "rmsnorm"}, {"norm_position", "pre"}, {"activation", "relu"}, {"positions", "alibi"},
+        "T5 (Raffel et al. 2020): pre-RMSNorm, ReLU, relative position bias (32 buckets to distance 128), no "
+        "biases, shared and tied embeddings, 0.1 dropout",
+        toml::table{{"norm", "rmsnorm"}, {"norm_position", "pre"}, {"activation", "relu"}, {"positions", "relative"},
+                    {"relative_buckets", 32}, {"relative_max_distance", 128},
                     {"bias", false}, {"tie_embeddings", true}, {"share_embeddings", true}, {"init", "normal"},
                     {"init_std", 0.02}, {"norm_eps", 1e-6}, {"embedding_dropout", 0.1}, {"attention_dropout", 0.1},
                     {"residual_dropout", 0.1}}},
@@ -70,6 +71,11 @@ class EncoderDecoder final : public lmlab::Architecture {
     decoder_embeddings_ = register_module(
         "decoder_embeddings",
         Embeddings(vocab_size_, o, context_length_, o.share_embeddings ? encoder_embeddings_->tokens : nullptr));
+    // T5 gives each stack its own table: the encoder's buckets look both ways, the decoder's back.
+    if (auto bias = lmlab::nn::make_relative_bias(o, /*bidirectional=*/true)) {
+      encoder_relative_bias_ = register_module("encoder_relative_bias", bias);
+      decoder_relative_bias_ = register_module("decoder_relative_bias", lmlab::nn::make_relative_bias(o, false));
+    }
     encoder_list_ = register_module("encoder", torch::nn::ModuleList());
     decoder_list_ = register_module("decoder", torch::nn::ModuleList());
     for (std::int64_t i = 0; i < o.encoder_layers(); ++i) {
@@ -118,7 +124,8 @@ class EncoderDecoder final : public lmlab::Architecture {
     check_length("decoder", past + T);
     const lmlab::nn::SelfAttentionLayout layout =
         lmlab::nn::lay_out_pass(lmlab::nn::MaskKind::causal, input.padding_mask, {}, B, T, tokens.device(), cache);
-    const lmlab::nn::AttentionInputs self_inputs = inputs_for(layout);
+    const lmlab::nn::AttentionInputs self_inputs =
+        lmlab::nn::stack_attention_inputs(o_, layout, decoder_relative_bias_);
     const lmlab::nn::AttentionInputs cross_inputs =
         lmlab::nn::cross_attention_inputs(input.padding_mask, memory_valid);
     at::Tensor x = decoder_embeddings_(tokens, layout.query_positions);  // (B, T, C)
@@ -161,17 +168,13 @@ class EncoderDecoder final : public lmlab::Architecture {
     check_length("encoder", S);
     const lmlab::nn::SelfAttentionLayout layout = lmlab::nn::lay_out_pass(
         lmlab::nn::MaskKind::bidirectional, input.encoder_padding_mask, {}, B, S, tokens.device(), nullptr);
-    const lmlab::nn::AttentionInputs inputs = inputs_for(layout);
+    const lmlab::nn::AttentionInputs inputs = lmlab::nn::stack_attention_inputs(o_, layout, encoder_relative_bias_);
     at::Tensor m = encoder_embeddings_(tokens, layout.query_positions);  // (B, S, C)
     for (auto& block : encoder_) {
       m = block(m, inputs, nullptr);  // (B, S, C)
       if (input.return_layers) out.layers.push_back(m);
     }
     return encoder_norm_ ? encoder_norm_(m) : m;  // (B, S, C)
-  }
-
-  lmlab::nn::AttentionInputs inputs_for(const lmlab::nn::SelfAttentionLayout& layout) const {
-    return lmlab::nn::self_attention_inputs(layout, o_.positions, o_.n_heads, o_.head_dim(), o_.rope_base);
   }
 
   void check_length(const char* stack, std::int64_t length) const {
@@ -185,6 +188,7 @@ class EncoderDecoder final : public lmlab::Architecture {
   EncoderDecoderOptions o_;
   std::int64_t vocab_size_, context_length_;
   lmlab::nn::Embeddings encoder_embeddings_{nullptr}, decoder_embeddings_{nullptr};
+  lmlab::nn::RelativePositionBias encoder_relative_bias_{nullptr}, decoder_relative_bias_{nullptr};
   torch::nn::ModuleList encoder_list_{nullptr}, decoder_list_{nullptr};
   std::vector<lmlab::nn::TransformerBlock> encoder_, decoder_;
   lmlab::nn::Norm encoder_norm_{nullptr}, decoder_norm_{nullptr};

@@ -56,7 +56,8 @@ std::int64_t expected_block_parameters(const ParameterShape& s, bool cross_atten
 std::int64_t expected_single_stack_parameters(const ParameterShape& s, bool pooler) {
   const std::int64_t V = s.vocab, C = s.d_model;
   return V * C + (s.learned_positions ? s.context * C : 0) + s.layers * expected_block_parameters(s, false) +
-         (s.pre_norm ? norm_parameters(s) : 0) + (s.tied ? 0 : V * C) + (pooler ? C * C + C : 0);
+         (s.pre_norm ? norm_parameters(s) : 0) + (s.tied ? 0 : V * C) + (pooler ? C * C + (s.bias ? C : 0) : 0) +
+         s.relative_buckets * s.heads;
 }
 
 std::int64_t expected_encoder_decoder_parameters(const ParameterShape& s, std::int64_t encoder_layers,
@@ -64,7 +65,7 @@ std::int64_t expected_encoder_decoder_parameters(const ParameterShape& s, std::i
   const std::int64_t V = s.vocab, C = s.d_model;
   return V * C * (shared_embeddings ? 1 : 2) + (s.learned_positions ? 2 * s.context * C : 0) +
          encoder_layers * expected_block_parameters(s, false) + decoder_layers * expected_block_parameters(s, true) +
-         (s.pre_norm ? 2 * norm_parameters(s) : 0) + (s.tied ? 0 : V * C);
+         (s.pre_norm ? 2 * norm_parameters(s) : 0) + (s.tied ? 0 : V * C) + 2 * s.relative_buckets * s.heads;
 }
 
 std::int64_t parameter_count(const Architecture& model) { return nn::count_parameters(model); }

@@ -17,7 +17,7 @@ inline const std::vector<std::string> families = {"causal_decoder", "prefix_deco
 /// The families that generate.
 inline const std::vector<std::string> generating_families = {"causal_decoder", "prefix_decoder", "encoder_decoder"};
 /// Every `positions` option.
-inline const std::vector<std::string> position_schemes = {"learned", "sinusoidal", "rope", "alibi", "none"};
+inline const std::vector<std::string> position_schemes = {"learned", "sinusoidal", "rope", "alibi", "relative", "none"};
 
 /// 2 layers of width 16, 4 heads, weights large enough (init_std 0.1) that one changed token
 /// visibly moves every logit it reaches.
@@ -38,6 +38,7 @@ ModelInput input_for(const Architecture& model, const at::Tensor& tokens, const 
 struct ParameterShape {
   std::int64_t vocab = 40, context = 16, d_model = 16, layers = 2, heads = 4, kv_heads = 4, d_ff = 64;
   bool gated = false, bias = true, rmsnorm = false, pre_norm = true, tied = true, learned_positions = true;
+  std::int64_t relative_buckets = 0;  // positions = "relative": a (buckets, heads) table per stack
 };
 
 /// One block: two norms (three with cross-attention), attention (and cross-attention) with

@@ -63,25 +63,27 @@ at::Tensor visibility(const SelfAttentionLayout& layout, std::int64_t T, std::in
 }
 
 AttentionInputs self_attention_inputs(const SelfAttentionLayout& layout, const std::string& positions,
-                                      std::int64_t n_heads, std::int64_t head_dim, double rope_base) {
+                                      std::int64_t n_heads, std::int64_t head_dim, double rope_base,
+                                      const at::Tensor& position_bias) {
   const at::Tensor& qp = layout.query_positions;  // (B, T)
   const std::int64_t T = qp.size(1), S = layout.past + T;
   AttentionInputs in;
   if (positions == "rope") in.rotary = rotary_tables(qp, head_dim, rope_base);
   const bool padded = layout.query_valid.defined() || layout.key_valid.defined();
-  const bool alibi = positions == "alibi";
+  const bool biased = positions == "alibi" || position_bias.defined();
   const bool prefix = layout.kind == MaskKind::prefix && layout.prefix_lengths.defined();
-  if (!padded && !alibi && !prefix && layout.past == 0) {
+  if (!padded && !biased && !prefix && layout.past == 0) {
     // The common training case: no mask tensor at all, so fused kernels can take their fast path.
     in.is_causal = layout.kind != MaskKind::bidirectional;
     return in;
   }
   const at::Tensor allowed = visibility(layout, T, S, qp.device());  // (B|1, 1, T, S)
-  if (!alibi) {
+  if (!biased) {
     in.mask = allowed;
     return in;
   }
-  const at::Tensor bias = alibi_bias(alibi_slopes(n_heads), qp, layout.key_positions);  // (B, H, T, S)
+  const at::Tensor bias = position_bias.defined() ? position_bias  // (B|1, H, T, S)
+                                                  : alibi_bias(alibi_slopes(n_heads), qp, layout.key_positions);  // (B, H, T, S)
   in.mask = bias.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());  // (B, H, T, S)
   return in;
 }

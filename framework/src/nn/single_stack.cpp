@@ -33,6 +33,18 @@ std::int64_t resolve_context_length(const std::string& family, const Transformer
   return length;
 }
 
+RelativePositionBias make_relative_bias(const TransformerOptions& o, bool bidirectional) {
+  if (o.positions != "relative") return nullptr;
+  return RelativePositionBias(o.n_heads, o.relative_buckets, o.relative_max_distance, bidirectional);
+}
+
+AttentionInputs stack_attention_inputs(const TransformerOptions& o, const SelfAttentionLayout& layout,
+                                       RelativePositionBias& relative_bias) {
+  const at::Tensor bias = relative_bias ? relative_bias(layout.query_positions, layout.key_positions)  // (B, H, T, S)
+                                        : at::Tensor();
+  return self_attention_inputs(layout, o.positions, o.n_heads, o.head_dim(), o.rope_base, bias);
+}
+
 SingleStackModel::SingleStackModel(const TransformerOptions& o, const ArchitectureContext& context,
                                    SingleStackFamily family)
     : options_(o),
@@ -40,6 +52,9 @@ SingleStackModel::SingleStackModel(const TransformerOptions& o, const Architectu
       vocab_size_(context.vocab_size),
       context_length_(resolve_context_length(family_.name, o, context)) {
   embeddings = register_module("embeddings", Embeddings(vocab_size_, o, context_length_));
+  if (auto bias = make_relative_bias(o, family_.mask != MaskKind::causal)) {
+    relative_bias = register_module("relative_bias", bias);
+  }
   block_list_ = register_module("blocks", torch::nn::ModuleList());
   for (std::int64_t i = 0; i < o.n_layers; ++i) {
     blocks.push_back(TransformerBlock(o, /*cross_attention=*/false));
@@ -72,8 +87,7 @@ ModelOutput SingleStackModel::forward(const ModelInput& input) {
   if (cache && cache->self.empty()) cache->self.resize(blocks.size());
   const SelfAttentionLayout layout =
       lay_out_pass(family_.mask, input.padding_mask, input.prefix_lengths, B, T, tokens.device(), cache);
-  const AttentionInputs self_inputs =
-      self_attention_inputs(layout, options_.positions, options_.n_heads, options_.head_dim(), options_.rope_base);
+  const AttentionInputs self_inputs = stack_attention_inputs(options_, layout, relative_bias);
 
   ModelOutput out;
   at::Tensor x = embeddings(tokens, layout.query_positions);  // (B, T, C)

@@ -65,8 +65,11 @@ SelfAttentionLayout lay_out_pass(MaskKind kind, const at::Tensor& padding_mask, 
 at::Tensor visibility(const SelfAttentionLayout& layout, std::int64_t T, std::int64_t S, const at::Device& device);
 
 /// The shared inputs of a stack's self-attention layers under position scheme `positions`.
+/// `position_bias` (B|1, H, T, S) is the learned bias of positions = "relative", added to the
+/// scores like ALiBi's.
 AttentionInputs self_attention_inputs(const SelfAttentionLayout& layout, const std::string& positions,
-                                      std::int64_t n_heads, std::int64_t head_dim, double rope_base);
+                                      std::int64_t n_heads, std::int64_t head_dim, double rope_base,
+                                      const at::Tensor& position_bias = {});
 
 /// Cross-attention: every real decoder query sees every real encoder key.
 AttentionInputs cross_attention_inputs(const at::Tensor& query_valid, const at::Tensor& memory_valid);

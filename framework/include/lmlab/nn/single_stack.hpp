@@ -16,6 +16,7 @@
 #include "lmlab/nn/block.hpp"
 #include "lmlab/nn/embeddings.hpp"
 #include "lmlab/nn/norm.hpp"
+#include "lmlab/nn/relative_position_bias.hpp"
 #include "lmlab/nn/transformer_options.hpp"
 
 namespace lmlab::nn {
@@ -38,6 +39,7 @@ class SingleStackModel final : public Architecture {
   Accounting accounting() const override;
 
   Embeddings embeddings{nullptr};
+  RelativePositionBias relative_bias{nullptr};  // positions = "relative" only
   std::vector<TransformerBlock> blocks;
   Norm final_norm{nullptr};         // pre-norm only: post-norm blocks end normalised
   torch::nn::Linear head{nullptr};  // untied only; tied logits use the token embedding
@@ -53,6 +55,14 @@ class SingleStackModel final : public Architecture {
 /// Checks a (B, T) int64 token tensor (and, if defined, its (B, T) padding mask), naming the
 /// family and the field in the error.
 void check_tokens(const std::string& family, const char* field, const at::Tensor& tokens, const at::Tensor& padding_mask);
+
+/// The learned relative position bias a stack needs under `o.positions` ("relative"), or none.
+RelativePositionBias make_relative_bias(const TransformerOptions& o, bool bidirectional);
+
+/// The shared self-attention inputs of one pass of a stack, the stack's relative bias (if any)
+/// included.
+AttentionInputs stack_attention_inputs(const TransformerOptions& o, const SelfAttentionLayout& layout,
+                                       RelativePositionBias& relative_bias);
 
 /// The context length an options struct asks for, or the host's; throws naming `family` when
 /// neither is set or the vocabulary is empty.

@@ -24,6 +24,8 @@ struct TransformerOptions {
   std::string activation = "gelu";
   std::string positions = "learned";
   double rope_base = 10000.0;
+  std::int64_t relative_buckets = 32;        // positions = "relative": buckets per direction pair
+  std::int64_t relative_max_distance = 128;  // positions = "relative": distances beyond share a bucket
   bool bias = true;
   bool tie_embeddings = true;
   double embedding_dropout = 0.0;
