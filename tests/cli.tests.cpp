@@ -165,7 +165,7 @@ TEST_CASE("plugins lists every plugin with its library and options") {
                            Catch::Contains("preset bert:") && Catch::Contains("preset chatglm:") &&
                            Catch::Contains("preset gpt2:") && Catch::Contains("preset bart:") &&
                            Catch::Contains("preset transformer:") && Catch::Contains("sets activation = \"swiglu\"") &&
-                           Catch::Contains("needs an architecture that generates and has no encoder"));
+                           Catch::Contains("needs an architecture that generates, has no encoder and takes no prefix lengths"));
 }
 
 TEST_CASE("run trains, prints the summary table and writes the run file; a sweep file needs sweep") {

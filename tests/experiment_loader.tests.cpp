@@ -84,10 +84,12 @@ TEST_CASE("an objective or a decoding chain the architecture cannot serve is ref
   REQUIRE_THROWS_AS(lmlab::load_runs(dir / "bidirectional.toml", {}, loader, registry), lmlab::ConfigError);
   REQUIRE_THROWS_WITH(lmlab::load_runs(dir / "bidirectional.toml", {}, loader, registry),
                       Catch::Contains("bidirectional.toml:9:8:") && Catch::Contains("objective.name") &&
-                          Catch::Contains("objective 'causal_lm' needs an architecture that generates and has no encoder") &&
+                          Catch::Contains("objective 'causal_lm' needs an architecture that generates, has no encoder and takes no prefix lengths") &&
                           Catch::Contains("'encoder_only' does not generate") &&
-                          Catch::Contains("compatible architectures: causal_decoder, prefix_decoder"));
+                          Catch::Contains("compatible architectures: causal_decoder"));
   REQUIRE_THROWS_WITH(lmlab::load_runs(dir / "bidirectional.toml", {"model.arch=encoder_decoder"}, loader, registry),
                       Catch::Contains("'encoder_decoder' has an encoder"));
-  CHECK(lmlab::load_runs(dir / "bidirectional.toml", {"model.arch=prefix_decoder"}, loader, registry).size() == 1);
+  REQUIRE_THROWS_WITH(lmlab::load_runs(dir / "bidirectional.toml", {"model.arch=prefix_decoder"}, loader, registry),
+                      Catch::Contains("'prefix_decoder' takes prefix lengths"));
+  CHECK(lmlab::load_runs(dir / "bidirectional.toml", {"model.arch=causal_decoder"}, loader, registry).size() == 1);
 }

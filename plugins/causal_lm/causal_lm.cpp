@@ -59,9 +59,10 @@ void register_plugins(lmlab::Registrar& r) {
                             }
                             return std::make_shared<CausalLm>(context.vocab_size);
                           },
-                          // Every position must be blind to its target: a causal single stack (a
-                          // prefix decoder with no prefix is one).
-                          {.needs = {.generates = true, .has_encoder = false}});
+                          // Every position must be blind to its target: a causal single stack. A
+                          // prefix decoder trained without a prefix is a causal decoder, yet would
+                          // sample with its prompt as a bidirectional prefix it never learned.
+                          {.needs = {.generates = true, .has_encoder = false, .prefix = false}});
 }
 
 }  // namespace
