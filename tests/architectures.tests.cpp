@@ -208,7 +208,9 @@ TEST_CASE("generate: cached greedy decoding equals greedy decoding by full forwa
   std::vector<std::shared_ptr<lmlab::DecodingStep>> greedy_step{lmlab::make_plugin<lmlab::DecodingStep>(
       lmlab::test::builtin_plugins(), "greedy", {}, lmlab::DecodingContext{V})};
   lmlab::DecodingChain greedy(greedy_step);
-  const std::vector<std::vector<std::int64_t>> prompts = {{5, 9, 2, 7, 1, 3}, {8, 4}};
+  // The first prompt is long enough that the refill keeps part of it (the prefix decoder's
+  // prefix then shrinks to what is left of the prompt).
+  const std::vector<std::vector<std::int64_t>> prompts = {{5, 9, 2, 7, 1, 3, 6, 6, 0}, {8, 4}};
   for (const auto& family : lmlab::test::generating_families) {
     DYNAMIC_SECTION(family) {
       // A context of 10 makes the cache refill once within the 12 steps.
@@ -220,7 +222,7 @@ TEST_CASE("generate: cached greedy decoding equals greedy decoding by full forwa
       const bool encoder = model->capabilities().has_encoder;
       // The batch's decoder input starts as long as its longest prompt (the start token alone
       // for an encoder-decoder); shorter prompts are left-padded to it.
-      const std::int64_t padded_length = encoder ? 1 : 6;
+      const std::int64_t padded_length = encoder ? 1 : 9;
       for (std::size_t r = 0; r < prompts.size(); ++r) {
         // The reference: the row alone, its whole window re-read at every step. The window
         // moves when the batch's cache would refill (to its most recent half context), in
@@ -252,6 +254,24 @@ TEST_CASE("generate: cached greedy decoding equals greedy decoding by full forwa
         INFO("row " << r);
         CHECK(generated[r] == expected);
       }
+    }
+  }
+}
+
+TEST_CASE("kv cache: a pass that fails leaves the cache empty, not half-updated", "[architectures]") {
+  for (const auto& family : lmlab::test::generating_families) {
+    DYNAMIC_SECTION(family) {
+      const auto model = make_model(family, tiny_options());
+      lmlab::KvCache cache;
+      ModelInput first = lmlab::test::input_for(*model, at::zeros({2, 4}, at::kLong));
+      first.cache = &cache;
+      model->forward(first);
+      REQUIRE(cache.length() == 4);
+      ModelInput bad;
+      bad.tokens = at::zeros({2, 1}, at::kDouble);  // the embedding refuses non-integer ids
+      bad.cache = &cache;
+      CHECK_THROWS(model->forward(bad));
+      CHECK(cache.empty());
     }
   }
 }

@@ -13,6 +13,7 @@
 #include "lmlab/kv_cache.hpp"
 #include "lmlab/nn/attention.hpp"
 #include "lmlab/nn/positions.hpp"
+#include "lmlab/runtime.hpp"
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
@@ -313,6 +314,17 @@ TEST_CASE("attention: the plain backend is softmax(q k^T / sqrt(D) + mask) v", "
     in.is_causal = true;
     CHECK(at::allclose(plain(q, kk, vv, in), reference_attention(q, kk, vv, {}, true), 1e-5, 1e-6));
   }
+}
+
+TEST_CASE("attention: the plain backend keeps float32 under bf16 autocast", "[attention]") {
+  at::manual_seed(1);
+  const at::Tensor q = at::randn({1, 2, 6, 8}), k = at::randn({1, 2, 6, 8}), v = at::randn({1, 2, 6, 8});
+  AttentionInputs in;
+  in.is_causal = true;
+  const at::Tensor expected = reference_attention(q, k, v, {}, true);
+  lmlab::AutocastScope autocast(at::kCPU, true);
+  // In bf16 (8 bits of mantissa) the scores alone would be off by about 1e-2.
+  CHECK(at::allclose(plain(q, k, v, in), expected, 1e-5, 1e-6));
 }
 
 TEST_CASE("attention: grouped-query heads share key/value heads in consecutive groups", "[attention]") {

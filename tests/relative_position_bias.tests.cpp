@@ -37,6 +37,21 @@ TEST_CASE("relative_position_bias: bidirectional buckets, by hand", "[relative_p
         std::vector<std::int64_t>{0, 1, 17, 7, 23, 8, 24, 15, 31});
 }
 
+TEST_CASE("relative_position_bias: the maximum distance must leave room for logarithmic buckets",
+          "[relative_position_bias]") {
+  // A causal stack's 32 buckets: 16 exact; a maximum of 17 puts distance 16 in bucket 16 and
+  // everything from 17 on in the last, never a negative or colliding one.
+  const at::Tensor b = relative_position_buckets(at::tensor({-15, -16, -17, -1000}, at::kLong), false, 32, 17);
+  CHECK(at::equal(b, at::tensor({15, 16, 31, 31}, at::kLong)));
+  CHECK_THROWS_WITH(relative_position_buckets(at::tensor({-20}, at::kLong), false, 32, 16),
+                    Catch::Matchers::Contains("max_distance 16 must exceed the 16 exact distances"));
+  toml::table options = lmlab::test::tiny_options();
+  options.insert_or_assign("positions", "relative");
+  options.insert_or_assign("relative_max_distance", 16);
+  CHECK_THROWS_WITH(lmlab::test::resolve_model("causal_decoder", options),
+                    Catch::Matchers::Contains("relative_max_distance must exceed half of relative_buckets"));
+}
+
 TEST_CASE("relative_position_bias: the bias is the table's entry for each pair's bucket", "[relative_position_bias]") {
   lmlab::nn::RelativePositionBias bias(2, 32, 128, /*bidirectional=*/false);
   const at::Tensor q = at::arange(4, at::kLong).unsqueeze(0);  // (1, 4)

@@ -238,7 +238,8 @@ TEST_CASE("the run file holds the resolved config, provenance and every table") 
   CHECK(read_attribute(s.run_file, "model.parameters") ==
         std::to_string(lmlab::test::expected_single_stack_parameters(shape, false)));
   CHECK(read_attribute(s.run_file, "model.embedding_parameters") == std::to_string(360 * 32 + 32 * 32));
-  CHECK(std::stod(read_attribute(s.run_file, "model.flops_per_token")) > 0.0);
+  // 2 layers of 2 * (4 * 32 * 32 + 2 * 32 * 128) + 4 * 32 keys * 32, and the head's 2 * 360 * 32.
+  CHECK(std::stod(read_attribute(s.run_file, "model.flops_per_token")) == 2.0 * (24576 + 4096) + 2.0 * 360 * 32);
   CHECK(read_attribute(s.run_file, "model.capabilities") == "generates");
   for (const std::string a : {"lmlab_version", "git_commit", "git_dirty", "torch_version", "start_time", "end_time"}) {
     INFO(a);

@@ -69,7 +69,9 @@ std::vector<std::vector<std::int64_t>> generate(Architecture& model, DecodingSte
   const Capabilities caps = model.capabilities();
   if (!caps.generates) throw std::invalid_argument("generate: the model does not generate (it has no causal decoder)");
   if (caps.has_encoder && options.decoder_start_id < 0) {
-    throw std::invalid_argument("generate: an encoder-decoder needs decoder_start_id, the decoder's first token");
+    throw std::invalid_argument(fmt::format(
+        "generate: an encoder-decoder needs decoder_start_id, the decoder's first token (got {})",
+        options.decoder_start_id));
   }
   const std::int64_t context = model.context_length();
   if (context <= 0) throw std::invalid_argument(fmt::format("generate: model context length is {}", context));
@@ -118,7 +120,8 @@ std::vector<std::vector<std::int64_t>> generate(Architecture& model, DecodingSte
       if (prompt.padded && !caps.has_encoder) input.padding_mask = valid;
       if (caps.prefix) {
         // The part of the prompt still in the window stays the bidirectional prefix.
-        input.prefix_lengths = at::full({batch}, std::max<std::int64_t>(0, prompt_length - dropped), history.options());
+        input.prefix_lengths =
+            at::full({batch}, std::max<std::int64_t>(0, prompt_length - dropped), history.options());  // (B)
       }
       if (caps.has_encoder) {
         input.encoder_tokens = encoder_tokens;
@@ -134,6 +137,7 @@ std::vector<std::vector<std::int64_t>> generate(Architecture& model, DecodingSte
     // A fresh float32 copy: warpers may change it in place without touching the model's output.
     state.logits = logits.select(1, -1).to(at::kFloat, /*non_blocking=*/false, /*copy=*/true);  // (B, V)
     state.history = history;
+    state.history_mask = history_valid;
     state.prompt_length = prompt_length;
     state.rngs = &rngs;
     chain.apply(state);
@@ -148,7 +152,7 @@ std::vector<std::vector<std::int64_t>> generate(Architecture& model, DecodingSte
     decoded = caps.has_encoder ? at::cat({decoded, step_tokens}, 1) : history;                   // (B, L + 1)
     decoded_valid = caps.has_encoder ? at::cat({decoded_valid, real}, 1) : history_valid;        // (B, L + 1)
 
-    const at::Tensor chosen_cpu = step_tokens.view({batch}).cpu();
+    const at::Tensor chosen_cpu = step_tokens.view({batch}).cpu();  // (B)
     const auto ids = chosen_cpu.accessor<std::int64_t, 1>();
     for (std::int64_t i = 0; i < batch; ++i) {
       // Finished sequences stay in the batch (a rectangular history is simpler and keeps each

@@ -93,21 +93,23 @@ class EncoderDecoder final : public lmlab::Architecture {
     if (!o.tie_embeddings) {
       head_ = register_module("head", torch::nn::Linear(torch::nn::LinearOptions(o.d_model, vocab_size_).bias(false)));
     }
-    // Each stack's residual stream is as deep as the stack itself.
+    // GPT-2's residual scaling by the deeper stack's depth, for both stacks (docs/architectures.md).
     lmlab::nn::initialise(*this, o, std::max(o.encoder_layers(), o.decoder_layers()));
   }
 
   lmlab::ModelOutput forward(const lmlab::ModelInput& input) override {
     lmlab::KvCache* cache = input.cache;
+    lmlab::CacheGuard guard(cache);  // a failed pass leaves an empty cache, not a half-updated one
     lmlab::ModelOutput out;
     at::Tensor memory, memory_valid;  // (B, S, C), (B, S)
     if (!cache || cache->empty()) {
       memory = encode(input, out);  // (B, S, C)
       memory_valid = input.encoder_padding_mask;
       if (cache) {
-        cache->memory_mask = memory_valid.defined()
-                                 ? memory_valid.to(at::kBool)
-                                 : at::ones({memory.size(0), memory.size(1)}, input.encoder_tokens.options().dtype(at::kBool));
+        cache->memory_mask =
+            memory_valid.defined()
+                ? memory_valid.to(at::kBool)                                                                // (B, S)
+                : at::ones({memory.size(0), memory.size(1)}, input.encoder_tokens.options().dtype(at::kBool));  // (B, S)
         cache->self.resize(decoder_.size());
         cache->cross.resize(decoder_.size());
       }
@@ -118,8 +120,10 @@ class EncoderDecoder final : public lmlab::Architecture {
     const at::Tensor& tokens = input.tokens;  // (B, T)
     lmlab::nn::check_tokens("encoder_decoder", "tokens (the decoder input)", tokens, input.padding_mask);
     const std::int64_t B = tokens.size(0), T = tokens.size(1), past = cache ? cache->length() : 0;
-    if (memory_valid.defined() ? memory_valid.size(0) != B : memory.size(0) != B) {
-      throw std::invalid_argument("encoder_decoder: encoder and decoder inputs have different batch sizes");
+    const std::int64_t encoder_batch = memory_valid.defined() ? memory_valid.size(0) : memory.size(0);
+    if (encoder_batch != B) {
+      throw std::invalid_argument(fmt::format(
+          "encoder_decoder: encoder and decoder inputs have different batch sizes ({} and {})", encoder_batch, B));
     }
     check_length("decoder", past + T);
     const lmlab::nn::SelfAttentionLayout layout =
@@ -137,6 +141,7 @@ class EncoderDecoder final : public lmlab::Architecture {
     if (decoder_norm_) x = decoder_norm_(x);  // (B, T, C)
     if (input.return_hidden) out.hidden = x;
     out.logits = head_ ? head_(x) : at::linear(x, decoder_embeddings_->tokens->weight);  // (B, T, V)
+    guard.release();
     return out;
   }
 

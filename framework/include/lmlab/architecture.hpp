@@ -25,7 +25,7 @@ struct ArchitectureContext {
 struct ModelInput {
   at::Tensor tokens{};                // (B, T) int64: the decoder's input (the only stack's, without an encoder)
   at::Tensor padding_mask{};          // (B, T) bool, true at real tokens; undefined: nothing is padding
-  at::Tensor prefix_lengths{};        // (B) int64, prefix decoders: positions < length see each other
+  at::Tensor prefix_lengths{};        // (B) int64, prefix decoders: columns < length (left padding included) see each other
   at::Tensor encoder_tokens{};        // (B, S) int64, encoder-decoders
   at::Tensor encoder_padding_mask{};  // (B, S) bool, true at real tokens; undefined: nothing is padding
   bool return_hidden = false;       // fill ModelOutput::hidden

@@ -19,8 +19,9 @@ struct DecodingContext {
 /// What a step sees for one decoding position of a batch of sequences.
 struct DecodeState {
   at::Tensor logits;   // (B, V) float32, warpers change it in place or replace it
-  at::Tensor history;  // (B, L) int64, prompt followed by the tokens generated so far
-  std::int64_t prompt_length = 0;
+  at::Tensor history;       // (B, L) int64, prompt followed by the tokens generated so far
+  at::Tensor history_mask;  // (B, L) bool, false at the left padding of prompts shorter than the longest
+  std::int64_t prompt_length = 0;  // columns of `history` that are prompt (padding included)
   at::Tensor chosen;   // (B) int64, set by the selection step
   std::vector<at::Generator>* rngs = nullptr;  // one stream per sequence, for sampling
 };

@@ -35,4 +35,20 @@ class KvCache {
   std::int64_t bytes() const;
 };
 
+/// Clears a cache when the forward pass that holds it fails before release(): a half-updated
+/// cache would break the next step with a confusing shape error, an empty one restarts cleanly.
+class CacheGuard {
+ public:
+  explicit CacheGuard(KvCache* cache) : cache_(cache) {}
+  ~CacheGuard() {
+    if (cache_) cache_->clear();
+  }
+  CacheGuard(const CacheGuard&) = delete;
+  CacheGuard& operator=(const CacheGuard&) = delete;
+  void release() { cache_ = nullptr; }
+
+ private:
+  KvCache* cache_;
+};
+
 }  // namespace lmlab

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include <ATen/ATen.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <fmt/format.h>
 #include <torch/version.h>
 
@@ -30,8 +31,8 @@ SelfAttentionLayout lay_out_pass(MaskKind kind, const at::Tensor& padding_mask, 
     layout.key_valid = at::cat({cache->key_mask, valid}, 1);                                // (B, S)
     layout.key_positions = at::cat({cache->key_positions, layout.query_positions}, 1);     // (B, S)
   }
-  cache->key_mask = layout.past > 0 ? layout.key_valid : valid;
-  cache->key_positions = layout.key_positions;
+  cache->key_mask = layout.past > 0 ? layout.key_valid : valid;  // (B, S)
+  cache->key_positions = layout.key_positions;                      // (B, S)
   return layout;
 }
 
@@ -104,7 +105,9 @@ namespace {
 at::Tensor attend_plain(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionInputs& in,
                         double dropout) {
   const std::int64_t T = q.size(2), S = k.size(2);
-  // Scores and softmax in float32 even under bf16 autocast, as the fused kernels accumulate.
+  // Scores and softmax in float32 even under bf16 autocast, as the fused kernels accumulate:
+  // autocast would cast matmul's float32 inputs back to bf16.
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   at::Tensor scores = at::matmul(q.to(at::kFloat), k.to(at::kFloat).transpose(-2, -1)) /
                       std::sqrt(static_cast<double>(q.size(-1)));  // (B, H, T, S)
   const double minus_inf = -std::numeric_limits<double>::infinity();
@@ -138,7 +141,9 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     // A float mask must match the queries' dtype (bf16 under autocast); a bool mask is used as is.
     // An undefined tensor inside the optional is not "no mask" to every version's kernels.
     c10::optional<at::Tensor> mask;
-    if (in.mask.defined()) mask = in.mask.scalar_type() == at::kBool ? in.mask : in.mask.to(q.scalar_type());
+    if (in.mask.defined()) {
+      mask = in.mask.scalar_type() == at::kBool ? in.mask : in.mask.to(q.scalar_type());  // (B|1, H|1, T, S)
+    }
     return at::scaled_dot_product_attention(q, keys, values, mask, dropout, in.is_causal);  // (B, H, T, D)
   }
 #else
@@ -180,8 +185,8 @@ at::Tensor MultiHeadAttentionImpl::forward(const at::Tensor& x, const at::Tensor
         k = at::cat({cache->k, k}, 2);  // (B, H_kv, past + T, D)
         v = at::cat({cache->v, v}, 2);  // (B, H_kv, past + T, D)
       }
-      cache->k = k;
-      cache->v = v;
+      cache->k = k;  // (B, H_kv, S, D)
+      cache->v = v;  // (B, H_kv, S, D)
     }
   }
   const at::Tensor y = attend(q, k, v, in, is_training() ? dropout_ : 0.0, backend);  // (B, H, T, D)

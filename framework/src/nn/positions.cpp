@@ -46,7 +46,7 @@ at::Tensor apply_rotary(const at::Tensor& x, const RotaryTables& tables) {
   const at::Tensor x1 = xf.narrow(-1, 0, half);   // (B, H, T, D/2)
   const at::Tensor x2 = xf.narrow(-1, half, half);  // (B, H, T, D/2)
   const at::Tensor rotated = at::cat({x1 * tables.cos - x2 * tables.sin, x1 * tables.sin + x2 * tables.cos}, -1);  // (B, H, T, D)
-  return rotated.to(x.scalar_type());
+  return rotated.to(x.scalar_type());  // (B, H, T, D)
 }
 
 namespace {

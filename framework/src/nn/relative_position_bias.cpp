@@ -1,29 +1,36 @@
 #include "lmlab/nn/relative_position_bias.hpp"
 
 #include <cmath>
+#include <stdexcept>
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 
 namespace lmlab::nn {
 
 at::Tensor relative_position_buckets(const at::Tensor& relative, bool bidirectional, std::int64_t num_buckets,
                                      std::int64_t max_distance) {
-  at::Tensor bucket = at::zeros_like(relative);
-  at::Tensor distance;
+  at::Tensor bucket = at::zeros_like(relative);  // (...)
+  at::Tensor distance;                           // (...)
   if (bidirectional) {
     num_buckets /= 2;
-    bucket = bucket + relative.gt(0).to(at::kLong) * num_buckets;  // keys after the query: the upper half
-    distance = relative.abs();
+    bucket = bucket + relative.gt(0).to(at::kLong) * num_buckets;  // (...): keys after the query, the upper half
+    distance = relative.abs();                                      // (...)
   } else {
-    distance = (-relative).clamp_min(0);  // keys after the query (never seen by a causal query) share bucket 0
+    distance = (-relative).clamp_min(0);  // (...): keys after the query (never seen by a causal query) share bucket 0
   }
   const std::int64_t exact = num_buckets / 2;
+  if (max_distance <= exact) {
+    throw std::invalid_argument(fmt::format("relative position buckets: max_distance {} must exceed the {} exact "
+                                            "distances",
+                                            max_distance, exact));
+  }
   // Distances from `exact` to `max_distance` spread logarithmically over the other half.
   const at::Tensor scaled = at::log(distance.to(at::kFloat).clamp_min(1) / static_cast<double>(exact)) /
                             std::log(static_cast<double>(max_distance) / static_cast<double>(exact)) *
-                            static_cast<double>(num_buckets - exact);
-  const at::Tensor logarithmic = (scaled.to(at::kLong) + exact).clamp_max(num_buckets - 1);
-  return bucket + at::where(distance.lt(exact), distance, logarithmic);
+                            static_cast<double>(num_buckets - exact);                  // (...)
+  const at::Tensor logarithmic = (scaled.to(at::kLong) + exact).clamp_max(num_buckets - 1);  // (...)
+  return bucket + at::where(distance.lt(exact), distance, logarithmic);                    // (...)
 }
 
 RelativePositionBiasImpl::RelativePositionBiasImpl(std::int64_t n_heads, std::int64_t num_buckets,

@@ -8,6 +8,22 @@
 
 namespace lmlab::nn {
 
+void check_prefix_lengths(const std::string& family, const at::Tensor& prefix_lengths, std::int64_t batch,
+                          std::int64_t past) {
+  if (!prefix_lengths.defined()) return;
+  if (prefix_lengths.dim() != 1 || prefix_lengths.size(0) != batch) {
+    throw std::invalid_argument(fmt::format("{} expects prefix_lengths as (B) = ({}), got shape {}", family, batch,
+                                            fmt::join(prefix_lengths.sizes(), "x")));
+  }
+  // Keys cached before this pass were computed without seeing it, so a prefix must be fed in
+  // the pass that starts it.
+  if (past > 0 && prefix_lengths.gt(past).any().item<bool>()) {
+    throw std::invalid_argument(fmt::format("{}: a prefix of {} columns reaches past the {} cached ones; feed the "
+                                            "whole prefix in the first pass",
+                                            family, prefix_lengths.max().item<std::int64_t>(), past));
+  }
+}
+
 void check_tokens(const std::string& family, const char* field, const at::Tensor& tokens, const at::Tensor& padding_mask) {
   if (!tokens.defined() || tokens.dim() != 2 || tokens.size(1) < 1) {
     throw std::invalid_argument(fmt::format("{} expects {} as (B, T) token ids with T >= 1, got {}", family, field,
@@ -84,7 +100,10 @@ ModelOutput SingleStackModel::forward(const ModelInput& input) {
                                             family_.name, T, past ? fmt::format(" after {} cached", past) : "",
                                             context_length_));
   }
+  check_prefix_lengths(family_.name, input.prefix_lengths, B, past);
   if (cache && cache->self.empty()) cache->self.resize(blocks.size());
+  // A pass that fails half way would leave some layers' keys appended and others not.
+  CacheGuard guard(cache);
   const SelfAttentionLayout layout =
       lay_out_pass(family_.mask, input.padding_mask, input.prefix_lengths, B, T, tokens.device(), cache);
   const AttentionInputs self_inputs = stack_attention_inputs(options_, layout, relative_bias);
@@ -101,6 +120,7 @@ ModelOutput SingleStackModel::forward(const ModelInput& input) {
   // and ties each token's input and output representations.
   out.logits = head ? head(x) : at::linear(x, embeddings->tokens->weight);  // (B, T, V)
   if (pooler) out.pooled = at::tanh(pooler(x.select(1, 0)));                 // (B, C)
+  guard.release();
   return out;
 }
 

@@ -54,7 +54,7 @@ void add_shared_options(OptionSet<TransformerOptions>& set) {
            "attention is bidirectional)",
            {.min = 4})
       .add("relative_max_distance", &O::relative_max_distance,
-           "relative: the distance from which all share the last bucket", {.min = 2})
+           "relative: the distance from which all share the last bucket; > relative_buckets / 2", {.min = 2})
       .add("bias", &O::bias, "biases in the linear layers and layernorms")
       .add("tie_embeddings", &O::tie_embeddings, "the output head is the token embedding matrix")
       .add("embedding_dropout", &O::embedding_dropout, "dropout on the embedded input", probability)
@@ -74,8 +74,8 @@ void add_shared_options(OptionSet<TransformerOptions>& set) {
              [](const O& o) { return o.n_kv_heads == 0 || o.n_heads % o.n_kv_heads == 0; })
       .check("positions = \"rope\" needs an even head width (d_model / n_heads)",
              [](const O& o) { return o.positions != "rope" || o.head_dim() % 2 == 0; })
-      .check("relative_max_distance must exceed a quarter of relative_buckets (the exact distances)",
-             [](const O& o) { return o.relative_max_distance > o.relative_buckets / 4; })
+      .check("relative_max_distance must exceed half of relative_buckets (a causal stack's exact distances)",
+             [](const O& o) { return o.relative_max_distance > o.relative_buckets / 2; })
       .check("positions = \"sinusoidal\" needs an even d_model",
              [](const O& o) { return o.positions != "sinusoidal" || o.d_model % 2 == 0; });
 }

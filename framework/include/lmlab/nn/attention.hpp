@@ -48,7 +48,7 @@ struct SelfAttentionLayout {
   std::int64_t past = 0;       // positions cached before this pass
   at::Tensor query_valid;      // (B, T) bool, or undefined: no padding among the queries
   at::Tensor key_valid;        // (B, S) bool, or undefined: no padding among the keys
-  at::Tensor prefix_lengths;   // (B) int64, MaskKind::prefix: positions < length form the prefix
+  at::Tensor prefix_lengths;   // (B) int64, MaskKind::prefix: columns < length (padding included) form the prefix
   at::Tensor query_positions;  // (B, T) int64 position ids
   at::Tensor key_positions;    // (B, S) int64 position ids
 };

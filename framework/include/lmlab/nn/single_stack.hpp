@@ -52,6 +52,10 @@ class SingleStackModel final : public Architecture {
   torch::nn::ModuleList block_list_{nullptr};
 };
 
+/// Checks prefix lengths: (B) where given, and, after `past` cached positions, not past them.
+void check_prefix_lengths(const std::string& family, const at::Tensor& prefix_lengths, std::int64_t batch,
+                          std::int64_t past);
+
 /// Checks a (B, T) int64 token tensor (and, if defined, its (B, T) padding mask), naming the
 /// family and the field in the error.
 void check_tokens(const std::string& family, const char* field, const at::Tensor& tokens, const at::Tensor& padding_mask);
