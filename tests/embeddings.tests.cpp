@@ -129,3 +129,22 @@ TEST_CASE("embeddings: a shared token table is used but not registered", "[embed
   Embeddings without_positions(V, options("rope"), context, shared);
   CHECK(without_positions->parameters().empty());
 }
+
+TEST_CASE("embeddings: scale_embeddings multiplies tokens by sqrt(d_model), initialised at d_model^-0.5",
+          "[embeddings]") {
+  lmlab::nn::TransformerOptions o;
+  o.d_model = 64;
+  o.positions = "none";
+  o.scale_embeddings = true;
+  lmlab::nn::Embeddings scaled(500, o, 16);
+  scaled->eval();
+  const at::Tensor ids = at::arange(8, at::kLong).unsqueeze(0);   // (1, 8)
+  const at::Tensor positions = at::zeros({1, 8}, at::kLong);
+  CHECK(at::allclose(scaled(ids, positions), scaled->tokens(ids) * 8.0));
+  // Initialised as the option says, by initialise(): channels of unit variance once scaled.
+  lmlab::nn::initialise(*scaled, o, 1);
+  CHECK(scaled->tokens->weight.std().item<double>() == Approx(1.0 / 8.0).epsilon(0.05));
+  o.scale_embeddings = false;
+  lmlab::nn::initialise(*scaled, o, 1);
+  CHECK(scaled->tokens->weight.std().item<double>() == Approx(0.02).epsilon(0.05));
+}

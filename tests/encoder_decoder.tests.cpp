@@ -116,6 +116,7 @@ TEST_CASE("encoder_decoder: the presets", "[encoder_decoder]") {
   CHECK(transformer["norm_position"].value<std::string>() == "post");
   CHECK(transformer["positions"].value<std::string>() == "sinusoidal");
   CHECK(transformer["init"].value<std::string>() == "xavier");
+  CHECK(transformer["scale_embeddings"].value<bool>() == true);
   const toml::table bart = lmlab::test::resolve_model("encoder_decoder", toml::table{{"preset", "bart"}});
   CHECK(bart["activation"].value<std::string>() == "gelu");
   CHECK(bart["positions"].value<std::string>() == "learned");

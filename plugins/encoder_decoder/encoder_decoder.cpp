@@ -34,6 +34,11 @@ toml::table post_norm_preset(const char* activation, const char* positions, cons
                      {"attention_dropout", 0.0}, {"residual_dropout", 0.1}};
 }
 
+toml::table with_scaled_embeddings(toml::table preset) {
+  preset.insert_or_assign("scale_embeddings", true);
+  return preset;
+}
+
 lmlab::OptionSet<EncoderDecoderOptions> options() {
   using O = EncoderDecoderOptions;
   lmlab::OptionSet<O> set;
@@ -53,9 +58,9 @@ lmlab::OptionSet<EncoderDecoderOptions> options() {
        {"bart", "BART (Lewis et al. 2020): post-LayerNorm, GELU, learned positions, shared and tied embeddings",
         post_norm_preset("gelu", "learned", "normal")},
        {"transformer",
-        "the 2017 Transformer (Vaswani et al.): post-LayerNorm, ReLU, sinusoidal positions, shared and tied "
-        "embeddings, Xavier init, 0.1 dropout on embeddings and residual branches",
-        post_norm_preset("relu", "sinusoidal", "xavier")}});
+        "the 2017 Transformer (Vaswani et al.): post-LayerNorm, ReLU, sinusoidal positions, shared, tied and "
+        "sqrt(d_model)-scaled embeddings, Xavier init, 0.1 dropout on embeddings and residual branches",
+        with_scaled_embeddings(post_norm_preset("relu", "sinusoidal", "xavier"))}});
   return set;
 }
 

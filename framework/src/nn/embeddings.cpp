@@ -1,5 +1,7 @@
 #include "lmlab/nn/embeddings.hpp"
 
+#include <cmath>
+
 #include <ATen/ATen.h>
 
 #include "lmlab/nn/positions.hpp"
@@ -8,7 +10,9 @@ namespace lmlab::nn {
 
 EmbeddingsImpl::EmbeddingsImpl(std::int64_t vocab_size, const TransformerOptions& o, std::int64_t context_length,
                                torch::nn::Embedding shared_tokens)
-    : sinusoidal_(o.positions == "sinusoidal"), d_model_(o.d_model) {
+    : sinusoidal_(o.positions == "sinusoidal"),
+      scale_(o.scale_embeddings ? std::sqrt(static_cast<double>(o.d_model)) : 1.0),
+      d_model_(o.d_model) {
   tokens = shared_tokens ? shared_tokens : register_module("tokens", torch::nn::Embedding(vocab_size, o.d_model));
   if (o.positions == "learned") {
     learned_positions = register_module("learned_positions", torch::nn::Embedding(context_length, o.d_model));
@@ -17,7 +21,8 @@ EmbeddingsImpl::EmbeddingsImpl(std::int64_t vocab_size, const TransformerOptions
 }
 
 at::Tensor EmbeddingsImpl::forward(const at::Tensor& ids, const at::Tensor& positions) {
-  at::Tensor x = tokens(ids);  // (B, T, C)
+  at::Tensor x = tokens(ids);         // (B, T, C)
+  if (scale_ != 1.0) x = x * scale_;  // (B, T, C)
   if (learned_positions) {
     // Callers keep positions below context_length by checking lengths: reading the largest
     // position here would cost a host sync per step.

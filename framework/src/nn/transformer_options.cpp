@@ -57,6 +57,9 @@ void add_shared_options(OptionSet<TransformerOptions>& set) {
            "relative: the distance from which all share the last bucket; > relative_buckets / 2", {.min = 2})
       .add("bias", &O::bias, "biases in the linear layers and layernorms")
       .add("tie_embeddings", &O::tie_embeddings, "the output head is the token embedding matrix")
+      .add("scale_embeddings", &O::scale_embeddings,
+           "multiply token embeddings by sqrt(d_model) and initialise them with std d_model^-0.5, so each channel "
+           "has unit variance next to sinusoidal positions (the 2017 Transformer)")
       .add("embedding_dropout", &O::embedding_dropout, "dropout on the embedded input", probability)
       .add("attention_dropout", &O::attention_dropout, "dropout on the attention weights", probability)
       .add("residual_dropout", &O::residual_dropout, "dropout on each branch before it joins the residual stream",
@@ -108,7 +111,9 @@ void initialise(torch::nn::Module& root, const TransformerOptions& o, std::int64
       else w.normal_(0.0, o.init == "scaled" && writes_residual(item.key()) ? scaled_std : o.init_std);
       if (linear->bias.defined()) linear->bias.zero_();
     } else if (auto* embedding = m.as<torch::nn::Embedding>()) {
-      embedding->weight.normal_(0.0, o.init_std);
+      const bool token_table = ends_with(item.key(), "tokens");
+      embedding->weight.normal_(0.0, o.scale_embeddings && token_table ? 1.0 / std::sqrt(static_cast<double>(o.d_model))
+                                                                       : o.init_std);
     }
   }
 }

@@ -28,6 +28,7 @@ class EmbeddingsImpl : public torch::nn::Module {
 
  private:
   bool sinusoidal_;
+  double scale_;  // sqrt(d_model) under scale_embeddings, else 1
   std::int64_t d_model_;
   torch::nn::Dropout dropout_{nullptr};
 };

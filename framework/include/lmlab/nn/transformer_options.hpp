@@ -28,6 +28,7 @@ struct TransformerOptions {
   std::int64_t relative_max_distance = 128;  // positions = "relative": distances beyond share a bucket
   bool bias = true;
   bool tie_embeddings = true;
+  bool scale_embeddings = false;  // token embeddings x sqrt(d_model), initialised with std d_model^-0.5
   double embedding_dropout = 0.0;
   double attention_dropout = 0.0;
   double residual_dropout = 0.0;
@@ -62,7 +63,8 @@ void add_transformer_options(OptionSet<T>& set, std::vector<Preset> presets) {
 /// Initialises every linear layer and embedding under `root` by `o.init`: normal(0, init_std);
 /// scaled, as normal but the projections that write into the residual stream get
 /// init_std / sqrt(2 * layers) (GPT-2); xavier (uniform); kaiming (normal, fan-in). Norm scales
-/// are 1 and biases 0 under every scheme. `residual_layers` is the depth the scaling uses.
+/// are 1 and biases 0 under every scheme. Embedding tables get normal(0, init_std), token tables
+/// normal(0, d_model^-0.5) under scale_embeddings. `residual_layers` is the depth the scaling uses.
 void initialise(torch::nn::Module& root, const TransformerOptions& o, std::int64_t residual_layers);
 
 /// Trainable parameters under `root`, a tensor shared by two modules counted once.
