@@ -306,3 +306,37 @@ TEST_CASE("causal_decoder: default size forward and backward timing", "[.timing]
             << total_s / runs * 1e3 << " ms (" << at::get_num_threads() << " threads)\n";
   CHECK(total_s > 0.0);
 }
+
+TEST_CASE("causal_decoder: every option reaches its module: changing it changes the output",
+          "[causal_decoder]") {
+  // Same seed, and the same random weights (norms start at ones and zeros whatever their number):
+  // a different output means the option reached the module it configures.
+  struct Variant {
+    const char* key;
+    toml::table base, changed;
+  };
+  const toml::table rope{{"positions", "rope"}};
+  const std::vector<Variant> variants = {
+      {"norm_eps", {}, toml::table{{"norm_eps", 10.0}}},
+      {"norm", {}, toml::table{{"norm", "rmsnorm"}}},
+      {"rope_base", rope, toml::table{{"positions", "rope"}, {"rope_base", 10.0}}},
+      {"activation relu", {}, toml::table{{"activation", "relu"}}},
+      {"activation sigmoid", {}, toml::table{{"activation", "sigmoid"}}},
+      {"activation tanh", {}, toml::table{{"activation", "tanh"}}},
+      {"norm_position", {}, toml::table{{"norm_position", "post"}}},
+      {"positions sinusoidal", toml::table{{"positions", "none"}}, toml::table{{"positions", "sinusoidal"}}},
+      {"positions alibi", toml::table{{"positions", "none"}}, toml::table{{"positions", "alibi"}}},
+      {"scale_embeddings", {}, toml::table{{"scale_embeddings", true}}},
+  };
+  const at::Tensor tokens = at::randint(50, {2, 10}, at::kLong);
+  for (const auto& v : variants) {
+    INFO(v.key);
+    auto build = [&](const toml::table& extra) {
+      toml::table options = small();
+      for (const auto& [key, value] : extra) options.insert_or_assign(key.str(), value);
+      return lmlab::test::make_model("causal_decoder", options, 50, 16, 11);
+    };
+    const auto a = build(v.base), b = build(v.changed);
+    CHECK_FALSE(at::allclose(logits_of(*a, tokens), logits_of(*b, tokens), 1e-5, 1e-6));
+  }
+}
