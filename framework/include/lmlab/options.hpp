@@ -96,19 +96,19 @@ template <class T>
 class OptionSet {
  public:
   OptionSet& add(std::string name, std::int64_t T::*field, std::string help, Limits limits = {}) {
-    return push(std::move(name), "integer", std::to_string(T{}.*field), detail::describe_limits(limits),
+    return push(std::move(name), "integer", std::to_string(T().*field), detail::describe_limits(limits),
                 std::move(help),
                 [=](T& t, const toml::node& n, std::string_view p) { t.*field = detail::read_int(n, p, limits); },
                 [=](const T& t, toml::table& out, const std::string& k) { out.insert_or_assign(k, t.*field); });
   }
   OptionSet& add(std::string name, double T::*field, std::string help, Limits limits = {}) {
-    return push(std::move(name), "float", detail::format_float(T{}.*field), detail::describe_limits(limits),
+    return push(std::move(name), "float", detail::format_float(T().*field), detail::describe_limits(limits),
                 std::move(help),
                 [=](T& t, const toml::node& n, std::string_view p) { t.*field = detail::read_float(n, p, limits); },
                 [=](const T& t, toml::table& out, const std::string& k) { out.insert_or_assign(k, t.*field); });
   }
   OptionSet& add(std::string name, bool T::*field, std::string help) {
-    return push(std::move(name), "boolean", T{}.*field ? "true" : "false", "true, false", std::move(help),
+    return push(std::move(name), "boolean", T().*field ? "true" : "false", "true, false", std::move(help),
                 [=](T& t, const toml::node& n, std::string_view p) { t.*field = detail::read_bool(n, p); },
                 [=](const T& t, toml::table& out, const std::string& k) { out.insert_or_assign(k, t.*field); });
   }
@@ -116,12 +116,12 @@ class OptionSet {
   OptionSet& add(std::string name, std::string T::*field, std::string help, std::vector<std::string> choices = {}) {
     std::string accepted;
     for (std::size_t i = 0; i < choices.size(); ++i) accepted += (i ? ", " : "") + choices[i];
-    return push(std::move(name), "string", '"' + T{}.*field + '"', accepted, std::move(help),
+    return push(std::move(name), "string", '"' + T().*field + '"', accepted, std::move(help),
                 [=](T& t, const toml::node& n, std::string_view p) { t.*field = detail::read_string(n, p, choices); },
                 [=](const T& t, toml::table& out, const std::string& k) { out.insert_or_assign(k, t.*field); });
   }
   OptionSet& add(std::string name, std::vector<std::string> T::*field, std::string help) {
-    return push(std::move(name), "array of strings", render_list(T{}.*field), "", std::move(help),
+    return push(std::move(name), "array of strings", render_list(T().*field), "", std::move(help),
                 [=](T& t, const toml::node& n, std::string_view p) { t.*field = detail::read_string_list(n, p); },
                 [=](const T& t, toml::table& out, const std::string& k) {
                   toml::array a;
@@ -130,7 +130,7 @@ class OptionSet {
                 });
   }
   OptionSet& add(std::string name, std::vector<double> T::*field, std::string help, Limits limits = {}) {
-    return push(std::move(name), "array of floats", render_list(T{}.*field), detail::describe_limits(limits),
+    return push(std::move(name), "array of floats", render_list(T().*field), detail::describe_limits(limits),
                 std::move(help),
                 [=](T& t, const toml::node& n, std::string_view p) {
                   t.*field = detail::read_float_list(n, p, limits);
