@@ -159,3 +159,27 @@ TEST_CASE("encoder_decoder: the cache holds the encoder's keys and values after 
   CHECK(model->forward(step).logits.sizes() == at::IntArrayRef{2, 1, 40});
   CHECK(cache.length() == 2);
 }
+
+TEST_CASE("encoder_decoder: a decoder refill keeps the encoded input", "[encoder_decoder]") {
+  const auto model = make_model("encoder_decoder", tiny_options());
+  const lmlab::ModelInput in = pair(2, 6, 5);
+  lmlab::KvCache cache;
+  lmlab::ModelInput first = in;
+  first.cache = &cache;
+  model->forward(first);
+  const at::Tensor encoder_keys = cache.cross[0].k;
+  cache.clear_decoder();
+  CHECK(cache.empty());
+  CHECK(cache.has_memory());
+  // The decoder's window from its third token, without the encoder's input: the cached
+  // encoder keys serve, and the logits equal a full forward of that window.
+  lmlab::ModelInput window;
+  window.tokens = in.tokens.narrow(1, 2, 3);
+  window.cache = &cache;
+  const at::Tensor refilled = model->forward(window).logits;  // (2, 3, V)
+  CHECK(cache.cross[0].k.data_ptr() == encoder_keys.data_ptr());
+  lmlab::ModelInput full;
+  full.tokens = in.tokens.narrow(1, 2, 3);
+  full.encoder_tokens = in.encoder_tokens;
+  CHECK(at::allclose(refilled, model->forward(full).logits, 1e-5, 1e-5));
+}

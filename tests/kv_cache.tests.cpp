@@ -134,3 +134,22 @@ TEST_CASE("kv_cache: bytes adds up every tensor it holds", "[kv_cache]") {
   cache.self[0].k = cache.self[0].k.to(at::kBFloat16);
   CHECK(cache.bytes() == 768 + 640 + 6 + 48 + 10 - 96);
 }
+
+TEST_CASE("kv_cache: clear_decoder forgets the decoder's past and keeps the encoder's", "[kv_cache]") {
+  lmlab::KvCache cache;
+  cache.self.resize(2);
+  cache.self[0].k = at::zeros({1, 1, 3, 2});
+  cache.cross.resize(2);
+  cache.cross[0].k = at::ones({1, 1, 4, 2});
+  cache.key_mask = at::ones({1, 3}, at::kBool);
+  cache.key_positions = at::arange(3, at::kLong).unsqueeze(0);
+  cache.memory_mask = at::ones({1, 4}, at::kBool);
+  CHECK(cache.has_memory());
+  cache.clear_decoder();
+  CHECK(cache.empty());
+  CHECK(cache.self.empty());
+  CHECK(cache.has_memory());
+  CHECK(cache.memory_mask.defined());
+  cache.clear();
+  CHECK_FALSE(cache.has_memory());
+}

@@ -114,7 +114,9 @@ std::vector<std::vector<std::int64_t>> generate(Architecture& model, DecodingSte
       const std::int64_t length = decoded.size(1);
       const std::int64_t keep = step == 0 ? std::min(length, context) : std::max<std::int64_t>(1, context / 2);
       const std::int64_t dropped = length - keep;
-      cache.clear();
+      // An encoder-decoder keeps its encoded prompt; only the decoder's past is refilled.
+      if (caps.has_encoder) cache.clear_decoder();
+      else cache.clear();
       input.tokens = decoded.narrow(1, dropped, keep);  // (B, keep)
       const at::Tensor valid = decoded_valid.narrow(1, dropped, keep);  // (B, keep)
       if (prompt.padded && !caps.has_encoder) input.padding_mask = valid;
@@ -123,7 +125,7 @@ std::vector<std::vector<std::int64_t>> generate(Architecture& model, DecodingSte
         input.prefix_lengths =
             at::full({batch}, std::max<std::int64_t>(0, prompt_length - dropped), history.options());  // (B)
       }
-      if (caps.has_encoder) {
+      if (caps.has_encoder && step == 0) {
         input.encoder_tokens = encoder_tokens;
         input.encoder_padding_mask = encoder_valid;
       }

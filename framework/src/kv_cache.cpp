@@ -32,6 +32,12 @@ void KvCache::select(const at::Tensor& rows) {
 
 void KvCache::clear() { *this = KvCache{}; }
 
+void KvCache::clear_decoder() {
+  self.clear();
+  key_mask = at::Tensor();
+  key_positions = at::Tensor();
+}
+
 std::int64_t KvCache::bytes() const {
   std::int64_t n = 0;
   const auto add = [&](const at::Tensor& t) {

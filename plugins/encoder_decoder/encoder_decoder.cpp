@@ -107,7 +107,7 @@ class EncoderDecoder final : public lmlab::Architecture {
     lmlab::CacheGuard guard(cache);  // a failed pass leaves an empty cache, not a half-updated one
     lmlab::ModelOutput out;
     at::Tensor memory, memory_valid;  // (B, S, C), (B, S)
-    if (!cache || cache->empty()) {
+    if (!cache || !cache->has_memory()) {
       memory = encode(input, out);  // (B, S, C)
       memory_valid = input.encoder_padding_mask;
       if (cache) {
@@ -120,6 +120,7 @@ class EncoderDecoder final : public lmlab::Architecture {
       }
     } else {
       memory_valid = cache->memory_mask;  // the encoder ran at the first step; its keys and values are cached
+      if (cache->self.empty()) cache->self.resize(decoder_.size());  // the decoder's past was cleared (a refill)
     }
 
     const at::Tensor& tokens = input.tokens;  // (B, T)

@@ -31,6 +31,11 @@ class KvCache {
   /// Keeps rows `rows` (B') in that order, repeats allowed: beam search's reordering.
   void select(const at::Tensor& rows);
   void clear();
+  /// Forgets the decoder's past but keeps the encoder's keys, values and mask: a window refill
+  /// of an encoder-decoder need not encode its input again.
+  void clear_decoder();
+  /// True once an encoder-decoder's first pass has cached the encoder's keys and values.
+  bool has_memory() const { return !cross.empty() && cross.front().k.defined(); }
   /// Bytes held by every cached tensor.
   std::int64_t bytes() const;
 };
