@@ -1,0 +1,102 @@
+// BERT's masked language modelling (Devlin et al. 2019, section 3.1): choose `mask_prob` of the
+// tokens; replace 80% of those with the mask id, 10% with a random token and leave 10% as they
+// are; predict the original token at every chosen position, from both sides. Replacing some
+// chosen tokens by random ones or by themselves keeps the model from learning that only mask ids
+// need predicting, since no mask id appears when it is used downstream.
+#include <memory>
+#include <stdexcept>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "lmlab/objective.hpp"
+#include "lmlab/plugin.hpp"
+#include "lmlab/tokenizer.hpp"
+
+namespace {
+
+struct MaskedLmOptions {
+  double mask_prob = 0.15;
+  double replace_with_mask = 0.8;
+  double replace_with_random = 0.1;
+};
+
+lmlab::OptionSet<MaskedLmOptions> options() {
+  using O = MaskedLmOptions;
+  const lmlab::Limits probability{.min = 0.0, .max = 1.0};
+  return lmlab::OptionSet<O>{}
+      .add("mask_prob", &O::mask_prob, "fraction of tokens chosen for prediction, each independently",
+           {.min = 0.0, .max = 1.0, .exclusive_min = true})
+      .add("replace_with_mask", &O::replace_with_mask, "of the chosen tokens, the fraction replaced by the mask id",
+           probability)
+      .add("replace_with_random", &O::replace_with_random,
+           "of the chosen tokens, the fraction replaced by a random byte (the rest stay as they are)", probability)
+      .check("replace_with_mask + replace_with_random must be at most 1",
+             [](const O& o) { return o.replace_with_mask + o.replace_with_random <= 1.0; });
+}
+
+class MaskedLm final : public lmlab::Objective {
+ public:
+  MaskedLm(const MaskedLmOptions& o, std::int64_t vocab_size) : o_(o), vocab_size_(vocab_size) {}
+
+  lmlab::LossOutput compute(lmlab::Architecture& model, const at::Tensor& block) override {
+    if (block.dim() != 2 || block.size(1) < 2) {
+      throw std::invalid_argument(
+          fmt::format("masked_lm needs a (B, T+1) block with T >= 1, got shape {}", fmt::join(block.sizes(), "x")));
+    }
+    // The first T tokens, so that the model sees as many as a causal objective feeds it.
+    const at::Tensor original = block.narrow(1, 0, block.size(1) - 1);  // (B, T)
+    // Drawn from LibTorch's default generator, whose state checkpoints carry.
+    const at::Tensor chosen = at::rand(original.sizes(), original.options().dtype(at::kFloat)).lt(o_.mask_prob);  // (B, T)
+    const at::Tensor how = at::rand(original.sizes(), original.options().dtype(at::kFloat));                       // (B, T)
+    const at::Tensor to_mask = chosen.logical_and(how.lt(o_.replace_with_mask));                                 // (B, T)
+    const at::Tensor to_random =
+        chosen.logical_and(how.ge(o_.replace_with_mask)).logical_and(how.lt(o_.replace_with_mask + o_.replace_with_random));  // (B, T)
+    const at::Tensor random = at::randint(lmlab::ByteTokenizer::n_bytes, original.sizes(), original.options());   // (B, T)
+    const at::Tensor input =
+        at::where(to_random, random, original.masked_fill(to_mask, lmlab::ByteTokenizer::mask_id));  // (B, T)
+
+    // Float32 whatever the model computed in: a log-softmax over the vocabulary loses too much in bf16.
+    const at::Tensor logits = model.forward(lmlab::ModelInput{input}).logits.to(at::kFloat);  // (B, T, V)
+    if (logits.dim() != 3 || logits.size(-1) != vocab_size_) {
+      throw std::invalid_argument(fmt::format("masked_lm expects (B, T, {}) logits from the model, got {}",
+                                              vocab_size_, fmt::join(logits.sizes(), "x")));
+    }
+    const at::Tensor target = original.masked_fill(chosen.logical_not(), -100);  // (B, T): -100 is ignored
+    const at::Tensor nll_sum = at::cross_entropy_loss(logits.reshape({-1, vocab_size_}), target.reshape({-1}), {},
+                                                      at::Reduction::Sum, /*ignore_index=*/-100);  // ()
+    lmlab::LossOutput out;
+    out.tokens = chosen.sum().item<std::int64_t>();
+    // A batch that happens to choose nothing contributes no loss rather than 0 / 0.
+    out.loss = nll_sum / static_cast<double>(std::max<std::int64_t>(out.tokens, 1));  // ()
+    out.nll_sum = nll_sum.detach();                                                    // ()
+    out.correct = logits.detach().argmax(-1).eq(original).logical_and(chosen).sum();   // ()
+    out.logits = logits;
+    return out;
+  }
+
+ private:
+  MaskedLmOptions o_;
+  std::int64_t vocab_size_;
+};
+
+void register_plugins(lmlab::Registrar& r) {
+  r.add<lmlab::Objective>(
+      "masked_lm", "BERT's masked LM: predict chosen tokens (80% masked, 10% random, 10% kept) from both sides",
+      options(),
+      [](const MaskedLmOptions& o, const lmlab::ObjectiveContext& context) {
+        if (context.vocab_size <= lmlab::ByteTokenizer::mask_id) {
+          throw std::invalid_argument(
+              fmt::format("masked_lm needs a vocabulary with the mask id {}, got {} ids", lmlab::ByteTokenizer::mask_id,
+                          context.vocab_size));
+        }
+        return std::make_shared<MaskedLm>(o, context.vocab_size);
+      },
+      // Both sides of every position, from one stack: an encoder.
+      {.needs = {.bidirectional = true, .has_encoder = false, .prefix = false}});
+}
+
+}  // namespace
+
+LMLAB_PLUGIN(register_plugins)

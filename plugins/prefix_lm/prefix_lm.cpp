@@ -1,0 +1,131 @@
+// Prefix language modelling (Raffel et al. 2020, section 3.2.3; Tay et al. 2022): split each
+// example into a prefix, which is context, and a continuation, which is predicted; the loss is on
+// the continuation only. How the prefix is read is the architecture's: a prefix decoder reads it
+// bidirectionally, an encoder-decoder encodes it and decodes the continuation, a causal decoder
+// reads it left to right (the baseline the other two are compared with).
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <stdexcept>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "lmlab/objective.hpp"
+#include "lmlab/plugin.hpp"
+#include "lmlab/tokenizer.hpp"
+
+namespace {
+
+struct PrefixLmOptions {
+  std::string split = "random";
+  double fraction = 0.5;
+};
+
+lmlab::OptionSet<PrefixLmOptions> options() {
+  using O = PrefixLmOptions;
+  return lmlab::OptionSet<O>{}
+      .add("split", &O::split,
+           "where each example is split: random (uniform over 1..T prefix tokens, per example) or fixed (at fraction)",
+           {"random", "fixed"})
+      .add("fraction", &O::fraction, "split = fixed: the prefix's share of the example",
+           {.min = 0.0, .max = 1.0, .exclusive_min = true, .exclusive_max = true});
+}
+
+class PrefixLm final : public lmlab::Objective {
+ public:
+  PrefixLm(const PrefixLmOptions& o, std::int64_t vocab_size) : o_(o), vocab_size_(vocab_size) {}
+
+  lmlab::LossOutput compute(lmlab::Architecture& model, const at::Tensor& block) override {
+    if (block.dim() != 2 || block.size(1) < 2) {
+      throw std::invalid_argument(
+          fmt::format("prefix_lm needs a (B, T+1) block with T >= 1, got shape {}", fmt::join(block.sizes(), "x")));
+    }
+    const std::int64_t B = block.size(0), T = block.size(1) - 1;
+    // Prefix lengths p in 1..T, drawn on the CPU from LibTorch's default generator (which
+    // checkpoints carry), so that counting the predicted tokens needs no device sync.
+    const at::Tensor p_cpu =
+        o_.split == "random"
+            ? at::randint(1, T + 1, {B}, at::kLong)
+            : at::full({B}, std::clamp<std::int64_t>(std::llround(o_.fraction * static_cast<double>(T + 1)), 1, T), at::kLong);  // (B)
+    const at::Tensor p = p_cpu.to(block.device());  // (B)
+    const std::int64_t predicted = (B * (T + 1)) - p_cpu.sum().item<std::int64_t>();
+
+    at::Tensor logits, target;  // (B, L, V), (B, L) with -100 where nothing is predicted
+    if (model.capabilities().has_encoder) {
+      std::tie(logits, target) = encoder_decoder(model, block, p, p_cpu.min().item<std::int64_t>());
+    } else {
+      const at::Tensor input = block.narrow(1, 0, T);  // (B, T)
+      const at::Tensor positions = at::arange(T, block.options()).unsqueeze(0);  // (1, T)
+      // Position i predicts token i + 1, which is in the continuation when i + 1 >= p.
+      target = block.narrow(1, 1, T).masked_fill(positions.add(1).lt(p.unsqueeze(1)), -100);  // (B, T)
+      lmlab::ModelInput in{input};
+      if (model.capabilities().prefix) in.prefix_lengths = p;
+      logits = model.forward(in).logits.to(at::kFloat);  // (B, T, V)
+    }
+    if (logits.size(-1) != vocab_size_) {
+      throw std::invalid_argument(fmt::format("prefix_lm expects (B, T, {}) logits from the model, got {}",
+                                              vocab_size_, fmt::join(logits.sizes(), "x")));
+    }
+    const at::Tensor nll_sum = at::cross_entropy_loss(logits.reshape({-1, vocab_size_}), target.reshape({-1}), {},
+                                                      at::Reduction::Sum, /*ignore_index=*/-100);  // ()
+    lmlab::LossOutput out;
+    out.tokens = predicted;
+    out.loss = nll_sum / static_cast<double>(predicted);  // ()
+    out.nll_sum = nll_sum.detach();                        // ()
+    out.correct = logits.detach().argmax(-1).eq(target).sum();  // () ignored positions never match -100
+    out.logits = logits;
+    return out;
+  }
+
+ private:
+  /// The prefix to the encoder, the continuation to the decoder (after a start token), both
+  /// right-padded to the batch's longest.
+  std::pair<at::Tensor, at::Tensor> encoder_decoder(lmlab::Architecture& model, const at::Tensor& block,
+                                                    const at::Tensor& p, std::int64_t shortest_prefix) {
+    const std::int64_t T = block.size(1) - 1;
+    const std::int64_t P = T, L = T + 1 - shortest_prefix;  // longest prefix (at most T), longest continuation
+    const at::Tensor i = at::arange(P, block.options()).unsqueeze(0);                       // (1, P)
+    const at::Tensor encoder_valid = i.lt(p.unsqueeze(1));                                   // (B, P)
+    const at::Tensor encoder = block.narrow(1, 0, P).masked_fill(encoder_valid.logical_not(), lmlab::ByteTokenizer::pad_id);  // (B, P)
+    const at::Tensor j = at::arange(L, block.options()).unsqueeze(0);                       // (1, L)
+    const at::Tensor source = p.unsqueeze(1) + j;                                            // (B, L): index of target j
+    const at::Tensor decoder_valid = source.le(T);                                           // (B, L)
+    const at::Tensor target = block.gather(1, source.clamp_max(T)).masked_fill(decoder_valid.logical_not(), -100);  // (B, L)
+    // Teacher forcing: the decoder reads the start token, then the continuation shifted right.
+    const at::Tensor previous = block.gather(1, (source - 1).clamp(0, T));                   // (B, L)
+    const at::Tensor decoder = at::where(j.eq(0), at::full_like(previous, lmlab::ByteTokenizer::bos_id), previous)
+                                   .masked_fill(decoder_valid.logical_not(), lmlab::ByteTokenizer::pad_id);  // (B, L)
+    lmlab::ModelInput in;
+    in.tokens = decoder;
+    in.padding_mask = decoder_valid;
+    in.encoder_tokens = encoder;
+    in.encoder_padding_mask = encoder_valid;
+    return {model.forward(in).logits.to(at::kFloat), target};  // (B, L, V), (B, L)
+  }
+
+  PrefixLmOptions o_;
+  std::int64_t vocab_size_;
+};
+
+void register_plugins(lmlab::Registrar& r) {
+  r.add<lmlab::Objective>(
+      "prefix_lm",
+      "prefix LM: each example split into a context prefix and a predicted continuation; the prefix is read "
+      "bidirectionally where the architecture can",
+      options(),
+      [](const PrefixLmOptions& o, const lmlab::ObjectiveContext& context) {
+        if (context.vocab_size <= lmlab::ByteTokenizer::bos_id) {
+          throw std::invalid_argument(fmt::format("prefix_lm needs a vocabulary with pad and bos ids, got {} ids",
+                                                  context.vocab_size));
+        }
+        return std::make_shared<PrefixLm>(o, context.vocab_size);
+      },
+      // A causal path for the continuation: causal_decoder, prefix_decoder, encoder_decoder.
+      {.needs = {.generates = true}});
+}
+
+}  // namespace
+
+LMLAB_PLUGIN(register_plugins)
