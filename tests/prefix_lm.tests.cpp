@@ -59,9 +59,9 @@ TEST_CASE("prefix_lm: an encoder-decoder encodes the prefix and decodes the cont
   const lmlab::LossOutput out = make(fixed_half)->compute(model, block);
   CHECK(out.tokens == 4);
   const lmlab::ModelInput& in = model.last;
-  // Padded to the longest possible prefix (8) and continuation (here 4).
-  CHECK(at::equal(in.encoder_tokens, ids({10, 11, 12, 13, 14, 256, 256, 256}).unsqueeze(0)));
-  CHECK(at::equal(in.encoder_padding_mask, ids({1, 1, 1, 1, 1, 0, 0, 0}).to(at::kBool).unsqueeze(0)));
+  // Padded to the batch's longest prefix and continuation: here, not at all.
+  CHECK(at::equal(in.encoder_tokens, ids({10, 11, 12, 13, 14}).unsqueeze(0)));
+  CHECK(in.encoder_padding_mask.all().item<bool>());
   CHECK(at::equal(in.tokens, ids({ByteTokenizer::bos_id, 15, 16, 17}).unsqueeze(0)));  // predicts 15, 16, 17, 18
   CHECK(in.padding_mask.all().item<bool>());
 }
@@ -72,6 +72,11 @@ TEST_CASE("prefix_lm: random splits vary per example and pad shorter ones", "[pr
   RecordingModel model(V, {.generates = true, .bidirectional = true, .has_encoder = true});
   const lmlab::LossOutput out = make({})->compute(model, block);
   const at::Tensor prefix = model.last.encoder_padding_mask.sum(1);  // (B)
+  CHECK(model.last.encoder_tokens.size(1) == prefix.max().item<std::int64_t>());
+  CHECK(model.last.encoder_tokens.masked_select(model.last.encoder_padding_mask.logical_not())
+            .eq(ByteTokenizer::pad_id)
+            .all()
+            .item<bool>());
   CHECK(prefix.min().item<std::int64_t>() >= 1);
   CHECK(prefix.max().item<std::int64_t>() <= 8);
   CHECK(at::bincount(prefix).gt(0).sum().item<std::int64_t>() > 4);  // distinct prefix lengths

@@ -54,7 +54,8 @@ class PrefixLm final : public lmlab::Objective {
 
     at::Tensor logits, target;  // (B, L, V), (B, L) with -100 where nothing is predicted
     if (model.capabilities().has_encoder) {
-      std::tie(logits, target) = encoder_decoder(model, block, p, p_cpu.min().item<std::int64_t>());
+      std::tie(logits, target) =
+          encoder_decoder(model, block, p, p_cpu.min().item<std::int64_t>(), p_cpu.max().item<std::int64_t>());
     } else {
       const at::Tensor input = block.narrow(1, 0, T);  // (B, T)
       const at::Tensor positions = at::arange(T, block.options()).unsqueeze(0);  // (1, T)
@@ -80,12 +81,13 @@ class PrefixLm final : public lmlab::Objective {
   }
 
  private:
-  /// The prefix to the encoder, the continuation to the decoder (after a start token), both
-  /// right-padded to the batch's longest.
+  /// The prefix to the encoder, the continuation to the decoder (after a start token), each
+  /// right-padded to the batch's longest, so that a fixed split pads nothing.
   std::pair<at::Tensor, at::Tensor> encoder_decoder(lmlab::Architecture& model, const at::Tensor& block,
-                                                    const at::Tensor& p, std::int64_t shortest_prefix) {
+                                                    const at::Tensor& p, std::int64_t shortest_prefix,
+                                                    std::int64_t longest_prefix) {
     const std::int64_t T = block.size(1) - 1;
-    const std::int64_t P = T, L = T + 1 - shortest_prefix;  // longest prefix (at most T), longest continuation
+    const std::int64_t P = longest_prefix, L = T + 1 - shortest_prefix;  // longest prefix, longest continuation
     const at::Tensor i = at::arange(P, block.options()).unsqueeze(0);                       // (1, P)
     const at::Tensor encoder_valid = i.lt(p.unsqueeze(1));                                   // (B, P)
     const at::Tensor encoder = block.narrow(1, 0, P).masked_fill(encoder_valid.logical_not(), lmlab::ByteTokenizer::pad_id);  // (B, P)
