@@ -24,7 +24,7 @@ TEST_CASE("the built-in plugins load and register the plugins of each kind") {
   loader.load_folder(plugin_dir);
   CHECK(registry.names<lmlab::Architecture>() ==
         std::vector<std::string>{"causal_decoder", "encoder_decoder", "encoder_only", "prefix_decoder"});
-  CHECK(registry.names<lmlab::Objective>() == std::vector<std::string>{"causal_lm", "masked_lm", "prefix_lm", "span_corruption"});
+  CHECK(registry.names<lmlab::Objective>() == std::vector<std::string>{"causal_lm", "masked_lm", "prefix_lm", "span_corruption", "unlikelihood_token"});
   CHECK(registry.names<lmlab::Regulariser>() == std::vector<std::string>{"grad_clip"});
   const auto decoding = registry.names<lmlab::DecodingStep>();
   CHECK(std::find(decoding.begin(), decoding.end(), "greedy") != decoding.end());

@@ -1,0 +1,94 @@
+// Token-level unlikelihood training (Welleck et al., ICLR 2020, section 4): next-token
+// cross-entropy plus a penalty on the probability the model gives, at each position t, to
+// tokens it has already seen in its context, the negative candidates
+//   C_t = {x_0, ..., x_t} \ {x_{t+1}},
+//   L = L_MLE + alpha * mean_t sum_{c in C_t} -log(1 - p(c | x_<=t)).
+// The penalty pushes probability away from repeating the context, one of the fixes for the
+// repetition that maximum likelihood training leaves in greedy and beam decoding.
+#include <memory>
+#include <stdexcept>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "lmlab/objective.hpp"
+#include "lmlab/plugin.hpp"
+
+namespace {
+
+struct UnlikelihoodOptions {
+  double alpha = 1.0;
+  double min_complement = 1e-5;
+};
+
+lmlab::OptionSet<UnlikelihoodOptions> options() {
+  using O = UnlikelihoodOptions;
+  return lmlab::OptionSet<O>{}
+      .add("alpha", &O::alpha, "weight of the unlikelihood term against the likelihood term", {.min = 0.0})
+      .add("min_complement", &O::min_complement,
+           "1 - p(c) is clamped to at least this before its log, so a candidate the model is sure of costs at most "
+           "-log(min_complement)",
+           {.min = 0.0, .max = 1.0, .exclusive_min = true, .exclusive_max = true});
+}
+
+class UnlikelihoodToken final : public lmlab::Objective {
+ public:
+  UnlikelihoodToken(const UnlikelihoodOptions& o, std::int64_t vocab_size) : o_(o), vocab_size_(vocab_size) {}
+
+  lmlab::LossOutput compute(lmlab::Architecture& model, const at::Tensor& block) override {
+    if (block.dim() != 2 || block.size(1) < 2) {
+      throw std::invalid_argument(fmt::format("unlikelihood_token needs a (B, T+1) block with T >= 1, got shape {}",
+                                              fmt::join(block.sizes(), "x")));
+    }
+    const std::int64_t T = block.size(1) - 1;
+    const at::Tensor input = block.narrow(1, 0, T);   // (B, T)
+    const at::Tensor target = block.narrow(1, 1, T);  // (B, T)
+    // Float32 whatever the model computed in: a log-softmax over the vocabulary loses too much in bf16.
+    const at::Tensor logits = model.forward(lmlab::ModelInput{input}).logits.to(at::kFloat);  // (B, T, V)
+    if (logits.dim() != 3 || logits.size(-1) != vocab_size_) {
+      throw std::invalid_argument(fmt::format("unlikelihood_token expects (B, T, {}) logits from the model, got {}",
+                                              vocab_size_, fmt::join(logits.sizes(), "x")));
+    }
+    const at::Tensor log_probs = at::log_softmax(logits, -1);  // (B, T, V)
+    const at::Tensor nll_sum = at::nll_loss(log_probs.reshape({-1, vocab_size_}), target.reshape({-1}), {},
+                                            at::Reduction::Sum);  // ()
+
+    // C_t: every token of x_0..x_t, once however often it occurred, less the target x_{t+1}.
+    const at::Tensor seen = std::get<0>(at::cummax(at::one_hot(input, vocab_size_), 1)).to(at::kBool);  // (B, T, V)
+    const at::Tensor candidates = seen.scatter(2, target.unsqueeze(2), false);               // (B, T, V)
+    const at::Tensor complement = (1.0 - log_probs.exp()).clamp_min(o_.min_complement);      // (B, T, V)
+    const at::Tensor ul_sum = -(at::log(complement) * candidates).sum();                    // ()
+
+    lmlab::LossOutput out;
+    out.tokens = target.numel();
+    const double n = static_cast<double>(out.tokens);
+    out.loss = (nll_sum + o_.alpha * ul_sum) / n;                 // ()
+    out.nll_sum = nll_sum.detach();                               // () perplexity stays the model's
+    out.correct = logits.detach().argmax(-1).eq(target).sum();    // ()
+    out.logits = logits;
+    return out;
+  }
+
+ private:
+  UnlikelihoodOptions o_;
+  std::int64_t vocab_size_;
+};
+
+void register_plugins(lmlab::Registrar& r) {
+  r.add<lmlab::Objective>(
+      "unlikelihood_token",
+      "token-level unlikelihood (Welleck et al. 2020): next-token likelihood plus alpha times -log(1 - p) of the "
+      "context's earlier tokens",
+      options(),
+      [](const UnlikelihoodOptions& o, const lmlab::ObjectiveContext& context) {
+        if (context.vocab_size <= 0) throw std::invalid_argument("unlikelihood_token needs the vocabulary size");
+        return std::make_shared<UnlikelihoodToken>(o, context.vocab_size);
+      },
+      // Next-token prediction over one stream, as causal_lm.
+      {.needs = {.generates = true, .has_encoder = false, .prefix = false}});
+}
+
+}  // namespace
+
+LMLAB_PLUGIN(register_plugins)
