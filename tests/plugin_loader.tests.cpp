@@ -25,7 +25,7 @@ TEST_CASE("the built-in plugins load and register the plugins of each kind") {
   CHECK(registry.names<lmlab::Architecture>() ==
         std::vector<std::string>{"causal_decoder", "encoder_decoder", "encoder_only", "prefix_decoder"});
   CHECK(registry.names<lmlab::Objective>() == std::vector<std::string>{"causal_lm", "masked_lm", "prefix_lm", "span_corruption", "unlikelihood_token"});
-  CHECK(registry.names<lmlab::Regulariser>() == std::vector<std::string>{"grad_clip"});
+  CHECK(registry.names<lmlab::Regulariser>() == std::vector<std::string>{"grad_clip", "z_loss"});
   const auto decoding = registry.names<lmlab::DecodingStep>();
   CHECK(std::find(decoding.begin(), decoding.end(), "greedy") != decoding.end());
   CHECK(std::find(decoding.begin(), decoding.end(), "sample") != decoding.end());
