@@ -3,7 +3,6 @@
 #include <cstdint>
 
 #include <ATen/ATen.h>
-#include <torch/optim/adam.h>
 
 #include "lmlab/objective.hpp"
 #include "lmlab/plugin_call.hpp"
@@ -23,11 +22,7 @@ namespace {
 constexpr std::int64_t V = ByteTokenizer::vocab_size;
 
 std::shared_ptr<lmlab::Objective> make(const toml::table& options) {
-  const auto& plugins = lmlab::test::builtin_plugins();
-  const ByteTokenizer tokenizer;
-  return lmlab::make_plugin<lmlab::Objective>(
-      plugins, "masked_lm", lmlab::resolve_plugin<lmlab::Objective>(plugins, "masked_lm", options, "objective"),
-      lmlab::ObjectiveContext{V, &tokenizer});
+  return lmlab::test::make_objective("masked_lm", options, V);
 }
 
 }  // namespace
@@ -88,18 +83,9 @@ TEST_CASE("masked_lm: needs a bidirectional single stack, and trains an encoder"
   at::manual_seed(2);
   const auto objective = make({});
   const auto model = lmlab::test::make_model("encoder_only", toml::table{{"d_model", 32}, {"n_layers", 2}, {"n_heads", 4}}, V, 32);
-  model->train();
-  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(3e-3));
   // A repetitive text, so the masked bytes are predictable from their neighbours.
   const at::Tensor block = at::arange(33, at::kLong).remainder(5).add(97).expand({16, 33}).contiguous();
-  double first = 0, last = 0;
-  for (int step = 0; step < 40; ++step) {
-    const lmlab::LossOutput out = objective->compute(*model, block);
-    optimizer.zero_grad();
-    out.loss.backward();
-    optimizer.step();
-    (step == 0 ? first : last) = out.loss.item<double>();
-  }
+  const auto [first, last] = lmlab::test::train_on(*objective, *model, block, 40, 3e-3);
   INFO(first << " -> " << last);
   CHECK(last < 0.3 * first);
 }

@@ -4,7 +4,6 @@
 #include <cstdint>
 
 #include <ATen/ATen.h>
-#include <torch/optim/adam.h>
 
 #include "lmlab/objective.hpp"
 #include "lmlab/plugin_call.hpp"
@@ -24,11 +23,7 @@ namespace {
 constexpr std::int64_t V = ByteTokenizer::vocab_size;
 
 std::shared_ptr<lmlab::Objective> make(const toml::table& options) {
-  const auto& plugins = lmlab::test::builtin_plugins();
-  const ByteTokenizer tokenizer;
-  return lmlab::make_plugin<lmlab::Objective>(
-      plugins, "prefix_lm", lmlab::resolve_plugin<lmlab::Objective>(plugins, "prefix_lm", options, "objective"),
-      lmlab::ObjectiveContext{V, &tokenizer});
+  return lmlab::test::make_objective("prefix_lm", options, V);
 }
 
 at::Tensor ids(std::initializer_list<std::int64_t> values) { return at::tensor(std::vector<std::int64_t>(values), at::kLong); }
@@ -125,16 +120,7 @@ TEST_CASE("prefix_lm: trains every family that generates", "[prefix_lm]") {
       if (family == "encoder_only") continue;
       const auto objective = make(fixed_half);
       const auto model = lmlab::test::make_model(family, toml::table{{"d_model", 32}, {"n_layers", 2}, {"n_heads", 4}}, V, 16);
-      model->train();
-      torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-2));
-      double first = 0, last = 0;
-      for (int step = 0; step < 40; ++step) {
-        const lmlab::LossOutput out = objective->compute(*model, block);
-        optimizer.zero_grad();
-        out.loss.backward();
-        optimizer.step();
-        (step == 0 ? first : last) = out.loss.item<double>();
-      }
+      const auto [first, last] = lmlab::test::train_on(*objective, *model, block, 40, 1e-2);
       INFO(first << " -> " << last);
       CHECK(last < 0.5 * first);
     }

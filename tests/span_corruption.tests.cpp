@@ -5,7 +5,6 @@
 #include <vector>
 
 #include <ATen/ATen.h>
-#include <torch/optim/adam.h>
 
 #include "lmlab/objective.hpp"
 #include "lmlab/plugin_call.hpp"
@@ -25,12 +24,7 @@ namespace {
 constexpr std::int64_t V = ByteTokenizer::vocab_size;
 
 std::shared_ptr<lmlab::Objective> make(const toml::table& options = {}) {
-  const auto& plugins = lmlab::test::builtin_plugins();
-  const ByteTokenizer tokenizer;
-  return lmlab::make_plugin<lmlab::Objective>(
-      plugins, "span_corruption",
-      lmlab::resolve_plugin<lmlab::Objective>(plugins, "span_corruption", options, "objective"),
-      lmlab::ObjectiveContext{V, &tokenizer});
+  return lmlab::test::make_objective("span_corruption", options, V);
 }
 
 bool is_sentinel(std::int64_t id) { return id >= ByteTokenizer::first_sentinel_id; }
@@ -118,16 +112,7 @@ TEST_CASE("span_corruption: trains every family that generates", "[span_corrupti
       if (family == "encoder_only") continue;
       const auto objective = make();
       const auto model = lmlab::test::make_model(family, toml::table{{"d_model", 32}, {"n_layers", 2}, {"n_heads", 4}}, V, 32);
-      model->train();
-      torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-2));
-      double first = 0, last = 0;
-      for (int step = 0; step < 40; ++step) {
-        const lmlab::LossOutput out = objective->compute(*model, block);
-        optimizer.zero_grad();
-        out.loss.backward();
-        optimizer.step();
-        (step == 0 ? first : last) = out.loss.item<double>();
-      }
+      const auto [first, last] = lmlab::test::train_on(*objective, *model, block, 40, 1e-2);
       INFO(first << " -> " << last);
       CHECK(last < 0.5 * first);
     }

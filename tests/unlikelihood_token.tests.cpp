@@ -4,7 +4,6 @@
 #include <cstdint>
 
 #include <ATen/ATen.h>
-#include <torch/optim/adam.h>
 
 #include "lmlab/objective.hpp"
 #include "lmlab/plugin_call.hpp"
@@ -21,12 +20,7 @@ using lmlab::test::RecordingModel;
 namespace {
 
 std::shared_ptr<lmlab::Objective> make(std::int64_t vocab, const toml::table& options = {}) {
-  const auto& plugins = lmlab::test::builtin_plugins();
-  const lmlab::ByteTokenizer tokenizer;
-  return lmlab::make_plugin<lmlab::Objective>(
-      plugins, "unlikelihood_token",
-      lmlab::resolve_plugin<lmlab::Objective>(plugins, "unlikelihood_token", options, "objective"),
-      lmlab::ObjectiveContext{vocab, &tokenizer});
+  return lmlab::test::make_objective("unlikelihood_token", options, vocab);
 }
 
 }  // namespace
@@ -81,15 +75,8 @@ TEST_CASE("unlikelihood_token: lowers the probability of repeating the context",
   auto repeated_mass = [&](double alpha) {
     at::manual_seed(5);
     const auto model = lmlab::test::make_model("causal_decoder", toml::table{{"d_model", 32}, {"n_layers", 2}, {"n_heads", 4}}, V, 32);
-    model->train();
     const auto objective = make(V, toml::table{{"alpha", alpha}});
-    torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-2));
-    for (int step = 0; step < 30; ++step) {
-      const lmlab::LossOutput out = objective->compute(*model, block);
-      optimizer.zero_grad();
-      out.loss.backward();
-      optimizer.step();
-    }
+    lmlab::test::train_on(*objective, *model, block, 30, 1e-2);
     model->eval();
     at::NoGradGuard no_grad;
     const at::Tensor p = at::softmax(model->forward({block.narrow(1, 0, 32)}).logits, -1);  // (B, T, V)

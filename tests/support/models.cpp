@@ -1,9 +1,11 @@
 #include "support/models.hpp"
 
 #include <ATen/ATen.h>
+#include <torch/optim/adam.h>
 
 #include "lmlab/nn/transformer_options.hpp"
 #include "lmlab/plugin_call.hpp"
+#include "lmlab/tokenizer.hpp"
 #include "support/test_support.hpp"
 
 namespace lmlab::test {
@@ -66,6 +68,27 @@ std::int64_t expected_encoder_decoder_parameters(const ParameterShape& s, std::i
   return V * C * (shared_embeddings ? 1 : 2) + (s.learned_positions ? 2 * s.context * C : 0) +
          encoder_layers * expected_block_parameters(s, false) + decoder_layers * expected_block_parameters(s, true) +
          (s.pre_norm ? 2 * norm_parameters(s) : 0) + (s.tied ? 0 : V * C) + 2 * s.relative_buckets * s.heads;
+}
+
+std::shared_ptr<Objective> make_objective(const std::string& name, const toml::table& options, std::int64_t vocab) {
+  static const ByteTokenizer tokenizer;
+  return make_plugin<Objective>(builtin_plugins(), name,
+                                resolve_plugin<Objective>(builtin_plugins(), name, options, "objective"),
+                                ObjectiveContext{vocab, &tokenizer});
+}
+
+LossCurve train_on(Objective& objective, Architecture& model, const at::Tensor& block, int steps, double lr) {
+  model.train();
+  torch::optim::Adam optimizer(model.parameters(), torch::optim::AdamOptions(lr));
+  LossCurve curve;
+  for (int step = 0; step < steps; ++step) {
+    const LossOutput out = objective.compute(model, block);
+    optimizer.zero_grad();
+    out.loss.backward();
+    optimizer.step();
+    (step == 0 ? curve.first : curve.last) = out.loss.item<double>();
+  }
+  return curve;
 }
 
 std::int64_t parameter_count(const Architecture& model) { return nn::count_parameters(model); }

@@ -9,6 +9,7 @@
 #include <toml++/toml.h>
 
 #include "lmlab/architecture.hpp"
+#include "lmlab/objective.hpp"
 
 namespace lmlab::test {
 
@@ -51,6 +52,15 @@ std::int64_t expected_single_stack_parameters(const ParameterShape& s, bool pool
 /// encoder_decoder with `encoder_layers` + `decoder_layers` blocks; s.layers is ignored.
 std::int64_t expected_encoder_decoder_parameters(const ParameterShape& s, std::int64_t encoder_layers,
                                                  std::int64_t decoder_layers, bool shared_embeddings);
+
+/// Objective `name` with `options` resolved through its plugin, over `vocab` ids.
+std::shared_ptr<Objective> make_objective(const std::string& name, const toml::table& options, std::int64_t vocab);
+
+/// The loss of the first and the last of `steps` Adam steps of `objective` on one fixed block.
+struct LossCurve {
+  double first = 0, last = 0;
+};
+LossCurve train_on(Objective& objective, Architecture& model, const at::Tensor& block, int steps, double lr);
 
 /// Trainable parameters, a shared tensor counted once.
 std::int64_t parameter_count(const Architecture& model);
