@@ -28,7 +28,7 @@ class CausalLm final : public lmlab::Objective {
     const at::Tensor target = block.narrow(1, 1, length);  // (B, T)
     // Float32 whatever the model computed in (bf16 autocast included): a log-softmax over the
     // vocabulary loses too much precision in bf16.
-    const at::Tensor logits = model.forward(lmlab::ModelInput{input}).logits.to(at::kFloat);  // (B, T, V)
+    const at::Tensor logits = lmlab::at_least_float(model.forward(lmlab::ModelInput{input}).logits);  // (B, T, V)
     if (logits.dim() != 3 || logits.size(-1) != vocab_size_) {
       throw std::invalid_argument(fmt::format("causal_lm expects (B, T, {}) logits from the model, got {}",
                                               vocab_size_, fmt::join(logits.sizes(), "x")));

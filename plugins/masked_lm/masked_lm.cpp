@@ -58,7 +58,7 @@ class MaskedLm final : public lmlab::Objective {
         at::where(to_random, random, original.masked_fill(to_mask, lmlab::ByteTokenizer::mask_id));  // (B, T)
 
     // Float32 whatever the model computed in: a log-softmax over the vocabulary loses too much in bf16.
-    const at::Tensor logits = model.forward(lmlab::ModelInput{input}).logits.to(at::kFloat);  // (B, T, V)
+    const at::Tensor logits = lmlab::at_least_float(model.forward(lmlab::ModelInput{input}).logits);  // (B, T, V)
     if (logits.dim() != 3 || logits.size(-1) != vocab_size_) {
       throw std::invalid_argument(fmt::format("masked_lm expects (B, T, {}) logits from the model, got {}",
                                               vocab_size_, fmt::join(logits.sizes(), "x")));

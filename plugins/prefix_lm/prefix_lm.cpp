@@ -63,7 +63,7 @@ class PrefixLm final : public lmlab::Objective {
       target = block.narrow(1, 1, T).masked_fill(positions.add(1).lt(p.unsqueeze(1)), -100);  // (B, T)
       lmlab::ModelInput in{input};
       if (model.capabilities().prefix) in.prefix_lengths = p;
-      logits = model.forward(in).logits.to(at::kFloat);  // (B, T, V)
+      logits = lmlab::at_least_float(model.forward(in).logits);  // (B, T, V)
     }
     if (logits.size(-1) != vocab_size_) {
       throw std::invalid_argument(fmt::format("prefix_lm expects (B, T, {}) logits from the model, got {}",
@@ -104,7 +104,7 @@ class PrefixLm final : public lmlab::Objective {
     in.padding_mask = decoder_valid;
     in.encoder_tokens = encoder;
     in.encoder_padding_mask = encoder_valid;
-    return {model.forward(in).logits.to(at::kFloat), target};  // (B, L, V), (B, L)
+    return {lmlab::at_least_float(model.forward(in).logits), target};  // (B, L, V), (B, L)
   }
 
   PrefixLmOptions o_;

@@ -94,13 +94,13 @@ class SpanCorruption final : public lmlab::Objective {
       in.encoder_tokens = input;
       // Teacher forcing: <bos>, then the target shifted right.
       in.tokens = at::cat({at::full({B, 1}, ByteTokenizer::bos_id, target.options()), target.narrow(1, 0, L - 1)}, 1);  // (B, L)
-      logits = model.forward(in).logits.to(at::kFloat);  // (B, L, V)
+      logits = lmlab::at_least_float(model.forward(in).logits);  // (B, L, V)
       labels = target;                                   // (B, L)
     } else {
       const at::Tensor sequence = at::cat({input, target}, 1);  // (B, I + L)
       lmlab::ModelInput in{sequence.narrow(1, 0, I + L - 1)};   // (B, I + L - 1)
       if (caps.prefix) in.prefix_lengths = at::full({B}, I, input.options());  // (B)
-      logits = model.forward(in).logits.to(at::kFloat);  // (B, I + L - 1, V)
+      logits = lmlab::at_least_float(model.forward(in).logits);  // (B, I + L - 1, V)
       // Position t predicts token t + 1: only the target's tokens are scored.
       labels = sequence.narrow(1, 1, I + L - 1).clone();  // (B, I + L - 1)
       labels.narrow(1, 0, I - 1).fill_(-100);

@@ -45,7 +45,7 @@ class UnlikelihoodToken final : public lmlab::Objective {
     const at::Tensor input = block.narrow(1, 0, T);   // (B, T)
     const at::Tensor target = block.narrow(1, 1, T);  // (B, T)
     // Float32 whatever the model computed in: a log-softmax over the vocabulary loses too much in bf16.
-    const at::Tensor logits = model.forward(lmlab::ModelInput{input}).logits.to(at::kFloat);  // (B, T, V)
+    const at::Tensor logits = lmlab::at_least_float(model.forward(lmlab::ModelInput{input}).logits);  // (B, T, V)
     if (logits.dim() != 3 || logits.size(-1) != vocab_size_) {
       throw std::invalid_argument(fmt::format("unlikelihood_token expects (B, T, {}) logits from the model, got {}",
                                               vocab_size_, fmt::join(logits.sizes(), "x")));

@@ -25,7 +25,7 @@ class ZLoss final : public lmlab::Regulariser {
 
   at::Tensor extra_loss(const lmlab::LossOutput& out, lmlab::Architecture&) override {
     if (!out.logits.defined()) return {};
-    const at::Tensor log_z = at::logsumexp(out.logits.to(at::kFloat), -1);  // (B, T)
+    const at::Tensor log_z = at::logsumexp(lmlab::at_least_float(out.logits), -1);  // (B, T)
     return coefficient_ * log_z.pow(2).mean();                              // ()
   }
 

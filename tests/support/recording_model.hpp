@@ -11,8 +11,10 @@ namespace lmlab::test {
 
 class RecordingModel final : public Architecture {
  public:
-  RecordingModel(std::int64_t vocab, Capabilities caps) : caps_(caps) {
-    table = register_parameter("table", at::zeros({vocab, vocab}));
+  /// `dtype` kDouble lets gradient tests use central differences good to ~1e-9, where float32
+  /// leaves ~1e-4 of rounding noise that differs between LibTorch versions.
+  RecordingModel(std::int64_t vocab, Capabilities caps, at::ScalarType dtype = at::kFloat) : caps_(caps) {
+    table = register_parameter("table", at::zeros({vocab, vocab}, dtype));
   }
   ModelOutput forward(const ModelInput& input) override {
     last = input;

@@ -6,6 +6,7 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <ftw.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,9 +21,15 @@ TempDir::TempDir() {
   path_ = pattern;
 }
 
+namespace {
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) { return std::remove(path); }
+}  // namespace
+
 TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
+  // Not std::filesystem::remove_all: pip-installed LibTorch 2.x exports its own, older copies of
+  // libstdc++'s directory iterators (pytorch/pytorch#133437), and mixing them with the system's
+  // segfaults. nftw is plain libc.
+  nftw(path_.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 void write_file(const std::filesystem::path& file, const std::string& text) {

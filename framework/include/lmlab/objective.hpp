@@ -26,6 +26,13 @@ struct LossOutput {
   at::Tensor logits;   // (B, T, V) kept for regularisers that read them (z-loss)
 };
 
+/// Logits in at least float32 for the loss: bf16 and fp16 are upcast (their softmax loses too much),
+/// float64 stays as it is, so that gradient tests can use exact finite differences.
+inline at::Tensor at_least_float(const at::Tensor& logits) {
+  const bool reduced = logits.scalar_type() == at::kHalf || logits.scalar_type() == at::kBFloat16;
+  return reduced ? logits.to(at::kFloat) : logits;
+}
+
 /// The interface every objective implements.
 class Objective {
  public:

@@ -174,7 +174,7 @@ class OptionSet {
       }
       choices.push_back(p.name);
     }
-    preset_field_ = field;
+    preset_of_ = [field](const T& t) -> const std::string& { return t.*field; };
     preset_name_ = name;
     presets_ = std::move(presets);
     return add(std::move(name), field, std::move(help), std::move(choices));
@@ -186,10 +186,10 @@ class OptionSet {
   T parse(const toml::table& table, std::string_view path, const std::vector<std::string>& reserved = {}) const {
     detail::check_keys(table, path, names(), reserved);
     T value{};
-    if (preset_field_) {
+    if (preset_of_) {
       if (const toml::node* n = table.get(preset_name_)) read_field(value, preset_name_, *n, path);
       for (const auto& p : presets_) {
-        if (p.name != value.*preset_field_) continue;
+        if (p.name != preset_of_(value)) continue;
         for (const auto& [key, node] : p.values) read_field(value, key.str(), node, key_path(path, preset_name_));
       }
     }
@@ -273,7 +273,9 @@ class OptionSet {
   template <class>
   friend class OptionSet;
 
-  std::string T::*preset_field_ = nullptr;
+  // A function, not the member pointer itself: GCC 13 warns (-Warray-bounds) about dereferencing
+  // a null member pointer of an options struct with no string field, even on a path never taken.
+  std::function<const std::string&(const T&)> preset_of_;
   std::string preset_name_;
   std::vector<Preset> presets_;
 };
