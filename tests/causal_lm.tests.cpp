@@ -29,7 +29,7 @@ const lmlab::Registry& plugins() { return lmlab::test::builtin_plugins(); }
 std::shared_ptr<lmlab::Objective> make_objective(std::int64_t vocab) {
   const toml::table resolved = lmlab::resolve_plugin<lmlab::Objective>(plugins(), "causal_lm", {}, "objective");
   return lmlab::make_plugin<lmlab::Objective>(plugins(), "causal_lm", resolved,
-                                              lmlab::ObjectiveContext{vocab, nullptr});
+                                              lmlab::ObjectiveContext{vocab, nullptr, {}});
 }
 
 // Fixed next-token logits for each of 3 tokens: a bigram table.
@@ -121,14 +121,17 @@ TEST_CASE("causal_lm: malformed blocks and logits are refused", "[causal_lm]") {
                   lmlab::ConfigError);
 }
 
+namespace {
+std::shared_ptr<lmlab::Regulariser> clip_with(const toml::table& options) {
+  const toml::table resolved =
+      lmlab::resolve_plugin<lmlab::Regulariser>(plugins(), "grad_clip", options, "regularisers.grad_clip");
+  return lmlab::make_plugin<lmlab::Regulariser>(plugins(), "grad_clip", resolved, lmlab::RegulariserContext{});
+}
+}  // namespace
+
 // grad_clip acts on the gradients of this objective's loss, whose values are known by hand here.
 TEST_CASE("grad_clip: rescales the global gradient norm to max_norm, only when above it", "[grad_clip]") {
-  auto make_clip = [](double max_norm) {
-    const toml::table options{{"max_norm", max_norm}};
-    const toml::table resolved =
-        lmlab::resolve_plugin<lmlab::Regulariser>(plugins(), "grad_clip", options, "regularisers.grad_clip");
-    return lmlab::make_plugin<lmlab::Regulariser>(plugins(), "grad_clip", resolved, lmlab::RegulariserContext{});
-  };
+  auto make_clip = [](double max_norm) { return clip_with(toml::table{{"max_norm", max_norm}}); };
   // One pair 0 -> 1: the gradient is softmax(bigram[0]) - onehot(1) in row 0, zero elsewhere.
   const at::Tensor p = at::softmax(at::tensor({1.0, 2.0, 0.0}), -1);
   const at::Tensor full = (p - at::tensor({0.0, 1.0, 0.0})).to(at::kFloat);
@@ -137,14 +140,27 @@ TEST_CASE("grad_clip: rescales the global gradient norm to max_norm, only when a
 
   Bigram model;
   make_objective(3)->compute(model, at::tensor({0, 1}, at::kLong).view({1, 2})).loss.backward();
-  make_clip(0.1)->after_backward(model);
+  make_clip(0.1)->before_step(model, {});
   CHECK(model.table.grad().norm().item<double>() == Approx(0.1).epsilon(1e-4));
   CHECK(at::allclose(model.table.grad()[0], full * (0.1 / norm), 1e-4, 1e-6));
 
   Bigram loose;
   make_objective(3)->compute(loose, at::tensor({0, 1}, at::kLong).view({1, 2})).loss.backward();
-  make_clip(10.0)->after_backward(loose);
+  make_clip(10.0)->before_step(loose, {});
   CHECK(at::allclose(loose.table.grad()[0], full));
 
   CHECK_THROWS_MATCHES(make_clip(0.0), lmlab::ConfigError, MessageContains("regularisers.grad_clip.max_norm"));
+}
+
+TEST_CASE("grad_clip: mode = value clamps each gradient element, leaving smaller ones", "[grad_clip]") {
+  // Row 0 of the gradient is p - onehot(1) with p = softmax(1, 2, 0): about (0.245, -0.335, 0.090).
+  const at::Tensor p = at::softmax(at::tensor({1.0, 2.0, 0.0}), -1);
+  const at::Tensor full = (p - at::tensor({0.0, 1.0, 0.0})).to(at::kFloat);
+  Bigram model;
+  make_objective(3)->compute(model, at::tensor({0, 1}, at::kLong).view({1, 2})).loss.backward();
+  clip_with(toml::table{{"mode", "value"}, {"max_value", 0.1}})->before_step(model, {});
+  CHECK(at::allclose(model.table.grad()[0], at::tensor({0.1f, -0.1f, full[2].item<float>()})));
+  CHECK(model.table.grad()[1].abs().sum().item<double>() == 0.0);
+  CHECK_THROWS_MATCHES(clip_with(toml::table{{"mode", "elementwise"}}), lmlab::ConfigError,
+                       MessageContains("accepted: norm, value"));
 }

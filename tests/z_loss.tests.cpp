@@ -18,7 +18,7 @@ std::shared_ptr<lmlab::Regulariser> make(double coefficient) {
   const toml::table options{{"coefficient", coefficient}};
   return lmlab::make_plugin<lmlab::Regulariser>(
       plugins, "z_loss", lmlab::resolve_plugin<lmlab::Regulariser>(plugins, "z_loss", options, "regularisers"),
-      lmlab::RegulariserContext{10});
+      lmlab::RegulariserContext{10, 0.0});
 }
 
 }  // namespace

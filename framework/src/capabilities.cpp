@@ -47,6 +47,15 @@ std::string describe(const Requirements& r) {
   return parts.empty() ? "any architecture" : "an architecture that " + join_and(parts);
 }
 
+std::string describe(const HookPoints& h) {
+  std::vector<std::string> parts;
+  if (h.loss) parts.emplace_back("adds a loss term");
+  if (h.gradients) parts.emplace_back("acts on gradients before the step");
+  if (h.after_step) parts.emplace_back("acts after the step");
+  if (h.logs) parts.emplace_back("logs to the run file");
+  return parts.empty() ? "none" : join_and(parts);
+}
+
 std::optional<std::string> unmet(const Requirements& r, const Capabilities& c) {
   for (const auto& f : flags) {
     if (r.*f.need && *(r.*f.need) != c.*f.have) return std::string(c.*f.have ? f.yes : f.no);

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
@@ -30,6 +31,63 @@ at::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::strin
   return t;
 }
 
+// The names, sums and counts of the running component means, as one string and two tensors.
+void write_components(torch::serialize::OutputArchive& archive, const std::map<std::string, RunningMean>& components) {
+  std::string names;
+  std::vector<double> sums;
+  std::vector<std::int64_t> counts;
+  for (const auto& [name, mean] : components) {
+    names += name + '\n';
+    sums.push_back(mean.sum);
+    counts.push_back(mean.count);
+  }
+  archive.write("component_names", c10::IValue(names));
+  archive.write("component_sums", at::tensor(sums, at::kDouble));
+  archive.write("component_counts", at::tensor(counts, at::kLong));
+}
+
+std::map<std::string, RunningMean> read_components(torch::serialize::InputArchive& archive) {
+  c10::IValue names;
+  if (!archive.try_read("component_names", names)) return {};  // written before components existed
+  const at::Tensor sums = read_tensor(archive, "component_sums").cpu();
+  const at::Tensor counts = read_tensor(archive, "component_counts").cpu();
+  std::map<std::string, RunningMean> out;
+  const std::string& text = names.toStringRef();
+  std::int64_t i = 0;
+  for (std::size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos; start = end + 1, ++i) {
+    out[text.substr(start, end - start)] = {sums[i].item<double>(), counts[i].item<std::int64_t>()};
+  }
+  return out;
+}
+
+// Module::load, but each missing or reshaped tensor is named with its full path.
+void load_module(torch::nn::Module& module, torch::serialize::InputArchive& in, const std::string& prefix,
+                 const fs::path& file) {
+  auto copy = [&](const std::string& key, at::Tensor& target, bool is_buffer) {
+    at::Tensor stored;
+    if (!in.try_read(key, stored, is_buffer)) {
+      throw DataError(fmt::format("{}: has no {} '{}{}' that this model needs; was it written for another "
+                                  "architecture or size?",
+                                  file.string(), is_buffer ? "buffer" : "parameter", prefix, key));
+    }
+    if (!stored.sizes().equals(target.sizes())) {
+      throw DataError(fmt::format("{}: '{}{}' has shape {} there, but this model's is {}", file.string(), prefix, key,
+                                  fmt::join(stored.sizes(), "x"), fmt::join(target.sizes(), "x")));
+    }
+    at::NoGradGuard no_grad;
+    target.copy_(stored);
+  };
+  for (auto& p : module.named_parameters(/*recurse=*/false)) copy(p.key(), p.value(), false);
+  for (auto& b : module.named_buffers(/*recurse=*/false)) copy(b.key(), b.value(), true);
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive sub;
+    if (!in.try_read(child.key(), sub)) {
+      throw DataError(fmt::format("{}: has no module '{}{}' that this model needs", file.string(), prefix, child.key()));
+    }
+    load_module(*child.value(), sub, prefix + child.key() + ".", file);
+  }
+}
+
 }  // namespace
 
 void save_checkpoint(const fs::path& file, const CheckpointParts& parts, const TrainingState& state,
@@ -49,6 +107,7 @@ void save_checkpoint(const fs::path& file, const CheckpointParts& parts, const T
   archive.write("loss_sum", scalar(state.loss_sum));
   archive.write("loss_count", scalar(state.loss_count));
   archive.write("last_eval_step", scalar(state.last_eval_step));
+  write_components(archive, state.components);
 
   fs::create_directories(file.parent_path());
   const fs::path temporary = file.string() + ".tmp";
@@ -87,12 +146,30 @@ TrainingState load_checkpoint(const fs::path& file, const CheckpointParts& parts
     state.loss_sum = read_tensor(archive, "loss_sum").item<double>();
     state.loss_count = read_tensor(archive, "loss_count").item<std::int64_t>();
     state.last_eval_step = read_tensor(archive, "last_eval_step").item<std::int64_t>();
+    state.components = read_components(archive);
     return state;
   } catch (const DataError&) {
     throw;
   } catch (const std::exception& e) {
     throw DataError(fmt::format("checkpoint {} is incomplete or not an lmlab checkpoint: {}", file.string(), e.what()));
   }
+}
+
+std::string load_model_weights(const fs::path& file, torch::nn::Module& model, const c10::Device& device) {
+  if (!fs::exists(file)) throw DataError(fmt::format("no checkpoint at {}", file.string()));
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(file.string(), device);
+  } catch (const std::exception& e) {
+    throw DataError(fmt::format("cannot read checkpoint {}: {}", file.string(), e.what()));
+  }
+  torch::serialize::InputArchive weights;
+  c10::IValue hash;
+  if (!archive.try_read("model", weights) || !archive.try_read("config_hash", hash)) {
+    throw DataError(fmt::format("{} is not an lmlab checkpoint (it has no model or config hash)", file.string()));
+  }
+  load_module(model, weights, "", file);
+  return hash.toStringRef();
 }
 
 }  // namespace lmlab

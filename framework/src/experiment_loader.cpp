@@ -66,13 +66,17 @@ void check_compatibility(const std::filesystem::path& file, const toml::table& c
                          const Registry& registry) {
   const PluginInfo& model = registry.get<Architecture>(run.model.name).info;
   const Capabilities& caps = model.traits.provides;
-  const PluginInfo& objective = registry.get<Objective>(run.objective.name).info;
-  if (const auto why = unmet(objective.traits.needs, caps)) {
-    config_error_at(location_of(config, "objective", "name", file), "objective.name",
-                    fmt::format("objective '{}' needs {}, but architecture '{}' {}; compatible architectures: {}",
-                                objective.name, describe(objective.traits.needs), model.name, *why,
-                                compatible_architectures(registry, objective.traits.needs)));
-  }
+  auto check_objective = [&](const std::string& name, std::string_view key, std::string_view key_name) {
+    const PluginInfo& objective = registry.get<Objective>(name).info;
+    if (const auto why = unmet(objective.traits.needs, caps)) {
+      config_error_at(location_of(config, "objective", key_name, file), key,
+                      fmt::format("objective '{}' needs {}, but architecture '{}' {}; compatible architectures: {}",
+                                  objective.name, describe(objective.traits.needs), model.name, *why,
+                                  compatible_architectures(registry, objective.traits.needs)));
+    }
+  };
+  check_objective(run.objective.name, "objective.name", "name");
+  for (const auto& task : run.objective.tasks) check_objective(task.name, "objective.tasks", "tasks");
   if (!run.decoding.empty() && run.eval.max_new_tokens > 0 && !caps.generates) {
     const Requirements generating{.generates = true};
     config_error_at(location_of(config, "model", "arch", file), "decoding",

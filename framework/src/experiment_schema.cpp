@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 #include <sstream>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -69,7 +70,9 @@ const OptionSet<TrainSection>& train_options() {
           .add("eval_every", &S::eval_every, "steps between evaluations", at_least(1))
           .add("log_every", &S::log_every, "steps between training log lines", at_least(1))
           .add("checkpoint_every", &S::checkpoint_every, "steps between checkpoints; 0: at every evaluation",
-               at_least(0));
+               at_least(0))
+          .add("init_from", &S::init_from,
+               "checkpoint (.ckpt) whose model weights start this run, for fine-tuning; \"\": a fresh model");
   return options;
 }
 
@@ -151,7 +154,43 @@ PluginChoice resolve_named(const Registry& registry, const toml::table& table, s
   const std::string name = detail::read_string(*name_node, name_path, {});
   check_registered<I>(registry, name, *name_node, name_path);
   const SourcedCopy options(table, {name_key});
-  return {name, resolve_plugin<I>(registry, name, options.table(), path)};
+  return {name, resolve_plugin<I>(registry, name, options.table(), path), {}};
+}
+
+// A composite objective's tasks: `tasks` lists objective plugins, each configured by the
+// sub-table of its name, so [objective.span_corruption] holds span_corruption's options.
+PluginChoice resolve_composite(const Registry& registry, const toml::table& table, const std::string& name) {
+  const std::string tasks_path = key_path("objective", "tasks");
+  const toml::node* tasks_node = table.get("tasks");
+  if (!tasks_node) {
+    config_error(&table, tasks_path, fmt::format("missing: '{}' mixes the objectives listed in tasks", name),
+                 known_plugins<Objective>(registry));
+  }
+  const std::vector<std::string> tasks = detail::read_string_list(*tasks_node, tasks_path);
+  if (tasks.empty()) config_error(tasks_node, tasks_path, "lists no objective", known_plugins<Objective>(registry));
+  PluginChoice choice{name, {}, {}};
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    const std::string item_path = fmt::format("{}[{}]", tasks_path, i);
+    const toml::node& item = *tasks_node->as_array()->get(i);
+    check_registered<Objective>(registry, tasks[i], item, item_path);
+    if (std::find(tasks.begin(), tasks.begin() + static_cast<std::ptrdiff_t>(i), tasks[i]) !=
+        tasks.begin() + static_cast<std::ptrdiff_t>(i)) {
+      config_error(&item, item_path, fmt::format("'{}' is listed twice", tasks[i]));
+    }
+    if (registry.get<Objective>(tasks[i]).info.traits.composite) {
+      config_error(&item, item_path, fmt::format("'{}' is itself composite; list its tasks here instead", tasks[i]));
+    }
+    static const toml::table no_options;
+    const std::string path = key_path("objective", tasks[i]);
+    const toml::node* options = table.get(tasks[i]);
+    const toml::table& user = options ? detail::read_table(*options, path) : no_options;
+    choice.tasks.push_back({tasks[i], resolve_plugin<Objective>(registry, tasks[i], user, path), {}});
+  }
+  std::vector<std::string> drop = tasks;
+  drop.push_back("name");
+  const SourcedCopy options(table, drop);
+  choice.options = resolve_plugin<Objective>(registry, name, options.table(), "objective");
+  return choice;
 }
 
 template <class I>
@@ -162,6 +201,15 @@ PluginChoice resolve_required(const toml::table& config, const Registry& registr
     config_error_at(source, section_name,
                     fmt::format("missing [{}] section; it needs {} = \"<{}>\"", section_name, name_key, I::kind),
                     known_plugins<I>(registry));
+  }
+  if constexpr (std::is_same_v<I, Objective>) {
+    const toml::node* name = table->get(name_key);
+    const auto chosen = name ? name->value<std::string>() : std::nullopt;
+    const auto known = registry.names<Objective>();
+    if (chosen && std::find(known.begin(), known.end(), *chosen) != known.end() &&
+        registry.get<Objective>(*chosen).info.traits.composite) {
+      return resolve_composite(registry, *table, *chosen);
+    }
   }
   return resolve_named<I>(registry, *table, section_name, name_key);
 }
@@ -202,7 +250,7 @@ std::vector<PluginChoice> resolve_decoding(const toml::table& config, const Regi
     const std::string path = key_path("decoding", step);
     const toml::node* options = table ? table->get(step) : nullptr;
     const toml::table& user = options ? detail::read_table(*options, path) : no_options;
-    out.push_back({step, resolve_plugin<DecodingStep>(registry, step, user, path)});
+    out.push_back({step, resolve_plugin<DecodingStep>(registry, step, user, path), {}});
   }
   return out;
 }
@@ -210,6 +258,7 @@ std::vector<PluginChoice> resolve_decoding(const toml::table& config, const Regi
 toml::table with_name(const PluginChoice& choice, const std::string& name_key) {
   toml::table out = choice.options;
   out.insert_or_assign(name_key, choice.name);
+  for (const auto& task : choice.tasks) out.insert_or_assign(task.name, task.options);
   return out;
 }
 
@@ -265,7 +314,23 @@ std::optional<std::vector<std::string>> settable(const toml::table& config, cons
   if (parent == "train") return train_options().names();
   if (parent == "eval") return eval_options().names();
   if (parent == "model") return named_plugin_options<Architecture>(config, registry, "model", "arch");
-  if (parent == "objective") return named_plugin_options<Objective>(config, registry, "objective", "name");
+  if (parent == "objective") {
+    auto names = named_plugin_options<Objective>(config, registry, "objective", "name");
+    // A composite objective's tasks are sub-tables, and so sweepable as objective.<task>.<option>.
+    if (names) {
+      if (const toml::array* tasks = toml::at_path(config, "objective.tasks").as_array()) {
+        for (const auto& t : *tasks) {
+          if (auto task = t.value<std::string>()) names->push_back(*task);
+        }
+      }
+    }
+    return names;
+  }
+  if (parent.starts_with("objective.")) {
+    const std::string task(parent.substr(10));
+    const auto known = registry.names<Objective>();
+    if (std::find(known.begin(), known.end(), task) != known.end()) return plugin_option_names<Objective>(registry, task);
+  }
   const std::vector<std::string> steps = registry.names<DecodingStep>();
   if (parent == "decoding") {
     std::vector<std::string> names = steps;

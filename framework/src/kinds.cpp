@@ -9,10 +9,14 @@ namespace lmlab {
 
 Architecture::~Architecture() = default;
 Objective::~Objective() = default;
+std::vector<std::string> Objective::components() const { return {}; }
 DecodingStep::~DecodingStep() = default;
 Regulariser::~Regulariser() = default;
 
 at::Tensor Regulariser::extra_loss(const LossOutput&, Architecture&) { return {}; }
-void Regulariser::after_backward(Architecture&) {}
+void Regulariser::before_step(Architecture&, const StepInfo&) {}
+void Regulariser::after_step(Architecture&, const StepInfo&) {}
+void Regulariser::log(Architecture&, const StepInfo&, RegulariserLog&) {}
+RegulariserLog::~RegulariserLog() = default;
 
 }  // namespace lmlab

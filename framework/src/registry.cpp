@@ -34,6 +34,22 @@ void throw_duplicate_plugin(const PluginInfo& existing, const PluginInfo& incomi
                                 existing.name, existing.library, incoming.library));
 }
 
+void check_traits(const PluginInfo& info) {
+  if (info.kind == "regulariser" && info.traits.hooks.empty()) {
+    throw PluginError(fmt::format("regulariser '{}' from {} declares no hook point; set PluginTraits::hooks "
+                                  "(loss, gradients, after_step, logs)",
+                                  info.name, info.library));
+  }
+  if (info.kind != "regulariser" && !info.traits.hooks.empty()) {
+    throw PluginError(fmt::format("{} '{}' from {} declares hook points, which only regularisers have", info.kind,
+                                  info.name, info.library));
+  }
+  if (info.kind != "objective" && info.traits.composite) {
+    throw PluginError(fmt::format("{} '{}' from {} is marked composite, which only objectives can be", info.kind,
+                                  info.name, info.library));
+  }
+}
+
 void rethrow_from_plugin(const PluginInfo& info, std::string_view during) {
   const std::string who = fmt::format("{} '{}' ({})", info.kind, info.name, info.library);
   try {

@@ -48,6 +48,11 @@ void print_plugins(std::ostream& out, const std::vector<PluginInfo>& plugins) {
     } else if (!p.traits.needs.empty()) {
       out << fmt::format("{:<13} {:<18} needs {}\n", "", "", describe(p.traits.needs));
     }
+    if (p.traits.composite) {
+      out << fmt::format("{:<13} {:<18} composite: mixes the objectives in `tasks`, each with its own "
+                         "[objective.<task>] table\n", "", "");
+    }
+    if (!p.traits.hooks.empty()) out << fmt::format("{:<13} {:<18} hooks: {}\n", "", "", describe(p.traits.hooks));
     for (const auto& o : p.options) {
       std::string accepted = o.accepted.empty() ? "" : fmt::format(" [{}]", o.accepted);
       out << fmt::format("{:<13} {:<18}   {} ({}, default {}{}): {}\n", "", "", o.name, o.type, o.default_value,

@@ -1,5 +1,6 @@
 #include "lmlab/trainer.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "lmlab/batches.hpp"
@@ -54,6 +56,34 @@ class GuardedStep final : public DecodingStep {
   PluginInfo info_;
 };
 
+// A composite objective's task, whose calls name the task's plugin when they fail.
+class GuardedObjective final : public Objective {
+ public:
+  GuardedObjective(std::shared_ptr<Objective> objective, PluginInfo info)
+      : objective_(std::move(objective)), info_(std::move(info)) {}
+  LossOutput compute(Architecture& model, const at::Tensor& block) override {
+    return plugin_call(info_, "compute", [&] { return objective_->compute(model, block); });
+  }
+  std::vector<std::string> components() const override {
+    return plugin_call(info_, "components", [&] { return objective_->components(); });
+  }
+
+ private:
+  std::shared_ptr<Objective> objective_;
+  PluginInfo info_;
+};
+
+// A regulariser's rows go to the run-file group named after it.
+class GroupLog final : public RegulariserLog {
+ public:
+  GroupLog(RunFile& file, std::string group) : file_(file), group_(std::move(group)) {}
+  void append(const RunFile::Row& row) override { file_.append(group_, row); }
+
+ private:
+  RunFile& file_;
+  std::string group_;
+};
+
 // Everything built from the experiment's plugins, and who built each piece (for messages).
 struct Plugins {
   std::shared_ptr<Architecture> model;
@@ -62,6 +92,7 @@ struct Plugins {
   std::shared_ptr<DecodingChain> decoding;
   PluginInfo model_info, objective_info;
   std::vector<PluginInfo> regulariser_info, decoding_info;
+  std::vector<std::string> regulariser_labels;  // the plugin name, or name.<i> when listed twice
 };
 
 Plugins build_plugins(const Experiment& e, const Registry& registry, const c10::Device& device) {
@@ -71,13 +102,22 @@ Plugins build_plugins(const Experiment& e, const Registry& registry, const c10::
   p.model->to(device);
   p.model_info = registry.get<Architecture>(e.model.name).info;
   static const ByteTokenizer tokenizer;
-  p.objective = make_plugin<Objective>(registry, e.objective.name, e.objective.options,
-                                       ObjectiveContext{ByteTokenizer::vocab_size, &tokenizer});
+  ObjectiveContext objective_context{ByteTokenizer::vocab_size, &tokenizer, {}};
+  for (const auto& task : e.objective.tasks) {
+    auto built = make_plugin<Objective>(registry, task.name, task.options, objective_context);
+    objective_context.tasks.push_back(
+        {task.name, std::make_shared<GuardedObjective>(std::move(built), registry.get<Objective>(task.name).info)});
+  }
+  p.objective = make_plugin<Objective>(registry, e.objective.name, e.objective.options, objective_context);
   p.objective_info = registry.get<Objective>(e.objective.name).info;
-  const RegulariserContext reg_context{e.train.steps};
-  for (const auto& r : e.regularisers) {
+  const RegulariserContext reg_context{e.train.steps, e.train.weight_decay};
+  for (std::size_t i = 0; i < e.regularisers.size(); ++i) {
+    const auto& r = e.regularisers[i];
     p.regularisers.push_back(make_plugin<Regulariser>(registry, r.name, r.options, reg_context));
     p.regulariser_info.push_back(registry.get<Regulariser>(r.name).info);
+    const auto same = std::count_if(e.regularisers.begin(), e.regularisers.end(),
+                                    [&](const PluginChoice& other) { return other.name == r.name; });
+    p.regulariser_labels.push_back(same > 1 ? fmt::format("{}.{}", r.name, i) : r.name);
   }
   std::vector<std::shared_ptr<DecodingStep>> steps;
   for (const auto& d : e.decoding) {
@@ -88,6 +128,16 @@ Plugins build_plugins(const Experiment& e, const Registry& registry, const c10::
   }
   if (!steps.empty()) p.decoding = std::make_shared<DecodingChain>(std::move(steps));
   return p;
+}
+
+// The train/loss.<name> columns: the objective's declared components, then one per regulariser
+// that adds a loss term.
+std::vector<std::string> component_columns(const Plugins& p) {
+  std::vector<std::string> names = plugin_call(p.objective_info, "components", [&] { return p.objective->components(); });
+  for (std::size_t r = 0; r < p.regularisers.size(); ++r) {
+    if (p.regulariser_info[r].traits.hooks.loss) names.push_back(p.regulariser_labels[r]);
+  }
+  return names;
 }
 
 void write_provenance(RunFile& file, const Experiment& e, const Plugins& p, const c10::Device& device, int threads) {
@@ -206,6 +256,12 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
   seed_everything(static_cast<std::uint64_t>(e.experiment.seed), device);
   Plugins plugins = build_plugins(e, registry, device);
   Architecture& model = *plugins.model;
+  const std::vector<std::string> columns = component_columns(plugins);
+  std::string init_hash;
+  if (!e.train.init_from.empty() && !(options.resume && fs::exists(summary.checkpoint))) {
+    init_hash = load_model_weights(e.train.init_from, model, device);
+    out << fmt::format("model weights from {} (config {})\n", e.train.init_from, init_hash);
+  }
   auto optimizer = make_optimizer(model, train);
   WindowSampler sampler(corpus.train, e.data.block_size + 1, static_cast<std::uint64_t>(e.experiment.seed) + 1);
   const std::int64_t eval_batch = e.eval.batch_size > 0 ? e.eval.batch_size : train.batch_size;
@@ -236,6 +292,7 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
     }
   } else {
     write_provenance(file, e, plugins, device, summary.threads);
+    if (!init_hash.empty()) file.set_attribute("init_from.config_hash", init_hash);
     file.set_attribute("unigram_val_ppl", summary.unigram_ppl);
     file.set_attribute("start_time", utc_now());
   }
@@ -291,46 +348,95 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
       const double lr = learning_rate(train, step);
       set_learning_rate(*optimizer, lr);
       optimizer->zero_grad();
-      // Summed on the device: one host sync per step, not one per micro-batch.
-      at::Tensor loss_sum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
+      // Summed on the device: one host sync per step, not one per micro-batch. Slot 0 holds the
+      // loss, slot 1 + c the component columns[c]; a NaN-free count says which were reported.
+      const auto n = static_cast<std::int64_t>(columns.size()) + 1;
+      at::Tensor sums = at::zeros({n}, at::TensorOptions().dtype(at::kDouble).device(device));
+      std::vector<std::int64_t> reported(columns.size(), 0);
+      auto add_to = [&](std::size_t slot, const at::Tensor& value) {
+        sums[static_cast<std::int64_t>(slot)] += value.detach().to(at::kDouble) / static_cast<double>(train.grad_accum);
+      };
+      at::Tensor block;
       for (std::int64_t micro = 0; micro < train.grad_accum; ++micro) {
-        const at::Tensor block = sampler.next(train.batch_size).to(device);  // (B, T+1)
+        block = sampler.next(train.batch_size).to(device);  // (B, T+1)
         at::Tensor loss;
+        LossOutput result;
         plugin_call(plugins.objective_info, "a training step", [&] {
           AutocastScope autocast(device, bf16);
-          const LossOutput result = plugins.objective->compute(model, block);
+          result = plugins.objective->compute(model, block);
           loss = result.loss;
           state.tokens += result.tokens;
           window_tokens += result.tokens;
-          for (std::size_t r = 0; r < plugins.regularisers.size(); ++r) {
-            at::Tensor extra = plugin_call(plugins.regulariser_info[r], "extra_loss",
-                                           [&] { return plugins.regularisers[r]->extra_loss(result, model); });
-            if (extra.defined()) loss = loss + extra;
+          for (const auto& c : result.components) {
+            const auto at = std::find(columns.begin(), columns.end(), c.name);
+            if (at == columns.end()) {
+              throw Error(fmt::format("reported a loss component '{}' it does not declare (declared: {})", c.name,
+                                      fmt::join(columns, ", ")));
+            }
+            add_to(1 + static_cast<std::size_t>(at - columns.begin()), c.value);
+            reported[static_cast<std::size_t>(at - columns.begin())] += 1;
           }
         });
+        for (std::size_t r = 0; r < plugins.regularisers.size(); ++r) {
+          if (!plugins.regulariser_info[r].traits.hooks.loss) continue;
+          const at::Tensor extra = plugin_call(plugins.regulariser_info[r], "extra_loss", [&] {
+            AutocastScope autocast(device, bf16);
+            return plugins.regularisers[r]->extra_loss(result, model);
+          });
+          if (!extra.defined()) continue;
+          loss = loss + extra;
+          const auto at = std::find(columns.begin(), columns.end(), plugins.regulariser_labels[r]);
+          add_to(1 + static_cast<std::size_t>(at - columns.begin()), extra);
+          reported[static_cast<std::size_t>(at - columns.begin())] += 1;
+        }
         (loss / static_cast<double>(train.grad_accum)).backward();
-        loss_sum += loss.detach().to(at::kDouble) / static_cast<double>(train.grad_accum);
+        add_to(0, loss);
       }
-      const double step_loss = loss_sum.item<double>();
+      const at::Tensor host = sums.cpu();
+      const double step_loss = host[0].item<double>();
       if (!std::isfinite(step_loss)) throw Error(fmt::format("loss became {} at step {}", step_loss, step));
       const bool log_now = step % train.log_every == 0 || step == train.steps;
+      const StepInfo info{step, lr, log_now, &block};
       const double grad_norm = log_now ? gradient_norm(model) : 0.0;
-      for (std::size_t r = 0; r < plugins.regularisers.size(); ++r) {
-        plugin_call(plugins.regulariser_info[r], "after_backward",
-                    [&] { plugins.regularisers[r]->after_backward(model); });
-      }
+      auto call_hooks = [&](bool HookPoints::*point, const char* during, auto&& hook) {
+        for (std::size_t r = 0; r < plugins.regularisers.size(); ++r) {
+          if (plugins.regulariser_info[r].traits.hooks.*point) {
+            plugin_call(plugins.regulariser_info[r], during, [&] { hook(*plugins.regularisers[r], r); });
+          }
+        }
+      };
+      call_hooks(&HookPoints::gradients, "before_step", [&](Regulariser& reg, std::size_t) { reg.before_step(model, info); });
       optimizer->step();
+      call_hooks(&HookPoints::after_step, "after_step", [&](Regulariser& reg, std::size_t) { reg.after_step(model, info); });
       state.step = step;
       state.loss_sum += step_loss;
       state.loss_count += 1;
+      for (std::size_t c = 0; c < columns.size(); ++c) {
+        if (reported[c] == 0) continue;
+        // Scaled back from the micro-batch mean to the mean over the micro-batches that reported it.
+        auto& mean = state.components[columns[c]];
+        mean.sum += host[static_cast<std::int64_t>(c + 1)].item<double>() * static_cast<double>(train.grad_accum) /
+                    static_cast<double>(reported[c]);
+        mean.count += 1;
+      }
 
       const double tokens_per_s = window_tokens / std::max(1e-9, seconds_since(window_start));
       progress.step(step, step_loss, tokens_per_s, log_now);
       if (log_now) {
-        file.append("train", {{"step", step}, {"tokens", state.tokens}, {"loss", state.loss_sum / state.loss_count},
-                              {"lr", lr}, {"grad_norm", grad_norm}, {"tokens_per_s", tokens_per_s}});
+        RunFile::Row row{{"step", step}, {"tokens", state.tokens}, {"loss", state.loss_sum / state.loss_count},
+                         {"lr", lr}, {"grad_norm", grad_norm}, {"tokens_per_s", tokens_per_s}};
+        for (const auto& name : columns) {
+          const RunningMean mean = state.components[name];
+          row.emplace_back("loss." + name, mean.count > 0 ? mean.sum / static_cast<double>(mean.count) : std::nan(""));
+        }
+        file.append("train", row);
         state.loss_sum = 0.0;
         state.loss_count = 0;
+        state.components.clear();
+        call_hooks(&HookPoints::logs, "log", [&](Regulariser& reg, std::size_t r) {
+          GroupLog group(file, plugins.regulariser_labels[r]);
+          reg.log(model, info, group);
+        });
         window_start = Clock::now();
         window_tokens = 0;
       }

@@ -37,7 +37,8 @@ void register_plugins(lmlab::Registrar& r) {
   r.add<lmlab::Regulariser>("z_loss", "PaLM's z-loss: coefficient * mean(log^2 Z) of the logits' normaliser",
                             options(), [](const ZLossOptions& o, const lmlab::RegulariserContext&) {
                               return std::make_shared<ZLoss>(o.coefficient);
-                            });
+                            },
+                            {.hooks = {.loss = true}});
 }
 
 }  // namespace

@@ -108,7 +108,8 @@ inline Registry make_registry(bool with_greedy = true) {
       [](const ObjectiveOptions&, const ObjectiveContext&) { return std::make_shared<Lm>(); });
   reg.add<Regulariser>(
       "toy_reg", "nothing", OptionSet<RegOptions>().add("strength", &RegOptions::strength, "weight", {.min = 0.0}),
-      [](const RegOptions&, const RegulariserContext&) { return std::make_shared<Reg>(); });
+      [](const RegOptions&, const RegulariserContext&) { return std::make_shared<Reg>(); },
+      {.hooks = {.loss = true}});
   if (with_greedy) reg.add<DecodingStep>("greedy", "argmax", OptionSet<NoOptions>(), step<NoOptions>("greedy", true));
   reg.add<DecodingStep>("sample", "draw", OptionSet<NoOptions>(), step<NoOptions>("sample", true));
   reg.add<DecodingStep>("temperature", "divide logits",

@@ -74,7 +74,7 @@ std::shared_ptr<Objective> make_objective(const std::string& name, const toml::t
   static const ByteTokenizer tokenizer;
   return make_plugin<Objective>(builtin_plugins(), name,
                                 resolve_plugin<Objective>(builtin_plugins(), name, options, "objective"),
-                                ObjectiveContext{vocab, &tokenizer});
+                                ObjectiveContext{vocab, &tokenizer, {}});
 }
 
 LossCurve train_on(Objective& objective, Architecture& model, const at::Tensor& block, int steps, double lr) {

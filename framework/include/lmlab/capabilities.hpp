@@ -22,16 +22,32 @@ struct Requirements {
   bool empty() const { return !generates && !bidirectional && !has_encoder && !prefix; }
 };
 
-/// What a plugin declares besides its options; architectures fill `provides`, objectives `needs`.
+/// Where a regulariser acts in a training step, in the order the trainer calls them. The trainer
+/// calls only the hooks a regulariser declares, in the order the experiment lists regularisers.
+struct HookPoints {
+  bool loss = false;         // adds a term to the objective's loss (Regulariser::extra_loss)
+  bool gradients = false;    // reads or changes gradients before the optimizer step (before_step)
+  bool after_step = false;   // acts on the parameters after the optimizer step (after_step)
+  bool logs = false;         // writes its own rows to the run file on log steps (log)
+  bool empty() const { return !loss && !gradients && !after_step && !logs; }
+};
+
+/// What a plugin declares besides its options; architectures fill `provides`, objectives `needs`,
+/// regularisers `hooks`. A `composite` objective mixes the objectives its `tasks` option lists,
+/// each configured in a sub-table of its own name; each of them must suit the architecture.
 struct PluginTraits {
   Capabilities provides{};
   Requirements needs{};
+  HookPoints hooks{};
+  bool composite = false;
 };
 
 /// "generates, bidirectional and has an encoder" (or "none").
 std::string describe(const Capabilities& c);
 /// "an architecture that generates and has no encoder" (or "any architecture").
 std::string describe(const Requirements& r);
+/// "adds a loss term, changes gradients" (or "none").
+std::string describe(const HookPoints& h);
 /// The first requirement `c` does not meet, as text ("does not generate"), or nothing.
 std::optional<std::string> unmet(const Requirements& r, const Capabilities& c);
 

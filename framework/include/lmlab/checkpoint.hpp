@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include <ATen/core/Generator.h>
@@ -12,6 +13,12 @@
 
 namespace lmlab {
 
+/// A mean over the steps since the last logged row.
+struct RunningMean {
+  double sum = 0.0;
+  std::int64_t count = 0;
+};
+
 /// Counters of the training loop at the end of a step.
 struct TrainingState {
   std::int64_t step = 0;    // optimizer steps done
@@ -19,6 +26,7 @@ struct TrainingState {
   double loss_sum = 0.0;    // losses since the last logged row, so a resumed run logs the same mean
   std::int64_t loss_count = 0;
   std::int64_t last_eval_step = 0;
+  std::map<std::string, RunningMean> components;  // train/loss.<name> since the last logged row
 };
 
 /// Everything a checkpoint holds besides the state counters.
@@ -37,5 +45,11 @@ void save_checkpoint(const std::filesystem::path& file, const CheckpointParts& p
 /// was written for another config (its hash differs).
 TrainingState load_checkpoint(const std::filesystem::path& file, const CheckpointParts& parts,
                               const std::string& config_hash);
+
+/// Copies the model weights of checkpoint `file` into `model` (an experiment's `init_from`): every
+/// parameter and buffer must be there with the same shape. Optimizer and counters are not read.
+/// Returns the config hash the checkpoint was written for. Throws DataError naming the first
+/// missing or mismatched tensor.
+std::string load_model_weights(const std::filesystem::path& file, torch::nn::Module& model, const c10::Device& device);
 
 }  // namespace lmlab

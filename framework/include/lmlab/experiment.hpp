@@ -43,6 +43,7 @@ struct TrainSection {
   std::int64_t eval_every = 200;
   std::int64_t log_every = 10;
   std::int64_t checkpoint_every = 0;  // 0: at every evaluation
+  std::string init_from;              // a checkpoint whose model weights start the run (fine-tuning)
 };
 
 struct EvalSection {
@@ -57,6 +58,7 @@ struct EvalSection {
 struct PluginChoice {
   std::string name;
   toml::table options;
+  std::vector<PluginChoice> tasks;  // a composite objective's, each from [objective.<name>]
 };
 
 /// A whole experiment, validated.

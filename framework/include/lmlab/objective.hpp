@@ -1,7 +1,10 @@
 /// Objective plugins: turn a block of tokens into a training loss for a model.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
@@ -11,10 +14,28 @@ namespace lmlab {
 
 class ByteTokenizer;
 
+class Objective;
+
+/// The target id of a logits position that predicts nothing (at::cross_entropy's default).
+inline constexpr std::int64_t ignore_index = -100;
+
+/// One of a composite objective's tasks, built by the host from [objective.<name>].
+struct NamedObjective {
+  std::string name;
+  std::shared_ptr<Objective> objective;
+};
+
 /// What the host gives an objective when it builds one.
 struct ObjectiveContext {
   std::int64_t vocab_size = 0;
   const ByteTokenizer* tokenizer = nullptr;
+  std::vector<NamedObjective> tasks;  // a composite objective's tasks, in the order `tasks` lists them
+};
+
+/// A named term of the loss (mle, ul, ...), unweighted, as the trainer logs it: train/loss.<name>.
+struct LossComponent {
+  std::string name;
+  at::Tensor value;  // ()
 };
 
 /// One batch's result: the loss to minimise and the counts the trainer logs.
@@ -23,7 +44,9 @@ struct LossOutput {
   at::Tensor nll_sum;  // () summed negative log-likelihood of the predicted tokens (for perplexity)
   at::Tensor correct;  // () number of predicted tokens whose argmax was right
   std::int64_t tokens = 0;  // number of predicted tokens
-  at::Tensor logits;   // (B, T, V) kept for regularisers that read them (z-loss)
+  at::Tensor logits;   // (B, T, V) kept for regularisers that read them (z-loss, label smoothing)
+  at::Tensor targets;  // (B, T) the id each logits position predicts, ignore_index where none
+  std::vector<LossComponent> components;  // the named terms of `loss`, for the run file
 };
 
 /// Logits in at least float32 for the loss: bf16 and fp16 are upcast (their softmax loses too much),
@@ -45,6 +68,10 @@ class Objective {
   /// which part is input and which is target. Random choices use LibTorch's default generator,
   /// whose state checkpoints carry.
   virtual LossOutput compute(Architecture& model, const at::Tensor& block) = 0;
+
+  /// The names of the LossOutput::components this objective reports (the run file gets a
+  /// train/loss.<name> column for each); reporting one not declared here is an error.
+  virtual std::vector<std::string> components() const;
 };
 
 }  // namespace lmlab

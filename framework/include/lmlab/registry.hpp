@@ -40,6 +40,9 @@ namespace detail {
 [[noreturn]] void throw_unknown_plugin(std::string_view kind, std::string_view name,
                                        const std::vector<std::string>& known, const PluginInfo* other_kind);
 [[noreturn]] void throw_duplicate_plugin(const PluginInfo& existing, const PluginInfo& incoming);
+// Rejects traits that do not fit the kind: a regulariser that declares no hook point would never
+// be called, and only an objective can be composite.
+void check_traits(const PluginInfo& info);
 template <class Kinds>
 struct KindTuple;
 template <class... Is>
@@ -55,6 +58,7 @@ class Registry {
   void add(Factory<I> factory) {
     auto& map = std::get<Map<I>>(kinds_);
     factory.info.kind = std::string(I::kind);
+    detail::check_traits(factory.info);
     if (auto it = map.find(factory.info.name); it != map.end()) detail::throw_duplicate_plugin(it->second.info, factory.info);
     map.emplace(factory.info.name, std::move(factory));
   }
