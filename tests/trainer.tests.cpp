@@ -2,7 +2,9 @@
 // stop/resume, checkpoint contents, the run file, and failures recorded in it.
 #include "support/catch.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -81,9 +83,15 @@ struct Fixture {
   Fixture() { lmlab::test::write_generated_corpus(dir / "corpus"); }
 
   lmlab::Experiment load(const std::string& results, const std::vector<std::string>& overrides = {},
-                         const std::string& decoding = default_decoding, const std::string& plugin_paths = "") {
+                         const std::string& decoding = default_decoding, const std::string& plugin_paths = "",
+                         const std::string& regularisers = "") {
     const fs::path file = dir / (results + ".toml");
-    lmlab::test::write_file(file, experiment_text(dir / "corpus", dir / results, decoding, plugin_paths));
+    std::string text = experiment_text(dir / "corpus", dir / results, decoding, plugin_paths);
+    if (!regularisers.empty()) {
+      const std::string clip = "[[regularisers]]\nname = \"grad_clip\"\nmax_norm = 1.0\n";
+      text.replace(text.find(clip), clip.size(), regularisers);
+    }
+    lmlab::test::write_file(file, text);
     auto runs = lmlab::load_runs(file, overrides, loader, registry);
     REQUIRE(runs.size() == 1);
     return runs.front();
@@ -314,4 +322,79 @@ TEST_CASE("resuming from a checkpoint older than the file's last rows drops and 
         lmlab::run_file::read_strings(b.run_file, "samples/continuation"));
   // Two resumes, each recorded with the step it continued from.
   CHECK(lmlab::run_file::read_ints(b.run_file, "resumes/step") == std::vector<std::int64_t>{4, 4});
+}
+
+TEST_CASE("regulariser hooks run in the listed order, only those declared, and their terms are logged") {
+  Fixture f;
+  std::ostringstream log;
+  const std::string library_dir = (fs::path(lmlab::test_paths::test_plugin_dir) / "hook_recorder").string();
+  const std::string regularisers = R"([[regularisers]]
+name = "record_all_hooks"
+weight = 0.25
+
+[[regularisers]]
+name = "record_loss_hook"
+weight = 0.5
+
+[[regularisers]]
+name = "record_all_hooks"
+weight = 1.0
+)";
+  const auto e = f.load("hooks", {"train.steps=2", "train.eval_every=2"}, default_decoding, '"' + library_dir + '"',
+                        regularisers);
+  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
+  REQUIRE(s.status == "complete");
+
+  // The three groups merged by call number: one step's calls, in the order the trainer made them.
+  std::vector<std::tuple<std::int64_t, std::int64_t, std::string>> calls;  // (seq, regulariser, hook)
+  const std::vector<std::string> groups = {"record_all_hooks.0", "record_loss_hook", "record_all_hooks.2"};
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const auto seq = lmlab::run_file::read_ints(s.run_file, groups[g] + "/seq");
+    const auto hook = lmlab::run_file::read_strings(s.run_file, groups[g] + "/hook");
+    const auto step = lmlab::run_file::read_ints(s.run_file, groups[g] + "/step");
+    REQUIRE(seq.size() == hook.size());
+    for (std::size_t i = 0; i < seq.size(); ++i) {
+      if (step[i] == 2) calls.emplace_back(seq[i], static_cast<std::int64_t>(g), hook[i]);
+    }
+  }
+  std::sort(calls.begin(), calls.end());
+  std::vector<std::string> order;
+  for (const auto& [seq, g, hook] : calls) order.push_back(fmt::format("{}:{}", g, hook));
+  CHECK(order == std::vector<std::string>{"0:extra_loss", "1:extra_loss", "2:extra_loss", "0:before_step",
+                                          "2:before_step", "0:after_step", "2:after_step", "0:log", "1:log",
+                                          "2:log"});
+  // Each loss term has its own column, named after the regulariser (numbered when listed twice).
+  CHECK(lmlab::run_file::read_floats(s.run_file, "train/loss.record_all_hooks.0") == std::vector<double>{0.25, 0.25});
+  CHECK(lmlab::run_file::read_floats(s.run_file, "train/loss.record_loss_hook") == std::vector<double>{0.5, 0.5});
+  CHECK(lmlab::run_file::read_floats(s.run_file, "train/loss.record_all_hooks.2") == std::vector<double>{1.0, 1.0});
+}
+
+TEST_CASE("init_from starts a run from another run's weights, and refuses a checkpoint of another shape") {
+  Fixture f;
+  std::ostringstream log;
+  const lmlab::RunSummary source = lmlab::run_experiment(f.load("source"), f.registry, quiet(log));
+  REQUIRE(source.status == "complete");
+  const std::string from = fmt::format("train.init_from=\"{}\"", source.checkpoint.string());
+
+  // No dropout and a learning rate too small to move anything: the first evaluation of the new run
+  // sees exactly the source's final weights.
+  const std::vector<std::string> frozen = {from, "train.steps=1", "train.lr=1e-30", "train.warmup=0",
+                                           "model.residual_dropout=0.0"};
+  const lmlab::RunSummary copy = lmlab::run_experiment(f.load("copy", frozen), f.registry, quiet(log));
+  const lmlab::RunSummary fresh =
+      lmlab::run_experiment(f.load("fresh", {"train.steps=1", "train.lr=1e-30", "train.warmup=0",
+                                             "model.residual_dropout=0.0"}),
+                            f.registry, quiet(log));
+  CHECK(copy.val_loss == Approx(source.val_loss).epsilon(1e-5));
+  CHECK(fresh.val_loss > copy.val_loss + 0.3);
+  CHECK(lmlab::run_file::read_attribute(copy.run_file, "init_from.config_hash") ==
+        lmlab::run_file::read_attribute(source.run_file, "config_hash"));
+
+  const auto wider = f.load("wider", {from, "model.d_model=64"});
+  CHECK_THROWS_WITH(lmlab::run_experiment(wider, f.registry, quiet(log)),
+                    Catch::Contains("train.init_from") && Catch::Contains("has shape") && Catch::Contains("x32") &&
+                        Catch::Contains("x64"));
+  const auto missing = f.load("missing", {"train.init_from=\"" + (f.dir / "nowhere.ckpt").string() + '"'});
+  CHECK_THROWS_WITH(lmlab::run_experiment(missing, f.registry, quiet(log)),
+                    Catch::Contains("train.init_from") && Catch::Contains("nowhere.ckpt"));
 }

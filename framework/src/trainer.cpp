@@ -16,6 +16,7 @@
 #include "lmlab/build_info.hpp"
 #include "lmlab/checkpoint.hpp"
 #include "lmlab/corpus.hpp"
+#include "lmlab/error.hpp"
 #include "lmlab/evaluation.hpp"
 #include "lmlab/generate.hpp"
 #include "lmlab/optimizer.hpp"
@@ -259,7 +260,11 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
   const std::vector<std::string> columns = component_columns(plugins);
   std::string init_hash;
   if (!e.train.init_from.empty() && !(options.resume && fs::exists(summary.checkpoint))) {
-    init_hash = load_model_weights(e.train.init_from, model, device);
+    try {
+      init_hash = load_model_weights(e.train.init_from, model, device);
+    } catch (const DataError& error) {
+      throw DataError(fmt::format("train.init_from: {}", error.what()));
+    }
     out << fmt::format("model weights from {} (config {})\n", e.train.init_from, init_hash);
   }
   auto optimizer = make_optimizer(model, train);
