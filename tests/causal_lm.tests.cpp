@@ -85,6 +85,8 @@ TEST_CASE("causal_lm: loss is the mean next-token cross-entropy", "[causal_lm]")
   CHECK(out.correct.item<std::int64_t>() == 3);
   CHECK(out.logits.sizes() == at::IntArrayRef{2, 2, 3});
   CHECK(out.loss.dim() == 0);
+  // The target of each logits position, for regularisers that read them (label smoothing).
+  CHECK(at::equal(out.targets, at::tensor({1, 2, 2, 0}, at::kLong).view({2, 2})));
 }
 
 TEST_CASE("causal_lm: the loss trains the model, the counts do not", "[causal_lm]") {

@@ -43,6 +43,11 @@ TEST_CASE("masked_lm: chooses 15% of tokens, and masks 80%, randomises 10% and k
   // A random byte equals the original one time in 256.
   CHECK(changed / chosen == Approx(0.1 * 255.0 / 256.0).margin(0.01));
   CHECK(input.ge(ByteTokenizer::n_bytes).logical_and(input.ne(ByteTokenizer::mask_id)).sum().item<int>() == 0);
+  // Targets: the original token at the chosen positions, ignore_index at the others.
+  REQUIRE(out.targets.sizes() == original.sizes());
+  const at::Tensor chosen_at = out.targets.ne(lmlab::ignore_index);  // (B, T)
+  CHECK(chosen_at.sum().item<std::int64_t>() == out.tokens);
+  CHECK(at::equal(out.targets.masked_select(chosen_at), original.masked_select(chosen_at)));
 }
 
 TEST_CASE("masked_lm: the loss is the cross-entropy at the chosen positions, by hand", "[masked_lm]") {
@@ -59,6 +64,7 @@ TEST_CASE("masked_lm: the loss is the cross-entropy at the chosen positions, by 
   const double z = std::exp(2.0) + 359.0;
   const double expected = (2 * -std::log(std::exp(2.0) / z) + -std::log(1.0 / z)) / 3.0;
   CHECK(out.tokens == 3);
+  CHECK(at::equal(out.targets, at::tensor({7, 7, 9}, at::kLong).unsqueeze(0)));
   CHECK(out.loss.item<double>() == Approx(expected).epsilon(1e-6));
   CHECK(out.correct.item<std::int64_t>() == 2);
   // The gradient against finite differences, on the logit that matters.

@@ -59,6 +59,7 @@ TEST_CASE("prefix_lm: an encoder-decoder encodes the prefix and decodes the cont
   CHECK(in.encoder_padding_mask.all().item<bool>());
   CHECK(at::equal(in.tokens, ids({ByteTokenizer::bos_id, 15, 16, 17}).unsqueeze(0)));  // predicts 15, 16, 17, 18
   CHECK(in.padding_mask.all().item<bool>());
+  CHECK(at::equal(out.targets, ids({15, 16, 17, 18}).unsqueeze(0)));
 }
 
 TEST_CASE("prefix_lm: random splits vary per example and pad shorter ones", "[prefix_lm]") {
@@ -94,6 +95,8 @@ TEST_CASE("prefix_lm: the loss by hand, and its gradient", "[prefix_lm]") {
   const double z = std::exp(1.5) + (V - 1);
   const double expected = (-std::log(std::exp(1.5) / z) + std::log(static_cast<double>(V))) / 2.0;
   CHECK(out.tokens == 2);
+  // Positions 0..2 predict 4, 5, 6; the first is inside the prefix.
+  CHECK(at::equal(out.targets, ids({lmlab::ignore_index, 5, 6}).unsqueeze(0)));
   CHECK(out.loss.item<double>() == Approx(expected).epsilon(1e-6));
   out.loss.backward();
   const double analytic = model.table.grad()[4][5].item<double>();

@@ -69,6 +69,10 @@ TEST_CASE("span_corruption: the encoder's input and the decoder's target reconst
   CHECK(noise / (200 * 257) == Approx(0.15).epsilon(0.05));
   CHECK(noise / spans == Approx(3.0).epsilon(0.05));
   CHECK(out.tokens == 200 * decoder.size(1));
+  // Targets: what the decoder reads next, then <eos>.
+  const std::int64_t L = decoder.size(1);
+  CHECK(at::equal(out.targets.narrow(1, 0, L - 1), decoder.narrow(1, 1, L - 1)));
+  CHECK(out.targets.select(1, L - 1).eq(ByteTokenizer::eos_id).all().item<bool>());
 }
 
 TEST_CASE("span_corruption: spans vary in place and length between examples", "[span_corruption]") {
@@ -95,6 +99,11 @@ TEST_CASE("span_corruption: a decoder reads input and target as one sequence, sc
   // The input part ends with a sentinel or a kept byte; the target part starts with sentinel 0.
   CHECK(seq.select(1, I).eq(ByteTokenizer::sentinel(0)).all().item<bool>());
   CHECK(out.tokens == 4 * (seq.size(1) + 1 - I));
+  // Targets: ignore_index while reading the input part, then the next token of the sequence.
+  const std::int64_t N = seq.size(1);
+  CHECK(out.targets.narrow(1, 0, I - 1).eq(lmlab::ignore_index).all().item<bool>());
+  CHECK(at::equal(out.targets.narrow(1, I - 1, N - I), seq.narrow(1, I, N - I)));
+  CHECK(out.targets.select(1, N - 1).eq(ByteTokenizer::eos_id).all().item<bool>());
   // Zero logits: every scored token costs log V, so the loss is log V exactly.
   CHECK(out.loss.item<double>() == Approx(std::log(static_cast<double>(V))).epsilon(1e-6));
 }

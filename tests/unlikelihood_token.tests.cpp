@@ -2,6 +2,8 @@
 // that it lowers the probability of repeating the context.
 #include <cmath>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -40,6 +42,14 @@ TEST_CASE("unlikelihood_token: a worked example, candidates counted once and the
   CHECK(out.tokens == 3);
   CHECK(out.loss.item<double>() == Approx(expected).epsilon(1e-6));
   CHECK(out.nll_sum.item<double>() == Approx(3 * std::log(4.0)).epsilon(1e-6));  // perplexity ignores the penalty
+  CHECK(at::equal(out.targets, at::tensor({1, 0, 2}, at::kLong).unsqueeze(0)));
+  // The two terms, unweighted per-token means, as declared: loss = mle + alpha * ul.
+  CHECK(objective->components() == std::vector<std::string>{"mle", "ul"});
+  REQUIRE(out.components.size() == 2);
+  CHECK(out.components[0].name == "mle");
+  CHECK(out.components[0].value.item<double>() == Approx(std::log(4.0)).epsilon(1e-6));
+  CHECK(out.components[1].name == "ul");
+  CHECK(out.components[1].value.item<double>() == Approx(4 * -std::log(0.75) / 3).epsilon(1e-6));
   // The gradient against central finite differences, on a logit in both terms: after a, b.
   out.loss.backward();
   const double analytic = model.table.grad()[0][1].item<double>();

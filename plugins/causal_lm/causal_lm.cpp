@@ -43,6 +43,7 @@ class CausalLm final : public lmlab::Objective {
     out.nll_sum = nll_sum.detach();                         // ()
     out.correct = (logits.detach().argmax(-1) == target).sum();  // ()
     out.logits = logits;
+    out.targets = target;  // (B, T) every position predicts its next token
     return out;
   }
 

@@ -63,9 +63,9 @@ class MaskedLm final : public lmlab::Objective {
       throw std::invalid_argument(fmt::format("masked_lm expects (B, T, {}) logits from the model, got {}",
                                               vocab_size_, fmt::join(logits.sizes(), "x")));
     }
-    const at::Tensor target = original.masked_fill(chosen.logical_not(), -100);  // (B, T): -100 is ignored
+    const at::Tensor target = original.masked_fill(chosen.logical_not(), lmlab::ignore_index);  // (B, T)
     const at::Tensor nll_sum = at::cross_entropy_loss(logits.reshape({-1, vocab_size_}), target.reshape({-1}), {},
-                                                      at::Reduction::Sum, /*ignore_index=*/-100);  // ()
+                                                      at::Reduction::Sum, lmlab::ignore_index);  // ()
     lmlab::LossOutput out;
     out.tokens = chosen.sum().item<std::int64_t>();
     // A batch that happens to choose nothing contributes no loss rather than 0 / 0.
@@ -73,6 +73,7 @@ class MaskedLm final : public lmlab::Objective {
     out.nll_sum = nll_sum.detach();                                                    // ()
     out.correct = logits.detach().argmax(-1).eq(original).logical_and(chosen).sum();   // ()
     out.logits = logits;
+    out.targets = target;  // (B, T) ignore_index at the positions not chosen
     return out;
   }
 

@@ -52,7 +52,7 @@ class PrefixLm final : public lmlab::Objective {
     const at::Tensor p = p_cpu.to(block.device());  // (B)
     const std::int64_t predicted = (B * (T + 1)) - p_cpu.sum().item<std::int64_t>();
 
-    at::Tensor logits, target;  // (B, L, V), (B, L) with -100 where nothing is predicted
+    at::Tensor logits, target;  // (B, L, V), (B, L) with ignore_index where nothing is predicted
     if (model.capabilities().has_encoder) {
       std::tie(logits, target) =
           encoder_decoder(model, block, p, p_cpu.min().item<std::int64_t>(), p_cpu.max().item<std::int64_t>());
@@ -60,7 +60,7 @@ class PrefixLm final : public lmlab::Objective {
       const at::Tensor input = block.narrow(1, 0, T);  // (B, T)
       const at::Tensor positions = at::arange(T, block.options()).unsqueeze(0);  // (1, T)
       // Position i predicts token i + 1, which is in the continuation when i + 1 >= p.
-      target = block.narrow(1, 1, T).masked_fill(positions.add(1).lt(p.unsqueeze(1)), -100);  // (B, T)
+      target = block.narrow(1, 1, T).masked_fill(positions.add(1).lt(p.unsqueeze(1)), lmlab::ignore_index);  // (B, T)
       lmlab::ModelInput in{input};
       if (model.capabilities().prefix) in.prefix_lengths = p;
       logits = lmlab::at_least_float(model.forward(in).logits);  // (B, T, V)
@@ -70,13 +70,14 @@ class PrefixLm final : public lmlab::Objective {
                                               vocab_size_, fmt::join(logits.sizes(), "x")));
     }
     const at::Tensor nll_sum = at::cross_entropy_loss(logits.reshape({-1, vocab_size_}), target.reshape({-1}), {},
-                                                      at::Reduction::Sum, /*ignore_index=*/-100);  // ()
+                                                      at::Reduction::Sum, lmlab::ignore_index);  // ()
     lmlab::LossOutput out;
     out.tokens = predicted;
     out.loss = nll_sum / static_cast<double>(predicted);  // ()
     out.nll_sum = nll_sum.detach();                        // ()
-    out.correct = logits.detach().argmax(-1).eq(target).sum();  // () ignored positions never match -100
+    out.correct = logits.detach().argmax(-1).eq(target).sum();  // () ignored positions never match ignore_index
     out.logits = logits;
+    out.targets = target;  // (B, L) ignore_index in the prefix and at padding
     return out;
   }
 
@@ -94,7 +95,7 @@ class PrefixLm final : public lmlab::Objective {
     const at::Tensor j = at::arange(L, block.options()).unsqueeze(0);                       // (1, L)
     const at::Tensor source = p.unsqueeze(1) + j;                                            // (B, L): index of target j
     const at::Tensor decoder_valid = source.le(T);                                           // (B, L)
-    const at::Tensor target = block.gather(1, source.clamp_max(T)).masked_fill(decoder_valid.logical_not(), -100);  // (B, L)
+    const at::Tensor target = block.gather(1, source.clamp_max(T)).masked_fill(decoder_valid.logical_not(), lmlab::ignore_index);  // (B, L)
     // Teacher forcing: the decoder reads the start token, then the continuation shifted right.
     const at::Tensor previous = block.gather(1, (source - 1).clamp(0, T));                   // (B, L)
     const at::Tensor decoder = at::where(j.eq(0), at::full_like(previous, lmlab::ByteTokenizer::bos_id), previous)

@@ -103,20 +103,21 @@ class SpanCorruption final : public lmlab::Objective {
       logits = lmlab::at_least_float(model.forward(in).logits);  // (B, I + L - 1, V)
       // Position t predicts token t + 1: only the target's tokens are scored.
       labels = sequence.narrow(1, 1, I + L - 1).clone();  // (B, I + L - 1)
-      labels.narrow(1, 0, I - 1).fill_(-100);
+      labels.narrow(1, 0, I - 1).fill_(lmlab::ignore_index);
     }
     if (logits.size(-1) != vocab_size_) {
       throw std::invalid_argument(fmt::format("span_corruption expects (B, T, {}) logits from the model, got {}",
                                               vocab_size_, fmt::join(logits.sizes(), "x")));
     }
     const at::Tensor nll_sum = at::cross_entropy_loss(logits.reshape({-1, vocab_size_}), labels.reshape({-1}), {},
-                                                      at::Reduction::Sum, /*ignore_index=*/-100);  // ()
+                                                      at::Reduction::Sum, lmlab::ignore_index);  // ()
     lmlab::LossOutput out;
     out.tokens = B * L;
     out.loss = nll_sum / static_cast<double>(out.tokens);         // ()
     out.nll_sum = nll_sum.detach();                                // ()
     out.correct = logits.detach().argmax(-1).eq(labels).sum();    // ()
     out.logits = logits;
+    out.targets = labels;  // (B, L') ignore_index where the decoder-only input part is read
     return out;
   }
 

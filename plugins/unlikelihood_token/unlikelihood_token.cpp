@@ -7,6 +7,8 @@
 // repetition that maximum likelihood training leaves in greedy and beam decoding.
 #include <memory>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -67,8 +69,13 @@ class UnlikelihoodToken final : public lmlab::Objective {
     out.nll_sum = nll_sum.detach();                               // () perplexity stays the model's
     out.correct = logits.detach().argmax(-1).eq(target).sum();    // ()
     out.logits = logits;
+    out.targets = target;  // (B, T)
+    // Unweighted per-token means, so that train/loss.mle and train/loss.ul compare across alpha.
+    out.components = {{"mle", nll_sum.detach() / n}, {"ul", ul_sum.detach() / n}};  // () each
     return out;
   }
+
+  std::vector<std::string> components() const override { return {"mle", "ul"}; }
 
  private:
   UnlikelihoodOptions o_;
