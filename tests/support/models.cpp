@@ -72,9 +72,22 @@ std::int64_t expected_encoder_decoder_parameters(const ParameterShape& s, std::i
 
 std::shared_ptr<Objective> make_objective(const std::string& name, const toml::table& options, std::int64_t vocab) {
   static const ByteTokenizer tokenizer;
-  return make_plugin<Objective>(builtin_plugins(), name,
-                                resolve_plugin<Objective>(builtin_plugins(), name, options, "objective"),
-                                ObjectiveContext{vocab, &tokenizer, {}});
+  const Registry& registry = builtin_plugins();
+  ObjectiveContext context{vocab, &tokenizer, {}};
+  toml::table own = options;
+  if (registry.get<Objective>(name).info.traits.composite) {
+    // As the host builds them: `tasks` names the objectives, each configured by the sub-table of
+    // its own name, which is not one of the composite's options.
+    if (const toml::array* tasks = options["tasks"].as_array()) {
+      for (const auto& item : *tasks) {
+        const std::string task = item.value<std::string>().value_or("");
+        const toml::table* task_options = options[task].as_table();
+        context.tasks.push_back({task, make_objective(task, task_options ? *task_options : toml::table{}, vocab)});
+        own.erase(task);
+      }
+    }
+  }
+  return make_plugin<Objective>(registry, name, resolve_plugin<Objective>(registry, name, own, "objective"), context);
 }
 
 LossCurve train_on(Objective& objective, Architecture& model, const at::Tensor& block, int steps, double lr) {

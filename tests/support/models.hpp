@@ -53,7 +53,9 @@ std::int64_t expected_single_stack_parameters(const ParameterShape& s, bool pool
 std::int64_t expected_encoder_decoder_parameters(const ParameterShape& s, std::int64_t encoder_layers,
                                                  std::int64_t decoder_layers, bool shared_embeddings);
 
-/// Objective `name` with `options` resolved through its plugin, over `vocab` ids.
+/// Objective `name` with `options` resolved through its plugin, over `vocab` ids. A composite
+/// objective (multitask) gets its tasks built first, as the host builds them: each objective that
+/// options["tasks"] lists, from the sub-table options[<task>] (none: its defaults).
 std::shared_ptr<Objective> make_objective(const std::string& name, const toml::table& options, std::int64_t vocab);
 
 /// The loss of the first and the last of `steps` Adam steps of `objective` on one fixed block.
