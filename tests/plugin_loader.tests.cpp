@@ -24,8 +24,11 @@ TEST_CASE("the built-in plugins load and register the plugins of each kind") {
   loader.load_folder(plugin_dir);
   CHECK(registry.names<lmlab::Architecture>() ==
         std::vector<std::string>{"causal_decoder", "encoder_decoder", "encoder_only", "prefix_decoder"});
-  CHECK(registry.names<lmlab::Objective>() == std::vector<std::string>{"causal_lm", "masked_lm", "prefix_lm", "span_corruption", "unlikelihood_token"});
-  CHECK(registry.names<lmlab::Regulariser>() == std::vector<std::string>{"grad_clip", "z_loss"});
+  CHECK(registry.names<lmlab::Objective>() ==
+        std::vector<std::string>{"causal_lm", "masked_lm", "multitask", "prefix_lm", "span_corruption",
+                                 "unlikelihood_sequence", "unlikelihood_token"});
+  CHECK(registry.names<lmlab::Regulariser>() ==
+        std::vector<std::string>{"grad_clip", "grad_monitor", "label_smoothing", "weight_decay", "z_loss"});
   const auto decoding = registry.names<lmlab::DecodingStep>();
   CHECK(std::find(decoding.begin(), decoding.end(), "greedy") != decoding.end());
   CHECK(std::find(decoding.begin(), decoding.end(), "sample") != decoding.end());

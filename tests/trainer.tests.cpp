@@ -394,6 +394,14 @@ TEST_CASE("init_from starts a run from another run's weights, and refuses a chec
   CHECK_THROWS_WITH(lmlab::run_experiment(wider, f.registry, quiet(log)),
                     Catch::Contains("train.init_from") && Catch::Contains("has shape") && Catch::Contains("x32") &&
                         Catch::Contains("x64"));
+  // A results folder with one checkpoint stands for it; with none it is refused.
+  const auto by_folder = f.load("by_folder", {fmt::format("train.init_from=\"{}\"", source.checkpoint.parent_path().string()),
+                                              "train.steps=1", "train.lr=1e-30", "train.warmup=0",
+                                              "model.residual_dropout=0.0"});
+  CHECK(lmlab::run_experiment(by_folder, f.registry, quiet(log)).val_loss == Approx(copy.val_loss).epsilon(1e-6));
+  const auto empty = f.load("empty", {fmt::format("train.init_from=\"{}\"", f.dir.path().string())});
+  CHECK_THROWS_WITH(lmlab::run_experiment(empty, f.registry, quiet(log)),
+                    Catch::Contains("train.init_from") && Catch::Contains("holds 0 checkpoints"));
   const auto missing = f.load("missing", {"train.init_from=\"" + (f.dir / "nowhere.ckpt").string() + '"'});
   CHECK_THROWS_WITH(lmlab::run_experiment(missing, f.registry, quiet(log)),
                     Catch::Contains("train.init_from") && Catch::Contains("nowhere.ckpt"));

@@ -72,7 +72,8 @@ const OptionSet<TrainSection>& train_options() {
           .add("checkpoint_every", &S::checkpoint_every, "steps between checkpoints; 0: at every evaluation",
                at_least(0))
           .add("init_from", &S::init_from,
-               "checkpoint (.ckpt) whose model weights start this run, for fine-tuning; \"\": a fresh model");
+               "checkpoint (.ckpt), or a results folder holding one, whose model weights start this run "
+               "(fine-tuning); \"\": a fresh model");
   return options;
 }
 

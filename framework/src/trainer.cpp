@@ -217,6 +217,22 @@ RunSummary finished_summary(RunSummary summary, std::int64_t step, std::ostream&
   return summary;
 }
 
+// The checkpoint `init_from` names: a .ckpt file, or an experiment's results folder holding
+// exactly one, so that a fine-tuning file need not spell the source run's config hash.
+fs::path init_checkpoint(const fs::path& from) {
+  if (!fs::is_directory(from)) return from;
+  std::vector<fs::path> found;
+  for (const auto& entry : fs::directory_iterator(from)) {
+    if (entry.path().extension() == ".ckpt") found.push_back(entry.path());
+  }
+  std::sort(found.begin(), found.end());
+  if (found.size() == 1) return found.front();
+  std::string names;
+  for (const auto& f : found) names += (names.empty() ? "" : ", ") + f.filename().string();
+  throw DataError(fmt::format("folder {} holds {} checkpoints{}{}; name the .ckpt file", from.string(), found.size(),
+                              found.empty() ? "" : ": ", names));
+}
+
 }  // namespace
 
 void request_stop() { g_stop.store(true); }
@@ -261,11 +277,12 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
   std::string init_hash;
   if (!e.train.init_from.empty() && !(options.resume && fs::exists(summary.checkpoint))) {
     try {
-      init_hash = load_model_weights(e.train.init_from, model, device);
+      const fs::path from = init_checkpoint(e.train.init_from);
+      init_hash = load_model_weights(from, model, device);
+      out << fmt::format("model weights from {} (config {})\n", from.string(), init_hash);
     } catch (const DataError& error) {
       throw DataError(fmt::format("train.init_from: {}", error.what()));
     }
-    out << fmt::format("model weights from {} (config {})\n", e.train.init_from, init_hash);
   }
   auto optimizer = make_optimizer(model, train);
   WindowSampler sampler(corpus.train, e.data.block_size + 1, static_cast<std::uint64_t>(e.experiment.seed) + 1);
