@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+#include <torch/cuda.h>
 #include <torch/serialize/input-archive.h>
 
 #include "generated/test_paths.hpp"
@@ -234,7 +235,8 @@ TEST_CASE("the run file holds the resolved config, provenance and every table") 
                                                                  Catch::Contains("libtemperature.so"));
   CHECK_THAT(read_attribute(s.run_file, "plugin.decoding.1"), Catch::Contains("libsample.so"));
   CHECK(read_attribute(s.run_file, "threads") == "1");
-  CHECK(read_attribute(s.run_file, "device") == "cpu");
+  // The fixture's device is "auto": the first GPU where there is one.
+  CHECK(read_attribute(s.run_file, "device") == (torch::cuda::is_available() ? "cuda:0" : "cpu"));
   // The model's size, as the closed form of a 2-layer causal decoder over 360 byte ids says.
   lmlab::test::ParameterShape shape;
   shape.vocab = 360;
