@@ -274,3 +274,19 @@ TEST_CASE("sample: needs one generator per sequence", "[decoding][plugin]") {
   DecodeState too_few = state_for(at::zeros({2, 4}), &one);
   CHECK_THROWS_WITH(step->apply(too_few), Contains("2 sequences, 1 generators"));
 }
+
+TEST_CASE("history_counts: counts each id from a column on, padding never", "[decoding]") {
+  lmlab::DecodeState state;
+  state.logits = at::zeros({2, 5});
+  // Row 0 is left-padded with the pad id 300, outside this 5-id vocabulary.
+  state.history = at::tensor({300, 300, 1, 1, 3, 2, 2, 4, 0, 2}, at::kLong).view({2, 5});
+  state.history_mask = at::tensor({0, 0, 1, 1, 1, 1, 1, 1, 1, 1}, at::kLong).view({2, 5}).to(at::kBool);
+  CHECK(at::equal(lmlab::history_counts(state, 0), at::tensor({0, 2, 0, 1, 0, 1, 0, 3, 0, 1}, at::kFloat).view({2, 5})));
+  CHECK(at::equal(lmlab::history_counts(state, 3), at::tensor({0, 1, 0, 1, 0, 1, 0, 1, 0, 0}, at::kFloat).view({2, 5})));
+  CHECK(at::equal(lmlab::history_counts(state, 9), at::zeros({2, 5})));  // past the end: nothing
+  state.history_mask = at::Tensor();  // no mask: every column counts
+  state.history = at::tensor({1, 1, 2}, at::kLong).view({1, 3});
+  state.logits = at::zeros({1, 5});
+  CHECK(at::equal(lmlab::history_counts(state, 0), at::tensor({0, 2, 1, 0, 0}, at::kFloat).view({1, 5})));
+  CHECK_THROWS_WITH(lmlab::history_counts(lmlab::DecodeState{}, 0), Catch::Contains("needs the token history"));
+}

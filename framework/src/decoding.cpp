@@ -1,5 +1,9 @@
 #include "lmlab/decoding.hpp"
 
+#include <algorithm>
+#include <stdexcept>
+
+#include <ATen/ATen.h>
 #include <fmt/format.h>
 
 #include "lmlab/error.hpp"
@@ -60,6 +64,19 @@ std::shared_ptr<DecodingStep> DecodingChain::clone() const {
   copies.reserve(steps_.size());
   for (const auto& step : steps_) copies.push_back(step->clone());
   return std::make_shared<DecodingChain>(std::move(copies));
+}
+
+at::Tensor history_counts(const DecodeState& state, std::int64_t start) {
+  if (!state.history.defined()) throw std::invalid_argument("this decoding step needs the token history");
+  const std::int64_t length = state.history.size(1);
+  start = std::clamp<std::int64_t>(start, 0, length);
+  const at::Tensor tokens = state.history.narrow(1, start, length - start);  // (B, W)
+  // No mask means no padding: every column is a real token.
+  const at::Tensor valid = state.history_mask.defined() ? state.history_mask.narrow(1, start, length - start)
+                                                        : at::ones_like(tokens, tokens.options().dtype(at::kBool));  // (B, W)
+  // Padding ids go to id 0 with weight 0, so they neither count nor index out of range.
+  const at::Tensor ids = at::where(valid, tokens, at::zeros({}, tokens.options()));  // (B, W)
+  return at::zeros_like(state.logits).scatter_add_(1, ids, valid.to(state.logits.scalar_type()));  // (B, V)
 }
 
 }  // namespace lmlab

@@ -41,18 +41,11 @@ class PresencePenalty final : public lmlab::DecodingStep {
   std::string name() const override { return "presence_penalty"; }
 
   void apply(lmlab::DecodeState& state) override {
-    if (!state.history.defined()) throw std::invalid_argument("presence_penalty needs the token history");
     const at::Tensor& logits = state.logits;  // (B, V)
-    const std::int64_t length = state.history.size(1);
+    const std::int64_t length = state.history.defined() ? state.history.size(1) : 0;
     std::int64_t start = o_.scope == "generated" ? std::min(state.prompt_length, length) : 0;
     if (o_.window > 0) start = std::max(start, length - o_.window);
-    const at::Tensor tokens = state.history.narrow(1, start, length - start);  // (B, W)
-    // No mask means no padding: every column is a real token.
-    const at::Tensor valid = state.history_mask.defined() ? state.history_mask.narrow(1, start, length - start)
-                                                          : at::ones_like(tokens, tokens.options().dtype(at::kBool));  // (B, W)
-    // Padding ids (maybe outside a small vocabulary) go to id 0 with weight 0: never counted.
-    const at::Tensor ids = at::where(valid, tokens, at::zeros({}, tokens.options()));  // (B, W)
-    const at::Tensor counts = at::zeros_like(logits).scatter_add_(1, ids, valid.to(logits.scalar_type()));  // (B, V)
+    const at::Tensor counts = lmlab::history_counts(state, start);  // (B, V)
     // Presence only: how often the token occurred does not matter.
     state.logits = logits - (counts > 0).to(logits.scalar_type()) * o_.value;  // (B, V)
   }

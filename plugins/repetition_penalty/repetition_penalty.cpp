@@ -41,18 +41,10 @@ class RepetitionPenalty final : public lmlab::DecodingStep {
   std::string name() const override { return "repetition_penalty"; }
 
   void apply(lmlab::DecodeState& state) override {
-    if (!state.history.defined()) throw std::invalid_argument("repetition_penalty needs the token history");
     const at::Tensor& logits = state.logits;  // (B, V)
-    const std::int64_t length = state.history.size(1);
+    const std::int64_t length = state.history.defined() ? state.history.size(1) : 0;
     const std::int64_t start = o_.window > 0 ? std::max<std::int64_t>(0, length - o_.window) : 0;
-    const at::Tensor tokens = state.history.narrow(1, start, length - start);  // (B, W)
-    // No mask means no padding: every column is a real token.
-    const at::Tensor valid = state.history_mask.defined() ? state.history_mask.narrow(1, start, length - start)
-                                                          : at::ones_like(tokens, tokens.options().dtype(at::kBool));  // (B, W)
-    // Padding ids (the tokenizer's pad, maybe outside a small vocabulary) are redirected to id 0
-    // with weight 0, so they neither count nor index out of range.
-    const at::Tensor ids = at::where(valid, tokens, at::zeros({}, tokens.options()));  // (B, W)
-    const at::Tensor counts = at::zeros_like(logits).scatter_add_(1, ids, valid.to(logits.scalar_type()));  // (B, V)
+    const at::Tensor counts = lmlab::history_counts(state, start);  // (B, V)
     // Presence, not count: a token seen five times is penalised as much as one seen once.
     const at::Tensor penalised = at::where(logits < 0, logits * o_.theta, logits / o_.theta);  // (B, V)
     state.logits = at::where(counts > 0, penalised, logits);  // (B, V)

@@ -26,6 +26,12 @@ struct DecodeState {
   std::vector<at::Generator>* rngs = nullptr;  // one stream per sequence, for sampling
 };
 
+/// How often each id occurs in history columns [start, L) of each sequence, padding
+/// (history_mask false) not counted: (B, V) in the logits' dtype. The common ground of the
+/// repetition, frequency and presence penalties. A pad id outside the vocabulary is fine: it is
+/// never indexed.
+at::Tensor history_counts(const DecodeState& state, std::int64_t start);
+
 /// The interface every decoding step implements (after llama.cpp's sampler chain).
 class DecodingStep {
  public:
