@@ -26,6 +26,7 @@
 #include "lmlab/run_file.hpp"
 #include "lmlab/runtime.hpp"
 #include "lmlab/tokenizer.hpp"
+#include "run_plugins.hpp"
 
 namespace fs = std::filesystem;
 
@@ -38,108 +39,6 @@ std::atomic<bool> g_stop{false};
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// A decoding step whose every call goes through plugin_call, so a failure inside generation names
-// the step's plugin rather than the model's.
-class GuardedStep final : public DecodingStep {
- public:
-  GuardedStep(std::shared_ptr<DecodingStep> step, PluginInfo info) : step_(std::move(step)), info_(std::move(info)) {}
-  std::string name() const override { return step_->name(); }
-  void apply(DecodeState& state) override { plugin_call(info_, "apply", [&] { step_->apply(state); }); }
-  bool selects() const override { return step_->selects(); }
-  void reset() override { plugin_call(info_, "reset", [&] { step_->reset(); }); }
-  std::shared_ptr<DecodingStep> clone() const override {
-    return std::make_shared<GuardedStep>(plugin_call(info_, "clone", [&] { return step_->clone(); }), info_);
-  }
-
- private:
-  std::shared_ptr<DecodingStep> step_;
-  PluginInfo info_;
-};
-
-// A composite objective's task, whose calls name the task's plugin when they fail.
-class GuardedObjective final : public Objective {
- public:
-  GuardedObjective(std::shared_ptr<Objective> objective, PluginInfo info)
-      : objective_(std::move(objective)), info_(std::move(info)) {}
-  LossOutput compute(Architecture& model, const at::Tensor& block) override {
-    return plugin_call(info_, "compute", [&] { return objective_->compute(model, block); });
-  }
-  std::vector<std::string> components() const override {
-    return plugin_call(info_, "components", [&] { return objective_->components(); });
-  }
-
- private:
-  std::shared_ptr<Objective> objective_;
-  PluginInfo info_;
-};
-
-// A regulariser's rows go to the run-file group named after it.
-class GroupLog final : public RegulariserLog {
- public:
-  GroupLog(RunFile& file, std::string group) : file_(file), group_(std::move(group)) {}
-  void append(const RunFile::Row& row) override { file_.append(group_, row); }
-
- private:
-  RunFile& file_;
-  std::string group_;
-};
-
-// Everything built from the experiment's plugins, and who built each piece (for messages).
-struct Plugins {
-  std::shared_ptr<Architecture> model;
-  std::shared_ptr<Objective> objective;
-  std::vector<std::shared_ptr<Regulariser>> regularisers;
-  std::shared_ptr<DecodingChain> decoding;
-  PluginInfo model_info, objective_info;
-  std::vector<PluginInfo> regulariser_info, decoding_info;
-  std::vector<std::string> regulariser_labels;  // the plugin name, or name.<i> when listed twice
-};
-
-Plugins build_plugins(const Experiment& e, const Registry& registry, const c10::Device& device) {
-  Plugins p;
-  const ArchitectureContext arch_context{ByteTokenizer::vocab_size, e.data.block_size};
-  p.model = make_plugin<Architecture>(registry, e.model.name, e.model.options, arch_context);
-  p.model->to(device);
-  p.model_info = registry.get<Architecture>(e.model.name).info;
-  static const ByteTokenizer tokenizer;
-  ObjectiveContext objective_context{ByteTokenizer::vocab_size, &tokenizer, {}};
-  for (const auto& task : e.objective.tasks) {
-    auto built = make_plugin<Objective>(registry, task.name, task.options, objective_context);
-    objective_context.tasks.push_back(
-        {task.name, std::make_shared<GuardedObjective>(std::move(built), registry.get<Objective>(task.name).info)});
-  }
-  p.objective = make_plugin<Objective>(registry, e.objective.name, e.objective.options, objective_context);
-  p.objective_info = registry.get<Objective>(e.objective.name).info;
-  const RegulariserContext reg_context{e.train.steps, e.train.weight_decay};
-  for (std::size_t i = 0; i < e.regularisers.size(); ++i) {
-    const auto& r = e.regularisers[i];
-    p.regularisers.push_back(make_plugin<Regulariser>(registry, r.name, r.options, reg_context));
-    p.regulariser_info.push_back(registry.get<Regulariser>(r.name).info);
-    const auto same = std::count_if(e.regularisers.begin(), e.regularisers.end(),
-                                    [&](const PluginChoice& other) { return other.name == r.name; });
-    p.regulariser_labels.push_back(same > 1 ? fmt::format("{}.{}", r.name, i) : r.name);
-  }
-  std::vector<std::shared_ptr<DecodingStep>> steps;
-  for (const auto& d : e.decoding) {
-    p.decoding_info.push_back(registry.get<DecodingStep>(d.name).info);
-    steps.push_back(std::make_shared<GuardedStep>(
-        make_plugin<DecodingStep>(registry, d.name, d.options, DecodingContext{ByteTokenizer::vocab_size}),
-        p.decoding_info.back()));
-  }
-  if (!steps.empty()) p.decoding = std::make_shared<DecodingChain>(std::move(steps));
-  return p;
-}
-
-// The train/loss.<name> columns: the objective's declared components, then one per regulariser
-// that adds a loss term.
-std::vector<std::string> component_columns(const Plugins& p) {
-  std::vector<std::string> names = plugin_call(p.objective_info, "components", [&] { return p.objective->components(); });
-  for (std::size_t r = 0; r < p.regularisers.size(); ++r) {
-    if (p.regulariser_info[r].traits.hooks.loss) names.push_back(p.regulariser_labels[r]);
-  }
-  return names;
-}
 
 void write_provenance(RunFile& file, const Experiment& e, const Plugins& p, const c10::Device& device, int threads) {
   std::ostringstream config;
