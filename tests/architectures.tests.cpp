@@ -223,31 +223,23 @@ TEST_CASE("generate: cached greedy decoding equals greedy decoding by full forwa
       options.decoder_start_id = 0;
       const auto generated = lmlab::generate(*model, greedy, prompts, options, at::kCPU);
       const bool encoder = model->capabilities().has_encoder;
-      // The batch's decoder input starts as long as its longest prompt (the start token alone
-      // for an encoder-decoder); shorter prompts are left-padded to it.
-      const std::int64_t padded_length = encoder ? 1 : 9;
       for (std::size_t r = 0; r < prompts.size(); ++r) {
-        // The reference: the row alone, its whole window re-read at every step. The window
-        // moves when the batch's cache would refill (to its most recent half context), in
-        // padded coordinates; `offset` is the row's left padding.
+        // The reference: the row alone, its whole window re-read at every step. The window is
+        // the row's own: its last 10 tokens at first, then, whenever the next token would
+        // overflow it, its most recent half context; the batch's padding never moves it.
         std::vector<std::int64_t> decoded = encoder ? std::vector<std::int64_t>{0} : prompts[r];
-        const std::int64_t offset = padded_length - static_cast<std::int64_t>(decoded.size());
-        std::int64_t start = 0, cached = padded_length;
+        const auto own_prompt = static_cast<std::int64_t>(encoder ? 0 : prompts[r].size());
+        std::int64_t start = std::max<std::int64_t>(0, static_cast<std::int64_t>(decoded.size()) - 10);
         std::vector<std::int64_t> expected;
         at::NoGradGuard no_grad;
         for (std::int64_t s = 0; s < steps; ++s) {
-          if (s > 0 && cached + 1 > 10) {
-            start = offset + static_cast<std::int64_t>(decoded.size()) - 5;
-            cached = 5;
-          } else if (s > 0) {
-            ++cached;
-          }
-          const std::int64_t first = std::max(start, offset);
-          const std::vector<std::int64_t> window(decoded.begin() + (first - offset), decoded.end());
+          const auto length = static_cast<std::int64_t>(decoded.size());
+          if (length - start > 10) start = length - 5;
+          const std::vector<std::int64_t> window(decoded.begin() + start, decoded.end());
           ModelInput in;
           in.tokens = at::tensor(window, at::kLong).unsqueeze(0);
           if (family == "prefix_decoder") {
-            in.prefix_lengths = at::full({1}, std::max<std::int64_t>(0, padded_length - first), at::kLong);
+            in.prefix_lengths = at::full({1}, std::max<std::int64_t>(0, own_prompt - start), at::kLong);
           }
           if (encoder) in.encoder_tokens = at::tensor(prompts[r], at::kLong).unsqueeze(0);
           const std::int64_t next = model->forward(in).logits[0][-1].argmax().item<std::int64_t>();

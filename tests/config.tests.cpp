@@ -247,12 +247,59 @@ value = 0.7
   CHECK_THAT(resolve_error(minimal + "\n[decoding]\nchain = [\"temperature\", \"sampel\"]\n"),
              Contains("exp.toml:8:25: decoding.chain[1]: unknown decoding 'sampel' (did you mean 'sample'?)"));
   CHECK_THAT(resolve_error(minimal + "\n[decoding]\nchain = [\"sample\"]\n[decoding.temperature]\nvalue = 2.0\n"),
-             Contains("exp.toml:9:11: decoding.temperature: unknown key") && Contains("accepted: chain, sample"));
+             Contains("exp.toml:9:11: decoding.temperature: unknown key") && Contains("accepted: chain, eval, sample"));
   CHECK_THAT(resolve_error(minimal + "\n[decoding]\nchain = [\"temperature\", \"sample\"]\ntemperature = 0.5\n"),
              Contains("decoding.temperature: expected a table, got float 0.5"));
   CHECK_THAT(resolve_error(minimal + "\n[decoding]\nchain = [\"temperature\", \"sample\"]\n[decoding.temperature]\n"
                                      "value = 0\n"),
              Contains("exp.toml:10:9: decoding.temperature.value: 0.0 is out of range; accepted: > 0"));
+}
+
+TEST_CASE("[[decoding.eval]] adds named configurations, each a chain with its own tables", "[config]") {
+  const TempDir dir;
+  const std::string two = R"(
+[[decoding.eval]]
+name = "hot"
+chain = ["temperature", "sample"]
+temperature = { value = 1.5 }
+
+[[decoding.eval]]
+name = "cold"
+chain = ["temperature", "sample"]
+)";
+  // Without [decoding].chain only the named configurations run.
+  const lmlab::Experiment e = resolve(dir, minimal + two);
+  CHECK(e.decoding.empty());
+  REQUIRE(e.decoding_eval.size() == 2);
+  CHECK(e.decoding_eval[0].name == "hot");
+  CHECK(e.decoding_eval[0].chain[0].options["value"].value<double>() == 1.5);
+  CHECK(e.decoding_eval[1].name == "cold");
+  CHECK(e.decoding_eval[1].chain[0].options["value"].value<double>() == 1.0);
+  const toml::array* resolved = e.resolved["decoding"]["eval"].as_array();
+  REQUIRE(resolved);
+  REQUIRE(resolved->size() == 2);
+  CHECK(resolved->get(0)->as_table()->at_path("temperature.value").value<double>() == 1.5);
+  CHECK(resolved->get(1)->as_table()->at_path("name").value<std::string>() == "cold");
+
+  // With it, it is configuration "default", besides the named ones; the hash says which run.
+  const lmlab::Experiment both = resolve(dir, minimal + "\n[decoding]\nchain = [\"greedy\"]\n" + two);
+  CHECK(both.decoding.size() == 1);
+  CHECK(both.decoding_eval.size() == 2);
+  CHECK(both.config_hash != e.config_hash);
+  // No [[decoding.eval]]: the resolved config has no eval key, so older hashes still hold.
+  CHECK_FALSE(resolve(dir, minimal).resolved["decoding"]["eval"]);
+
+  CHECK_THAT(resolve_error(minimal + "\n[[decoding.eval]]\nchain = [\"greedy\"]\n"),
+             Contains("decoding.eval[0]: each [[decoding.eval]] needs a `name` and a `chain`"));
+  CHECK_THAT(resolve_error(minimal + "\n[[decoding.eval]]\nname = \"a b\"\nchain = [\"greedy\"]\n"),
+             Contains("decoding.eval[0].name: 'a b' is not a plain name"));
+  CHECK_THAT(resolve_error(minimal + "\n[decoding]\nchain = [\"greedy\"]\n[[decoding.eval]]\nname = \"default\"\n"
+                                     "chain = [\"greedy\"]\n"),
+             Contains("decoding.eval[0].name: 'default' is taken") && Contains("accepted: a name not among: default"));
+  CHECK_THAT(resolve_error(minimal + "\n[[decoding.eval]]\nname = \"x\"\nchain = [\"greedy\"]\ntop_p = { p = 0.5 }\n"),
+             Contains("decoding.eval[0].top_p: unknown key") && Contains("accepted: chain, greedy, name"));
+  CHECK_THAT(resolve_error(minimal + "\n[[decoding.eval]]\nname = \"x\"\nchain = [\"gredy\"]\n"),
+             Contains("decoding.eval[0].chain[0]: unknown decoding 'gredy' (did you mean 'greedy'?)"));
 }
 
 TEST_CASE("without [decoding] the chain is greedy, or empty if no greedy step is loaded", "[config]") {

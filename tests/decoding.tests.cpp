@@ -113,7 +113,7 @@ TEST_CASE("decoding chain: rejects chains that do not end in exactly one selecto
                        MessageContains("decoding chain []"));
   CHECK_THROWS_MATCHES(DecodingChain({affine("temperature")}), lmlab::ConfigError,
                        MessageContains("decoding chain [temperature]: the last step must select a token "
-                                       "(greedy, sample, ...)"));
+                                       "(greedy, sample) or search (beam_search, contrastive_search)"));
   CHECK_THROWS_MATCHES(DecodingChain({std::make_shared<Counter>(), affine("temperature")}), lmlab::ConfigError,
                        MessageContains("decoding chain [counter, temperature]") &&
                            MessageContains("step 1 ('counter') selects"));

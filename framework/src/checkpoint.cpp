@@ -1,5 +1,8 @@
 #include "lmlab/checkpoint.hpp"
 
+#include <algorithm>
+#include <vector>
+
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <fmt/format.h>
@@ -8,6 +11,7 @@
 #include <torch/serialize/output-archive.h>
 
 #include "lmlab/error.hpp"
+#include "lmlab/run_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -91,7 +95,7 @@ void load_module(torch::nn::Module& module, torch::serialize::InputArchive& in, 
 }  // namespace
 
 void save_checkpoint(const fs::path& file, const CheckpointParts& parts, const TrainingState& state,
-                     const std::string& config_hash) {
+                     const std::string& config_hash, const std::string& config) {
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model, optimizer;
   parts.model.save(model);
@@ -99,6 +103,7 @@ void save_checkpoint(const fs::path& file, const CheckpointParts& parts, const T
   archive.write("model", model);
   archive.write("optimizer", optimizer);
   archive.write("config_hash", c10::IValue(config_hash));
+  if (!config.empty()) archive.write("config", c10::IValue(config));
   archive.write("rng_data", parts.data_generator.get_state());
   archive.write("rng_cpu", default_generator(c10::Device(c10::kCPU)).get_state());
   if (parts.device.is_cuda()) archive.write("rng_device", default_generator(parts.device).get_state());
@@ -170,6 +175,40 @@ std::string load_model_weights(const fs::path& file, torch::nn::Module& model, c
   }
   load_module(model, weights, "", file);
   return hash.toStringRef();
+}
+
+std::string read_checkpoint_config(const fs::path& file) {
+  if (!fs::exists(file)) throw DataError(fmt::format("no checkpoint at {}", file.string()));
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(file.string(), c10::Device(c10::kCPU));
+  } catch (const std::exception& e) {
+    throw DataError(fmt::format("cannot read checkpoint {}: {}", file.string(), e.what()));
+  }
+  c10::IValue config;
+  if (archive.try_read("config", config)) return config.toStringRef();
+  // Checkpoints from before the config was stored in them: the run file written beside it has it.
+  fs::path run_file = file;
+  run_file.replace_extension(".h5");
+  if (fs::exists(run_file) && run_file::has_attribute(run_file, "config")) {
+    return run_file::read_attribute(run_file, "config");
+  }
+  throw DataError(fmt::format("{} holds no config, and there is no run file {} beside it to read one from",
+                              file.string(), run_file.string()));
+}
+
+fs::path find_checkpoint(const fs::path& from) {
+  if (!fs::is_directory(from)) return from;
+  std::vector<fs::path> found;
+  for (const auto& entry : fs::directory_iterator(from)) {
+    if (entry.path().extension() == ".ckpt") found.push_back(entry.path());
+  }
+  std::sort(found.begin(), found.end());
+  if (found.size() == 1) return found.front();
+  std::string names;
+  for (const auto& f : found) names += (names.empty() ? "" : ", ") + f.filename().string();
+  throw DataError(fmt::format("folder {} holds {} checkpoints{}{}; name the .ckpt file", from.string(), found.size(),
+                              found.empty() ? "" : ": ", names));
 }
 
 }  // namespace lmlab

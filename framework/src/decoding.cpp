@@ -41,7 +41,7 @@ DecodingChain::DecodingChain(std::vector<std::shared_ptr<DecodingStep>> steps) :
   }
   if (!steps_.back()->selects()) {
     throw ConfigError(
-        fmt::format("{}: the last step must select a token (greedy, sample, ...)", describe(steps_)));
+        fmt::format("{}: the last step must select a token (greedy, sample) or search (beam_search, contrastive_search)", describe(steps_)));
   }
 }
 
@@ -53,6 +53,10 @@ std::string DecodingChain::name() const {
 
 void DecodingChain::apply(DecodeState& state) {
   for (const auto& step : steps_) step->apply(state);
+}
+
+void DecodingChain::process(DecodeState& state) {
+  for (std::size_t i = 0; i + 1 < steps_.size(); ++i) steps_[i]->apply(state);
 }
 
 void DecodingChain::reset() {

@@ -30,18 +30,24 @@ void reject_overrides_of_axes(const std::filesystem::path& file, const SweepPoin
   }
 }
 
-// The chain is built once here, so a chain that cannot decode (no selector, a selector before a
+// Each chain is built once here, so a chain that cannot decode (no selector, a selector before a
 // warper) is reported by `lmlab validate`, before any run starts.
-void check_decoding_chain(const std::filesystem::path& file, const Experiment& run, const Registry& registry) {
-  std::vector<std::shared_ptr<DecodingStep>> steps;
-  for (const auto& d : run.decoding) {
-    steps.push_back(make_plugin<DecodingStep>(registry, d.name, d.options, DecodingContext{ByteTokenizer::vocab_size}));
-  }
-  if (steps.empty()) return;
-  try {
-    DecodingChain chain(std::move(steps));
-  } catch (const ConfigError& e) {
-    throw ConfigError(fmt::format("{}: decoding.chain: {}", file.string(), e.what()));
+void check_decoding_chains(const std::filesystem::path& file, const Experiment& run, const Registry& registry) {
+  auto check = [&](const std::vector<PluginChoice>& chain, const std::string& path) {
+    std::vector<std::shared_ptr<DecodingStep>> steps;
+    for (const auto& d : chain) {
+      steps.push_back(make_plugin<DecodingStep>(registry, d.name, d.options, DecodingContext{ByteTokenizer::vocab_size}));
+    }
+    if (steps.empty()) return;
+    try {
+      DecodingChain built(std::move(steps));
+    } catch (const ConfigError& e) {
+      throw ConfigError(fmt::format("{}: {}: {}", file.string(), path, e.what()));
+    }
+  };
+  check(run.decoding, "decoding.chain");
+  for (std::size_t i = 0; i < run.decoding_eval.size(); ++i) {
+    check(run.decoding_eval[i].chain, fmt::format("decoding.eval[{}] ('{}').chain", i, run.decoding_eval[i].name));
   }
 }
 
@@ -77,7 +83,8 @@ void check_compatibility(const std::filesystem::path& file, const toml::table& c
   };
   check_objective(run.objective.name, "objective.name", "name");
   for (const auto& task : run.objective.tasks) check_objective(task.name, "objective.tasks", "tasks");
-  if (!run.decoding.empty() && run.eval.max_new_tokens > 0 && !caps.generates) {
+  const bool decodes = !run.decoding.empty() || !run.decoding_eval.empty();
+  if (decodes && run.eval.max_new_tokens > 0 && !caps.generates) {
     const Requirements generating{.generates = true};
     config_error_at(location_of(config, "model", "arch", file), "decoding",
                     fmt::format("architecture '{}' does not generate, so it cannot run the decoding chain; remove "
@@ -100,7 +107,7 @@ std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::
     apply_overrides(config, overrides);
     loader.load_standard(plugin_paths_of(config), file.parent_path());
     Experiment run = resolve_experiment(config, registry, file.string());
-    check_decoding_chain(file, run, registry);
+    check_decoding_chains(file, run, registry);
     check_compatibility(file, config, run, registry);
     if (!point.label.empty()) {
       // Every run name says its seed; a sweep over seeds already has it in the label.

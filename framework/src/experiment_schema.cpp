@@ -1,6 +1,7 @@
 // resolve_experiment: the sections of an experiment file, their options declared once, and the
 // plugins they name, validated against the registry before any work starts.
 #include <algorithm>
+#include <cctype>
 #include <optional>
 #include <sstream>
 #include <type_traits>
@@ -233,27 +234,72 @@ std::vector<std::string> default_chain(const Registry& registry) {
   return {};
 }
 
-std::vector<PluginChoice> resolve_decoding(const toml::table& config, const Registry& registry) {
+// One chain: its steps from `chain_node` (or `fallback` when absent), each with its options table
+// from `table`, which holds nothing else but `reserved` keys.
+std::vector<PluginChoice> resolve_chain(const toml::table* table, const toml::node* chain_node,
+                                        const std::vector<std::string>& fallback, const std::string& path,
+                                        const std::vector<std::string>& reserved, const Registry& registry) {
   static const toml::table no_options;
-  const toml::table* table = section(config, "decoding");
-  const toml::node* chain_node = table ? table->get("chain") : nullptr;
-  const std::vector<std::string> chain =
-      chain_node ? detail::read_string_list(*chain_node, "decoding.chain") : default_chain(registry);
-  // Besides `chain`, [decoding] holds one options table per step of the chain.
-  if (table) detail::check_keys(*table, "decoding", chain, {"chain"});
+  const std::string chain_path = key_path(path, "chain");
+  const std::vector<std::string> chain = chain_node ? detail::read_string_list(*chain_node, chain_path) : fallback;
+  if (table) detail::check_keys(*table, path, chain, reserved);
   std::vector<PluginChoice> out;
   for (std::size_t i = 0; i < chain.size(); ++i) {
     const std::string& step = chain[i];
     if (chain_node) {
       check_registered<DecodingStep>(registry, step, *chain_node->as_array()->get(i),
-                                     fmt::format("decoding.chain[{}]", i));
+                                     fmt::format("{}[{}]", chain_path, i));
     }
-    const std::string path = key_path("decoding", step);
+    const std::string step_path = key_path(path, step);
     const toml::node* options = table ? table->get(step) : nullptr;
-    const toml::table& user = options ? detail::read_table(*options, path) : no_options;
-    out.push_back({step, resolve_plugin<DecodingStep>(registry, step, user, path), {}});
+    const toml::table& user = options ? detail::read_table(*options, step_path) : no_options;
+    out.push_back({step, resolve_plugin<DecodingStep>(registry, step, user, step_path), {}});
   }
   return out;
+}
+
+// A configuration's name becomes part of run-file rows and file names: short and plain.
+bool plain_name(const std::string& name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+}
+
+// [decoding] chain = [...] with a table per step, and any number of [[decoding.eval]] tables,
+// each a named configuration (name, chain, a table per step). Without [[decoding.eval]], the
+// chain defaults to greedy; with them, [decoding].chain runs only when given.
+void resolve_decoding(const toml::table& config, const Registry& registry, Experiment& e) {
+  const toml::table* table = section(config, "decoding");
+  const toml::node* chain_node = table ? table->get("chain") : nullptr;
+  const toml::node* eval_node = table ? table->get("eval") : nullptr;
+  const std::vector<std::string> fallback = eval_node ? std::vector<std::string>{} : default_chain(registry);
+  e.decoding = resolve_chain(table, chain_node, fallback, "decoding", {"chain", "eval"}, registry);
+  if (!eval_node) return;
+  const toml::array& list = detail::read_array(*eval_node, "decoding.eval", "an array of tables ([[decoding.eval]])");
+  std::vector<std::string> names;
+  if (!e.decoding.empty()) names.push_back("default");
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string path = fmt::format("decoding.eval[{}]", i);
+    const toml::table& entry = detail::read_table(*list.get(i), path);
+    const toml::node* name_node = entry.get("name");
+    const toml::node* chain = entry.get("chain");
+    if (!name_node || !chain) {
+      config_error(&entry, path, "each [[decoding.eval]] needs a `name` and a `chain`",
+                   "name = \"...\", chain = [\"step\", ..., \"greedy\"]");
+    }
+    const std::string name = detail::read_string(*name_node, key_path(path, "name"), {});
+    if (!plain_name(name)) {
+      config_error(name_node, key_path(path, "name"),
+                   fmt::format("'{}' is not a plain name: use 1-64 letters, digits, '_', '-' or '.'", name));
+    }
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      config_error(name_node, key_path(path, "name"),
+                   fmt::format("'{}' is taken ('default' is [decoding].chain's when it is given)", name),
+                   "a name not among: " + join(names));
+    }
+    names.push_back(name);
+    e.decoding_eval.push_back({name, resolve_chain(&entry, chain, {}, path, {"name", "chain"}, registry)});
+  }
 }
 
 toml::table with_name(const PluginChoice& choice, const std::string& name_key) {
@@ -274,13 +320,26 @@ toml::table resolved_table(const Experiment& e) {
   toml::array regularisers;
   for (const auto& r : e.regularisers) regularisers.push_back(with_name(r, "name"));
   out.insert("regularisers", std::move(regularisers));
-  toml::table decoding;
-  toml::array chain;
-  for (const auto& step : e.decoding) {
-    chain.push_back(step.name);
-    decoding.insert_or_assign(step.name, step.options);
+  const auto chain_table = [](const std::vector<PluginChoice>& steps) {
+    toml::table t;
+    toml::array chain;
+    for (const auto& step : steps) {
+      chain.push_back(step.name);
+      t.insert_or_assign(step.name, step.options);
+    }
+    t.insert_or_assign("chain", std::move(chain));
+    return t;
+  };
+  toml::table decoding = chain_table(e.decoding);
+  if (!e.decoding_eval.empty()) {
+    toml::array configurations;
+    for (const auto& d : e.decoding_eval) {
+      toml::table t = chain_table(d.chain);
+      t.insert_or_assign("name", d.name);
+      configurations.push_back(std::move(t));
+    }
+    decoding.insert_or_assign("eval", std::move(configurations));
   }
-  decoding.insert_or_assign("chain", std::move(chain));
   out.insert("decoding", std::move(decoding));
   return out;
 }
@@ -381,7 +440,7 @@ Experiment resolve_experiment(const toml::table& config, const Registry& registr
   e.model = resolve_required<Architecture>(config, registry, source, "model", "arch");
   e.objective = resolve_required<Objective>(config, registry, source, "objective", "name");
   e.regularisers = resolve_regularisers(config, registry);
-  e.decoding = resolve_decoding(config, registry);
+  resolve_decoding(config, registry, e);
   e.resolved = resolved_table(e);
 
   std::ostringstream canonical;  // tables print in key order, so the text is canonical

@@ -33,8 +33,8 @@ void print_summary(std::ostream& out, const std::vector<RunSummary>& runs) {
   }
   for (const auto& r : runs) {
     out << fmt::format("\n{} ({} on {}, {} threads)\n", r.run_file.string(), r.run_name, r.device, r.threads);
-    for (const auto& [prompt, continuation] : r.samples) {
-      out << fmt::format("  prompt: {}\n  continuation: {}\n", one_line(prompt, 100), one_line(continuation, 200));
+    for (const auto& s : r.samples) {
+      out << fmt::format("  prompt: {}\n  {}: {}\n", one_line(s.prompt, 100), s.decoding, one_line(s.continuation, 200));
     }
   }
 }

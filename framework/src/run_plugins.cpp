@@ -1,21 +1,43 @@
 #include "run_plugins.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "lmlab/plugin_call.hpp"
+#include "lmlab/search.hpp"
 #include "lmlab/tokenizer.hpp"
 
 namespace lmlab {
 
 namespace {
 
+// A search strategy's run, through plugin_call. Only GuardedStep makes one, for a step that is a search.
+class GuardedSearch final : public SearchStrategy {
+ public:
+  GuardedSearch(SearchStrategy& search, const PluginInfo& info) : search_(search), info_(info) {}
+  std::string name() const override { return search_.name(); }
+  std::vector<std::vector<Continuation>> run(SearchInput& input) override {
+    return plugin_call(info_, "search", [&] { return search_.run(input); });
+  }
+  std::shared_ptr<DecodingStep> clone() const override {
+    throw std::logic_error("a guarded search is cloned through its GuardedStep");
+  }
+
+ private:
+  SearchStrategy& search_;
+  const PluginInfo& info_;
+};
+
 // A decoding step whose every call goes through plugin_call, so a failure inside generation names
 // the step's plugin rather than the model's.
 class GuardedStep final : public DecodingStep {
  public:
-  GuardedStep(std::shared_ptr<DecodingStep> step, PluginInfo info) : step_(std::move(step)), info_(std::move(info)) {}
+  GuardedStep(std::shared_ptr<DecodingStep> step, PluginInfo info) : step_(std::move(step)), info_(std::move(info)) {
+    if (SearchStrategy* s = step_->search()) search_ = std::make_unique<GuardedSearch>(*s, info_);
+  }
   std::string name() const override { return step_->name(); }
   void apply(DecodeState& state) override { plugin_call(info_, "apply", [&] { step_->apply(state); }); }
   bool selects() const override { return step_->selects(); }
@@ -23,10 +45,12 @@ class GuardedStep final : public DecodingStep {
   std::shared_ptr<DecodingStep> clone() const override {
     return std::make_shared<GuardedStep>(plugin_call(info_, "clone", [&] { return step_->clone(); }), info_);
   }
+  SearchStrategy* search() override { return search_.get(); }
 
  private:
   std::shared_ptr<DecodingStep> step_;
   PluginInfo info_;
+  std::unique_ptr<GuardedSearch> search_;  // refers to step_ and info_, so declared after them
 };
 
 // A composite objective's task, whose calls name the task's plugin when they fail.
@@ -72,14 +96,21 @@ Plugins build_plugins(const Experiment& e, const Registry& registry, const c10::
                                     [&](const PluginChoice& other) { return other.name == r.name; });
     p.regulariser_labels.push_back(same > 1 ? fmt::format("{}.{}", r.name, i) : r.name);
   }
-  std::vector<std::shared_ptr<DecodingStep>> steps;
-  for (const auto& d : e.decoding) {
-    p.decoding_info.push_back(registry.get<DecodingStep>(d.name).info);
-    steps.push_back(std::make_shared<GuardedStep>(
-        make_plugin<DecodingStep>(registry, d.name, d.options, DecodingContext{ByteTokenizer::vocab_size}),
-        p.decoding_info.back()));
-  }
-  if (!steps.empty()) p.decoding = std::make_shared<DecodingChain>(std::move(steps));
+  auto add_chain = [&](const std::string& name, const std::vector<PluginChoice>& chain) {
+    if (chain.empty()) return;
+    NamedChain named{name, {}, {}};
+    std::vector<std::shared_ptr<DecodingStep>> steps;
+    for (const auto& d : chain) {
+      named.info.push_back(registry.get<DecodingStep>(d.name).info);
+      steps.push_back(std::make_shared<GuardedStep>(
+          make_plugin<DecodingStep>(registry, d.name, d.options, DecodingContext{ByteTokenizer::vocab_size}),
+          named.info.back()));
+    }
+    named.chain = std::make_shared<DecodingChain>(std::move(steps));
+    p.decodings.push_back(std::move(named));
+  };
+  add_chain("default", e.decoding);
+  for (const auto& d : e.decoding_eval) add_chain(d.name, d.chain);
   return p;
 }
 

@@ -14,6 +14,7 @@
 #include "lmlab/registry.hpp"
 #include "lmlab/regulariser.hpp"
 #include "lmlab/run_file.hpp"
+#include "run_samples.hpp"
 
 namespace lmlab {
 
@@ -33,9 +34,9 @@ struct Plugins {
   std::shared_ptr<Architecture> model;
   std::shared_ptr<Objective> objective;
   std::vector<std::shared_ptr<Regulariser>> regularisers;
-  std::shared_ptr<DecodingChain> decoding;
+  std::vector<NamedChain> decodings;  // "default" ([decoding].chain) first when it has steps, then [[decoding.eval]]
   PluginInfo model_info, objective_info;
-  std::vector<PluginInfo> regulariser_info, decoding_info;
+  std::vector<PluginInfo> regulariser_info;
   std::vector<std::string> regulariser_labels;  // the plugin name, or name.<i> when listed twice
 };
 

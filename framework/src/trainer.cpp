@@ -40,11 +40,15 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-void write_provenance(RunFile& file, const Experiment& e, const Plugins& p, const c10::Device& device, int threads) {
+std::string config_text(const Experiment& e) {
   std::ostringstream config;
   config << e.resolved;
+  return config.str();
+}
+
+void write_provenance(RunFile& file, const Experiment& e, const Plugins& p, const c10::Device& device, int threads) {
   const GitState git = source_git_state();
-  file.set_attribute("config", config.str());
+  file.set_attribute("config", config_text(e));
   file.set_attribute("config_hash", e.config_hash);
   file.set_attribute("source", e.source);
   file.set_attribute("lmlab_version", build_info::version);
@@ -59,8 +63,12 @@ void write_provenance(RunFile& file, const Experiment& e, const Plugins& p, cons
   for (std::size_t i = 0; i < p.regulariser_info.size(); ++i) {
     file.set_attribute(fmt::format("plugin.regulariser.{}", i), describe(p.regulariser_info[i]));
   }
-  for (std::size_t i = 0; i < p.decoding_info.size(); ++i) {
-    file.set_attribute(fmt::format("plugin.decoding.{}", i), describe(p.decoding_info[i]));
+  for (const auto& d : p.decodings) {
+    for (std::size_t i = 0; i < d.info.size(); ++i) {
+      file.set_attribute(d.name == "default" ? fmt::format("plugin.decoding.{}", i)
+                                             : fmt::format("plugin.decoding.{}.{}", d.name, i),
+                         describe(d.info[i]));
+    }
   }
   const Accounting size = plugin_call(p.model_info, "accounting", [&] { return p.model->accounting(); });
   file.set_attribute("model.parameters", size.parameters);
@@ -116,22 +124,6 @@ RunSummary finished_summary(RunSummary summary, std::int64_t step, std::ostream&
   return summary;
 }
 
-// The checkpoint `init_from` names: a .ckpt file, or an experiment's results folder holding
-// exactly one, so that a fine-tuning file need not spell the source run's config hash.
-fs::path init_checkpoint(const fs::path& from) {
-  if (!fs::is_directory(from)) return from;
-  std::vector<fs::path> found;
-  for (const auto& entry : fs::directory_iterator(from)) {
-    if (entry.path().extension() == ".ckpt") found.push_back(entry.path());
-  }
-  std::sort(found.begin(), found.end());
-  if (found.size() == 1) return found.front();
-  std::string names;
-  for (const auto& f : found) names += (names.empty() ? "" : ", ") + f.filename().string();
-  throw DataError(fmt::format("folder {} holds {} checkpoints{}{}; name the .ckpt file", from.string(), found.size(),
-                              found.empty() ? "" : ": ", names));
-}
-
 }  // namespace
 
 void request_stop() { g_stop.store(true); }
@@ -176,7 +168,7 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
   std::string init_hash;
   if (!e.train.init_from.empty() && !(options.resume && fs::exists(summary.checkpoint))) {
     try {
-      const fs::path from = init_checkpoint(e.train.init_from);
+      const fs::path from = find_checkpoint(e.train.init_from);
       init_hash = load_model_weights(from, model, device);
       out << fmt::format("model weights from {} (config {})\n", from.string(), init_hash);
     } catch (const DataError& error) {
@@ -229,9 +221,10 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
   const std::int64_t tokens_before = state.tokens;  // a resumed run's speed counts its own steps only
   EvalResult last_eval;
 
+  const std::string config = config_text(e);
   auto checkpoint = [&] {
     file.flush();  // rows up to this step must be on disk before a resume may drop later ones
-    save_checkpoint(summary.checkpoint, parts, state, e.config_hash);
+    save_checkpoint(summary.checkpoint, parts, state, e.config_hash, config);
   };
   auto evaluate_and_sample = [&](std::int64_t step) {
     last_eval = plugin_call(plugins.objective_info, "evaluation",
@@ -241,22 +234,13 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
     progress.message(fmt::format("[{}] step {}: val_loss {:.4f}  val_ppl {:.3f}  val_acc {:.3f}", e.run_name, step,
                                  last_eval.loss, last_eval.perplexity, last_eval.accuracy));
     summary.samples.clear();
-    if (plugins.decoding && !prompts.empty() && e.eval.max_new_tokens > 0) {
+    if (!plugins.decodings.empty() && !prompts.empty() && e.eval.max_new_tokens > 0) {
       GenerateOptions g;
       g.max_new_tokens = e.eval.max_new_tokens;
       g.seed = static_cast<std::uint64_t>(e.experiment.seed);
       g.pad_id = ByteTokenizer::pad_id;
       g.decoder_start_id = ByteTokenizer::bos_id;
-      const auto continuations = plugin_call(plugins.model_info, "generation", [&] {
-        AutocastScope autocast(device, bf16);
-        return generate(model, *plugins.decoding, prompts, g, device);
-      });
-      for (std::size_t i = 0; i < prompts.size(); ++i) {
-        const std::string prompt = tokenizer.decode(prompts[i]), continuation = tokenizer.decode(continuations[i]);
-        file.append("samples", {{"step", step}, {"prompt_index", static_cast<std::int64_t>(i)}, {"prompt", prompt},
-                                {"continuation", continuation}});
-        summary.samples.emplace_back(prompt, continuation);
-      }
+      summary.samples = write_samples(file, model, plugins.model_info, plugins.decodings, prompts, g, step, device, bf16);
     }
     state.last_eval_step = step;
     file.flush();

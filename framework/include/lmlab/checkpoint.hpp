@@ -38,8 +38,9 @@ struct CheckpointParts {
 };
 
 /// Writes atomically (temporary file, then rename) so a crash mid-write keeps the previous one.
+/// `config` is the run's resolved config text, kept so the checkpoint alone can rebuild its model.
 void save_checkpoint(const std::filesystem::path& file, const CheckpointParts& parts, const TrainingState& state,
-                     const std::string& config_hash);
+                     const std::string& config_hash, const std::string& config = {});
 
 /// Restores into `parts` and returns the counters. Throws DataError when the file is missing or
 /// was written for another config (its hash differs).
@@ -51,5 +52,14 @@ TrainingState load_checkpoint(const std::filesystem::path& file, const Checkpoin
 /// Returns the config hash the checkpoint was written for. Throws DataError naming the first
 /// missing or mismatched tensor.
 std::string load_model_weights(const std::filesystem::path& file, torch::nn::Module& model, const c10::Device& device);
+
+/// The resolved config text checkpoint `file` was written for: stored in it, or (older
+/// checkpoints) the `config` attribute of the run file beside it. Throws DataError when neither has one.
+std::string read_checkpoint_config(const std::filesystem::path& file);
+
+/// The checkpoint `from` names: a .ckpt file, or a results folder holding exactly one, so that
+/// `init_from` and `lmlab generate` need not spell a run's config hash. Throws DataError naming
+/// the folder's checkpoints when it holds none or several.
+std::filesystem::path find_checkpoint(const std::filesystem::path& from);
 
 }  // namespace lmlab

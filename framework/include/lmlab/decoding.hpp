@@ -12,6 +12,8 @@
 
 namespace lmlab {
 
+class SearchStrategy;
+
 struct DecodingContext {
   std::int64_t vocab_size = 0;
 };
@@ -49,9 +51,11 @@ class DecodingStep {
   virtual void reset() {}
   /// A fresh copy with the same options and state.
   virtual std::shared_ptr<DecodingStep> clone() const = 0;
+  /// The search strategy this step is (beam, contrastive), or null for a warper or selector.
+  virtual SearchStrategy* search() { return nullptr; }
 };
 
-/// An ordered chain of steps; validates that it ends in one selector.
+/// An ordered chain of steps; validates that it ends in one selector (or search strategy).
 class DecodingChain final : public DecodingStep {
  public:
   explicit DecodingChain(std::vector<std::shared_ptr<DecodingStep>> steps);
@@ -60,6 +64,10 @@ class DecodingChain final : public DecodingStep {
   bool selects() const override { return true; }
   void reset() override;
   std::shared_ptr<DecodingStep> clone() const override;
+  /// The last step's search strategy, if it is one.
+  SearchStrategy* search() override { return steps_.back()->search(); }
+  /// Every step but the last (the selector or search): what a search applies to each row.
+  void process(DecodeState& state);
   const std::vector<std::shared_ptr<DecodingStep>>& steps() const { return steps_; }
 
  private:

@@ -61,6 +61,12 @@ struct PluginChoice {
   std::vector<PluginChoice> tasks;  // a composite objective's, each from [objective.<name>]
 };
 
+/// A named decoding configuration, one of [[decoding.eval]].
+struct DecodingConfig {
+  std::string name;
+  std::vector<PluginChoice> chain;
+};
+
 /// A whole experiment, validated.
 struct Experiment {
   std::string source;  // the file it came from
@@ -71,7 +77,8 @@ struct Experiment {
   PluginChoice model;
   PluginChoice objective;
   std::vector<PluginChoice> regularisers;
-  std::vector<PluginChoice> decoding;  // the chain, in order
+  std::vector<PluginChoice> decoding;  // [decoding].chain, in order: configuration "default" (may be empty)
+  std::vector<DecodingConfig> decoding_eval;  // [[decoding.eval]], each also evaluated, under its name
   toml::table resolved;                // every section, every default filled in
   std::string config_hash;             // 16 hex digits of the resolved config's canonical text
   std::string run_name;                // sweep point and seed, then the first 8 digits of the hash

@@ -21,6 +21,11 @@ struct RunOptions {
   std::optional<bool> live;         // one live progress line; default: when stderr is a terminal
 };
 
+/// One best continuation of an evaluation: its decoding configuration, prompt and text.
+struct SampleText {
+  std::string decoding, prompt, continuation;
+};
+
 struct RunSummary {
   std::string run_name;
   std::filesystem::path run_file, checkpoint;
@@ -31,7 +36,7 @@ struct RunSummary {
   double unigram_ppl = 0.0;  // the validation text's perplexity under the training unigram distribution
   int threads = 0;
   std::string device;
-  std::vector<std::pair<std::string, std::string>> samples;  // the last evaluation's (prompt, continuation)
+  std::vector<SampleText> samples;  // the last evaluation's best continuations, per decoding configuration
 };
 
 /// <results_dir>/<experiment name>/<run name>.h5 and .ckpt
