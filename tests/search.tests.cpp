@@ -53,6 +53,7 @@ class FavourZero final : public lmlab::DecodingStep {
 class ArgmaxSearch final : public lmlab::SearchStrategy {
  public:
   std::string name() const override { return "argmax_search"; }
+  bool needs_hidden() const override { return true; }
   std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<ArgmaxSearch>(*this); }
   std::vector<std::vector<lmlab::Continuation>> run(lmlab::SearchInput& input) override {
     max_new_tokens = input.max_new_tokens;

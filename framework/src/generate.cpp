@@ -92,7 +92,7 @@ std::vector<std::vector<Continuation>> decode(Architecture& model, DecodingStep&
   stepper_options.pad_id = options.pad_id;
   stepper_options.decoder_start_id = options.decoder_start_id;
   stepper_options.use_cache = options.use_cache;
-  stepper_options.hidden = search != nullptr;  // contrastive search compares hidden states
+  stepper_options.hidden = search != nullptr && search->needs_hidden();
   ModelStepper stepper(model, prompts, stepper_options, device);
 
   chain.reset();

@@ -22,6 +22,7 @@ class GuardedSearch final : public SearchStrategy {
   std::vector<std::vector<Continuation>> run(SearchInput& input) override {
     return plugin_call(info_, "search", [&] { return search_.run(input); });
   }
+  bool needs_hidden() const override { return search_.needs_hidden(); }
   std::shared_ptr<DecodingStep> clone() const override {
     throw std::logic_error("a guarded search is cloned through its GuardedStep");
   }

@@ -64,6 +64,7 @@ class ContrastiveSearch final : public lmlab::SearchStrategy {
 
   std::string name() const override { return "contrastive_search"; }
   std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<ContrastiveSearch>(*this); }
+  bool needs_hidden() const override { return true; }
 
   std::vector<std::vector<lmlab::Continuation>> run(lmlab::SearchInput& input) override {
     std::vector<lmlab::Continuation> out(static_cast<std::size_t>(input.model.rows()));

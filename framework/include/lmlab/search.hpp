@@ -21,7 +21,8 @@ struct Continuation {
   double score = 0.0;                // what the strategy ranked by (beam: length-penalised); else logprob
 };
 
-/// What a search is given: the prompts loaded into a stepper (not yet run), and the rest of the chain.
+/// What a search is given: the prompts loaded into a stepper (not yet run; with hidden states
+/// when needs_hidden()), and the rest of the chain.
 struct SearchInput {
   ModelStepper& model;
   /// The chain's steps before the search, in order, applied to a DecodeState's logits; never
@@ -29,7 +30,7 @@ struct SearchInput {
   std::function<void(DecodeState&)> process;
   std::int64_t max_new_tokens = 0;
   std::int64_t eos_id = -1;  // -1: no sequence ends before max_new_tokens
-  std::vector<at::Generator>* rngs = nullptr;  // one per prompt
+  std::vector<at::Generator>* rngs = nullptr;  // one per prompt (a search that expands rows gives its processors none)
 };
 
 class SearchStrategy : public DecodingStep {
@@ -39,6 +40,9 @@ class SearchStrategy : public DecodingStep {
   /// A search is never applied to one position: throws std::logic_error.
   void apply(DecodeState& state) final;
   SearchStrategy* search() final { return this; }
+  /// True when run() reads StepOutput::hidden (contrastive search); the stepper asks the model
+  /// for hidden states only then.
+  virtual bool needs_hidden() const { return false; }
   /// One list per prompt, best first: beam search's n-best, one continuation otherwise. Runs
   /// in the caller's eval mode and no-grad scope.
   virtual std::vector<std::vector<Continuation>> run(SearchInput& input) = 0;
