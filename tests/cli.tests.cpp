@@ -192,6 +192,62 @@ TEST_CASE("run trains, prints the summary table and writes the run file; a sweep
   CHECK_THAT(sweep.output, Catch::Contains("n_layers=2,seed=2-"));
 }
 
+TEST_CASE("generate continues prompts from a checkpoint, with the run's decoding or the command line's") {
+  TempDir dir;
+  lmlab::test::write_generated_corpus(dir / "corpus");
+  write_file(dir / "exp.toml", tiny_experiment(dir / "corpus", dir / "results"));
+  REQUIRE(run_command(host("run " + (dir / "exp.toml").string())).exit_code == 0);
+  // The checkpoint alone is enough: it holds its config.
+  for (const auto& entry : fs::directory_iterator(dir / "results" / "cli")) {
+    if (entry.path().extension() == ".h5") fs::remove(entry.path());
+  }
+  const std::string from = "generate --checkpoint " + (dir / "results" / "cli").string() + " ";
+  const auto greedy = run_command(host(from + "--prompt 'The cat' --prompt 'A' --max-new-tokens 12"));
+  INFO(greedy.output);
+  REQUIRE(greedy.exit_code == 0);
+  CHECK_THAT(greedy.output, Catch::Contains("decoding 'default': greedy") && Catch::Contains("== prompt 1/2: The cat") &&
+                                Catch::Contains("== prompt 2/2: A") && Catch::Contains("-- 1: 12 tokens") &&
+                                Catch::Contains("generated 24 tokens for 2 prompt(s)"));
+  // Without the cache, the same text.
+  const auto reread = run_command(host(from + "--prompt 'The cat' --prompt 'A' --max-new-tokens 12 --no-cache"));
+  REQUIRE(reread.exit_code == 0);
+  const auto text_of = [](const std::string& output) {
+    std::string text;
+    for (std::size_t at = output.find("== prompt"); at != std::string::npos; at = output.find("== prompt", at + 1)) {
+      text += output.substr(at, output.find('\n', output.find("-- 1:", at)) - at);
+    }
+    return text;
+  };
+  CHECK(text_of(reread.output) == text_of(greedy.output));
+
+  // Another chain from the command line; a prompts file; beam search's n-best list.
+  write_file(dir / "prompts.txt", "The cat\n\nA dog\n");
+  const auto beam = run_command(host(from + "--prompts " + (dir / "prompts.txt").string() +
+                                     " --max-new-tokens 6 --set 'decoding.chain=[\"beam_search\"]' "
+                                     "--set decoding.beam_search.width=3 --set decoding.beam_search.n_best=2"));
+  INFO(beam.output);
+  REQUIRE(beam.exit_code == 0);
+  CHECK_THAT(beam.output, Catch::Contains("decoding 'default': beam_search") && Catch::Contains("== prompt 2/2: A dog") &&
+                              Catch::Contains("-- 2: "));
+  // Seeded sampling repeats itself.
+  const std::string sampling = from + "--prompt 'The' --max-new-tokens 16 --seed 5 --set 'decoding.chain=[\"sample\"]'";
+  CHECK(text_of(run_command(host(sampling)).output) == text_of(run_command(host(sampling)).output));
+
+  // Bad input: exit 2 and a message naming what is wrong.
+  const auto no_prompt = run_command(host(from));
+  CHECK(no_prompt.exit_code == 2);
+  CHECK_THAT(no_prompt.output, Catch::Contains("--prompt TEXT or --prompts FILE"));
+  const auto bad_key = run_command(host(from + "--prompt x --set decoding.greedy.k=3"));
+  CHECK(bad_key.exit_code == 2);
+  CHECK_THAT(bad_key.output, Catch::Contains("decoding.greedy.k"));
+  const auto bad_name = run_command(host(from + "--prompt x --decoding nucleus"));
+  CHECK(bad_name.exit_code == 2);
+  CHECK_THAT(bad_name.output, Catch::Contains("no configuration 'nucleus'; accepted: default"));
+  const auto nothing = run_command(host("generate --prompt x --checkpoint " + dir.path().string()));
+  CHECK(nothing.exit_code == 2);
+  CHECK_THAT(nothing.output, Catch::Contains("holds 0 checkpoints"));
+}
+
 TEST_CASE("a run killed with SIGKILL leaves a file that opens and holds its flushed rows") {
   TempDir dir;
   write_long_experiment(dir);

@@ -268,6 +268,48 @@ TEST_CASE("the run file holds the resolved config, provenance and every table") 
   CHECK(lr[2] == Approx(3e-3));
 }
 
+TEST_CASE("each decoding configuration samples under its name, with the entropy of every generated position") {
+  Fixture f;
+  std::ostringstream log;
+  const auto e = f.load("named", {"train.steps=4"},
+                        "chain = [\"greedy\"]\n[[decoding.eval]]\nname = \"beam\"\nchain = [\"beam_search\"]\n"
+                        "beam_search = { width = 2, n_best = 2 }\n");
+  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
+  using lmlab::run_file::read_ints;
+  using lmlab::run_file::read_strings;
+  using lmlab::run_file::read_floats;
+  CHECK_THAT(lmlab::run_file::read_attribute(s.run_file, "plugin.decoding.beam.0"), Catch::Contains("libbeam_search.so"));
+  // One evaluation (step 4), two prompts: greedy gives one row each, beam search its 2-best.
+  CHECK(read_strings(s.run_file, "samples/decoding") ==
+        std::vector<std::string>{"default", "default", "beam", "beam", "beam", "beam"});
+  CHECK(read_ints(s.run_file, "samples/rank") == std::vector<std::int64_t>{0, 0, 0, 1, 0, 1});
+  const auto new_tokens = read_ints(s.run_file, "samples/new_tokens");
+  const auto mean_entropy = read_floats(s.run_file, "samples/mean_entropy");
+  const auto score = read_floats(s.run_file, "samples/score");
+  CHECK(score[2] >= score[3]);  // best first
+  // Entropy rows: every generated position of each best continuation, and they average to the
+  // sample's mean_entropy.
+  const auto decoding = read_strings(s.run_file, "next_token_entropy/decoding");
+  const auto prompt = read_ints(s.run_file, "next_token_entropy/prompt_index");
+  const auto entropy = read_floats(s.run_file, "next_token_entropy/entropy");
+  REQUIRE(decoding.size() == entropy.size());
+  CHECK(static_cast<std::int64_t>(entropy.size()) == new_tokens[0] + new_tokens[1] + new_tokens[2] + new_tokens[4]);
+  double sum = 0;
+  std::int64_t n = 0;
+  for (std::size_t i = 0; i < entropy.size(); ++i) {
+    CHECK(entropy[i] >= 0.0);
+    CHECK(entropy[i] <= std::log(360.0) + 1e-9);
+    if (decoding[i] == "default" && prompt[i] == 1) {
+      sum += entropy[i];
+      ++n;
+    }
+  }
+  REQUIRE(n == new_tokens[1]);
+  CHECK(sum / static_cast<double>(n) == Approx(mean_entropy[1]).margin(1e-9));
+  REQUIRE(s.samples.size() == 4);
+  CHECK(s.samples[2].decoding == "beam");
+}
+
 TEST_CASE("a plugin failing mid-run marks the run failed, naming the plugin, and keeps the rows") {
   Fixture f;
   std::ostringstream log;

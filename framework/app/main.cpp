@@ -9,6 +9,7 @@
 #include "lmlab/build_info.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/experiment_loader.hpp"
+#include "lmlab/generate_command.hpp"
 #include "lmlab/plugin_loader.hpp"
 #include "lmlab/report.hpp"
 #include "lmlab/trainer.hpp"
@@ -93,6 +94,21 @@ int validate(const Options& o) {
   return 0;
 }
 
+int generate(const Options& o, lmlab::GenerateRequest request, const std::vector<std::string>& inline_prompts,
+             const std::string& prompts_file) {
+  request.prompts = inline_prompts;
+  if (!prompts_file.empty()) {
+    const auto more = lmlab::read_prompts(prompts_file);
+    request.prompts.insert(request.prompts.end(), more.begin(), more.end());
+  }
+  request.overrides = o.overrides;
+  lmlab::Registry registry;
+  lmlab::PluginLoader loader(registry);
+  loader.load_standard(o.plugin_paths, std::filesystem::current_path());
+  lmlab::run_generate(request, loader, registry, std::cout, std::cerr);
+  return 0;
+}
+
 int list_plugins(const Options& o) {
   lmlab::Registry registry;
   lmlab::PluginLoader loader(registry);
@@ -126,11 +142,34 @@ int main(int argc, char** argv) {
   auto* plugins = app.add_subcommand("plugins", "list the loaded plugins and their options");
   plugins->add_option("--plugin-path", o.plugin_paths, "another plugin folder or library (repeatable)");
 
+  auto* gen = app.add_subcommand("generate", "continue prompts with a trained checkpoint");
+  lmlab::GenerateRequest request;
+  std::vector<std::string> inline_prompts;
+  std::string prompts_file, checkpoint;
+  std::int64_t max_new_tokens = -1, seed = -1;
+  bool no_cache = false;
+  gen->add_option("--checkpoint", checkpoint, "a .ckpt file, or a results folder holding one")->required();
+  gen->add_option("--prompt", inline_prompts, "a prompt (repeatable; all are decoded as one batch)");
+  gen->add_option("--prompts", prompts_file, "a file of prompts, one per line")->check(CLI::ExistingFile);
+  gen->add_option("--set", o.overrides, "override the run's config: decoding.top_p.p=0.9 (repeatable)");
+  gen->add_option("--decoding", request.decoding, "which configuration: default or a [[decoding.eval]] name");
+  gen->add_option("--max-new-tokens", max_new_tokens, "tokens to generate (default: the run's eval.max_new_tokens)")
+      ->check(CLI::NonNegativeNumber);
+  gen->add_option("--seed", seed, "sampling seed (default: the run's experiment.seed)")->check(CLI::NonNegativeNumber);
+  gen->add_option("--device", request.device, "auto, cpu, cuda or cuda:<index> (default: the run's)");
+  gen->add_flag("--no-cache", no_cache, "re-read the window at every step instead of using the key/value cache");
+  gen->add_option("--plugin-path", o.plugin_paths, "another plugin folder or library (repeatable)");
+
   CLI11_PARSE(app, argc, argv);
+  request.checkpoint = checkpoint;
+  if (max_new_tokens >= 0) request.max_new_tokens = max_new_tokens;
+  if (seed >= 0) request.seed = seed;
+  request.use_cache = !no_cache;
   try {
     if (*run) return run_all(o, false);
     if (*sweep) return run_all(o, true);
     if (*check) return validate(o);
+    if (*gen) return generate(o, request, inline_prompts, prompts_file);
     return list_plugins(o);
   } catch (const lmlab::Error& e) {
     std::cerr << "error: " << e.what() << '\n';
