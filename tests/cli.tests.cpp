@@ -195,7 +195,9 @@ TEST_CASE("run trains, prints the summary table and writes the run file; a sweep
 TEST_CASE("generate continues prompts from a checkpoint, with the run's decoding or the command line's") {
   TempDir dir;
   lmlab::test::write_generated_corpus(dir / "corpus");
-  write_file(dir / "exp.toml", tiny_experiment(dir / "corpus", dir / "results"));
+  write_file(dir / "exp.toml", tiny_experiment(dir / "corpus", dir / "results") +
+                                   "\n[[decoding.eval]]\nname = \"beam\"\nchain = [\"beam_search\"]\n"
+                                   "beam_search = { width = 3 }\n");
   REQUIRE(run_command(host("run " + (dir / "exp.toml").string())).exit_code == 0);
   // The checkpoint alone is enough: it holds its config.
   for (const auto& entry : fs::directory_iterator(dir / "results" / "cli")) {
@@ -229,6 +231,12 @@ TEST_CASE("generate continues prompts from a checkpoint, with the run's decoding
   REQUIRE(beam.exit_code == 0);
   CHECK_THAT(beam.output, Catch::Contains("decoding 'default': beam_search") && Catch::Contains("== prompt 2/2: A dog") &&
                               Catch::Contains("-- 2: "));
+  // A named configuration of the run, its options overridden as decoding.<step>.<option>.
+  const auto named = run_command(host(from + "--prompt 'The cat' --max-new-tokens 6 --decoding beam "
+                                             "--set decoding.beam_search.n_best=3"));
+  INFO(named.output);
+  REQUIRE(named.exit_code == 0);
+  CHECK_THAT(named.output, Catch::Contains("decoding 'beam': beam_search") && Catch::Contains("-- 3: "));
   // Seeded sampling repeats itself.
   const std::string sampling = from + "--prompt 'The' --max-new-tokens 16 --seed 5 --set 'decoding.chain=[\"sample\"]'";
   CHECK(text_of(run_command(host(sampling)).output) == text_of(run_command(host(sampling)).output));
@@ -242,7 +250,7 @@ TEST_CASE("generate continues prompts from a checkpoint, with the run's decoding
   CHECK_THAT(bad_key.output, Catch::Contains("decoding.greedy.k"));
   const auto bad_name = run_command(host(from + "--prompt x --decoding nucleus"));
   CHECK(bad_name.exit_code == 2);
-  CHECK_THAT(bad_name.output, Catch::Contains("no configuration 'nucleus'; accepted: default"));
+  CHECK_THAT(bad_name.output, Catch::Contains("no configuration 'nucleus'; accepted: default, beam"));
   const auto nothing = run_command(host("generate --prompt x --checkpoint " + dir.path().string()));
   CHECK(nothing.exit_code == 2);
   CHECK_THAT(nothing.output, Catch::Contains("holds 0 checkpoints"));

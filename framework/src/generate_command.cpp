@@ -7,6 +7,7 @@
 #include <ostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <toml++/toml.h>
 
 #include "lmlab/checkpoint.hpp"
@@ -26,9 +27,46 @@ namespace {
 
 std::string override_key(const std::string& text) { return text.substr(0, text.find('=')); }
 
-// The run's resolved config with the command line's overrides. A new decoding.chain starts the
-// decoding section afresh: the run's tables for its old steps would be unknown keys of the new one.
-toml::table checkpoint_config(const fs::path& checkpoint, const std::vector<std::string>& overrides) {
+// The run's decoding configuration `name` ("default" is [decoding].chain; empty: that one when it
+// has steps, else the first [[decoding.eval]]) made the only one: [decoding] holds its chain and
+// tables, so that --set decoding.<step>.<option> reaches it whichever configuration it was.
+// Returns the name chosen.
+std::string single_decoding(toml::table& config, const std::string& name) {
+  toml::table* decoding = config["decoding"].as_table();
+  if (!decoding) return "default";
+  const toml::array* chain = decoding->get_as<toml::array>("chain");
+  const toml::array* eval = decoding->get_as<toml::array>("eval");
+  const bool has_default = chain && !chain->empty();
+  std::vector<std::string> names;
+  if (has_default) names.push_back("default");
+  const toml::table* chosen = nullptr;
+  std::string chosen_name = has_default || !eval ? "default" : "";
+  for (std::size_t i = 0; eval && i < eval->size(); ++i) {
+    const toml::table* entry = eval->get(i)->as_table();
+    const std::string entry_name = entry ? entry->at_path("name").value_or(std::string()) : std::string();
+    names.push_back(entry_name);
+    if (entry && (entry_name == name || (name.empty() && !has_default && i == 0))) {
+      chosen = entry;
+      chosen_name = entry_name;
+    }
+  }
+  if (!name.empty() && name != chosen_name) {
+    throw ConfigError(fmt::format("--decoding: no configuration '{}'; accepted: {}", name, fmt::join(names, ", ")));
+  }
+  if (chosen) {
+    toml::table flat = *chosen;
+    flat.erase("name");
+    config.insert_or_assign("decoding", std::move(flat));
+  } else {
+    decoding->erase("eval");
+  }
+  return chosen_name;
+}
+
+// The run's resolved config, reduced to one decoding configuration, with the command line's
+// overrides. A new decoding.chain starts the decoding section afresh: the run's tables for its
+// old steps would be unknown keys of the new one.
+toml::table checkpoint_config(const fs::path& checkpoint, const GenerateRequest& request, std::string& decoding) {
   const std::string text = read_checkpoint_config(checkpoint);
   toml::table config;
   try {
@@ -36,24 +74,13 @@ toml::table checkpoint_config(const fs::path& checkpoint, const std::vector<std:
   } catch (const toml::parse_error& e) {
     throw DataError(fmt::format("{}: its stored config does not parse: {}", checkpoint.string(), e.description()));
   }
+  decoding = single_decoding(config, request.decoding);
+  const auto& overrides = request.overrides;
   const bool new_chain = std::any_of(overrides.begin(), overrides.end(),
                                      [](const std::string& o) { return override_key(o) == "decoding.chain"; });
   if (new_chain) config.insert_or_assign("decoding", toml::table{});
   apply_overrides(config, overrides);
   return config;
-}
-
-const NamedChain& choose(const std::vector<NamedChain>& chains, const std::string& name) {
-  std::vector<std::string> names;
-  for (const auto& c : chains) names.push_back(c.name);
-  if (chains.empty()) {
-    throw ConfigError("the checkpoint's config has no decoding chain; give one with --set decoding.chain=[...]");
-  }
-  if (name.empty()) return chains.front();
-  for (const auto& c : chains) {
-    if (c.name == name) return c;
-  }
-  throw ConfigError(fmt::format("--decoding: no configuration '{}'; accepted: {}", name, fmt::join(names, ", ")));
 }
 
 }  // namespace
@@ -77,7 +104,8 @@ void run_generate(const GenerateRequest& request, PluginLoader& loader, const Re
     if (request.prompts[i].empty()) throw ConfigError(fmt::format("generate: prompt {} is empty", i + 1));
   }
   const fs::path checkpoint = find_checkpoint(request.checkpoint);
-  const toml::table config = checkpoint_config(checkpoint, request.overrides);
+  std::string decoding;
+  const toml::table config = checkpoint_config(checkpoint, request, decoding);
   loader.load_standard(plugin_paths_of(config), checkpoint.parent_path());
   Experiment e = resolve_experiment(config, registry, checkpoint.string() + ":config");
   if (!request.device.empty()) e.experiment.device = request.device;
@@ -86,7 +114,10 @@ void run_generate(const GenerateRequest& request, PluginLoader& loader, const Re
   const c10::Device device = resolve_device(e.experiment.device);
   Plugins plugins = build_plugins(e, registry, device);
   const std::string trained_for = load_model_weights(checkpoint, *plugins.model, device);
-  const NamedChain& chain = choose(plugins.decodings, request.decoding);
+  if (plugins.decodings.empty()) {
+    throw ConfigError("the checkpoint's config has no decoding chain; give one with --set decoding.chain=[...]");
+  }
+  const NamedChain& chain = plugins.decodings.front();
 
   const ByteTokenizer tokenizer;
   std::vector<std::vector<std::int64_t>> prompts;
@@ -100,7 +131,7 @@ void run_generate(const GenerateRequest& request, PluginLoader& loader, const Re
   options.use_cache = request.use_cache;
   log << fmt::format("checkpoint {} (config {}): model {}, {} parameters; decoding '{}': {}; device {}, {} threads\n",
                      checkpoint.string(), trained_for, e.model.name,
-                     plugins.model->accounting().parameters, chain.name, chain.chain->name(), device.str(), threads);
+                     plugins.model->accounting().parameters, decoding, chain.chain->name(), device.str(), threads);
 
   const auto start = std::chrono::steady_clock::now();
   const auto lists = plugin_call(plugins.model_info, "generation", [&] {

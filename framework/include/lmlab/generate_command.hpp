@@ -18,6 +18,7 @@ struct GenerateRequest {
   std::vector<std::string> prompts;        // decoded together, as one left-padded batch
   std::vector<std::string> overrides;      // --set section.key=value over the run's resolved config
   std::string decoding;                    // which configuration: "default" or a [[decoding.eval]] name; empty: the first
+                                           // (the overrides' decoding.<step>.<option> then address it)
   std::optional<std::int64_t> max_new_tokens;  // default: the run's eval.max_new_tokens
   std::optional<std::int64_t> seed;        // default: the run's experiment.seed
   std::string device;                      // default: the run's experiment.device
