@@ -169,7 +169,7 @@ TEST_CASE("devices follow auto|cpu|cuda|cuda:<index>", "[config]") {
 TEST_CASE("unknown sections are rejected with the closest one", "[config]") {
   CHECK_THAT(resolve_error(minimal + "\n[modle]\nn_layers = 2\n"),
              Contains("exp.toml:7:1: modle: unknown section (did you mean 'model'?)") &&
-                 Contains("accepted: base, data, decoding, eval, experiment, model, objective, regularisers, sweep, "
+                 Contains("accepted: base, data, decoding, eval, experiment, metrics, model, objective, regularisers, sweep, "
                           "train"));
 }
 
@@ -300,6 +300,31 @@ chain = ["temperature", "sample"]
              Contains("decoding.eval[0].top_p: unknown key") && Contains("accepted: chain, greedy, name"));
   CHECK_THAT(resolve_error(minimal + "\n[[decoding.eval]]\nname = \"x\"\nchain = [\"gredy\"]\n"),
              Contains("decoding.eval[0].chain[0]: unknown decoding 'gredy' (did you mean 'greedy'?)"));
+}
+
+TEST_CASE("[metrics] names the metrics with their options; by default every loaded metric", "[config]") {
+  const TempDir dir;
+  const lmlab::Experiment all = resolve(dir, minimal);
+  REQUIRE(all.metrics.size() == 2);
+  CHECK(all.metrics[0].name == "toy_count");
+  CHECK(all.metrics[1].options["max_n"].value<std::int64_t>() == 2);
+  CHECK(strings(all.resolved["metrics"]["names"].node()) == std::vector<std::string>{"toy_count", "toy_rep"});
+
+  const lmlab::Experiment one = resolve(dir, minimal + "\n[metrics]\nnames = [\"toy_rep\"]\ntoy_rep = { max_n = 4 }\n");
+  REQUIRE(one.metrics.size() == 1);
+  CHECK(one.metrics[0].options["max_n"].value<std::int64_t>() == 4);
+  CHECK(resolve(dir, minimal + "\n[metrics]\nnames = []\n").metrics.empty());
+  // Sweepable like any plugin option.
+  CHECK(resolve(dir, minimal, {"metrics.toy_rep.max_n=3"}).metrics[1].options["max_n"].value<std::int64_t>() == 3);
+
+  CHECK_THAT(resolve_error(minimal + "\n[metrics]\nnames = [\"toy_cuont\"]\n"),
+             Contains("exp.toml:8:10: metrics.names[0]: unknown metric 'toy_cuont' (did you mean 'toy_count'?)"));
+  CHECK_THAT(resolve_error(minimal + "\n[metrics]\nnames = [\"toy_rep\", \"toy_rep\"]\n"),
+             Contains("metrics.names[1]: 'toy_rep' is listed twice"));
+  CHECK_THAT(resolve_error(minimal + "\n[metrics]\nnames = [\"toy_rep\"]\ntoy_count = { max_n = 2 }\n"),
+             Contains("metrics.toy_count: unknown key") && Contains("accepted: names, toy_rep"));
+  CHECK_THAT(resolve_error(minimal + "\n[metrics]\ntoy_rep = { max_n = 0 }\n"),
+             Contains("metrics.toy_rep.max_n: 0 is out of range; accepted: >= 1"));
 }
 
 TEST_CASE("without [decoding] the chain is greedy, or empty if no greedy step is loaded", "[config]") {

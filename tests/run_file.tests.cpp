@@ -154,7 +154,10 @@ TEST_CASE("run file: rows with other columns are DataErrors naming group and col
                     Contains("loss"));
   CHECK_THROWS_AS(run.append("train", {{"step", std::int64_t{2}}, {"step", std::int64_t{2}}}), lmlab::DataError);
   CHECK_THROWS_AS(run.append("train", {}), lmlab::DataError);
-  CHECK_THROWS_AS(run.append("a/b", train_row(1, 1.0)), lmlab::DataError);
+  CHECK_THROWS_AS(run.append("a//b", train_row(1, 1.0)), lmlab::DataError);
+  CHECK_THROWS_AS(run.append("a/", train_row(1, 1.0)), lmlab::DataError);
+  CHECK_THROWS_AS(run.append("/a", train_row(1, 1.0)), lmlab::DataError);
+  CHECK_THROWS_AS(run.append("train", {{"a/b", 1.0}}), lmlab::DataError);
   // Column order does not matter, and an integer is accepted into a float column.
   run.append("train", {{"note", std::string("n")}, {"loss", std::int64_t{3}}, {"step", std::int64_t{2}}});
   run.flush();
@@ -201,6 +204,33 @@ TEST_CASE("run file: resume drops rows after the last step and continues", "[run
   CHECK(rf::read_strings(path, "/train/note").empty());
   CHECK(rf::read_ints(path, "/eval/step").empty());
   CHECK(rf::read_ints(path, "/meta/value").size() == 1);
+}
+
+TEST_CASE("run file: nested groups are created with their parents and resume like the others", "[run_file]") {
+  lmlab::test::TempDir tmp;
+  const auto path = tmp / "run.h5";
+  {
+    RunFile run = RunFile::create(path);
+    for (std::int64_t step = 10; step <= 30; step += 10) {
+      run.append("generation/greedy/metrics", {{"step", step}, {"tokens.seq_rep_4", 0.1 * static_cast<double>(step)}});
+      run.append("generation/beam.4/metrics", {{"step", step}, {"tokens.seq_rep_4", 0.5}});
+    }
+    run.append("generation/greedy/samples", {{"step", std::int64_t{30}}, {"text", std::string("abc")}});
+    run.flush();
+  }
+  CHECK(rf::read_floats(path, "/generation/greedy/metrics/tokens.seq_rep_4") == std::vector<double>{1.0, 2.0, 3.0});
+  CHECK(rf::read_ints(path, "/generation/beam.4/metrics/step") == std::vector<std::int64_t>{10, 20, 30});
+  {
+    RunFile run = RunFile::resume(path, 20);
+    CHECK(rf::read_ints(path, "/generation/greedy/metrics/step") == std::vector<std::int64_t>{10, 20});
+    CHECK(rf::read_ints(path, "/generation/beam.4/metrics/step") == std::vector<std::int64_t>{10, 20});
+    CHECK(rf::read_strings(path, "/generation/greedy/samples/text").empty());
+    // The adopted group keeps its columns: a row without them is refused.
+    CHECK_THROWS_WITH(run.append("generation/greedy/metrics", {{"step", std::int64_t{30}}}),
+                      Contains("generation/greedy/metrics") && Contains("tokens.seq_rep_4"));
+    run.append("generation/greedy/metrics", {{"step", std::int64_t{30}}, {"tokens.seq_rep_4", 9.0}});
+  }
+  CHECK(rf::read_floats(path, "/generation/greedy/metrics/tokens.seq_rep_4") == std::vector<double>{1.0, 2.0, 9.0});
 }
 
 TEST_CASE("run file: missing files are DataErrors naming them", "[run_file]") {

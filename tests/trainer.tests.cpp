@@ -15,6 +15,7 @@
 #include "lmlab/error.hpp"
 #include "lmlab/experiment_loader.hpp"
 #include "lmlab/run_file.hpp"
+#include "lmlab/text_units.hpp"
 #include "lmlab/trainer.hpp"
 #include "support/models.hpp"
 #include "support/test_support.hpp"
@@ -159,8 +160,8 @@ TEST_CASE("a run stopped and resumed logs the same losses, bit for bit, as one t
     for (std::size_t i = 0; i < x.size(); ++i) CHECK(x[i] == y[i]);  // exact, not approximate
   }
   CHECK(lmlab::run_file::read_ints(b2.run_file, "train/step") == lmlab::run_file::read_ints(a.run_file, "train/step"));
-  CHECK(lmlab::run_file::read_strings(b2.run_file, "samples/continuation") ==
-        lmlab::run_file::read_strings(a.run_file, "samples/continuation"));
+  CHECK(lmlab::run_file::read_strings(b2.run_file, "generation/default/samples/continuation") ==
+        lmlab::run_file::read_strings(a.run_file, "generation/default/samples/continuation"));
 }
 
 TEST_CASE("a checkpoint holds the model, optimizer, generators, data position and counters") {
@@ -260,9 +261,9 @@ TEST_CASE("the run file holds the resolved config, provenance and every table") 
   const auto tokens = lmlab::run_file::read_ints(s.run_file, "train/tokens");
   CHECK(tokens.back() == 12 * 8 * 32);
   // Two prompts at each of three evaluations, eight new bytes each at most.
-  const auto continuations = lmlab::run_file::read_strings(s.run_file, "samples/continuation");
+  const auto continuations = lmlab::run_file::read_strings(s.run_file, "generation/default/samples/continuation");
   CHECK(continuations.size() == 6);
-  CHECK(lmlab::run_file::read_strings(s.run_file, "samples/prompt").size() == 6);
+  CHECK(lmlab::run_file::read_strings(s.run_file, "generation/default/samples/prompt").size() == 6);
   const auto lr = lmlab::run_file::read_floats(s.run_file, "train/lr");
   CHECK(lr[0] == Approx(1e-3));  // warmup: step 1 of 3
   CHECK(lr[2] == Approx(3e-3));
@@ -278,36 +279,82 @@ TEST_CASE("each decoding configuration samples under its name, with the entropy 
   using lmlab::run_file::read_ints;
   using lmlab::run_file::read_strings;
   using lmlab::run_file::read_floats;
-  CHECK_THAT(lmlab::run_file::read_attribute(s.run_file, "plugin.decoding.beam.0"), Catch::Contains("libbeam_search.so"));
+  const auto& file = s.run_file;
+  CHECK_THAT(lmlab::run_file::read_attribute(file, "plugin.decoding.beam.0"), Catch::Contains("libbeam_search.so"));
   // One evaluation (step 4), two prompts: greedy gives one row each, beam search its 2-best.
-  CHECK(read_strings(s.run_file, "samples/decoding") ==
-        std::vector<std::string>{"default", "default", "beam", "beam", "beam", "beam"});
-  CHECK(read_ints(s.run_file, "samples/rank") == std::vector<std::int64_t>{0, 0, 0, 1, 0, 1});
-  const auto new_tokens = read_ints(s.run_file, "samples/new_tokens");
-  const auto mean_entropy = read_floats(s.run_file, "samples/mean_entropy");
-  const auto score = read_floats(s.run_file, "samples/score");
-  CHECK(score[2] >= score[3]);  // best first
-  // Entropy rows: every generated position of each best continuation, and they average to the
-  // sample's mean_entropy.
-  const auto decoding = read_strings(s.run_file, "next_token_entropy/decoding");
-  const auto prompt = read_ints(s.run_file, "next_token_entropy/prompt_index");
-  const auto entropy = read_floats(s.run_file, "next_token_entropy/entropy");
-  REQUIRE(decoding.size() == entropy.size());
-  CHECK(static_cast<std::int64_t>(entropy.size()) == new_tokens[0] + new_tokens[1] + new_tokens[2] + new_tokens[4]);
-  double sum = 0;
-  std::int64_t n = 0;
-  for (std::size_t i = 0; i < entropy.size(); ++i) {
-    CHECK(entropy[i] >= 0.0);
-    CHECK(entropy[i] <= std::log(360.0) + 1e-9);
-    if (decoding[i] == "default" && prompt[i] == 1) {
-      sum += entropy[i];
-      ++n;
+  CHECK(read_ints(file, "generation/default/samples/rank") == std::vector<std::int64_t>{0, 0});
+  CHECK(read_ints(file, "generation/beam/samples/rank") == std::vector<std::int64_t>{0, 1, 0, 1});
+  CHECK(read_ints(file, "generation/beam/samples/prompt_index") == std::vector<std::int64_t>{0, 0, 1, 1});
+  const auto beam_score = read_floats(file, "generation/beam/samples/score");
+  CHECK(beam_score[0] >= beam_score[1]);  // best first
+  for (const std::string name : {"default", "beam"}) {
+    INFO(name);
+    const std::string group = "generation/" + name + "/";
+    const auto new_tokens = read_ints(file, group + "samples/new_tokens");
+    const auto rank = read_ints(file, group + "samples/rank");
+    const auto mean_entropy = read_floats(file, group + "samples/mean_entropy");
+    const auto logprob = read_floats(file, group + "samples/logprob");
+    // Position rows: every generated position of each best continuation, averaging to the
+    // sample's mean_entropy.
+    const auto prompt = read_ints(file, group + "positions/prompt_index");
+    const auto entropy = read_floats(file, group + "positions/entropy");
+    std::int64_t best_tokens = 0;
+    double best_logprob = 0.0, all_entropy = 0.0;
+    for (std::size_t i = 0; i < rank.size(); ++i) {
+      if (rank[i] == 0) best_tokens += new_tokens[i], best_logprob += logprob[i], all_entropy += mean_entropy[i] * new_tokens[i];
     }
+    REQUIRE(static_cast<std::int64_t>(entropy.size()) == best_tokens);
+    double sum = 0;
+    std::int64_t n = 0;
+    for (std::size_t i = 0; i < entropy.size(); ++i) {
+      CHECK(entropy[i] >= 0.0);
+      CHECK(entropy[i] <= std::log(360.0) + 1e-9);
+      if (prompt[i] == 1) sum += entropy[i], ++n;
+    }
+    const std::size_t second = name == "beam" ? 2 : 1;  // the best row of prompt 1
+    REQUIRE(n == new_tokens[second]);
+    CHECK(sum / static_cast<double>(n) == Approx(mean_entropy[second]).margin(1e-9));
+    // The entropy curve has one row per position, and the metrics row sums it all up.
+    CHECK(read_ints(file, group + "entropy_curve/step").size() == 8);  // eval.max_new_tokens, no eos
+    CHECK(read_ints(file, group + "metrics/step") == std::vector<std::int64_t>{4});
+    CHECK(read_floats(file, group + "metrics/entropy")[0] == Approx(all_entropy / best_tokens).margin(1e-9));
+    CHECK(read_floats(file, group + "metrics/perplexity")[0] ==
+          Approx(std::exp(-best_logprob / static_cast<double>(best_tokens))).epsilon(1e-9));
   }
-  REQUIRE(n == new_tokens[1]);
-  CHECK(sum / static_cast<double>(n) == Approx(mean_entropy[1]).margin(1e-9));
   REQUIRE(s.samples.size() == 4);
   CHECK(s.samples[2].decoding == "beam");
+}
+
+TEST_CASE("metrics see every validation batch and each configuration's continuations, on tokens and words") {
+  Fixture f;
+  std::ostringstream log;
+  const std::string probe_dir = '"' + (fs::path(lmlab::test_paths::test_plugin_dir) / "metric_probe").string() + '"';
+  const auto e = f.load("metrics", {"train.steps=4", "metrics.names=[\"probe\"]"}, default_decoding, probe_dir);
+  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
+  using lmlab::run_file::read_floats;
+  CHECK_THAT(lmlab::run_file::read_attribute(s.run_file, "plugin.metric.probe"), Catch::Contains("libmetric_probe.so"));
+  // eval.batches = 2 batches of 8 windows of 32 predicted tokens, at the one evaluation.
+  CHECK(read_floats(s.run_file, "eval/batches") == std::vector<double>{2.0});
+  CHECK(read_floats(s.run_file, "eval/positions") == std::vector<double>{2.0 * 8 * 32});
+  // Two prompts, 8 new tokens each, and their words.
+  const auto samples = lmlab::run_file::read_strings(s.run_file, "generation/default/samples/continuation");
+  REQUIRE(samples.size() == 2);
+  CHECK(read_floats(s.run_file, "generation/default/metrics/tokens.ids") == std::vector<double>{16.0});
+  CHECK(read_floats(s.run_file, "generation/default/metrics/tokens.vocab") == std::vector<double>{360.0});
+  lmlab::WordVocabulary words;
+  double word_count = 0;
+  for (const auto& text : samples) word_count += static_cast<double>(words.words(text).size());
+  CHECK(read_floats(s.run_file, "generation/default/metrics/words.ids") == std::vector<double>{word_count});
+
+  // Two metrics claiming one value name, or a value nobody declared, are refused naming them.
+  const auto twins = f.load("twins", {"train.steps=4", "metrics.names=[\"probe\", \"probe_twin\"]"}, default_decoding,
+                            probe_dir);
+  REQUIRE_THROWS_WITH(lmlab::run_experiment(twins, f.registry, quiet(log)),
+                      Catch::Contains("'probe' and 'probe_twin' both report a value named 'ids'"));
+  const auto loose = f.load("loose", {"train.steps=4", "metrics.names=[\"probe\"]", "metrics.probe.undeclared=true"},
+                            default_decoding, probe_dir);
+  REQUIRE_THROWS_WITH(lmlab::run_experiment(loose, f.registry, quiet(log)),
+                      Catch::Contains("libmetric_probe.so") && Catch::Contains("'surprise' it does not declare"));
 }
 
 TEST_CASE("a plugin failing mid-run marks the run failed, naming the plugin, and keeps the rows") {
@@ -358,12 +405,12 @@ TEST_CASE("resuming from a checkpoint older than the file's last rows drops and 
     INFO(column);
     CHECK(lmlab::run_file::read_floats(a.run_file, column) == lmlab::run_file::read_floats(b.run_file, column));
   }
-  for (const std::string column : {"train/step", "eval/step", "samples/step"}) {
+  for (const std::string column : {"train/step", "eval/step", "generation/default/samples/step", "generation/default/metrics/step"}) {
     INFO(column);
     CHECK(lmlab::run_file::read_ints(a.run_file, column) == lmlab::run_file::read_ints(b.run_file, column));
   }
-  CHECK(lmlab::run_file::read_strings(a.run_file, "samples/continuation") ==
-        lmlab::run_file::read_strings(b.run_file, "samples/continuation"));
+  CHECK(lmlab::run_file::read_strings(a.run_file, "generation/default/samples/continuation") ==
+        lmlab::run_file::read_strings(b.run_file, "generation/default/samples/continuation"));
   // Two resumes, each recorded with the step it continued from.
   CHECK(lmlab::run_file::read_ints(b.run_file, "resumes/step") == std::vector<std::int64_t>{4, 4});
 }

@@ -1,5 +1,6 @@
 #include "lmlab/evaluation.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <ATen/ATen.h>
@@ -11,15 +12,29 @@
 namespace lmlab {
 
 EvalResult evaluate(Architecture& model, Objective& objective, const at::Tensor& windows, std::int64_t batch_size,
-                    const c10::Device& device, bool bf16) {
+                    const c10::Device& device, bool bf16, const std::vector<Metric*>& metrics) {
   EvalModeScope eval_mode(model);
   torch::NoGradGuard no_grad;
   double nll = 0.0, correct = 0.0;
   std::int64_t tokens = 0;
+  std::vector<Metric*> validating;
+  for (Metric* m : metrics) {
+    if (!m->validation_values().empty()) validating.push_back(m);
+  }
+  for (Metric* m : validating) m->reset();
+  bool observed = false;
   for (std::int64_t start = 0; start < windows.size(0); start += batch_size) {
     const auto block = windows.slice(0, start, std::min(start + batch_size, windows.size(0))).to(device);  // (b, T+1)
     AutocastScope autocast(device, bf16);
     const LossOutput out = objective.compute(model, block);
+    if (!validating.empty() && out.logits.defined() && out.targets.defined() &&
+        out.targets.size(1) == block.size(1) - 1) {
+      // The targets are the block's next tokens, so the block's first T columns are what the
+      // model read before each of them.
+      const Predictions batch{block.narrow(1, 0, out.targets.size(1)), out.targets, out.logits};
+      for (Metric* m : validating) m->observe(batch);
+      observed = true;
+    }
     nll += out.nll_sum.item<double>();
     correct += out.correct.item<double>();
     tokens += out.tokens;
@@ -29,6 +44,14 @@ EvalResult evaluate(Architecture& model, Objective& objective, const at::Tensor&
   r.loss = tokens ? nll / static_cast<double>(tokens) : 0.0;
   r.perplexity = std::exp(r.loss);
   r.accuracy = tokens ? correct / static_cast<double>(tokens) : 0.0;
+  for (Metric* m : validating) {
+    const std::vector<std::string> declared = m->validation_values();
+    const std::vector<MetricValue> values = observed ? m->predicted() : std::vector<MetricValue>{};
+    for (const auto& name : declared) {
+      const auto it = std::find_if(values.begin(), values.end(), [&](const MetricValue& v) { return v.name == name; });
+      r.metrics.push_back({name, it == values.end() ? std::nan("") : it->value});
+    }
+  }
   return r;
 }
 

@@ -17,8 +17,8 @@
 namespace lmlab {
 namespace {
 
-const std::vector<std::string> top_level_keys = {"base",  "data",      "decoding",     "eval",  "experiment",
-                                                 "model", "objective", "regularisers", "sweep", "train"};
+const std::vector<std::string> top_level_keys = {"base",      "data",         "decoding", "eval",  "experiment", "metrics",
+                                                 "model",     "objective",    "regularisers", "sweep", "train"};
 
 constexpr Limits at_least(double min) { return Limits{.min = min}; }
 constexpr Limits above(double min) { return Limits{.min = min, .exclusive_min = true}; }
@@ -302,6 +302,33 @@ void resolve_decoding(const toml::table& config, const Registry& registry, Exper
   }
 }
 
+// [metrics] names = [...] with an options table per metric; without `names`, every loaded metric
+// with its defaults.
+std::vector<PluginChoice> resolve_metrics(const toml::table& config, const Registry& registry) {
+  static const toml::table no_options;
+  const toml::table* table = section(config, "metrics");
+  const toml::node* names_node = table ? table->get("names") : nullptr;
+  const std::vector<std::string> names =
+      names_node ? detail::read_string_list(*names_node, "metrics.names") : registry.names<Metric>();
+  if (table) detail::check_keys(*table, "metrics", names, {"names"});
+  std::vector<PluginChoice> out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names_node) {
+      check_registered<Metric>(registry, names[i], *names_node->as_array()->get(i), fmt::format("metrics.names[{}]", i));
+      const auto before = names.begin() + static_cast<std::ptrdiff_t>(i);
+      if (std::find(names.begin(), before, names[i]) != before) {
+        config_error(names_node->as_array()->get(i), fmt::format("metrics.names[{}]", i),
+                     fmt::format("'{}' is listed twice", names[i]));
+      }
+    }
+    const std::string path = key_path("metrics", names[i]);
+    const toml::node* options = table ? table->get(names[i]) : nullptr;
+    const toml::table& user = options ? detail::read_table(*options, path) : no_options;
+    out.push_back({names[i], resolve_plugin<Metric>(registry, names[i], user, path), {}});
+  }
+  return out;
+}
+
 toml::table with_name(const PluginChoice& choice, const std::string& name_key) {
   toml::table out = choice.options;
   out.insert_or_assign(name_key, choice.name);
@@ -330,6 +357,14 @@ toml::table resolved_table(const Experiment& e) {
     t.insert_or_assign("chain", std::move(chain));
     return t;
   };
+  toml::table metrics;
+  toml::array metric_names;
+  for (const auto& m : e.metrics) {
+    metric_names.push_back(m.name);
+    metrics.insert_or_assign(m.name, m.options);
+  }
+  metrics.insert_or_assign("names", std::move(metric_names));
+  out.insert("metrics", std::move(metrics));
   toml::table decoding = chain_table(e.decoding);
   if (!e.decoding_eval.empty()) {
     toml::array configurations;
@@ -391,6 +426,16 @@ std::optional<std::vector<std::string>> settable(const toml::table& config, cons
     const auto known = registry.names<Objective>();
     if (std::find(known.begin(), known.end(), task) != known.end()) return plugin_option_names<Objective>(registry, task);
   }
+  if (parent == "metrics") {
+    std::vector<std::string> names = registry.names<Metric>();
+    names.push_back("names");
+    return names;
+  }
+  if (parent.starts_with("metrics.")) {
+    const std::string metric(parent.substr(8));
+    const auto known = registry.names<Metric>();
+    if (std::find(known.begin(), known.end(), metric) != known.end()) return plugin_option_names<Metric>(registry, metric);
+  }
   const std::vector<std::string> steps = registry.names<DecodingStep>();
   if (parent == "decoding") {
     std::vector<std::string> names = steps;
@@ -440,6 +485,7 @@ Experiment resolve_experiment(const toml::table& config, const Registry& registr
   e.model = resolve_required<Architecture>(config, registry, source, "model", "arch");
   e.objective = resolve_required<Objective>(config, registry, source, "objective", "name");
   e.regularisers = resolve_regularisers(config, registry);
+  e.metrics = resolve_metrics(config, registry);
   resolve_decoding(config, registry, e);
   e.resolved = resolved_table(e);
 

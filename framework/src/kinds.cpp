@@ -2,6 +2,7 @@
 // in the framework library, so host and plugins agree on them.
 #include "lmlab/architecture.hpp"
 #include "lmlab/decoding.hpp"
+#include "lmlab/metric.hpp"
 #include "lmlab/objective.hpp"
 #include "lmlab/regulariser.hpp"
 
@@ -18,5 +19,13 @@ void Regulariser::before_step(Architecture&, const StepInfo&) {}
 void Regulariser::after_step(Architecture&, const StepInfo&) {}
 void Regulariser::log(Architecture&, const StepInfo&, RegulariserLog&) {}
 RegulariserLog::~RegulariserLog() = default;
+
+Metric::~Metric() = default;
+std::vector<std::string> Metric::generation_values() const { return {}; }
+std::vector<MetricValue> Metric::generated(const GeneratedText&) { return {}; }
+std::vector<std::string> Metric::validation_values() const { return {}; }
+void Metric::reset() {}
+void Metric::observe(const Predictions&) {}
+std::vector<MetricValue> Metric::predicted() { return {}; }
 
 }  // namespace lmlab

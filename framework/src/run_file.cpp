@@ -78,6 +78,28 @@ void check_name(const std::string& what, const std::string& name) {
   }
 }
 
+// A group path: names joined by '/', e.g. "generation/greedy/metrics".
+void check_group_path(const std::string& path) {
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t slash = path.find('/', start);
+    const std::string part = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (part.empty() || part == ".") throw DataError("run file: invalid group name \"" + path + "\"");
+    if (slash == std::string::npos) return;
+    start = slash + 1;
+  }
+}
+
+// Opens group `path`, creating it and every missing parent.
+H5::Group open_or_create(H5::H5File& file, const std::string& path) {
+  std::size_t slash = 0;
+  while ((slash = path.find('/', slash + 1)) != std::string::npos) {
+    const std::string parent = path.substr(0, slash);
+    if (!file.nameExists(parent)) file.createGroup(parent);
+  }
+  return file.nameExists(path) ? file.openGroup(path) : file.createGroup(path);
+}
+
 struct Column {
   std::string name;
   Kind kind = Kind::int64;
@@ -158,7 +180,7 @@ struct RunFile::Impl {
 
   void write_group(const std::string& name, Group& group) {
     if (group.buffered_rows == 0) return;
-    H5::Group h5_group = file.nameExists(name) ? file.openGroup(name) : file.createGroup(name);
+    H5::Group h5_group = open_or_create(file, name);
     const hsize_t total = group.rows_on_disk + group.buffered_rows;
     for (Column& column : group.columns) {
       H5::DataSet dataset = h5_group.nameExists(column.name) ? h5_group.openDataSet(column.name)
@@ -251,11 +273,21 @@ RunFile RunFile::resume(const fs::path& path, std::int64_t last_step) {
   impl->path = path;
   impl->file = guarded(path, "opening for resume", [&] { return H5::H5File(path.string(), H5F_ACC_RDWR); });
   guarded(path, "truncating to step " + std::to_string(last_step), [&] {
-    for (hsize_t i = 0; i < impl->file.getNumObjs(); ++i) {
-      const std::string name = impl->file.getObjnameByIdx(i);
-      if (impl->file.childObjType(name) != H5O_TYPE_GROUP) continue;
-      H5::Group h5_group = impl->file.openGroup(name);
-      impl->groups[name] = impl->adopt_group(h5_group, last_step);
+    // Every group holding columns, at any depth (/generation/<decoding>/metrics).
+    std::vector<std::string> pending{""};
+    while (!pending.empty()) {
+      const std::string parent = pending.back();
+      pending.pop_back();
+      H5::Group h5_parent = impl->file.openGroup(parent.empty() ? "/" : parent);
+      for (hsize_t i = 0; i < h5_parent.getNumObjs(); ++i) {
+        const std::string child = h5_parent.getObjnameByIdx(i);
+        if (h5_parent.childObjType(child) != H5O_TYPE_GROUP) continue;
+        const std::string name = parent.empty() ? child : parent + "/" + child;
+        pending.push_back(name);
+        H5::Group h5_group = impl->file.openGroup(name);
+        Group adopted = impl->adopt_group(h5_group, last_step);
+        if (!adopted.columns.empty()) impl->groups[name] = std::move(adopted);
+      }
     }
     impl->file.flush(H5F_SCOPE_GLOBAL);
   });
@@ -281,7 +313,7 @@ void RunFile::append(const std::string& group_name, const Row& row) {
   const auto find = [&](const std::string& name) {
     return std::find_if(row.begin(), row.end(), [&](const auto& cell) { return cell.first == name; });
   };
-  check_name("group", group_name);
+  check_group_path(group_name);
   if (row.empty()) throw DataError("run file " + impl_->path.string() + ": empty row for group " + group_name);
   for (auto cell = row.begin(); cell != row.end(); ++cell) {
     check_name("column", cell->first);

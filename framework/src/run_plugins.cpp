@@ -1,11 +1,15 @@
 #include "run_plugins.hpp"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "lmlab/error.hpp"
+#include "lmlab/metric.hpp"
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/search.hpp"
 #include "lmlab/tokenizer.hpp"
@@ -54,6 +58,41 @@ class GuardedStep final : public DecodingStep {
   std::unique_ptr<GuardedSearch> search_;  // refers to step_ and info_, so declared after them
 };
 
+// A metric whose every call goes through plugin_call, and whose values must be ones it declared,
+// so that a bad value or a failure names the metric's plugin.
+class GuardedMetric final : public Metric {
+ public:
+  GuardedMetric(std::shared_ptr<Metric> metric, PluginInfo info) : metric_(std::move(metric)), info_(std::move(info)) {
+    generation_ = plugin_call(info_, "generation_values", [&] { return metric_->generation_values(); });
+    validation_ = plugin_call(info_, "validation_values", [&] { return metric_->validation_values(); });
+  }
+  std::vector<std::string> generation_values() const override { return generation_; }
+  std::vector<std::string> validation_values() const override { return validation_; }
+  std::vector<MetricValue> generated(const GeneratedText& text) override {
+    return plugin_call(info_, "generated", [&] { return declared(metric_->generated(text), generation_); });
+  }
+  void reset() override { plugin_call(info_, "reset", [&] { metric_->reset(); }); }
+  void observe(const Predictions& batch) override { plugin_call(info_, "observe", [&] { metric_->observe(batch); }); }
+  std::vector<MetricValue> predicted() override {
+    return plugin_call(info_, "predicted", [&] { return declared(metric_->predicted(), validation_); });
+  }
+
+ private:
+  static std::vector<MetricValue> declared(std::vector<MetricValue> values, const std::vector<std::string>& names) {
+    for (const auto& v : values) {
+      if (std::find(names.begin(), names.end(), v.name) == names.end()) {
+        throw Error(fmt::format("reported a value '{}' it does not declare (declared: {})", v.name,
+                                names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", "))));
+      }
+    }
+    return values;
+  }
+
+  std::shared_ptr<Metric> metric_;
+  PluginInfo info_;
+  std::vector<std::string> generation_, validation_;
+};
+
 // A composite objective's task, whose calls name the task's plugin when they fail.
 class GuardedObjective final : public Objective {
  public:
@@ -96,6 +135,29 @@ Plugins build_plugins(const Experiment& e, const Registry& registry, const c10::
     const auto same = std::count_if(e.regularisers.begin(), e.regularisers.end(),
                                     [&](const PluginChoice& other) { return other.name == r.name; });
     p.regulariser_labels.push_back(same > 1 ? fmt::format("{}.{}", r.name, i) : r.name);
+  }
+  // Value names become run-file columns: two metrics may not claim the same one.
+  std::map<std::string, std::string> owner;
+  for (const auto& m : e.metrics) {
+    const PluginInfo& info = registry.get<Metric>(m.name).info;
+    auto metric = std::make_shared<GuardedMetric>(make_plugin<Metric>(registry, m.name, m.options,
+                                                                      MetricContext{ByteTokenizer::vocab_size}),
+                                                  info);
+    auto names = metric->generation_values();
+    for (const auto& v : metric->validation_values()) names.push_back(v);
+    for (const auto& v : names) {
+      if (v.empty() || v.find('/') != std::string::npos) {
+        throw PluginError(fmt::format("metric '{}' declares a value named '{}'; names must be non-empty and "
+                                      "without '/'", m.name, v));
+      }
+      const auto [it, added] = owner.try_emplace(v, m.name);
+      if (!added && it->second != m.name) {
+        throw ConfigError(fmt::format("metrics: '{}' and '{}' both report a value named '{}'; drop one from "
+                                      "[metrics].names", it->second, m.name, v));
+      }
+    }
+    p.metrics.push_back(std::move(metric));
+    p.metric_info.push_back(info);
   }
   auto add_chain = [&](const std::string& name, const std::vector<PluginChoice>& chain) {
     if (chain.empty()) return;

@@ -11,6 +11,7 @@
 
 #include "lmlab/decoding.hpp"
 #include "lmlab/experiment.hpp"
+#include "lmlab/metric.hpp"
 #include "lmlab/registry.hpp"
 #include "lmlab/regulariser.hpp"
 #include "lmlab/run_file.hpp"
@@ -34,6 +35,8 @@ struct Plugins {
   std::shared_ptr<Architecture> model;
   std::shared_ptr<Objective> objective;
   std::vector<std::shared_ptr<Regulariser>> regularisers;
+  std::vector<std::shared_ptr<Metric>> metrics;  // each wrapped: calls name its plugin, values must be declared
+  std::vector<PluginInfo> metric_info;
   std::vector<NamedChain> decodings;  // "default" ([decoding].chain) first when it has steps, then [[decoding.eval]]
   PluginInfo model_info, objective_info;
   std::vector<PluginInfo> regulariser_info;

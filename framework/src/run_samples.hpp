@@ -1,6 +1,6 @@
 /// Generation at evaluation time (trainer-internal): every decoding configuration of the run
-/// continues the run's prompts, and the run file gets the text and, for every generated
-/// position, the entropy of the model's untruncated next-token distribution.
+/// continues the run's prompts, and the run file gets the text, the entropy of the model's
+/// untruncated next-token distribution at every generated position, and the generation metrics.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -12,6 +12,7 @@
 #include "lmlab/architecture.hpp"
 #include "lmlab/decoding.hpp"
 #include "lmlab/generate.hpp"
+#include "lmlab/metric.hpp"
 #include "lmlab/plugin.hpp"
 #include "lmlab/run_file.hpp"
 #include "lmlab/trainer.hpp"
@@ -26,11 +27,13 @@ struct NamedChain {
   std::vector<PluginInfo> info;
 };
 
-/// Continues `prompts` with each chain (under bf16 autocast when asked) and appends, for `step`:
-/// a /samples row per continuation (every rank of an n-best list) and a /next_token_entropy row
-/// per generated position of each best continuation. Returns the best continuations' text.
+/// Continues `prompts` with each chain (under bf16 autocast when asked) and appends, for `step`,
+/// to /generation/<chain name>/: a `samples` row per continuation (every rank of an n-best list),
+/// a `positions` row per generated position of each best continuation (token, entropy), the
+/// `entropy_curve` (mean entropy at each position) and one `metrics` row: the generation
+/// metrics of the best continuations, on tokens and on words. Returns the best continuations' text.
 std::vector<SampleText> write_samples(RunFile& file, Architecture& model, const PluginInfo& model_info,
-                                      const std::vector<NamedChain>& chains,
+                                      const std::vector<NamedChain>& chains, const std::vector<Metric*>& metrics,
                                       const std::vector<std::vector<std::int64_t>>& prompts,
                                       const GenerateOptions& options, std::int64_t step, const c10::Device& device,
                                       bool bf16);

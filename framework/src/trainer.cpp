@@ -63,6 +63,9 @@ void write_provenance(RunFile& file, const Experiment& e, const Plugins& p, cons
   for (std::size_t i = 0; i < p.regulariser_info.size(); ++i) {
     file.set_attribute(fmt::format("plugin.regulariser.{}", i), describe(p.regulariser_info[i]));
   }
+  for (const auto& m : p.metric_info) {
+    file.set_attribute(fmt::format("plugin.metric.{}", m.name), describe(m));
+  }
   for (const auto& d : p.decodings) {
     for (std::size_t i = 0; i < d.info.size(); ++i) {
       file.set_attribute(d.name == "default" ? fmt::format("plugin.decoding.{}", i)
@@ -226,11 +229,16 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
     file.flush();  // rows up to this step must be on disk before a resume may drop later ones
     save_checkpoint(summary.checkpoint, parts, state, e.config_hash, config);
   };
+  std::vector<Metric*> metrics;
+  for (const auto& m : plugins.metrics) metrics.push_back(m.get());
   auto evaluate_and_sample = [&](std::int64_t step) {
-    last_eval = plugin_call(plugins.objective_info, "evaluation",
-                            [&] { return evaluate(model, *plugins.objective, eval_windows, eval_batch, device, bf16); });
-    file.append("eval", {{"step", step}, {"val_loss", last_eval.loss}, {"val_ppl", last_eval.perplexity},
-                         {"val_acc", last_eval.accuracy}});
+    last_eval = plugin_call(plugins.objective_info, "evaluation", [&] {
+      return evaluate(model, *plugins.objective, eval_windows, eval_batch, device, bf16, metrics);
+    });
+    RunFile::Row row{{"step", step}, {"val_loss", last_eval.loss}, {"val_ppl", last_eval.perplexity},
+                     {"val_acc", last_eval.accuracy}};
+    for (const auto& v : last_eval.metrics) row.emplace_back(v.name, v.value);
+    file.append("eval", row);
     progress.message(fmt::format("[{}] step {}: val_loss {:.4f}  val_ppl {:.3f}  val_acc {:.3f}", e.run_name, step,
                                  last_eval.loss, last_eval.perplexity, last_eval.accuracy));
     summary.samples.clear();
@@ -240,7 +248,8 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
       g.seed = static_cast<std::uint64_t>(e.experiment.seed);
       g.pad_id = ByteTokenizer::pad_id;
       g.decoder_start_id = ByteTokenizer::bos_id;
-      summary.samples = write_samples(file, model, plugins.model_info, plugins.decodings, prompts, g, step, device, bf16);
+      summary.samples =
+          write_samples(file, model, plugins.model_info, plugins.decodings, metrics, prompts, g, step, device, bf16);
     }
     state.last_eval_step = step;
     file.flush();

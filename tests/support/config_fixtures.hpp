@@ -77,6 +77,15 @@ struct RegOptions {
 
 class Reg : public Regulariser {};
 
+struct MetricOptions {
+  std::int64_t max_n = 2;
+};
+
+class Counter : public Metric {
+ public:
+  std::vector<std::string> generation_values() const override { return {"count"}; }
+};
+
 template <class T>
 auto step(std::string name, bool selects) {
   return [name, selects](const T&, const DecodingContext&) { return std::make_shared<Step>(name, selects); };
@@ -84,8 +93,8 @@ auto step(std::string name, bool selects) {
 
 }  // namespace toy
 
-/// toy_arch, toy_lm, toy_reg and the decoding steps sample, temperature and (unless told not to)
-/// greedy.
+/// toy_arch, toy_lm, toy_reg, the metrics toy_count and toy_rep, and the decoding steps sample,
+/// temperature and (unless told not to) greedy.
 inline Registry make_registry(bool with_greedy = true) {
   using namespace toy;
   Registry registry;
@@ -110,6 +119,11 @@ inline Registry make_registry(bool with_greedy = true) {
       "toy_reg", "nothing", OptionSet<RegOptions>().add("strength", &RegOptions::strength, "weight", {.min = 0.0}),
       [](const RegOptions&, const RegulariserContext&) { return std::make_shared<Reg>(); },
       {.hooks = {.loss = true}});
+  for (const std::string name : {"toy_count", "toy_rep"}) {
+    reg.add<Metric>(name, "counts",
+                    OptionSet<MetricOptions>().add("max_n", &MetricOptions::max_n, "longest n-gram", {.min = 1}),
+                    [](const MetricOptions&, const MetricContext&) { return std::make_shared<Counter>(); });
+  }
   if (with_greedy) reg.add<DecodingStep>("greedy", "argmax", OptionSet<NoOptions>(), step<NoOptions>("greedy", true));
   reg.add<DecodingStep>("sample", "draw", OptionSet<NoOptions>(), step<NoOptions>("sample", true));
   reg.add<DecodingStep>("temperature", "divide logits",

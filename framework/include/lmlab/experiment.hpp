@@ -79,6 +79,7 @@ struct Experiment {
   std::vector<PluginChoice> regularisers;
   std::vector<PluginChoice> decoding;  // [decoding].chain, in order: configuration "default" (may be empty)
   std::vector<DecodingConfig> decoding_eval;  // [[decoding.eval]], each also evaluated, under its name
+  std::vector<PluginChoice> metrics;  // [metrics].names, each with its options: what every evaluation measures
   toml::table resolved;                // every section, every default filled in
   std::string config_hash;             // 16 hex digits of the resolved config's canonical text
   std::string run_name;                // sweep point and seed, then the first 8 digits of the hash

@@ -5,6 +5,7 @@
 
 #include "lmlab/architecture.hpp"
 #include "lmlab/decoding.hpp"
+#include "lmlab/metric.hpp"
 #include "lmlab/objective.hpp"
 #include "lmlab/regulariser.hpp"
 
@@ -13,6 +14,6 @@ namespace lmlab {
 template <class... Interfaces>
 struct KindList {};
 
-using PluginKinds = KindList<Architecture, Objective, DecodingStep, Regulariser>;
+using PluginKinds = KindList<Architecture, Objective, DecodingStep, Regulariser, Metric>;
 
 }  // namespace lmlab

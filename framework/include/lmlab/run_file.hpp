@@ -35,8 +35,9 @@ class RunFile {
   void set_attribute(const std::string& name, std::int64_t value);
   void set_attribute(const std::string& name, double value);
 
-  /// Buffers one row of `group`; the first row fixes the group's columns and their types
-  /// (int64, float64, UTF-8 string). Later rows must have the same columns.
+  /// Buffers one row of `group`, a name or a path of names ("generation/greedy/metrics"); the
+  /// first row fixes the group's columns and their types (int64, float64, UTF-8 string). Later
+  /// rows must have the same columns.
   void append(const std::string& group, const Row& row);
 
   /// Writes every buffered row and flushes the file to disk.
