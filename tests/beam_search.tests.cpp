@@ -40,9 +40,7 @@ using Batch = std::vector<Tokens>;
 namespace {
 
 StepPtr make_step(const std::string& name, const toml::table& options = {}) {
-  const lmlab::Registry& plugins = lmlab::test::builtin_plugins();
-  const toml::table resolved = lmlab::resolve_plugin<DecodingStep>(plugins, name, options, "decoding." + name);
-  return lmlab::make_plugin<DecodingStep>(plugins, name, resolved, lmlab::DecodingContext{});
+  return lmlab::test::decoding_step(name, options, 0);
 }
 
 lmlab::DecodingChain beam(const toml::table& options, std::vector<StepPtr> before = {}) {

@@ -36,9 +36,7 @@ using Batch = std::vector<Tokens>;
 namespace {
 
 StepPtr make_step(const std::string& name, const toml::table& options = {}) {
-  const lmlab::Registry& plugins = lmlab::test::builtin_plugins();
-  const toml::table resolved = lmlab::resolve_plugin<DecodingStep>(plugins, name, options, "decoding." + name);
-  return lmlab::make_plugin<DecodingStep>(plugins, name, resolved, lmlab::DecodingContext{});
+  return lmlab::test::decoding_step(name, options, 0);
 }
 
 lmlab::DecodingChain chain_of(std::vector<StepPtr> steps) { return lmlab::DecodingChain(std::move(steps)); }

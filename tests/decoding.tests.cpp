@@ -28,12 +28,8 @@ using StepPtr = std::shared_ptr<DecodingStep>;
 
 namespace {
 
-
-const lmlab::Registry& plugins() { return lmlab::test::builtin_plugins(); }
-
 StepPtr make_step(const std::string& name, const toml::table& options = {}) {
-  const toml::table resolved = lmlab::resolve_plugin<DecodingStep>(plugins(), name, options, "decoding." + name);
-  return lmlab::make_plugin<DecodingStep>(plugins(), name, resolved, lmlab::DecodingContext{4});
+  return lmlab::test::decoding_step(name, options, 4);
 }
 
 /// A warper that records its call order in a shared log and applies logits * scale + shift.

@@ -33,9 +33,7 @@ namespace {
 const double inf = std::numeric_limits<double>::infinity();
 
 StepPtr make_step(const std::string& name, const toml::table& options = {}, std::int64_t vocab = 5) {
-  const lmlab::Registry& plugins = lmlab::test::builtin_plugins();
-  const toml::table resolved = lmlab::resolve_plugin<DecodingStep>(plugins, name, options, "decoding." + name);
-  return lmlab::make_plugin<DecodingStep>(plugins, name, resolved, lmlab::DecodingContext{vocab});
+  return lmlab::test::decoding_step(name, options, vocab);
 }
 
 /// A float32 (rows, V) tensor from nested lists.

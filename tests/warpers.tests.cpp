@@ -31,9 +31,7 @@ namespace {
 const double inf = std::numeric_limits<double>::infinity();
 
 StepPtr make_step(const std::string& name, const toml::table& options = {}) {
-  const lmlab::Registry& plugins = lmlab::test::builtin_plugins();
-  const toml::table resolved = lmlab::resolve_plugin<DecodingStep>(plugins, name, options, "decoding." + name);
-  return lmlab::make_plugin<DecodingStep>(plugins, name, resolved, lmlab::DecodingContext{6});
+  return lmlab::test::decoding_step(name, options, 6);
 }
 
 DecodeState state_for(const at::Tensor& logits) {

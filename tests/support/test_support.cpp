@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "generated/test_paths.hpp"
+#include "lmlab/plugin_call.hpp"
 #include "lmlab/plugin_loader.hpp"
 
 namespace lmlab::test {
@@ -96,6 +97,11 @@ const Registry& builtin_plugins() {
     return r;
   }();
   return registry;
+}
+
+std::shared_ptr<DecodingStep> decoding_step(const std::string& name, const toml::table& options, std::int64_t vocab) {
+  const toml::table resolved = resolve_plugin<DecodingStep>(builtin_plugins(), name, options, "decoding." + name);
+  return make_plugin<DecodingStep>(builtin_plugins(), name, resolved, DecodingContext{vocab});
 }
 
 }  // namespace lmlab::test

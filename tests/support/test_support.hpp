@@ -1,8 +1,11 @@
 /// Helpers shared by the tests: temporary folders, small generated corpora, running the host.
 #pragma once
+#include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
+#include "lmlab/decoding.hpp"
 #include "lmlab/registry.hpp"
 
 namespace lmlab::test {
@@ -43,5 +46,10 @@ std::string lmlab_binary();
 
 /// The built-in plugins, loaded once per process (a library's registration runs once).
 const Registry& builtin_plugins();
+
+/// Built-in decoding step `name`, its options resolved as an experiment file's would be
+/// (defaults filled, checks applied: a bad value is the ConfigError a user would see).
+std::shared_ptr<DecodingStep> decoding_step(const std::string& name, const toml::table& options = {},
+                                            std::int64_t vocab = 0);
 
 }  // namespace lmlab::test
