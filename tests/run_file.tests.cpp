@@ -102,7 +102,11 @@ TEST_CASE("run file: rows become datasets of the right types, only on flush", "[
   run.flush();  // an empty flush changes nothing
   CHECK(rf::read_ints(path, "/train/step").size() == 3);
 
-  H5::H5File h5(path.string(), H5F_ACC_RDONLY);
+  // The writer is still open in this process, and HDF5 opens a file twice in one process only
+  // with the same locking flags: the writer's, off (another process may keep the default).
+  H5::FileAccPropList unlocked;
+  H5Pset_file_locking(unlocked.getId(), false, true);
+  H5::H5File h5(path.string(), H5F_ACC_RDONLY, H5::FileCreatPropList::DEFAULT, unlocked);
   for (const char* name : {"/train/step", "/train/loss", "/train/note"}) {
     INFO(name);
     const H5::DataSet ds = h5.openDataSet(name);
@@ -231,6 +235,30 @@ TEST_CASE("run file: nested groups are created with their parents and resume lik
     run.append("generation/greedy/metrics", {{"step", std::int64_t{30}}, {"tokens.seq_rep_4", 9.0}});
   }
   CHECK(rf::read_floats(path, "/generation/greedy/metrics/tokens.seq_rep_4") == std::vector<double>{1.0, 2.0, 9.0});
+}
+
+TEST_CASE("run file: a reader with default settings sees rows appear while the writer runs", "[run_file]") {
+  lmlab::test::TempDir tmp;
+  const auto path = tmp / "run.h5";
+  RunFile run = RunFile::create(path);
+  run.set_attribute("status", "running");
+  // The writer still has the file open; the reader opens it with HDF5's default file locking.
+  CHECK(rf::read_attribute(path, "status") == "running");
+  for (std::int64_t step = 1; step <= 3; ++step) {
+    run.append("train", train_row(step, 1.0 / static_cast<double>(step)));
+    run.append("generation/greedy/metrics", {{"step", step}, {"tokens.seq_rep_4", 0.5}});
+    // Buffered rows are not on disk before the flush, and are after it.
+    if (step == 1) {
+      CHECK_THROWS_AS(rf::read_ints(path, "/train/step"), lmlab::DataError);
+    } else {
+      CHECK(rf::read_ints(path, "/train/step").size() == static_cast<std::size_t>(step - 1));
+    }
+    run.flush();
+    CHECK(rf::read_ints(path, "/train/step").size() == static_cast<std::size_t>(step));
+    CHECK(rf::read_floats(path, "/generation/greedy/metrics/tokens.seq_rep_4").size() == static_cast<std::size_t>(step));
+  }
+  run.set_attribute("status", "complete");
+  CHECK(rf::read_attribute(path, "status") == "complete");
 }
 
 TEST_CASE("run file: missing files are DataErrors naming them", "[run_file]") {

@@ -100,6 +100,21 @@ H5::Group open_or_create(H5::H5File& file, const std::string& path) {
   return file.nameExists(path) ? file.openGroup(path) : file.createGroup(path);
 }
 
+// The writer takes no file lock, so that a reader (h5py, `lmlab watch`, a plot script) can open
+// the file while a run trains, with default settings. A locked writer would make every reader
+// fail, or set HDF5_USE_FILE_LOCKING=FALSE; and a reader's lock must never stop a run's flush.
+// What a reader sees is consistent because the writer touches the file only in flush() and
+// set_attribute(), each ending with an HDF5 flush: between them the file on disk is complete.
+// A reader that opens during a flush may see a group's columns at different lengths, or fail to
+// open: it reads again (docs/hdf5-layout.md).
+H5::FileAccPropList unlocked_access() {
+  H5::FileAccPropList access;
+#if H5_VERSION_GE(1, 10, 7)
+  H5Pset_file_locking(access.getId(), /*use_file_locking=*/false, /*ignore_when_disabled=*/true);
+#endif
+  return access;
+}
+
 struct Column {
   std::string name;
   Kind kind = Kind::int64;
@@ -258,7 +273,9 @@ RunFile RunFile::create(const fs::path& path) {
   impl->path = path;
   // Default (earliest) file format on purpose: the newest one marks the superblock "open for
   // writing", and a killed run's file then needs h5clear before anything can open it.
-  impl->file = guarded(path, "creating", [&] { return H5::H5File(path.string(), H5F_ACC_TRUNC); });
+  impl->file = guarded(path, "creating", [&] {
+    return H5::H5File(path.string(), H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, unlocked_access());
+  });
   guarded(path, "flush", [&] { impl->file.flush(H5F_SCOPE_GLOBAL); });
   return RunFile(std::move(impl));
 }
@@ -271,7 +288,9 @@ RunFile RunFile::resume(const fs::path& path, std::int64_t last_step) {
   }
   auto impl = std::make_unique<Impl>();
   impl->path = path;
-  impl->file = guarded(path, "opening for resume", [&] { return H5::H5File(path.string(), H5F_ACC_RDWR); });
+  impl->file = guarded(path, "opening for resume", [&] {
+    return H5::H5File(path.string(), H5F_ACC_RDWR, H5::FileCreatPropList::DEFAULT, unlocked_access());
+  });
   guarded(path, "truncating to step " + std::to_string(last_step), [&] {
     // Every group holding columns, at any depth (/generation/<decoding>/metrics).
     std::vector<std::string> pending{""};
@@ -356,7 +375,11 @@ namespace {
 H5::H5File open_read_only(const fs::path& file) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) throw DataError("run file " + file.string() + " does not exist");
-  return guarded(file, "opening", [&] { return H5::H5File(file.string(), H5F_ACC_RDONLY); });
+  // Unlocked like the writer: HDF5 refuses to open a file twice in one process with different
+  // locking flags, and a reader's lock must not stop a writer's flush either.
+  return guarded(file, "opening", [&] {
+    return H5::H5File(file.string(), H5F_ACC_RDONLY, H5::FileCreatPropList::DEFAULT, unlocked_access());
+  });
 }
 
 template <class T>
