@@ -2,6 +2,7 @@
 // killed with SIGKILL.
 #include "support/catch.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <thread>
@@ -254,6 +255,55 @@ TEST_CASE("generate continues prompts from a checkpoint, with the run's decoding
   const auto nothing = run_command(host("generate --prompt x --checkpoint " + dir.path().string()));
   CHECK(nothing.exit_code == 2);
   CHECK_THAT(nothing.output, Catch::Contains("holds 0 checkpoints"));
+}
+
+TEST_CASE("h5py with default settings reads a run's rows as they appear, and after a SIGKILL") {
+  TempDir dir;
+  write_long_experiment(dir);
+  // Debian's h5py (python3-h5py, installed by scripts/install-deps) belongs to its own python3.
+  const std::string python = "/usr/bin/python3";
+  const auto probe = run_command(python + " -c 'import h5py'");
+  INFO(probe.output);
+  if (probe.exit_code != 0) FAIL("h5py is missing: run ./scripts/install-deps (Debian package python3-h5py)");
+
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const std::string binary = lmlab::test::lmlab_binary();
+    if (!freopen("/dev/null", "w", stderr)) _exit(126);
+    execl(binary.c_str(), binary.c_str(), "run", (dir / "long.toml").c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Evaluation rows as an outside reader sees them: -1 until the file has an /eval group.
+  const auto eval_rows = [&](const fs::path& h5) {
+    const auto r = run_command(python + " -c 'import h5py, sys; f = h5py.File(sys.argv[1], \"r\"); "
+                                        "print(len(f[\"eval/step\"]) if \"eval\" in f else -1)' " + h5.string());
+    INFO(r.output);
+    return r.exit_code == 0 ? std::stoi(r.output) : -2;
+  };
+  fs::path h5;
+  std::vector<int> seen;  // distinct row counts read while the run was alive
+  for (int i = 0; i < 2400 && (seen.empty() || seen.back() < 2); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (h5.empty() && fs::is_directory(dir / "results" / "cli")) {
+      for (const auto& entry : fs::directory_iterator(dir / "results" / "cli")) {
+        if (entry.path().extension() == ".h5") h5 = entry.path();
+      }
+    }
+    if (h5.empty()) continue;
+    const int rows = eval_rows(h5);
+    // A read that lands inside a flush may fail; the next one sees the flushed file.
+    if (rows >= 0 && (seen.empty() || rows != seen.back())) seen.push_back(rows);
+  }
+  int status = 0;
+  CHECK(waitpid(child, &status, WNOHANG) == 0);  // still training while it was read
+  kill(child, SIGKILL);
+  waitpid(child, &status, 0);
+  INFO("row counts seen: " << seen.size());
+  REQUIRE(seen.size() >= 2);
+  CHECK(seen.back() >= 2);
+  CHECK(std::is_sorted(seen.begin(), seen.end()));
+  CHECK(eval_rows(h5) >= seen.back());  // and after the SIGKILL
 }
 
 TEST_CASE("a run killed with SIGKILL leaves a file that opens and holds its flushed rows") {
