@@ -45,11 +45,8 @@ EvalResult evaluate(Architecture& model, Objective& objective, const at::Tensor&
   r.perplexity = std::exp(r.loss);
   r.accuracy = tokens ? correct / static_cast<double>(tokens) : 0.0;
   for (Metric* m : validating) {
-    const std::vector<std::string> declared = m->validation_values();
-    const std::vector<MetricValue> values = observed ? m->predicted() : std::vector<MetricValue>{};
-    for (const auto& name : declared) {
-      const auto it = std::find_if(values.begin(), values.end(), [&](const MetricValue& v) { return v.name == name; });
-      r.metrics.push_back({name, it == values.end() ? std::nan("") : it->value});
+    for (auto& v : in_declared_order(m->validation_values(), observed ? m->predicted() : std::vector<MetricValue>{})) {
+      r.metrics.push_back(std::move(v));
     }
   }
   return r;

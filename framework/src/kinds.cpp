@@ -1,5 +1,8 @@
 // Out-of-line destructors and default hooks: they anchor each interface's vtable and type_info
 // in the framework library, so host and plugins agree on them.
+#include <algorithm>
+#include <cmath>
+
 #include "lmlab/architecture.hpp"
 #include "lmlab/decoding.hpp"
 #include "lmlab/metric.hpp"
@@ -27,5 +30,16 @@ std::vector<std::string> Metric::validation_values() const { return {}; }
 void Metric::reset() {}
 void Metric::observe(const Predictions&) {}
 std::vector<MetricValue> Metric::predicted() { return {}; }
+
+std::vector<MetricValue> in_declared_order(const std::vector<std::string>& declared,
+                                           const std::vector<MetricValue>& values) {
+  std::vector<MetricValue> out;
+  out.reserve(declared.size());
+  for (const auto& name : declared) {
+    const auto it = std::find_if(values.begin(), values.end(), [&](const MetricValue& v) { return v.name == name; });
+    out.push_back({name, it == values.end() ? std::nan("") : it->value});
+  }
+  return out;
+}
 
 }  // namespace lmlab

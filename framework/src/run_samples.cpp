@@ -32,11 +32,7 @@ RunFile::Row metrics_row(std::int64_t step, const std::vector<Continuation>& bes
     const std::vector<std::string> declared = m->generation_values();
     if (declared.empty()) continue;
     for (const GeneratedText* text : {&tokens, &words}) {
-      const std::vector<MetricValue> values = m->generated(*text);
-      for (const auto& name : declared) {
-        const auto it = std::find_if(values.begin(), values.end(), [&](const MetricValue& v) { return v.name == name; });
-        row.emplace_back(text->unit + "." + name, it == values.end() ? std::nan("") : it->value);
-      }
+      for (const auto& v : in_declared_order(declared, m->generated(*text))) row.emplace_back(text->unit + "." + v.name, v.value);
     }
   }
   return row;

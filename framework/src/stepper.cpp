@@ -186,12 +186,12 @@ void ModelStepper::select(const at::Tensor& rows) {
   }
   select_rows(pending_, r);
   cache_.select(r);
-  const at::Tensor host = r.cpu();
+  // Beam and contrastive search call this every step: one host copy, then plain indexing.
+  const at::Tensor host = r.cpu().contiguous();
+  const auto ids = host.accessor<std::int64_t, 1>();
   std::vector<std::int64_t> starts;
-  starts.reserve(static_cast<std::size_t>(host.numel()));
-  for (std::int64_t i = 0; i < host.numel(); ++i) {
-    starts.push_back(window_start_.at(static_cast<std::size_t>(host[i].item<std::int64_t>())));
-  }
+  starts.reserve(static_cast<std::size_t>(ids.size(0)));
+  for (std::int64_t i = 0; i < ids.size(0); ++i) starts.push_back(window_start_.at(static_cast<std::size_t>(ids[i])));
   window_start_ = std::move(starts);
 }
 

@@ -64,4 +64,10 @@ class Metric {
   virtual std::vector<MetricValue> predicted();
 };
 
+/// `values` in the order of `declared`, NaN for a declared name the metric did not report (the
+/// run file then keeps one column per declared name at every evaluation). Names not declared are
+/// dropped; the host's guarded metrics refuse them before this.
+std::vector<MetricValue> in_declared_order(const std::vector<std::string>& declared,
+                                           const std::vector<MetricValue>& values);
+
 }  // namespace lmlab
