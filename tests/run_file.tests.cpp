@@ -13,6 +13,7 @@
 
 #include "lmlab/error.hpp"
 #include "lmlab/run_file.hpp"
+#include "lmlab/run_reader.hpp"
 #include "support/test_support.hpp"
 
 using Catch::Matchers::Contains;
@@ -328,4 +329,58 @@ TEST_CASE("run file: a SIGKILLed writer leaves a readable file with exactly the 
     run.append("train", train_row(1101, 0.1));
   }
   CHECK(rf::read_ints(path, "/train/step") == range(1, 1101));
+}
+
+TEST_CASE("run file: arrays of any shape are written whole, replaced, and dropped by a resume", "[run_file]") {
+  lmlab::test::TempDir tmp;
+  const auto path = tmp / "run.h5";
+  {
+    RunFile run = RunFile::create(path);
+    run.append("train", train_row(1, 2.0));
+    run.append("train", train_row(2, 1.5));
+    run.flush();
+    run.write_array("derived/matrix", {2, 3}, std::vector<double>{1, 2, 3, 4, 5, 6});
+    run.write_array("derived/step", {2}, std::vector<std::int64_t>{1, 2});
+    run.write_array("derived/layer", {3}, std::vector<std::string>{"a", "b", "c"});
+    // Written at once, like attributes: readable while the writer is open.
+    CHECK(lmlab::RunReader(path).shape("derived/matrix") == std::vector<std::uint64_t>{2, 3});
+    run.write_array("derived/matrix", {1, 2}, std::vector<double>{7, 8});  // replaces
+    CHECK_THROWS_WITH(run.write_array("derived/bad", {2, 2}, std::vector<double>{1, 2, 3}),
+                      Contains("derived/bad") && Contains("3 values do not fill shape (2, 2)"));
+  }
+  {
+    const lmlab::RunReader reader(path);  // closed before the resume: HDF5 opens a file one way per process
+    CHECK(reader.shape("derived/matrix") == std::vector<std::uint64_t>{1, 2});
+    CHECK(reader.floats("derived/matrix") == std::vector<double>{7, 8});
+    CHECK(reader.ints("derived/step") == std::vector<std::int64_t>{1, 2});
+    CHECK(reader.strings("derived/layer") == std::vector<std::string>{"a", "b", "c"});
+  }
+  {
+    // The derived group describes rows a resume may drop: it goes, the columns stay.
+    RunFile run = RunFile::resume(path, 1);
+    run.append("train", train_row(2, 1.25));
+  }
+  const lmlab::RunReader resumed(path);
+  CHECK_FALSE(resumed.exists("derived"));
+  CHECK(resumed.floats("train/loss") == std::vector<double>{2.0, 1.25});
+}
+
+TEST_CASE("run file: external links lead to another file's objects, relative to the linking file", "[run_file]") {
+  lmlab::test::TempDir tmp;
+  {
+    RunFile target = RunFile::create(tmp / "runs" / "a.h5");
+    target.append("eval", {{"step", std::int64_t{3}}, {"val_loss", 1.5}});
+  }
+  {
+    RunFile index = RunFile::create(tmp / "runs" / "index.h5");
+    index.link_external("runs/a", "a.h5");
+    index.link_external("loss_of_a", "a.h5", "/eval/val_loss");
+  }
+  // Read from another working directory: HDF5 resolves the target beside the index.
+  const auto r = lmlab::test::run_command(
+      "cd / && /usr/bin/python3 -c \"import h5py; f = h5py.File('" + (tmp / "runs" / "index.h5").string() +
+      "', 'r'); print(f['runs/a/eval/step'][:].tolist(), f['loss_of_a'][:].tolist())\"");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("[3] [1.5]"));
 }

@@ -12,7 +12,9 @@
 
 #include <H5Cpp.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "hdf5_util.hpp"
 #include "lmlab/error.hpp"
 
 namespace lmlab {
@@ -20,6 +22,10 @@ namespace lmlab {
 namespace fs = std::filesystem;
 
 namespace {
+
+using hdf5::guarded;
+using hdf5::unlocked_access;
+using hdf5::utf8_string;
 
 constexpr hsize_t chunk_rows = 1024;
 
@@ -31,46 +37,6 @@ const char* kind_name(Kind kind) {
 }
 
 Kind kind_of(const RunFile::Value& value) { return static_cast<Kind>(value.index()); }
-
-H5::StrType utf8_string() {
-  H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
-  type.setCset(H5T_CSET_UTF8);
-  return type;
-}
-
-/// HDF5 otherwise prints its whole error stack to stderr for every failure, including the
-/// ones we turn into a DataError with a better message.
-void quiet_hdf5() {
-  [[maybe_unused]] static const bool done = (H5::Exception::dontPrint(), true);
-}
-
-/// The most specific messages of HDF5's error stack ("unable to lock file", ...): the C++
-/// exception itself only names the API function that failed.
-std::string hdf5_detail(const H5::Exception& e) {
-  std::vector<std::string> messages;
-  H5Ewalk2(
-      H5E_DEFAULT, H5E_WALK_DOWNWARD,
-      [](unsigned, const H5E_error2_t* err, void* data) -> herr_t {
-        auto* out = static_cast<std::vector<std::string>*>(data);
-        if (err->desc && *err->desc && out->size() < 2) out->emplace_back(err->desc);
-        return 0;
-      },
-      &messages);
-  std::string detail = e.getDetailMsg();
-  for (const std::string& m : messages) detail += "; " + m;
-  return detail;
-}
-
-/// Runs an HDF5 operation, turning its exceptions into a DataError naming the file.
-template <class F>
-auto guarded(const fs::path& path, const std::string& action, F&& operation) {
-  quiet_hdf5();
-  try {
-    return operation();
-  } catch (const H5::Exception& e) {
-    throw DataError("run file " + path.string() + ": " + action + " failed (" + hdf5_detail(e) + ")");
-  }
-}
 
 void check_name(const std::string& what, const std::string& name) {
   if (name.empty() || name == "." || name.find('/') != std::string::npos) {
@@ -98,21 +64,6 @@ H5::Group open_or_create(H5::H5File& file, const std::string& path) {
     if (!file.nameExists(parent)) file.createGroup(parent);
   }
   return file.nameExists(path) ? file.openGroup(path) : file.createGroup(path);
-}
-
-// The writer takes no file lock, so that a reader (h5py, `lmlab watch`, a plot script) can open
-// the file while a run trains, with default settings. A locked writer would make every reader
-// fail, or set HDF5_USE_FILE_LOCKING=FALSE; and a reader's lock must never stop a run's flush.
-// What a reader sees is consistent because the writer touches the file only in flush() and
-// set_attribute(), each ending with an HDF5 flush: between them the file on disk is complete.
-// A reader that opens during a flush may see a group's columns at different lengths, or fail to
-// open: it reads again (docs/hdf5-layout.md).
-H5::FileAccPropList unlocked_access() {
-  H5::FileAccPropList access;
-#if H5_VERSION_GE(1, 10, 7)
-  H5Pset_file_locking(access.getId(), /*use_file_locking=*/false, /*ignore_when_disabled=*/true);
-#endif
-  return access;
 }
 
 struct Column {
@@ -245,6 +196,39 @@ struct RunFile::Impl {
   }
 
   template <class T>
+  void put_array(const std::string& path_in_file, const std::vector<std::uint64_t>& shape, const std::vector<T>& values,
+                 const H5::DataType& file_type, const H5::DataType& memory_type) {
+    check_group_path(path_in_file);
+    std::uint64_t size = 1;
+    for (const std::uint64_t d : shape) size *= d;
+    if (shape.empty() || size != values.size()) {
+      throw DataError(fmt::format("run file {}: {}: {} values do not fill shape ({})", path.string(), path_in_file,
+                                  values.size(), fmt::join(shape, ", ")));
+    }
+    guarded(path, "writing " + path_in_file, [&] {
+      const std::size_t slash = path_in_file.rfind('/');
+      H5::Group parent = slash == std::string::npos ? file.openGroup("/") : open_or_create(file, path_in_file.substr(0, slash));
+      const std::string name = path_in_file.substr(slash == std::string::npos ? 0 : slash + 1);
+      if (slash != std::string::npos && !parent.attrExists("lmlab.derived")) {
+        const std::int64_t yes = 1;
+        parent.createAttribute("lmlab.derived", H5::PredType::STD_I64LE, H5::DataSpace(H5S_SCALAR))
+            .write(H5::PredType::NATIVE_INT64, &yes);
+      }
+      if (parent.nameExists(name)) parent.unlink(name);
+      const std::vector<hsize_t> dims(shape.begin(), shape.end());
+      H5::DataSet dataset = parent.createDataSet(name, file_type, H5::DataSpace(static_cast<int>(dims.size()), dims.data()));
+      if constexpr (std::is_same_v<T, std::string>) {
+        std::vector<const char*> pointers;
+        for (const std::string& v : values) pointers.push_back(v.c_str());
+        if (!pointers.empty()) dataset.write(pointers.data(), memory_type);
+      } else {
+        if (!values.empty()) dataset.write(values.data(), memory_type);
+      }
+      file.flush(H5F_SCOPE_GLOBAL);
+    });
+  }
+
+  template <class T>
   void put_attribute(const std::string& name, const H5::DataType& file_type, const H5::DataType& memory_type,
                      const T& value) {
     guarded(path, "setting attribute " + name, [&] {
@@ -298,10 +282,18 @@ RunFile RunFile::resume(const fs::path& path, std::int64_t last_step) {
       const std::string parent = pending.back();
       pending.pop_back();
       H5::Group h5_parent = impl->file.openGroup(parent.empty() ? "/" : parent);
+      std::vector<std::string> children;
       for (hsize_t i = 0; i < h5_parent.getNumObjs(); ++i) {
         const std::string child = h5_parent.getObjnameByIdx(i);
-        if (h5_parent.childObjType(child) != H5O_TYPE_GROUP) continue;
+        if (h5_parent.childObjType(child) == H5O_TYPE_GROUP) children.push_back(child);
+      }
+      for (const std::string& child : children) {
         const std::string name = parent.empty() ? child : parent + "/" + child;
+        // Derived tables describe rows that may be dropped here; the run writes them again at its end.
+        if (impl->file.openGroup(name).attrExists("lmlab.derived")) {
+          h5_parent.unlink(child);
+          continue;
+        }
         pending.push_back(name);
         H5::Group h5_group = impl->file.openGroup(name);
         Group adopted = impl->adopt_group(h5_group, last_step);
@@ -323,6 +315,34 @@ void RunFile::set_attribute(const std::string& name, std::int64_t value) {
 
 void RunFile::set_attribute(const std::string& name, double value) {
   impl_->put_attribute(name, H5::PredType::IEEE_F64LE, H5::PredType::NATIVE_DOUBLE, value);
+}
+
+void RunFile::write_array(const std::string& path, const std::vector<std::uint64_t>& shape,
+                          const std::vector<double>& values) {
+  impl_->put_array(path, shape, values, H5::PredType::IEEE_F64LE, H5::PredType::NATIVE_DOUBLE);
+}
+
+void RunFile::write_array(const std::string& path, const std::vector<std::uint64_t>& shape,
+                          const std::vector<std::int64_t>& values) {
+  impl_->put_array(path, shape, values, H5::PredType::STD_I64LE, H5::PredType::NATIVE_INT64);
+}
+
+void RunFile::write_array(const std::string& path, const std::vector<std::uint64_t>& shape,
+                          const std::vector<std::string>& values) {
+  impl_->put_array(path, shape, values, utf8_string(), utf8_string());
+}
+
+void RunFile::link_external(const std::string& path, const std::string& target, const std::string& object) {
+  check_group_path(path);
+  guarded(impl_->path, "linking " + path + " to " + target, [&] {
+    const std::size_t slash = path.rfind('/');
+    if (slash != std::string::npos) open_or_create(impl_->file, path.substr(0, slash));
+    if (H5Lcreate_external(target.c_str(), object.c_str(), impl_->file.getId(), path.c_str(), H5P_DEFAULT,
+                           H5P_DEFAULT) < 0) {
+      throw H5::FileIException("H5Lcreate_external", "cannot create the link");
+    }
+    impl_->file.flush(H5F_SCOPE_GLOBAL);
+  });
 }
 
 void RunFile::append(const std::string& group_name, const Row& row) {
@@ -367,94 +387,5 @@ void RunFile::append(const std::string& group_name, const Row& row) {
 void RunFile::flush() { impl_->flush(); }
 
 const fs::path& RunFile::path() const { return impl_->path; }
-
-namespace run_file {
-
-namespace {
-
-H5::H5File open_read_only(const fs::path& file) {
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) throw DataError("run file " + file.string() + " does not exist");
-  // Unlocked like the writer: HDF5 refuses to open a file twice in one process with different
-  // locking flags, and a reader's lock must not stop a writer's flush either.
-  return guarded(file, "opening", [&] {
-    return H5::H5File(file.string(), H5F_ACC_RDONLY, H5::FileCreatPropList::DEFAULT, unlocked_access());
-  });
-}
-
-template <class T>
-std::vector<T> read_numbers(const fs::path& file, const std::string& dataset, const H5::PredType& type) {
-  H5::H5File h5 = open_read_only(file);
-  return guarded(file, "reading " + dataset, [&] {
-    H5::DataSet ds = h5.openDataSet(dataset);
-    std::vector<T> values(static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints()));
-    if (!values.empty()) ds.read(values.data(), type);
-    return values;
-  });
-}
-
-}  // namespace
-
-std::vector<double> read_floats(const fs::path& file, const std::string& dataset) {
-  return read_numbers<double>(file, dataset, H5::PredType::NATIVE_DOUBLE);
-}
-
-std::vector<std::int64_t> read_ints(const fs::path& file, const std::string& dataset) {
-  return read_numbers<std::int64_t>(file, dataset, H5::PredType::NATIVE_INT64);
-}
-
-std::vector<std::string> read_strings(const fs::path& file, const std::string& dataset) {
-  H5::H5File h5 = open_read_only(file);
-  return guarded(file, "reading " + dataset, [&] {
-    H5::DataSet ds = h5.openDataSet(dataset);
-    // RunFile writes only variable-length strings; HDF5 cannot convert fixed-length ones to them.
-    if (ds.getTypeClass() != H5T_STRING || !ds.getStrType().isVariableStr()) {
-      throw DataError("run file " + file.string() + ": " + dataset + " is not variable-length text");
-    }
-    const auto n = static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints());
-    std::vector<std::string> values;
-    values.reserve(n);
-    if (n == 0) return values;
-    std::vector<char*> pointers(n, nullptr);
-    const H5::StrType memory_type = utf8_string();
-    ds.read(pointers.data(), memory_type);
-    for (const char* p : pointers) values.emplace_back(p ? p : "");
-    H5::DataSet::vlenReclaim(pointers.data(), memory_type, ds.getSpace());
-    return values;
-  });
-}
-
-std::string read_attribute(const fs::path& file, const std::string& name) {
-  H5::H5File h5 = open_read_only(file);
-  return guarded(file, "reading attribute " + name, [&]() -> std::string {
-    if (!h5.attrExists(name)) throw DataError("run file " + file.string() + " has no attribute " + name);
-    H5::Attribute attribute = h5.openAttribute(name);
-    switch (attribute.getTypeClass()) {
-      case H5T_STRING: {
-        std::string value;
-        attribute.read(attribute.getStrType(), value);
-        return value.substr(0, value.find('\0'));
-      }
-      case H5T_INTEGER: {
-        std::int64_t value = 0;
-        attribute.read(H5::PredType::NATIVE_INT64, &value);
-        return std::to_string(value);
-      }
-      case H5T_FLOAT: {
-        double value = 0;
-        attribute.read(H5::PredType::NATIVE_DOUBLE, &value);
-        return fmt::format("{}", value);  // shortest text that reads back as the same double
-      }
-      default: throw DataError("run file " + file.string() + ": attribute " + name + " is not text or a number");
-    }
-  });
-}
-
-bool has_attribute(const fs::path& file, const std::string& name) {
-  H5::H5File h5 = open_read_only(file);
-  return guarded(file, "looking up attribute " + name, [&] { return h5.attrExists(name); });
-}
-
-}  // namespace run_file
 
 }  // namespace lmlab

@@ -40,6 +40,20 @@ class RunFile {
   /// rows must have the same columns.
   void append(const std::string& group, const Row& row);
 
+  /// A whole dataset of any shape, row-major, written at once (replacing one at that path) and
+  /// flushed: tables derived from the rows, such as /grad_flow's step x layer matrices, are
+  /// rebuilt whole rather than appended. Their group is marked derived (attribute
+  /// `lmlab.derived`): a resumed run deletes it, and the run writes it again when it ends.
+  void write_array(const std::string& path, const std::vector<std::uint64_t>& shape, const std::vector<double>& values);
+  void write_array(const std::string& path, const std::vector<std::uint64_t>& shape,
+                   const std::vector<std::int64_t>& values);
+  void write_array(const std::string& path, const std::vector<std::uint64_t>& shape,
+                   const std::vector<std::string>& values);
+
+  /// An HDF5 external link at `path` (a name or path of names) to `object` in `target`, a file
+  /// path that HDF5 resolves relative to this file's folder first; flushed at once.
+  void link_external(const std::string& path, const std::string& target, const std::string& object = "/");
+
   /// Writes every buffered row and flushes the file to disk.
   void flush();
 
@@ -51,7 +65,7 @@ class RunFile {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Read-side helpers, for tests, resume and reports.
+/// Read-side shortcuts, one open per call (lmlab/run_reader.hpp reads many values at once).
 namespace run_file {
 std::vector<double> read_floats(const std::filesystem::path& file, const std::string& dataset);
 std::vector<std::int64_t> read_ints(const std::filesystem::path& file, const std::string& dataset);

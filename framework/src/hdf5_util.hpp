@@ -1,0 +1,68 @@
+// HDF5 helpers shared by the run file's writer (run_file.cpp) and its readers (run_reader.cpp).
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <H5Cpp.h>
+
+#include "lmlab/error.hpp"
+
+namespace lmlab::hdf5 {
+
+inline H5::StrType utf8_string() {
+  H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+  type.setCset(H5T_CSET_UTF8);
+  return type;
+}
+
+/// HDF5 otherwise prints its whole error stack to stderr for every failure, including the
+/// ones we turn into a DataError with a better message.
+inline void quiet_hdf5() {
+  [[maybe_unused]] static const bool done = (H5::Exception::dontPrint(), true);
+}
+
+/// The most specific messages of HDF5's error stack ("unable to lock file", ...): the C++
+/// exception itself only names the API function that failed.
+inline std::string hdf5_detail(const H5::Exception& e) {
+  std::vector<std::string> messages;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* err, void* data) -> herr_t {
+        auto* out = static_cast<std::vector<std::string>*>(data);
+        if (err->desc && *err->desc && out->size() < 2) out->emplace_back(err->desc);
+        return 0;
+      },
+      &messages);
+  std::string detail = e.getDetailMsg();
+  for (const std::string& m : messages) detail += "; " + m;
+  return detail;
+}
+
+/// Runs an HDF5 operation, turning its exceptions into a DataError naming the file.
+template <class F>
+auto guarded(const std::filesystem::path& path, const std::string& action, F&& operation) {
+  quiet_hdf5();
+  try {
+    return operation();
+  } catch (const H5::Exception& e) {
+    throw DataError("run file " + path.string() + ": " + action + " failed (" + hdf5_detail(e) + ")");
+  }
+}
+
+// The writer takes no file lock, so that a reader (h5py, `lmlab watch`, a plot script) can open
+// the file while a run trains, with default settings. A locked writer would make every reader
+// fail, or set HDF5_USE_FILE_LOCKING=FALSE; and a reader's lock must never stop a run's flush.
+// What a reader sees is consistent because the writer touches the file only in flush() and
+// set_attribute(), each ending with an HDF5 flush: between them the file on disk is complete.
+// A reader that opens during a flush may see a group's columns at different lengths, or fail to
+// open: it reads again (docs/hdf5-layout.md).
+inline H5::FileAccPropList unlocked_access() {
+  H5::FileAccPropList access;
+#if H5_VERSION_GE(1, 10, 7)
+  H5Pset_file_locking(access.getId(), /*use_file_locking=*/false, /*ignore_when_disabled=*/true);
+#endif
+  return access;
+}
+
+}  // namespace lmlab::hdf5
