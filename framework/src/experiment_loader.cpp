@@ -115,6 +115,8 @@ std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::
                                       [](const std::string& o) { return override_key(o) == "experiment.seed"; });
       const std::string label = seeded ? point.label : point.label + ",seed=" + std::to_string(run.experiment.seed);
       run.run_name = file_safe_label(label) + "-" + run.config_hash.substr(0, 8);
+      run.sweep_label = file_safe_label(label);
+      run.sweep_point = point.axes;
     }
     runs.push_back(std::move(run));
   }

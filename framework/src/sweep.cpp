@@ -136,6 +136,7 @@ std::vector<SweepPoint> product(const std::vector<Axis>& axes) {
         SweepPoint p = point;
         p.overrides.push_back(axis.key + "=" + value.text);
         p.label += (p.label.empty() ? "" : ",") + axis.label_key + "=" + value.label;
+        p.axes.emplace_back(axis.key, value.label);
         next.push_back(std::move(p));
       }
     }

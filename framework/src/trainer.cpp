@@ -19,11 +19,13 @@
 #include "lmlab/error.hpp"
 #include "lmlab/evaluation.hpp"
 #include "lmlab/generate.hpp"
+#include "lmlab/grad_flow.hpp"
 #include "lmlab/optimizer.hpp"
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/progress.hpp"
 #include "lmlab/provenance.hpp"
 #include "lmlab/run_file.hpp"
+#include "lmlab/run_reader.hpp"
 #include "lmlab/runtime.hpp"
 #include "lmlab/tokenizer.hpp"
 #include "run_plugins.hpp"
@@ -51,6 +53,10 @@ void write_provenance(RunFile& file, const Experiment& e, const Plugins& p, cons
   file.set_attribute("config", config_text(e));
   file.set_attribute("config_hash", e.config_hash);
   file.set_attribute("source", e.source);
+  file.set_attribute("seed", e.experiment.seed);
+  // The sweep point, so an experiment's index and report group runs without parsing names.
+  file.set_attribute("sweep_point", e.sweep_label);
+  for (const auto& [axis, value] : e.sweep_point) file.set_attribute("sweep." + axis, value);
   file.set_attribute("lmlab_version", build_info::version);
   file.set_attribute("git_commit", git.commit);
   file.set_attribute("git_dirty", git.dirty ? "true" : "false");
@@ -373,6 +379,11 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
     file.set_attribute("status_reason", error.what());
     file.set_attribute("end_time", utc_now());
     file.flush();
+    try {
+      write_grad_flow(file, read_grad_flow(RunReader(file.path())));
+    } catch (const std::exception& also) {
+      out << fmt::format("warning: {}: cannot write /grad_flow: {}\n", file.path().string(), also.what());
+    }
     throw;
   }
   progress.finish();
@@ -390,6 +401,7 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
   summary.tokens_per_s = static_cast<double>(state.tokens - tokens_before) / std::max(1e-9, summary.seconds);
   file.set_attribute("end_time", utc_now());
   file.flush();
+  write_grad_flow(file, read_grad_flow(RunReader(file.path())));
   return summary;
 }
 

@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include "generated/test_paths.hpp"
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/plugin_loader.hpp"
@@ -85,6 +87,44 @@ CommandResult run_command(const std::string& command) {
   const int status = pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+std::string tiny_experiment(const std::filesystem::path& corpus, const std::filesystem::path& results) {
+  return fmt::format(R"(# a tiny experiment for the CLI tests
+[experiment]
+name = "cli"
+threads = 1
+results_dir = "{}"
+
+[data]
+corpus = "{}"
+block_size = 32
+
+[model]
+arch = "causal_decoder"
+d_model = 32
+n_layers = 1
+n_heads = 2
+
+[objective]
+name = "causal_lm"
+
+[decoding]
+chain = ["greedy"]
+
+[train]
+steps = 6
+batch_size = 4
+eval_every = 3
+log_every = 1
+
+[eval]
+batches = 1
+prompts = 1
+prompt_tokens = 8
+max_new_tokens = 4
+)",
+                     results.string(), corpus.string());
 }
 
 std::string lmlab_binary() { return test_paths::lmlab_binary; }

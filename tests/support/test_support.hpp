@@ -41,6 +41,10 @@ struct CommandResult {
 };
 CommandResult run_command(const std::string& command);
 
+/// A tiny experiment named "cli" (a 1-layer causal decoder, 6 steps, evaluations at 3 and 6,
+/// greedy decoding) over `corpus`, writing under `results`: TOML text to extend.
+std::string tiny_experiment(const std::filesystem::path& corpus, const std::filesystem::path& results);
+
 /// The built `lmlab` binary, and the command prefix that runs it.
 std::string lmlab_binary();
 

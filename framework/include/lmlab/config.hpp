@@ -37,6 +37,7 @@ std::string hash_text(std::string_view text);
 struct SweepPoint {
   std::vector<std::string> overrides;  // "model.n_layers=4", "experiment.seed=2", ...
   std::string label;                   // "n_layers=4,lr=0.0003,seed=2", already file_safe_label'd
+  std::vector<std::pair<std::string, std::string>> axes;  // ("model.n_layers", "4"), ...: each axis and its value's label
 };
 
 /// The longest label file_safe_label returns, in bytes.

@@ -83,6 +83,8 @@ struct Experiment {
   toml::table resolved;                // every section, every default filled in
   std::string config_hash;             // 16 hex digits of the resolved config's canonical text
   std::string run_name;                // sweep point and seed, then the first 8 digits of the hash
+  std::string sweep_label;             // the sweep point as the run name gives it ("n_layers=4,seed=2"); empty without [sweep]
+  std::vector<std::pair<std::string, std::string>> sweep_point;  // each sweep axis and its value, seeds included
 };
 
 }  // namespace lmlab
