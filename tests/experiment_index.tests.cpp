@@ -1,0 +1,115 @@
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "lmlab/experiment_index.hpp"
+#include "lmlab/run_file.hpp"
+#include "lmlab/run_reader.hpp"
+#include "support/test_support.hpp"
+#include "support/catch.hpp"
+
+using Catch::Matchers::Contains;
+using lmlab::RunFile;
+using lmlab::RunReader;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A run file as the trainer writes it, reduced to what the index reads.
+void fake_run(const fs::path& file, int layers, std::int64_t seed, double val_loss, const std::string& status = "complete") {
+  RunFile run = RunFile::create(file);
+  run.set_attribute("config_hash", "0123456789abcdef");
+  run.set_attribute("config", fmt::format("[experiment]\nseed = {}\n", seed));
+  run.set_attribute("status", status);
+  run.set_attribute("status_reason", status == "failed" ? "loss is NaN" : "");
+  run.set_attribute("seed", seed);
+  run.set_attribute("sweep_point", fmt::format("n_layers={},seed={}", layers, seed));
+  run.set_attribute("sweep.model.n_layers", std::to_string(layers));
+  run.set_attribute("sweep.experiment.seed", std::to_string(seed));
+  run.set_attribute("model.parameters", std::int64_t{1000} * layers);
+  for (std::int64_t step : {5, 10}) {
+    run.append("train", {{"step", step}, {"tokens", step * 100}, {"loss", 3.0 - 0.1 * static_cast<double>(step)}});
+  }
+  run.append("eval", {{"step", std::int64_t{10}}, {"val_loss", val_loss}, {"val_ppl", std::exp(val_loss)}});
+  run.append("generation/greedy/metrics", {{"step", std::int64_t{10}}, {"tokens.seq_rep_4", 0.1 * layers}});
+}
+
+}  // namespace
+
+TEST_CASE("experiment index: runs are read from the files on disk, with sweep point, seed and finals", "[index]") {
+  lmlab::test::TempDir tmp;
+  const fs::path folder = tmp / "exp";
+  fake_run(folder / "n_layers=2,seed=1-aaaaaaaa.h5", 2, 1, 1.5);
+  fake_run(folder / "n_layers=1,seed=1-bbbbbbbb.h5", 1, 1, 2.0, "failed");
+  lmlab::test::write_file(folder / "broken.h5", "not an HDF5 file");
+  lmlab::test::write_file(folder / "notes.txt", "ignored");
+  const auto runs = lmlab::rebuild_index(folder);
+  REQUIRE(runs.size() == 3);
+  CHECK(runs[0].name == "broken");  // sorted by name
+  CHECK(runs[0].status == "unreadable");
+  CHECK_THAT(runs[0].status_reason, Contains("broken.h5"));
+  const lmlab::RunRecord& failed = runs[1];
+  CHECK(failed.name == "n_layers=1,seed=1-bbbbbbbb");
+  CHECK(failed.status == "failed");
+  CHECK(failed.status_reason == "loss is NaN");
+  const lmlab::RunRecord& run = runs[2];
+  CHECK(run.seed == 1);
+  CHECK(run.sweep_point == "n_layers=2");  // the seed is not part of the point
+  CHECK(run.axes == std::vector<std::pair<std::string, std::string>>{{"model.n_layers", "2"}});
+  CHECK(run.steps == 10);
+  CHECK(run.final_value("train.loss") == Approx(2.0));
+  CHECK(run.final_value("eval.val_loss") == 1.5);
+  CHECK(run.final_value("generation.greedy.tokens.seq_rep_4") == Approx(0.2));
+  CHECK(run.final_value("parameters") == 2000);
+  CHECK(std::isnan(run.final_value("eval.absent")));
+
+  // index.h5: one summary row per run, every column in every row, and a link to each file.
+  const RunReader index(folder / "index.h5");
+  CHECK(index.attribute("runs") == "3");
+  CHECK(index.strings("summary/run") ==
+        std::vector<std::string>{"broken", "n_layers=1,seed=1-bbbbbbbb", "n_layers=2,seed=1-aaaaaaaa"});
+  CHECK(index.strings("summary/status") == std::vector<std::string>{"unreadable", "failed", "complete"});
+  CHECK(index.strings("summary/sweep.model.n_layers") == std::vector<std::string>{"", "1", "2"});
+  CHECK(index.ints("summary/seed") == std::vector<std::int64_t>{0, 1, 1});
+  const auto loss = index.floats("summary/eval.val_loss");
+  REQUIRE(loss.size() == 3);
+  CHECK(std::isnan(loss[0]));
+  CHECK(loss[2] == 1.5);
+  CHECK(index.attribute("experiment") == "exp");
+  // The link resolves beside the index, whatever the reader's working directory.
+  const auto r = lmlab::test::run_command("cd / && /usr/bin/python3 -c \"import h5py; f = h5py.File('" +
+                                          (folder / "index.h5").string() +
+                                          "', 'r'); print(f['runs/n_layers=2,seed=1-aaaaaaaa'].attrs['seed'])\"");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("1"));
+
+  // Rebuilt from what is on disk: a removed file leaves the index, a new one joins it.
+  fs::remove(folder / "broken.h5");
+  fake_run(folder / "n_layers=2,seed=2-cccccccc.h5", 2, 2, 1.7);
+  CHECK(lmlab::rebuild_index(folder).size() == 3);
+  CHECK(RunReader(folder / "index.h5").strings("summary/run").back() == "n_layers=2,seed=2-cccccccc");
+}
+
+TEST_CASE("experiment index: older run files without a recorded sweep point get it from their names", "[index]") {
+  lmlab::test::TempDir tmp;
+  {
+    RunFile run = RunFile::create(tmp / "arch=prefix_decoder,lr=0.001,seed=3-12345678.h5");
+    run.set_attribute("config_hash", "0123456789abcdef");
+    run.set_attribute("config", "[experiment]\nseed = 3\n");
+    run.set_attribute("status", "complete");
+  }
+  const auto runs = lmlab::scan_runs(tmp.path());
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0].seed == 3);  // from the config
+  CHECK(runs[0].sweep_point == "arch=prefix_decoder,lr=0.001");
+  CHECK(runs[0].finals.empty());
+}
+
+TEST_CASE("experiment index: a missing folder is a DataError naming it", "[index]") {
+  lmlab::test::TempDir tmp;
+  CHECK_THROWS_WITH(lmlab::scan_runs(tmp / "absent"), Contains("absent") && Contains("does not exist"));
+}
