@@ -17,48 +17,11 @@
 
 namespace fs = std::filesystem;
 using lmlab::test::run_command;
+using lmlab::test::tiny_experiment;
 using lmlab::test::TempDir;
 using lmlab::test::write_file;
 
 namespace {
-
-std::string tiny_experiment(const fs::path& corpus, const fs::path& results) {
-  return fmt::format(R"(# a tiny experiment for the CLI tests
-[experiment]
-name = "cli"
-threads = 1
-results_dir = "{}"
-
-[data]
-corpus = "{}"
-block_size = 32
-
-[model]
-arch = "causal_decoder"
-d_model = 32
-n_layers = 1
-n_heads = 2
-
-[objective]
-name = "causal_lm"
-
-[decoding]
-chain = ["greedy"]
-
-[train]
-steps = 6
-batch_size = 4
-eval_every = 3
-log_every = 1
-
-[eval]
-batches = 1
-prompts = 1
-prompt_tokens = 8
-max_new_tokens = 4
-)",
-                     results.string(), corpus.string());
-}
 
 // dir/long.toml: a run far longer than any test waits for, with its corpus. Flushes are rare, so a
 // signal sent shortly after one lands between two of them (a kill during a flush itself, a
@@ -189,7 +152,8 @@ TEST_CASE("run trains, prints the summary table and writes the run file; a sweep
   REQUIRE(sweep.exit_code == 0);
   std::size_t files = 0;
   for (const auto& entry : fs::directory_iterator(dir / "sweep" / "cli")) files += entry.path().extension() == ".h5";
-  CHECK(files == 4);
+  CHECK(files == 4 + 1);  // and the experiment's index.h5
+  CHECK(fs::exists(dir / "sweep" / "cli" / "index.h5"));
   CHECK_THAT(sweep.output, Catch::Contains("n_layers=2,seed=2-"));
 }
 
@@ -377,4 +341,31 @@ TEST_CASE("SIGINT stops a run after its step with a checkpoint; --resume finishe
   CHECK_THAT(resumed.output, Catch::Contains("at step " + std::to_string(steps.back())));
   const auto after = lmlab::run_file::read_ints(h5, "train/step");
   CHECK(after.back() == steps.back() + 5);
+}
+
+TEST_CASE("watch follows a run from before its file exists until it ends; --once prints one view") {
+  TempDir dir;
+  lmlab::test::write_generated_corpus(dir / "corpus");
+  std::string text = tiny_experiment(dir / "corpus", dir / "results");
+  text.replace(text.find("steps = 6"), 9, "steps = 40");
+  text.replace(text.find("eval_every = 3"), 14, "eval_every = 10");
+  write_file(dir / "exp.toml", text);
+  const auto valid = run_command(host("validate " + (dir / "exp.toml").string()));
+  REQUIRE(valid.exit_code == 0);
+  const std::string name = valid.output.substr(4, valid.output.find(' ', 4) - 4);  // "ok  <run>  <hash>"
+  const fs::path h5 = dir / "results" / "cli" / (name + ".h5");
+  const auto watched = run_command("(" + host("run " + (dir / "exp.toml").string()) + " > /dev/null 2>&1 &); " +
+                                   host("watch --plain --interval 0.1 " + h5.string()));
+  INFO(watched.output);
+  CHECK(watched.exit_code == 0);
+  CHECK_THAT(watched.output, Catch::Contains("[running]") && Catch::Contains(name + "  [complete]") &&
+                                 Catch::Contains("step 40/40 (100.0%)") && Catch::Contains("eval (step 40):") &&
+                                 Catch::Contains("val_loss") && Catch::Contains("generation default (step 40):"));
+  const auto once = run_command(host("watch --once " + h5.string()));
+  CHECK(once.exit_code == 0);
+  CHECK_THAT(once.output, Catch::Contains("[complete]") && Catch::Contains("train (step 40):") &&
+                              Catch::Contains("tokens.seq_rep_4"));
+  const auto missing = run_command(host("watch --once " + (dir / "absent.h5").string()));
+  CHECK(missing.exit_code == 2);
+  CHECK_THAT(missing.output, Catch::Contains("absent.h5 does not exist"));
 }

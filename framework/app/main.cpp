@@ -1,20 +1,27 @@
 // The lmlab host: runs, validates and sweeps experiment files and lists the loaded plugins.
 #include <csignal>
+#include <filesystem>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <unistd.h>
 
 #include "lmlab/build_info.hpp"
 #include "lmlab/error.hpp"
+#include "lmlab/experiment_index.hpp"
+#include "lmlab/experiment_report.hpp"
 #include "lmlab/experiment_loader.hpp"
 #include "lmlab/generate_command.hpp"
 #include "lmlab/plugin_loader.hpp"
 #include "lmlab/report.hpp"
 #include "lmlab/trainer.hpp"
+#include "lmlab/watch.hpp"
 
 namespace {
+
+namespace fs = std::filesystem;
 
 // Exit codes, so scripts can tell a bad file from a failed run.
 constexpr int exit_failed = 1;
@@ -76,6 +83,16 @@ int run_all(const Options& o, bool sweep) {
     }
     if (summaries.back().status == "stopped") break;
   }
+  // The experiment's index, rebuilt from every run file in its folder (those of earlier sweeps
+  // and other shards included); a run's outcome does not depend on it.
+  if (!runs.empty()) {
+    const fs::path folder = fs::path(runs.front().experiment.results_dir) / runs.front().experiment.name;
+    try {
+      if (fs::is_directory(folder)) lmlab::rebuild_index(folder);
+    } catch (const std::exception& e) {
+      std::cerr << fmt::format("warning: cannot rebuild {}: {}\n", (folder / "index.h5").string(), e.what());
+    }
+  }
   if (!summaries.empty()) lmlab::print_summary(std::cout, summaries);
   if (!failures.empty()) {
     std::cerr << fmt::format("{} of {} run(s) failed: {}\n", failures.size(), runs.size(), fmt::join(failures, ", "));
@@ -106,6 +123,19 @@ int generate(const Options& o, lmlab::GenerateRequest request, const std::vector
   lmlab::PluginLoader loader(registry);
   loader.load_standard(o.plugin_paths, std::filesystem::current_path());
   lmlab::run_generate(request, loader, registry, std::cout, std::cerr);
+  return 0;
+}
+
+int index(const std::string& folder) {
+  const auto runs = lmlab::rebuild_index(folder);
+  std::cout << fmt::format("{}: {} run(s)\n", (fs::path(folder) / "index.h5").string(), runs.size());
+  return 0;
+}
+
+int report(const std::string& folder, const lmlab::ReportOptions& options) {
+  const auto result = lmlab::write_report(folder, options);
+  std::cout << fmt::format("{} ({} runs, {} plots)\n", result.markdown.string(), result.runs.size(), result.plots.size());
+  for (const auto& png : result.plots) std::cout << "  " << png.string() << '\n';
   return 0;
 }
 
@@ -160,7 +190,27 @@ int main(int argc, char** argv) {
   gen->add_flag("--no-cache", no_cache, "re-read the window at every step instead of using the key/value cache");
   gen->add_option("--plugin-path", o.plugin_paths, "another plugin folder or library (repeatable)");
 
+  std::string results_folder;
+  auto* idx = app.add_subcommand("index", "rebuild results/<experiment>/index.h5 from the run files there");
+  idx->add_option("folder", results_folder, "an experiment's results folder")->required()->check(CLI::ExistingDirectory);
+  auto* rep = app.add_subcommand("report", "write report.md and plots for an experiment's results folder");
+  rep->add_option("folder", results_folder, "an experiment's results folder")->required()->check(CLI::ExistingDirectory);
+  lmlab::ReportOptions report_options;
+  bool no_plots = false;
+  rep->add_flag("--no-plots", no_plots, "tables only (no gnuplot needed)");
+  rep->add_option("--gnuplot", report_options.gnuplot, "the gnuplot program");
+  auto* watch = app.add_subcommand("watch", "follow a run's file while it trains (until it ends)");
+  std::string watched;
+  lmlab::WatchOptions watch_options;
+  bool plain = false;
+  watch->add_option("run", watched, "a run file (.h5); waits for it to appear")->required();
+  watch->add_option("--interval", watch_options.interval_s, "seconds between reads")->check(CLI::PositiveNumber);
+  watch->add_flag("--once", watch_options.once, "print one view and exit");
+  watch->add_flag("--plain", plain, "print each changed view instead of redrawing the screen");
+
   CLI11_PARSE(app, argc, argv);
+  report_options.plots = !no_plots;
+  watch_options.redraw = !plain && isatty(STDOUT_FILENO) == 1;
   request.checkpoint = checkpoint;
   if (max_new_tokens >= 0) request.max_new_tokens = max_new_tokens;
   if (seed >= 0) request.seed = seed;
@@ -170,6 +220,9 @@ int main(int argc, char** argv) {
     if (*sweep) return run_all(o, true);
     if (*check) return validate(o);
     if (*gen) return generate(o, request, inline_prompts, prompts_file);
+    if (*idx) return index(results_folder);
+    if (*rep) return report(results_folder, report_options);
+    if (*watch) return lmlab::watch(watched, watch_options, std::cout);
     return list_plugins(o);
   } catch (const lmlab::Error& e) {
     std::cerr << "error: " << e.what() << '\n';

@@ -1,0 +1,23 @@
+/// `lmlab watch RUN.h5`: a live view of a run in the terminal (progress, ETA, the last training,
+/// validation and generation metrics, the last sample), read from its run file while it trains.
+#pragma once
+#include <filesystem>
+#include <ostream>
+#include <string>
+
+namespace lmlab {
+
+struct WatchOptions {
+  double interval_s = 2.0;  // between reads of the file
+  bool once = false;        // print one frame and return
+  bool redraw = true;       // clear the screen for each frame (a terminal); else print changed frames
+};
+
+/// One frame: what the file holds now, `width` columns wide at most.
+std::string watch_frame(const std::filesystem::path& run, std::size_t width = 100);
+
+/// Shows frames until the run is no longer `running` (waiting first for the file to appear).
+/// Returns the process exit code: 0 complete or stopped, 1 failed.
+int watch(const std::filesystem::path& run, const WatchOptions& options, std::ostream& out);
+
+}  // namespace lmlab
