@@ -94,6 +94,33 @@ TEST_CASE("experiment index: runs are read from the files on disk, with sweep po
   CHECK(RunReader(folder / "index.h5").strings("summary/run").back() == "n_layers=2,seed=2-cccccccc");
 }
 
+TEST_CASE("experiment index: runs of an older configuration of a sweep point are marked superseded", "[index]") {
+  lmlab::test::TempDir tmp;
+  const auto write = [&](const std::string& name, std::int64_t seed, double lr, const std::string& started) {
+    RunFile run = RunFile::create(tmp / (name + ".h5"));
+    run.set_attribute("config_hash", name);
+    run.set_attribute("config", fmt::format("[experiment]\nseed = {}\n[train]\nlr = {}\n", seed, lr));
+    run.set_attribute("status", "complete");
+    run.set_attribute("start_time", started);
+    run.set_attribute("seed", seed);
+    run.set_attribute("sweep_point", "");
+  };
+  write("seed1-old", 1, 0.1, "2026-01-01T10:00:00Z");
+  write("seed1-new", 1, 0.2, "2026-01-02T10:00:00Z");
+  write("seed2-new", 2, 0.2, "2026-01-01T09:00:00Z");  // started before seed1-old, same configuration as seed1-new
+  const auto runs = lmlab::rebuild_index(tmp.path());
+  REQUIRE(runs.size() == 3);
+  CHECK(runs[0].name == "seed1-new");
+  CHECK_FALSE(runs[0].superseded);
+  CHECK(runs[1].name == "seed1-old");
+  CHECK(runs[1].superseded);
+  CHECK_FALSE(runs[2].superseded);
+  CHECK(runs[0].variant == runs[2].variant);  // seeds of one configuration share it
+  CHECK(runs[0].variant != runs[1].variant);
+  CHECK(runs[0].variant.size() == 8);
+  CHECK(RunReader(tmp / "index.h5").ints("summary/superseded") == std::vector<std::int64_t>{0, 1, 0});
+}
+
 TEST_CASE("experiment index: older run files without a recorded sweep point get it from their names", "[index]") {
   lmlab::test::TempDir tmp;
   {

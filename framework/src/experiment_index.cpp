@@ -4,6 +4,7 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -60,6 +61,18 @@ RunRecord read_record(const fs::path& file) {
   };
   if (!attributes.count("config_hash")) throw DataError("run file " + file.string() + " is not an lmlab run file (no config_hash)");
   record.status = attribute("status");
+  record.config_hash = attribute("config_hash");
+  record.start_time = attribute("start_time");
+  if (attributes.count("config")) {
+    toml::table config = toml::parse(attribute("config"));
+    if (auto* experiment = config["experiment"].as_table()) experiment->erase("seed");
+    std::ostringstream text;
+    text << config;
+    // FNV-1a: the same text gives the same digits on every machine and build.
+    std::uint64_t hash = 1469598103934665603ULL;
+    for (const unsigned char c : text.str()) hash = (hash ^ c) * 1099511628211ULL;
+    record.variant = fmt::format("{:016x}", hash).substr(0, 8);
+  }
   record.status_reason = attribute("status_reason");
   if (attributes.count("seed")) {
     record.seed = std::stoll(attribute("seed"));
@@ -122,6 +135,16 @@ std::vector<RunRecord> scan_runs(const fs::path& folder) {
       runs.push_back(std::move(broken));
     }
   }
+  // Per sweep point, the configuration of its latest run (ISO 8601 times compare as text).
+  std::map<std::string, const RunRecord*> latest;
+  for (const RunRecord& run : runs) {
+    if (run.status == "unreadable") continue;
+    const RunRecord*& l = latest[run.sweep_point];
+    if (!l || run.start_time > l->start_time) l = &run;
+  }
+  for (RunRecord& run : runs) {
+    if (run.status != "unreadable") run.superseded = run.variant != latest.at(run.sweep_point)->variant;
+  }
   return runs;
 }
 
@@ -150,6 +173,9 @@ void write_index(const fs::path& folder, const std::vector<RunRecord>& runs) {
                        {"status", run.status},
                        {"status_reason", run.status_reason},
                        {"seed", run.seed},
+                       {"config_hash", run.config_hash},
+                       {"variant", run.variant},
+                       {"superseded", std::int64_t{run.superseded}},
                        {"sweep_point", run.sweep_point},
                        {"steps", run.steps}};
       for (const std::string& axis : axes) {

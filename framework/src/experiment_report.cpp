@@ -13,6 +13,7 @@
 
 #include "lmlab/build_info.hpp"
 #include "lmlab/error.hpp"
+#include "lmlab/progress.hpp"
 #include "report_plots.hpp"
 
 namespace lmlab {
@@ -25,8 +26,8 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::string cell(const MeanStd& s) {
   if (s.n == 0) return "–";
-  if (s.n == 1) return fmt::format("{:.4g}", s.mean);
-  return fmt::format("{:.4g} ± {:.2g}", s.mean, s.std);
+  if (s.n == 1) return format_value(s.mean);
+  return fmt::format("{} ± {:.2g}", format_value(s.mean), s.std);
 }
 
 // Metrics in reading order: validation, then generation, then training, then size.
@@ -117,7 +118,7 @@ void write_markdown(std::ostream& md, const fs::path& folder, const std::vector<
   std::map<std::string, int> statuses;
   for (const RunRecord& run : runs) {
     ++statuses[run.status];
-    if (run.status == "complete") complete.push_back(&run);
+    if (run.status == "complete" && !run.superseded) complete.push_back(&run);
   }
   std::vector<std::string> counts;
   for (const auto& [status, n] : statuses) counts.push_back(fmt::format("{} {}", n, status));
@@ -125,15 +126,16 @@ void write_markdown(std::ostream& md, const fs::path& folder, const std::vector<
   md << fmt::format(
       "Written by `lmlab report {}` (lmlab {}) on {} from {} run file{} ({}). Each cell is a final value: the "
       "last evaluation of a run. Cells are the mean ± sample standard deviation (n − 1) over seeds; a value "
-      "with no ± comes from one seed. Only complete runs count. `index.h5` beside this file links every run "
+      "with no ± comes from one seed. Only complete runs count, and only the latest configuration of each sweep point. `index.h5` beside this file links every run "
       "file and holds these values per run.\n\n",
       folder.string(), build_info::version, utc_today(), runs.size(), runs.size() == 1 ? "" : "s",
       fmt::join(counts, ", "));
 
   md << "## Runs\n\n| run | sweep point | seed | status | steps | `eval.val_loss` | `eval.val_ppl` |\n|---|---|---|---|---|---|---|\n";
   for (const RunRecord& run : runs) {
-    md << fmt::format("| {} | {} | {} | {} | {} | {:.4g} | {:.4g} |\n", run.name, run.sweep_point.empty() ? "–" : run.sweep_point,
-                      run.seed, run.status, run.steps, run.final_value("eval.val_loss"), run.final_value("eval.val_ppl"));
+    md << fmt::format("| {} | {} | {} | {}{} | {} | {} | {} |\n", run.name, run.sweep_point.empty() ? "–" : run.sweep_point,
+                      run.seed, run.status, run.superseded ? " (older configuration)" : "", run.steps,
+                      format_value(run.final_value("eval.val_loss")), format_value(run.final_value("eval.val_ppl")));
   }
   md << '\n';
 
@@ -177,6 +179,17 @@ void write_markdown(std::ostream& md, const fs::path& folder, const std::vector<
     md << fmt::format("![{}](plots/{})\n\n*{}*\n\n", figure.caption, figure.png.filename().string(), figure.caption);
   }
 
+  std::vector<const RunRecord*> stale;
+  for (const RunRecord& run : runs) {
+    if (run.superseded) stale.push_back(&run);
+  }
+  if (!stale.empty()) {
+    md << "## Runs of older configurations (left out)\n\nThese runs share a sweep point with later runs of another "
+          "configuration (the experiment file was edited since they ran); delete them, or move them to another folder, "
+          "to drop them from the index.\n\n";
+    for (const RunRecord* run : stale) md << fmt::format("- `{}` (configuration {}, started {})\n", run->name, run->variant, run->start_time);
+    md << '\n';
+  }
   std::vector<const RunRecord*> others;
   for (const RunRecord& run : runs) {
     if (run.status != "complete") others.push_back(&run);

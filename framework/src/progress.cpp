@@ -1,5 +1,7 @@
 #include "lmlab/progress.hpp"
 
+#include <cmath>
+
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -49,6 +51,11 @@ std::string format_duration(double seconds) {
   if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
   if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);
   return fmt::format("{}s", s);
+}
+
+std::string format_value(double value) {
+  if (std::isnan(value)) return "nan";
+  return std::abs(value) >= 1e4 ? fmt::format("{:.0f}", value) : fmt::format("{:.4g}", value);
 }
 
 }  // namespace lmlab

@@ -130,7 +130,7 @@ std::vector<std::vector<double>> rows_of(const Curve& c) {
 std::vector<std::pair<std::string, std::vector<const RunRecord*>>> by_point(const std::vector<RunRecord>& runs) {
   std::vector<std::pair<std::string, std::vector<const RunRecord*>>> points;
   for (const RunRecord& run : runs) {
-    if (run.status != "complete") continue;
+    if (run.status != "complete" || run.superseded) continue;
     auto it = std::find_if(points.begin(), points.end(), [&](const auto& p) { return p.first == run.sweep_point; });
     if (it == points.end()) it = points.insert(points.end(), {run.sweep_point, {}});
     it->second.push_back(&run);
@@ -164,7 +164,7 @@ std::optional<Figure> loss_plot(const fs::path& plots, const std::vector<RunReco
   std::vector<std::string> parts;
   std::size_t i = 0;
   for (const RunRecord& run : runs) {
-    if (run.status == "unreadable") continue;
+    if (run.status == "unreadable" || run.superseded) continue;
     const RunReader reader(run.file);
     const Curve train = read_curve(reader, "train", "loss"), val = read_curve(reader, "eval", "val_loss");
     if (!train.x.empty()) {

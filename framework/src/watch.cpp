@@ -31,8 +31,6 @@ std::time_t parse_utc(const std::string& text) {
   return timegm(&tm);
 }
 
-std::string number(double v) { return std::isnan(v) ? "nan" : fmt::format("{:.4g}", v); }
-
 // "name value" pairs of a group's last row, wrapped to `width`, each line indented.
 std::string last_row(const RunReader& run, const std::string& group, std::size_t width, std::int64_t* step = nullptr) {
   if (!run.exists(group + "/step")) return "";
@@ -46,7 +44,7 @@ std::string last_row(const RunReader& run, const std::string& group, std::size_t
     // Columns of one group can differ in length during a flush: take the row all have.
     const std::size_t row = std::min(values.size(), steps.size());
     if (row == 0) continue;
-    const std::string item = fmt::format(" {} {}", column, number(values[row - 1]));
+    const std::string item = fmt::format(" {} {}", column, format_value(values[row - 1]));
     if (line.size() + item.size() > width && line.size() > 3) out += line + '\n', line = "   ";
     line += item;
   }

@@ -20,6 +20,10 @@ struct RunRecord {
   std::int64_t seed = 0;
   std::string sweep_point;          // "n_layers=2" (the axes but the seed), empty without [sweep]
   std::vector<std::pair<std::string, std::string>> axes;  // ("model.n_layers", "2"), the seed excluded
+  std::string config_hash;
+  std::string variant;              // 8 hex digits of the config without its seed: the runs a point's seeds share
+  std::string start_time;
+  bool superseded = false;          // an older configuration of its sweep point (see scan_runs)
   std::int64_t steps = 0;           // last logged training step
   /// The last value of every series, in file order: "train.loss", "eval.<column>",
   /// "generation.<decoding>.<column>", and "parameters".
@@ -31,6 +35,10 @@ struct RunRecord {
 
 /// Every run file in `folder` (each `*.h5` but the index), by name. A file that cannot be read
 /// is kept with status "unreadable" and the reason, so a report shows it rather than hiding it.
+/// Where one sweep point has runs of more than one configuration (the experiment file was edited
+/// and run again), the runs of every configuration but that of the point's most recently started
+/// run are marked superseded: they are stale, and averaging them with the others as seeds
+/// would be wrong.
 std::vector<RunRecord> scan_runs(const std::filesystem::path& folder);
 
 /// Writes `folder/index.h5` for `runs`, whole: to a temporary file renamed over the old index,
