@@ -1,0 +1,54 @@
+set terminal pngcairo size 1000,620 font "sans,10"
+set output "loss.png"
+set termoption noenhanced
+set datafile missing "NaN"
+set grid lc rgb "#dddddd"
+$d0 << EOD
+20 4.74150474
+40 2.88065438
+60 2.54848757
+80 2.48444085
+100 2.45355324
+120 2.43977609
+140 2.42296258
+160 2.40919728
+180 2.39792067
+200 2.36966312
+220 2.3291555
+240 2.30452579
+260 2.26669635
+280 2.22214689
+300 2.20250562
+320 2.1571597
+340 2.12763685
+360 2.09131556
+380 2.07901697
+400 2.05963017
+420 2.0267808
+440 2.01395176
+460 1.97984916
+480 1.97617962
+500 1.95498959
+520 1.92491755
+540 1.915271
+560 1.90752857
+580 1.88199341
+600 1.8729283
+620 1.86328253
+640 1.84238328
+660 1.85316026
+680 1.83427258
+700 1.83679683
+EOD
+$d1 << EOD
+200 2.35768378
+400 2.0515196
+600 1.88795296
+700 1.85209831
+EOD
+set title "Training and validation loss"
+set xlabel "step"
+set ylabel "loss (nats per token)"
+set key outside right top font ",8"
+plot $d0 using 1:2 with lines lw 1.5 lc rgb "#0072B2" title "seed1-97208d8f train", \
+  $d1 using 1:2 with linespoints dt 2 pt 7 ps 0.6 lw 1.5 lc rgb "#0072B2" title "seed1-97208d8f validation"

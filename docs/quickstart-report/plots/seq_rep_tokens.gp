@@ -1,0 +1,35 @@
+set terminal pngcairo size 1200,420 font "sans,10"
+set output "seq_rep_tokens.png"
+set termoption noenhanced
+set datafile missing "NaN"
+set grid lc rgb "#dddddd"
+$d0 << EOD
+1 0.811111111 0
+2 0.392156863 0
+3 0.169491525 0
+4 0.0883190883 0
+EOD
+$d1 << EOD
+1 0.925 0
+2 0.882352941 0
+3 0.855932203 0
+4 0.837606838 0
+EOD
+set multiplot layout 1,2 title "seq-rep-n of the generated continuations, on tokens (mean ± std over seeds)"
+set title "default"
+set xlabel "n"
+set xtics 1
+set xrange [0.5:4.5]
+set ylabel "seq-rep-n"
+set yrange [0:*]
+set key top left font ",8"
+plot $d0 using 1:2:3 with yerrorlines lw 1.5 pt 7 lc rgb "#0072B2" title "all runs"
+set title "greedy"
+set xlabel "n"
+set xtics 1
+set xrange [0.5:4.5]
+set ylabel "seq-rep-n"
+set yrange [0:*]
+set key top left font ",8"
+plot $d1 using 1:2:3 with yerrorlines lw 1.5 pt 7 lc rgb "#0072B2" title "all runs"
+unset multiplot
