@@ -148,7 +148,9 @@ int watch(const fs::path& path, const WatchOptions& options, std::ostream& out) 
       out << frame << '\n' << std::flush;
     }
     previous = content_of(frame);
-    if (options.once || status != "running") return status == "failed" ? 1 : 0;
+    // A file just created has no status yet: the run is starting, not over.
+    const bool over = status == "complete" || status == "failed" || status == "stopped";
+    if (options.once || over) return status == "failed" ? 1 : 0;
     std::this_thread::sleep_for(pause);
   }
 }

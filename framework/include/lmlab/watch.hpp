@@ -16,7 +16,8 @@ struct WatchOptions {
 /// One frame: what the file holds now, `width` columns wide at most.
 std::string watch_frame(const std::filesystem::path& run, std::size_t width = 100);
 
-/// Shows frames until the run is no longer `running` (waiting first for the file to appear).
+/// Shows frames until the run is `complete`, `failed` or `stopped` (waiting first for the file to
+/// appear; a file without a status yet is a run starting).
 /// Returns the process exit code: 0 complete or stopped, 1 failed.
 int watch(const std::filesystem::path& run, const WatchOptions& options, std::ostream& out);
 
