@@ -85,8 +85,8 @@ TEST_CASE("sweep values of any TOML type round-trip; clashing label keys stay wh
 }
 
 TEST_CASE("badly shaped [sweep] tables are rejected with their position", "[sweep]") {
-  CHECK_THAT(sweep_error("gird = {}\n"),
-             Contains("exp.toml:8:1: sweep.gird: unknown key (did you mean 'grid'?); accepted: grid, seeds"));
+  CHECK_THAT(sweep_error("gird = {}\n"), Contains("exp.toml:8:1: sweep.gird: unknown key (did you mean 'grid'?); "
+                                                 "accepted: arm, exclude, grid, seeds, zip"));
   CHECK_THAT(sweep_error("grid = 3\n"), Contains("exp.toml:8:8: sweep.grid: expected a table, got integer 3"));
   CHECK_THAT(sweep_error("grid = { \"model.n_layers\" = [] }\n"),
              Contains("sweep.grid.\"model.n_layers\": has no values"));
@@ -182,4 +182,91 @@ TEST_CASE("sweep labels cannot make folders or hidden files; long ones are cut, 
   CHECK(hashes[4] != hashes[5]);
   std::sort(hashes.begin(), hashes.end());
   CHECK(std::unique(hashes.begin(), hashes.end()) == hashes.end());
+}
+
+TEST_CASE("arms x grid x zip x seeds: counts, order and labels", "[sweep]") {
+  const std::string text = minimal + R"(
+[sweep]
+grid = { "train.schedule" = ["linear", "constant"] }
+zip = { "model.n_layers" = [2, 4, 8], "train.lr" = [1e-3, 5e-4, 2.5e-4] }
+seeds = [1, 2]
+
+[[sweep.arm]]
+name = "mle"
+
+[[sweep.arm]]
+name = "ul"
+set = { "objective.alpha" = 1.0, "decoding.chain" = ["greedy"] }
+)";
+  const auto points = lmlab::expand_sweep(parse_exp(text));
+  REQUIRE(points.size() == 2 * 2 * 3 * 2);  // arms x grid x zip levels x seeds
+  CHECK(points[0].label == "arm=mle,schedule=linear,n_layers=2,lr=0.001,seed=1");
+  CHECK(points[0].overrides ==
+        std::vector<std::string>{"train.schedule='linear'", "model.n_layers=2", "train.lr=0.001", "experiment.seed=1"});
+  // Zipped axes move together: never n_layers=2 with lr=0.0005.
+  CHECK(points[2].label == "arm=mle,schedule=linear,n_layers=4,lr=0.0005,seed=1");
+  CHECK(points[12].label == "arm=ul,schedule=linear,n_layers=2,lr=0.001,seed=1");
+  // An arm's settings first (in key order), then the axes.
+  CHECK(points[12].overrides == std::vector<std::string>{"decoding.chain=['greedy']", "objective.alpha=1.0",
+                                                         "train.schedule='linear'", "model.n_layers=2",
+                                                         "train.lr=0.001", "experiment.seed=1"});
+  CHECK(points[12].axes.front() == std::pair<std::string, std::string>{"arm", "ul"});
+  CHECK(points[23].label == "arm=ul,schedule=constant,n_layers=8,lr=0.00025,seed=2");
+  for (const auto& p : points) CHECK(p.excluded.empty());
+}
+
+TEST_CASE("exclude marks the points it matches and names itself; bad entries are errors", "[sweep]") {
+  const std::string text = minimal + R"(
+[sweep]
+grid = { "model.n_layers" = [2, 4], "train.lr" = [1e-3, 3e-4] }
+seeds = [1, 2]
+exclude = [{ "model.n_layers" = 4, "train.lr" = 1e-3 }, { arm = "b", "model.n_layers" = 2 }]
+
+[[sweep.arm]]
+name = "a"
+
+[[sweep.arm]]
+name = "b"
+set = { "train.schedule" = "constant" }
+)";
+  const auto points = lmlab::expand_sweep(parse_exp(text));
+  REQUIRE(points.size() == 16);
+  std::size_t kept = 0;
+  for (const auto& p : points) {
+    kept += p.excluded.empty();
+    if (p.label.starts_with("arm=b,n_layers=2")) CHECK_THAT(p.excluded, Contains("sweep.exclude[1]"));
+    if (p.label.starts_with("arm=a,n_layers=4,lr=0.001")) CHECK_THAT(p.excluded, Contains("sweep.exclude[0] = {"));
+  }
+  CHECK(kept == 16 - 4 - 4);  // entry 0: both arms x 2 seeds; entry 1: 2 learning rates x 2 seeds
+  CHECK_THAT(sweep_error("grid = { \"model.n_layers\" = [2, 4] }\nexclude = [{ \"model.n_layer\" = 2 }]\n"),
+             Contains("sweep.exclude[0].\"model.n_layer\": is not an axis of this sweep; accepted: model.n_layers"));
+  CHECK_THAT(sweep_error("grid = { \"model.n_layers\" = [2, 4] }\nexclude = [{ \"model.n_layers\" = 3 }]\n"),
+             Contains("sweep.exclude[0].\"model.n_layers\": 3 is not one of the axis's values; accepted: 2, 4"));
+  CHECK_THAT(sweep_error("grid = { \"model.n_layers\" = [2, 4] }\nexclude = [{}]\n"),
+             Contains("sweep.exclude[0]: is empty"));
+  CHECK_THAT(sweep_error("zip = { \"model.n_layers\" = [2, 4], \"train.lr\" = [0.1, 0.2] }\n"
+                         "exclude = [{ \"model.n_layers\" = 2, \"train.lr\" = 0.2 }]\n"),
+             Contains("sweep.exclude[0]: matches no run of the sweep"));
+  CHECK_THAT(sweep_error("grid = { \"model.n_layers\" = [2, 4] }\nexclude = [{ arm = \"x\" }]\n"),
+             Contains("sweep.exclude[0].arm: there are no [[sweep.arm]] tables"));
+}
+
+TEST_CASE("zip, arms and their clashes are checked with positions", "[sweep]") {
+  CHECK_THAT(sweep_error("zip = { \"model.n_layers\" = [2, 4], \"train.lr\" = [0.1] }\n"),
+             Contains("sweep.zip.\"train.lr\": has 1 values but model.n_layers has 2"));
+  CHECK_THAT(sweep_error("grid = { \"train.lr\" = [0.1] }\nzip = { \"train.lr\" = [0.2] }\n"),
+             Contains("sweep.zip.\"train.lr\": train.lr is also set by sweep.grid.\"train.lr\"; use one"));
+  CHECK_THAT(sweep_error("grid = { \"train.lr\" = [0.1] }\n[[sweep.arm]]\nname = \"a\"\nset = { \"train.lr\" = 0.2 }\n"),
+             Contains("sweep.arm[0].set: train.lr is also sweep.grid.\"train.lr\"; an arm cannot set a swept option"));
+  CHECK_THAT(sweep_error("[[sweep.arm]]\nname = \"a\"\n[[sweep.arm]]\nname = \"a\"\n"),
+             Contains("sweep.arm[1].name: arm 'a' appears twice"));
+  CHECK_THAT(sweep_error("[[sweep.arm]]\nname = \"a b\"\n"), Contains("sweep.arm[0].name: 'a b' is not a plain name"));
+  CHECK_THAT(sweep_error("[[sweep.arm]]\nset = {}\n"), Contains("sweep.arm[0]: has no name"));
+  CHECK_THAT(sweep_error("[[sweep.arm]]\nname = \"a\"\nsett = {}\n"), Contains("sweep.arm[0].sett: unknown key"));
+  CHECK_THAT(sweep_error("[[sweep.arm]]\nname = \"a\"\nset = { lr = 1 }\n"),
+             Contains("sweep.arm[0].set.lr: a key is the dotted path of an option"));
+  CHECK_THAT(resolve_error(minimal + "\n[sweep]\nzip = { \"model.n_layrs\" = [2] }\n"),
+             Contains("sweep.zip.\"model.n_layrs\": 'model.n_layrs' is not an option"));
+  CHECK_THAT(resolve_error(minimal + "\n[[sweep.arm]]\nname = \"a\"\nset = { \"train.lrr\" = 1.0 }\n"),
+             Contains("sweep.arm[0].set.\"train.lrr\": 'train.lrr' is not an option") && Contains("did you mean 'lr'?"));
 }

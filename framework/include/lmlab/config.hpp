@@ -37,7 +37,8 @@ std::string hash_text(std::string_view text);
 struct SweepPoint {
   std::vector<std::string> overrides;  // "model.n_layers=4", "experiment.seed=2", ...
   std::string label;                   // "n_layers=4,lr=0.0003,seed=2", already file_safe_label'd
-  std::vector<std::pair<std::string, std::string>> axes;  // ("model.n_layers", "4"), ...: each axis and its value's label
+  std::vector<std::pair<std::string, std::string>> axes;  // ("arm", "ul"), ("model.n_layers", "4"), ...: each axis and its value's label
+  std::string excluded;  // the `exclude` entry that leaves this point out ("sweep.exclude[0] = { ... }"), or empty
 };
 
 /// The longest label file_safe_label returns, in bytes.
@@ -50,10 +51,13 @@ inline constexpr std::size_t max_label_bytes = 120;
 /// hidden files. Truncated labels may coincide; the hash suffix keeps the file names apart.
 std::string file_safe_label(std::string_view label);
 
-/// The runs of [sweep]: the Cartesian product of `grid` (axes in key order, as toml++ sorts a
-/// table's keys; the first axis varies slowest), times `seeds` (varying fastest). Labels use the
-/// last part of each key ("n_layers=4,lr=0.0003,seed=2"), through file_safe_label. A file without
-/// [sweep] gives one point with no overrides and an empty label.
+/// The runs of [sweep]: the named arms ([[sweep.arm]] name, set = {option = value}), times the
+/// Cartesian product of `grid` (axes in key order, as toml++ sorts a table's keys), times the
+/// `zip` axes (which vary together: their i-th values make one level), times `seeds` (varying
+/// fastest). Labels use `arm=<name>` and the last part of each key ("arm=ul,n_layers=4,seed=2"),
+/// through file_safe_label. Points that an `exclude` entry matches are returned marked (so a dry
+/// run can list them); an entry naming an unknown axis or value, or matching no point, is a
+/// ConfigError. A file without [sweep] gives one point with no overrides and an empty label.
 std::vector<SweepPoint> expand_sweep(const toml::table& config);
 
 }  // namespace lmlab
