@@ -1,6 +1,9 @@
 // From a file to validated runs: sweep points, run names and override order.
 #include "support/catch.hpp"
 
+#include <algorithm>
+#include <set>
+
 #include "generated/test_paths.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/experiment_loader.hpp"
@@ -34,7 +37,7 @@ TEST_CASE("a sweep expands to grid x seeds runs, each validated and named by its
   for (const auto& r : runs) {
     names.insert(r.run_name);
     hashes.insert(r.config_hash);
-    CHECK(r.run_name.ends_with(std::string("-").append(r.config_hash, 0, 8)));
+    CHECK(r.run_name.ends_with(std::string("-").append(r.run_id, 0, 8)));
   }
   CHECK(names.size() == 8);
   CHECK(hashes.size() == 8);
@@ -47,6 +50,65 @@ TEST_CASE("a sweep expands to grid x seeds runs, each validated and named by its
   for (const auto& r : forced) CHECK(r.model.options["d_model"].value<std::int64_t>() == 64);
   REQUIRE_THROWS_WITH(lmlab::load_runs(dir / "sweep.toml", {"model.n_layers=6"}, loader, registry),
                       Catch::Contains("model.n_layers") && Catch::Contains("[sweep] axis"));
+}
+
+TEST_CASE("a run's identity covers its config and its plugin libraries, not the file's key order or layout") {
+  lmlab::test::TempDir dir;
+  lmlab::test::write_file(dir / "sweep.toml", sweep_file);
+  // The same sweep written differently: other key order, inline tables, comments, float spelling.
+  lmlab::test::write_file(dir / "same.toml", R"(# the same experiment
+[sweep]
+seeds = [1, 2]
+grid = { "train.lr" = [0.001, 3.0e-4], "model.n_layers" = [2, 4] }
+
+[objective]
+name = "causal_lm"   # the default objective
+
+[model]
+arch = "causal_decoder"
+
+[experiment]
+seed = 3
+name = "sweep"
+)");
+  lmlab::Registry registry;
+  lmlab::PluginLoader loader(registry);
+  const auto runs = lmlab::load_runs(dir / "sweep.toml", {}, loader, registry);
+  const auto same = lmlab::load_runs(dir / "same.toml", {}, loader, registry);
+  REQUIRE(same.size() == runs.size());
+  std::set<std::string> a, b;
+  for (const auto& r : runs) a.insert(r.run_name + " " + r.run_id);
+  for (const auto& r : same) b.insert(r.run_name + " " + r.run_id);
+  CHECK(a == b);
+  const lmlab::Experiment& run = runs.front();
+  CHECK(run.run_id.size() == 16);
+  CHECK(run.run_id != run.config_hash);
+  // One line per plugin used, each with its library's content hash.
+  REQUIRE_FALSE(run.plugin_hashes.empty());
+  const auto architecture = std::find_if(run.plugin_hashes.begin(), run.plugin_hashes.end(),
+                                         [](const std::string& l) { return l.starts_with("architecture causal_decoder "); });
+  REQUIRE(architecture != run.plugin_hashes.end());
+  CHECK(architecture->size() == std::string("architecture causal_decoder ").size() + 16);
+  CHECK(std::any_of(run.plugin_hashes.begin(), run.plugin_hashes.end(),
+                    [](const std::string& l) { return l.starts_with("objective causal_lm "); }));
+  // Another value gives another identity.
+  const auto other = lmlab::load_runs(dir / "sweep.toml", {"model.d_model=64"}, loader, registry);
+  CHECK(other.front().run_id != run.run_id);
+}
+
+TEST_CASE("points an exclude entry matches are left out, and handed back for a dry run") {
+  lmlab::test::TempDir dir;
+  std::string text = sweep_file;
+  text += "exclude = [{ \"model.n_layers\" = 4, \"train.lr\" = 3e-4 }]\n";
+  lmlab::test::write_file(dir / "sweep.toml", text);
+  lmlab::Registry registry;
+  lmlab::PluginLoader loader(registry);
+  std::vector<lmlab::SweepPoint> excluded;
+  const auto runs = lmlab::load_runs(dir / "sweep.toml", {}, loader, registry, &excluded);
+  CHECK(runs.size() == 6);
+  REQUIRE(excluded.size() == 2);
+  CHECK(excluded[0].label == "n_layers=4,lr=0.0003,seed=1");
+  CHECK_THAT(excluded[0].excluded, Catch::Contains("sweep.exclude[0] = {"));
 }
 
 TEST_CASE("a decoding chain that cannot pick a token is refused at validation") {

@@ -224,10 +224,14 @@ TEST_CASE("the run file holds the resolved config, provenance and every table") 
   const auto e = f.load("attrs");
   const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
   CHECK(s.run_file == f.dir / "attrs" / "trainer_test" / (e.run_name + ".h5"));
-  CHECK(e.run_name == "seed7-" + e.config_hash.substr(0, 8));
+  CHECK(e.run_name == "seed7-" + e.run_id.substr(0, 8));
   using lmlab::run_file::read_attribute;
   CHECK(read_attribute(s.run_file, "status") == "complete");
   CHECK(read_attribute(s.run_file, "config_hash") == e.config_hash);
+  CHECK(read_attribute(s.run_file, "run_id") == e.run_id);
+  CHECK_THAT(read_attribute(s.run_file, "plugin_hashes"), Catch::Contains("architecture causal_decoder "));
+  CHECK(read_attribute(s.run_file, "seed") == "7");
+  CHECK(read_attribute(s.run_file, "sweep_point").empty());
   CHECK_THAT(read_attribute(s.run_file, "config"), Catch::Contains("causal_decoder") && Catch::Contains("d_model = 32"));
   CHECK_THAT(read_attribute(s.run_file, "plugin.model"), Catch::Contains("libcausal_decoder.so"));
   CHECK_THAT(read_attribute(s.run_file, "plugin.objective"), Catch::Contains("libcausal_lm.so"));

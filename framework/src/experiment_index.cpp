@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include "lmlab/config.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/run_file.hpp"
 #include "lmlab/run_reader.hpp"
@@ -68,10 +69,7 @@ RunRecord read_record(const fs::path& file) {
     if (auto* experiment = config["experiment"].as_table()) experiment->erase("seed");
     std::ostringstream text;
     text << config;
-    // FNV-1a: the same text gives the same digits on every machine and build.
-    std::uint64_t hash = 1469598103934665603ULL;
-    for (const unsigned char c : text.str()) hash = (hash ^ c) * 1099511628211ULL;
-    record.variant = fmt::format("{:016x}", hash).substr(0, 8);
+    record.variant = hash_text(text.str()).substr(0, 8);
   }
   record.status_reason = attribute("status_reason");
   if (attributes.count("seed")) {

@@ -1,14 +1,23 @@
 #include "lmlab/experiment_loader.hpp"
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <mutex>
 
 #include <fmt/format.h>
 
 #include "lmlab/config.hpp"
 #include "lmlab/decoding.hpp"
+#include "lmlab/metric.hpp"
+#include "lmlab/objective.hpp"
+#include "lmlab/regulariser.hpp"
+#include "lmlab/architecture.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/options.hpp"
 #include "lmlab/plugin_call.hpp"
+#include "lmlab/suggest.hpp"
 #include "lmlab/tokenizer.hpp"
 
 namespace lmlab {
@@ -16,6 +25,46 @@ namespace lmlab {
 namespace {
 
 std::string override_key(const std::string& override_text) { return override_text.substr(0, override_text.find('=')); }
+
+// A plugin library's content, hashed once per process: a rebuilt plugin is other code, so runs
+// that use it get new identities. Plugins registered in-process (tests) have no library.
+std::string library_hash(const std::string& path) {
+  static std::mutex mutex;
+  static std::map<std::string, std::string> cache;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (const auto it = cache.find(path); it != cache.end()) return it->second;
+  std::string hash = "in-process";
+  if (!path.empty()) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw DataError("cannot read plugin library " + path + " to hash it");
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    hash = hash_text(bytes);
+  }
+  return cache[path] = hash;
+}
+
+template <class I>
+void add_plugin_hash(std::vector<std::string>& lines, const Registry& registry, const std::string& name) {
+  const PluginInfo& info = registry.get<I>(name).info;
+  lines.push_back(fmt::format("{} {} {}", info.kind, info.name, library_hash(info.library)));
+}
+
+// Every plugin the run uses, with its library's hash: what run_id covers besides the config.
+std::vector<std::string> plugin_hashes(const Experiment& run, const Registry& registry) {
+  std::vector<std::string> lines;
+  add_plugin_hash<Architecture>(lines, registry, run.model.name);
+  add_plugin_hash<Objective>(lines, registry, run.objective.name);
+  for (const auto& task : run.objective.tasks) add_plugin_hash<Objective>(lines, registry, task.name);
+  for (const auto& r : run.regularisers) add_plugin_hash<Regulariser>(lines, registry, r.name);
+  for (const auto& d : run.decoding) add_plugin_hash<DecodingStep>(lines, registry, d.name);
+  for (const auto& config : run.decoding_eval) {
+    for (const auto& d : config.chain) add_plugin_hash<DecodingStep>(lines, registry, d.name);
+  }
+  for (const auto& m : run.metrics) add_plugin_hash<Metric>(lines, registry, m.name);
+  std::sort(lines.begin(), lines.end());
+  lines.erase(std::unique(lines.begin(), lines.end()), lines.end());
+  return lines;
+}
 
 // A --set on a sweep axis would make every point of that axis the same run under different names.
 void reject_overrides_of_axes(const std::filesystem::path& file, const SweepPoint& point,
@@ -96,9 +145,13 @@ void check_compatibility(const std::filesystem::path& file, const toml::table& c
 }  // namespace
 
 std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::vector<std::string>& overrides,
-                                  PluginLoader& loader, const Registry& registry) {
+                                  PluginLoader& loader, const Registry& registry, std::vector<SweepPoint>* excluded) {
   std::vector<Experiment> runs;
   for (const SweepPoint& point : expand_sweep(load_experiment_file(file))) {
+    if (!point.excluded.empty()) {
+      if (excluded) excluded->push_back(point);
+      continue;
+    }
     reject_overrides_of_axes(file, point, overrides);
     // Parsed afresh for each point: toml++ drops a node's file position when it is copied, and
     // errors must point into the file.
@@ -109,12 +162,15 @@ std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::
     Experiment run = resolve_experiment(config, registry, file.string());
     check_decoding_chains(file, run, registry);
     check_compatibility(file, config, run, registry);
+    run.plugin_hashes = plugin_hashes(run, registry);
+    run.run_id = hash_text(run.config_hash + "\n" + join(run.plugin_hashes, "\n"));
+    run.run_name = fmt::format("seed{}-{}", run.experiment.seed, run.run_id.substr(0, 8));
     if (!point.label.empty()) {
       // Every run name says its seed; a sweep over seeds already has it in the label.
       const bool seeded = std::any_of(point.overrides.begin(), point.overrides.end(),
                                       [](const std::string& o) { return override_key(o) == "experiment.seed"; });
       const std::string label = seeded ? point.label : point.label + ",seed=" + std::to_string(run.experiment.seed);
-      run.run_name = file_safe_label(label) + "-" + run.config_hash.substr(0, 8);
+      run.run_name = file_safe_label(label) + "-" + run.run_id.substr(0, 8);
       run.sweep_label = file_safe_label(label);
       run.sweep_point = point.axes;
     }

@@ -12,13 +12,14 @@
 #include "lmlab/error.hpp"
 #include "lmlab/options.hpp"
 #include "lmlab/plugin_call.hpp"
+#include "lmlab/slurm.hpp"
 #include "lmlab/suggest.hpp"
 
 namespace lmlab {
 namespace {
 
 const std::vector<std::string> top_level_keys = {"base",      "data",         "decoding", "eval",  "experiment", "metrics",
-                                                 "model",     "objective",    "regularisers", "sweep", "train"};
+                                                 "model",     "objective",    "regularisers", "slurm", "sweep", "train"};
 
 constexpr Limits at_least(double min) { return Limits{.min = min}; }
 constexpr Limits above(double min) { return Limits{.min = min, .exclusive_min = true}; }
@@ -455,18 +456,28 @@ std::optional<std::vector<std::string>> settable(const toml::table& config, cons
 // bad axis must be reported at its line in [sweep], not as an unknown key from "--set".
 void check_sweep_axes(const toml::table& config, const Registry& registry) {
   const toml::table* sweep = section(config, "sweep");
-  const toml::node* grid = sweep ? sweep->get("grid") : nullptr;
-  if (!grid) return;
-  for (const auto& [key, values] : *grid->as_table()) {
-    const std::string axis(key.str());
-    const std::size_t dot = axis.rfind('.');
-    const std::string option = axis.substr(dot + 1);
-    std::optional<std::vector<std::string>> accepted = settable(config, registry, axis.substr(0, dot));
-    if (!accepted || std::find(accepted->begin(), accepted->end(), option) != accepted->end()) continue;
-    std::sort(accepted->begin(), accepted->end());
-    std::string message = fmt::format("'{}' is not an option of this experiment", axis);
-    if (auto best = closest_match(option, *accepted)) message += fmt::format(" (did you mean '{}'?)", *best);
-    config_error(&values, key_path("sweep.grid", axis), message, join(*accepted));
+  if (!sweep) return;
+  // Grid and zip axes, and the options each arm sets: every one must name an option.
+  const auto check = [&](const toml::node* keys, const std::string& parent) {
+    if (!keys || !keys->is_table()) return;
+    for (const auto& [key, values] : *keys->as_table()) {
+      const std::string axis(key.str());
+      const std::size_t dot = axis.rfind('.');
+      const std::string option = axis.substr(dot + 1);
+      std::optional<std::vector<std::string>> accepted = settable(config, registry, axis.substr(0, dot));
+      if (!accepted || std::find(accepted->begin(), accepted->end(), option) != accepted->end()) continue;
+      std::sort(accepted->begin(), accepted->end());
+      std::string message = fmt::format("'{}' is not an option of this experiment", axis);
+      if (auto best = closest_match(option, *accepted)) message += fmt::format(" (did you mean '{}'?)", *best);
+      config_error(&values, key_path(parent, axis), message, join(*accepted));
+    }
+  };
+  check(sweep->get("grid"), "sweep.grid");
+  check(sweep->get("zip"), "sweep.zip");
+  if (const toml::array* arms = sweep->get("arm") ? sweep->get("arm")->as_array() : nullptr) {
+    for (std::size_t i = 0; i < arms->size(); ++i) {
+      if (const toml::table* arm = arms->get(i)->as_table()) check(arm->get("set"), fmt::format("sweep.arm[{}].set", i));
+    }
   }
 }
 
@@ -476,6 +487,7 @@ Experiment resolve_experiment(const toml::table& config, const Registry& registr
   check_sections(config);
   (void)expand_sweep(config);  // checks the shape of [sweep]
   check_sweep_axes(config, registry);
+  (void)read_slurm(config);    // checked here; not part of the run (where a run executes is not what it is)
   Experiment e;
   e.source = source;
   e.experiment = parse_experiment_section(config);

@@ -82,7 +82,9 @@ struct Experiment {
   std::vector<PluginChoice> metrics;  // [metrics].names, each with its options: what every evaluation measures
   toml::table resolved;                // every section, every default filled in
   std::string config_hash;             // 16 hex digits of the resolved config's canonical text
-  std::string run_name;                // sweep point and seed, then the first 8 digits of the hash
+  std::string run_id;                  // 16 hex digits of config_hash and the content hashes of the plugin libraries used
+  std::vector<std::string> plugin_hashes;  // "<kind> <name> <hash of its library>", one per plugin used, sorted
+  std::string run_name;                // sweep point and seed, then the first 8 digits of run_id
   std::string sweep_label;             // the sweep point as the run name gives it ("n_layers=4,seed=2"); empty without [sweep]
   std::vector<std::pair<std::string, std::string>> sweep_point;  // each sweep axis and its value, seeds included
 };

@@ -5,16 +5,21 @@
 #include <string>
 #include <vector>
 
+#include "lmlab/config.hpp"
 #include "lmlab/experiment.hpp"
 #include "lmlab/plugin_loader.hpp"
 #include "lmlab/registry.hpp"
 
 namespace lmlab {
 
-/// Every run the file defines: one without [sweep], else one per sweep point (grid x seeds).
-/// Overrides apply after the sweep point's, so the command line has the last word. Plugins
-/// come from the standard search path plus the file's experiment.plugin_paths.
+/// Every run the file defines: one without [sweep], else one per sweep point (arms x grid x zip x
+/// seeds) that no `exclude` entry removes; those go to `excluded` when given. Overrides apply
+/// after the sweep point's, so the command line has the last word. Plugins come from the
+/// standard search path plus the file's experiment.plugin_paths. Each run's identity (run_id,
+/// and the hash in its name) covers its resolved config and the content of every plugin
+/// library it uses.
 std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::vector<std::string>& overrides,
-                                  PluginLoader& loader, const Registry& registry);
+                                  PluginLoader& loader, const Registry& registry,
+                                  std::vector<SweepPoint>* excluded = nullptr);
 
 }  // namespace lmlab
