@@ -3,6 +3,7 @@
 #include "support/catch.hpp"
 
 #include <algorithm>
+#include <map>
 #include <chrono>
 #include <csignal>
 #include <thread>
@@ -155,6 +156,58 @@ TEST_CASE("run trains, prints the summary table and writes the run file; a sweep
   CHECK(files == 4 + 1);  // and the experiment's index.h5
   CHECK(fs::exists(dir / "sweep" / "cli" / "index.h5"));
   CHECK_THAT(sweep.output, Catch::Contains("n_layers=2,seed=2-"));
+}
+
+TEST_CASE("a sweep run again skips complete runs, reruns failed ones only when asked; shards split it") {
+  TempDir dir;
+  lmlab::test::write_generated_corpus(dir / "corpus");
+  write_file(dir / "sweep.toml", tiny_experiment(dir / "corpus", dir / "results") +
+                                     "\n[sweep]\ngrid = { \"model.n_layers\" = [1, 2] }\nseeds = [1, 2]\n"
+                                     "exclude = [{ \"model.n_layers\" = 2, \"experiment.seed\" = 2 }]\n");
+  const std::string sweep = host("sweep " + (dir / "sweep.toml").string());
+  const auto dry = run_command(sweep + " --dry-run");
+  INFO(dry.output);
+  REQUIRE(dry.exit_code == 0);
+  CHECK_THAT(dry.output, Catch::Contains("start    n_layers=1,seed=1-") && Catch::Contains("excluded n_layers=2,seed=2") &&
+                             Catch::Contains("sweep.exclude[0]") && Catch::Contains("4 run(s): 1 excluded, 3 start"));
+  CHECK_FALSE(fs::exists(dir / "results"));  // a dry run writes nothing
+
+  REQUIRE(run_command(sweep).exit_code == 0);
+  std::map<fs::path, fs::file_time_type> written;
+  for (const auto& entry : fs::directory_iterator(dir / "results" / "cli")) {
+    if (entry.path().extension() == ".h5" && entry.path().filename() != "index.h5") written[entry.path()] = entry.last_write_time();
+  }
+  REQUIRE(written.size() == 3);
+  const auto again = run_command(sweep);
+  INFO(again.output);
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.output, Catch::Contains("4 run(s): 1 excluded, 3 skip"));
+  for (const auto& [file, time] : written) CHECK(fs::last_write_time(file) == time);  // untouched
+
+  // A run marked failed is skipped (and the sweep says so, exiting 1) until --retry-failed.
+  const fs::path failed = written.begin()->first;
+  lmlab::RunFile::resume(failed, 1000).set_attribute("status", "failed");
+  const auto skipped = run_command(sweep);
+  CHECK(skipped.exit_code == 1);
+  CHECK_THAT(skipped.output, Catch::Contains("1 run(s) failed in an earlier sweep and were skipped") &&
+                                 Catch::Contains(failed.stem().string()));
+  const auto retried = run_command(sweep + " --retry-failed");
+  INFO(retried.output);
+  CHECK(retried.exit_code == 0);
+  CHECK(lmlab::run_file::read_attribute(failed, "status") == "complete");
+
+  // Two shards of a fresh results folder run every run once between them.
+  const std::string sharded = host("sweep " + (dir / "sweep.toml").string() + " --set experiment.results_dir=" +
+                                   (dir / "sharded").string());
+  const auto first = run_command(sharded + " --shard 0/2");
+  const auto second = run_command(sharded + " --shard 1/2");
+  INFO(first.output << second.output);
+  CHECK(first.exit_code == 0);
+  CHECK(second.exit_code == 0);
+  CHECK_THAT(first.output, Catch::Contains("2 start") && Catch::Contains("1 shard"));
+  CHECK_THAT(second.output, Catch::Contains("1 start") && Catch::Contains("2 shard"));
+  CHECK(run_command(sharded + " --dry-run").output.find("3 skip") != std::string::npos);
+  CHECK(run_command(host("sweep --shard 2/2 " + (dir / "sweep.toml").string())).exit_code == 2);
 }
 
 TEST_CASE("generate continues prompts from a checkpoint, with the run's decoding or the command line's") {

@@ -1,6 +1,9 @@
 // The lmlab host: runs, validates and sweeps experiment files and lists the loaded plugins.
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <tuple>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -9,12 +12,16 @@
 #include <unistd.h>
 
 #include "lmlab/build_info.hpp"
+#include "lmlab/config.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/experiment_index.hpp"
 #include "lmlab/experiment_report.hpp"
 #include "lmlab/experiment_loader.hpp"
 #include "lmlab/generate_command.hpp"
 #include "lmlab/plugin_loader.hpp"
+#include "lmlab/slurm.hpp"
+#include "lmlab/sweep_plan.hpp"
+#include "lmlab/sweep_runner.hpp"
 #include "lmlab/report.hpp"
 #include "lmlab/trainer.hpp"
 #include "lmlab/watch.hpp"
@@ -47,7 +54,71 @@ struct Options {
   bool resume = false;
   std::int64_t stop_after = 0;
   std::vector<std::string> plugin_paths;
+  bool dry_run = false;
+  bool retry_failed = false;
+  std::string shard = "0/1";
+  std::int64_t jobs = 1;
+  std::string emit_slurm;   // `sweep --emit-slurm PATH`
+  std::string point;        // `run --point NAME`: one run of a sweep file
+  std::int64_t threads = 0; // `run --threads N`: when the config leaves them open
 };
+
+// The experiment's index, rebuilt from every run file in its folder (those of earlier sweeps
+// and other shards included); a run's outcome does not depend on it.
+void rebuild_index_of(const std::vector<lmlab::Experiment>& runs) {
+  if (runs.empty()) return;
+  const fs::path folder = fs::path(runs.front().experiment.results_dir) / runs.front().experiment.name;
+  try {
+    if (fs::is_directory(folder)) lmlab::rebuild_index(folder);
+  } catch (const std::exception& e) {
+    std::cerr << fmt::format("warning: cannot rebuild {}: {}\n", (folder / "index.h5").string(), e.what());
+  }
+}
+
+// The sbatch script of a sweep: one array task per shard.
+int emit_slurm(const Options& o, const std::vector<lmlab::Experiment>& runs) {
+  lmlab::SlurmJob job;
+  job.binary = fs::read_symlink("/proc/self/exe");
+  job.file = fs::absolute(o.file);
+  job.working_dir = fs::current_path();
+  job.overrides = o.overrides;
+  job.runs = static_cast<std::int64_t>(runs.size());
+  job.name = runs.empty() ? "lmlab" : runs.front().experiment.name;
+  job.log_dir = runs.empty() ? fs::current_path() : fs::absolute(fs::path(runs.front().experiment.results_dir) / job.name);
+  const auto options = lmlab::read_slurm(lmlab::load_experiment_file(o.file));
+  const std::string script = lmlab::slurm_script(options, job);
+  std::ofstream out(o.emit_slurm);
+  out << script;
+  if (!out) throw lmlab::DataError("cannot write " + o.emit_slurm);
+  std::cout << fmt::format("{}: an sbatch job array for {} run(s); submit it with `sbatch {}`\n", o.emit_slurm, runs.size(), o.emit_slurm);
+  return 0;
+}
+
+// A sweep's runs, each in a child process (`lmlab run FILE --point NAME`), `--jobs` at a time.
+int run_children(const Options& o, const std::vector<lmlab::PlannedRun>& plan, const std::vector<lmlab::Experiment>& runs) {
+  lmlab::SweepRunOptions options;
+  options.binary = fs::read_symlink("/proc/self/exe").string();
+  options.file = o.file;
+  options.overrides = o.overrides;
+  options.jobs = o.jobs;
+  options.out = &std::cerr;
+  options.live = isatty(STDERR_FILENO) == 1;
+  std::vector<std::string> failed_before;
+  for (const auto& p : plan) {
+    if (p.action == lmlab::RunAction::failed) failed_before.push_back(p.name);
+  }
+  const lmlab::SweepOutcome outcome = lmlab::run_sweep(plan, options);
+  rebuild_index_of(runs);
+  std::cerr << fmt::format("sweep: {} complete, {} stopped, {} failed this time\n", outcome.complete.size(),
+                           outcome.stopped.size(), outcome.failed.size());
+  for (const auto& [name, reason] : outcome.failed) std::cerr << fmt::format("  failed {}: {}\n", name, reason);
+  if (!failed_before.empty()) {
+    std::cerr << fmt::format("{} run(s) failed in an earlier sweep and were skipped (--retry-failed reruns them): {}\n",
+                             failed_before.size(), fmt::join(failed_before, ", "));
+  }
+  if (!outcome.failed.empty() || !failed_before.empty()) return exit_failed;
+  return outcome.stopped.empty() && !lmlab::stop_requested() ? 0 : exit_stopped;
+}
 
 // Errors found while reading the file and loading plugins are bad input (exit 2); a run that
 // fails afterwards is recorded in its run file, and the others of a sweep still run (exit 1).
@@ -56,46 +127,69 @@ int run_all(const Options& o, bool sweep) {
   lmlab::Registry registry;
   lmlab::PluginLoader loader(registry);
   std::vector<lmlab::Experiment> runs;
+  std::vector<lmlab::SweepPoint> excluded;
+  std::vector<lmlab::PlannedRun> plan;
   try {
-    runs = lmlab::load_runs(o.file, o.overrides, loader, registry);
+    runs = lmlab::load_runs(o.file, o.overrides, loader, registry, &excluded);
+    if (sweep) {
+      lmlab::SweepPlanOptions plan_options;
+      plan_options.retry_failed = o.retry_failed;
+      std::tie(plan_options.shard, plan_options.shards) = lmlab::parse_shard(o.shard);
+      plan = lmlab::plan_sweep(runs, excluded, plan_options);
+    }
   } catch (const lmlab::Error& e) {
     std::cerr << "error: " << e.what() << '\n';
     return exit_bad_input;
+  }
+  if (!o.point.empty()) {
+    const auto it = std::find_if(runs.begin(), runs.end(), [&](const lmlab::Experiment& r) { return r.run_name == o.point; });
+    if (it == runs.end()) {
+      std::vector<std::string> names;
+      for (const auto& r : runs) names.push_back(r.run_name);
+      std::cerr << fmt::format("error: {}: --point {}: no such run; the file's runs: {}\n", o.file, o.point,
+                               fmt::join(names, ", "));
+      return exit_bad_input;
+    }
+    runs = {*it};
   }
   if (!sweep && runs.size() > 1) {
     std::cerr << fmt::format("error: {}: [sweep] defines {} runs; run them with `lmlab sweep {}`\n", o.file,
                              runs.size(), o.file);
     return exit_bad_input;
   }
+  if (sweep && !o.emit_slurm.empty()) return emit_slurm(o, runs);
+  if (sweep) {
+    lmlab::print_plan(std::cout, plan);
+    if (o.dry_run) return 0;
+    return run_children(o, plan, runs);
+  } else {
+    for (const auto& run : runs) plan.push_back({run.run_name, o.resume ? lmlab::RunAction::resume : lmlab::RunAction::start, "", &run});
+  }
   std::vector<lmlab::RunSummary> summaries;
   std::vector<std::string> failures;
-  lmlab::RunOptions run_options;
-  run_options.resume = o.resume;
-  run_options.stop_after = o.stop_after;
-  for (std::size_t i = 0; i < runs.size() && !lmlab::stop_requested(); ++i) {
-    if (runs.size() > 1) std::cerr << fmt::format("\n== run {}/{}: {}\n", i + 1, runs.size(), runs[i].run_name);
+  std::size_t to_run = 0, done = 0;
+  for (const auto& p : plan) to_run += lmlab::runs(p);
+  for (const auto& planned : plan) {
+    if (!lmlab::runs(planned) || lmlab::stop_requested()) continue;
+    lmlab::RunOptions run_options;
+    run_options.resume = planned.action == lmlab::RunAction::resume;
+    run_options.stop_after = o.stop_after;
+    run_options.threads = o.threads;
+    if (to_run > 1) std::cerr << fmt::format("\n== run {}/{}: {} ({})\n", ++done, to_run, planned.name, planned.why);
     try {
-      summaries.push_back(lmlab::run_experiment(runs[i], registry, run_options));
+      summaries.push_back(lmlab::run_experiment(*planned.run, registry, run_options));
     } catch (const std::exception& e) {
-      std::cerr << fmt::format("run {} failed: {}\n", runs[i].run_name, e.what());
-      failures.push_back(runs[i].run_name);
+      std::cerr << fmt::format("run {} failed: {}\n", planned.name, e.what());
+      failures.push_back(planned.name);
       continue;
     }
     if (summaries.back().status == "stopped") break;
   }
-  // The experiment's index, rebuilt from every run file in its folder (those of earlier sweeps
-  // and other shards included); a run's outcome does not depend on it.
-  if (!runs.empty()) {
-    const fs::path folder = fs::path(runs.front().experiment.results_dir) / runs.front().experiment.name;
-    try {
-      if (fs::is_directory(folder)) lmlab::rebuild_index(folder);
-    } catch (const std::exception& e) {
-      std::cerr << fmt::format("warning: cannot rebuild {}: {}\n", (folder / "index.h5").string(), e.what());
-    }
-  }
+  // A sweep's child leaves the index to the sweep.
+  if (o.point.empty()) rebuild_index_of(runs);
   if (!summaries.empty()) lmlab::print_summary(std::cout, summaries);
   if (!failures.empty()) {
-    std::cerr << fmt::format("{} of {} run(s) failed: {}\n", failures.size(), runs.size(), fmt::join(failures, ", "));
+    std::cerr << fmt::format("{} of {} run(s) failed: {}\n", failures.size(), to_run, fmt::join(failures, ", "));
     return exit_failed;
   }
   const bool stopped = lmlab::stop_requested() || (!summaries.empty() && summaries.back().status == "stopped");
@@ -164,9 +258,17 @@ int main(int argc, char** argv) {
   run->add_flag("--resume", o.resume, "continue the run from its checkpoint");
   run->add_option("--stop-after", o.stop_after, "stop with a checkpoint after this step (as if interrupted)")
       ->check(CLI::NonNegativeNumber);
-  auto* sweep = app.add_subcommand("sweep", "run every point of the file's [sweep], one after another");
+  run->add_option("--point", o.point, "run only this run of the file's [sweep], by its run name");
+  run->add_option("--threads", o.threads, "intra-op threads when the config leaves them open (experiment.threads = 0)")
+      ->check(CLI::PositiveNumber);
+  auto* sweep = app.add_subcommand("sweep", "run every point of the file's [sweep], skipping complete runs and "
+                                             "resuming interrupted ones");
   add_file(sweep);
-  sweep->add_flag("--resume", o.resume, "continue each run from its checkpoint");
+  sweep->add_flag("--dry-run", o.dry_run, "list the runs and what would happen to each, run nothing");
+  sweep->add_flag("--retry-failed", o.retry_failed, "rerun runs that failed before (otherwise skipped)");
+  sweep->add_option("--shard", o.shard, "run every N-th run starting at i (i/N, 0-based), e.g. 1/4");
+  sweep->add_option("--emit-slurm", o.emit_slurm, "write an sbatch job-array script for the sweep ([slurm] table) to this file");
+  sweep->add_option("--jobs", o.jobs, "runs at once, each in its own process, sharing the CPUs")->check(CLI::PositiveNumber);
   auto* check = app.add_subcommand("validate", "check an experiment file (and each sweep point) without running it");
   add_file(check);
   auto* plugins = app.add_subcommand("plugins", "list the loaded plugins and their options");

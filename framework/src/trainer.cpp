@@ -27,6 +27,7 @@
 #include "lmlab/run_file.hpp"
 #include "lmlab/run_reader.hpp"
 #include "lmlab/runtime.hpp"
+#include "lmlab/suggest.hpp"
 #include "lmlab/tokenizer.hpp"
 #include "run_plugins.hpp"
 
@@ -52,6 +53,10 @@ void write_provenance(RunFile& file, const Experiment& e, const Plugins& p, cons
   const GitState git = source_git_state();
   file.set_attribute("config", config_text(e));
   file.set_attribute("config_hash", e.config_hash);
+  if (!e.run_id.empty()) {
+    file.set_attribute("run_id", e.run_id);
+    file.set_attribute("plugin_hashes", join(e.plugin_hashes, "\n"));
+  }
   file.set_attribute("source", e.source);
   file.set_attribute("seed", e.experiment.seed);
   // The sweep point, so an experiment's index and report group runs without parsing names.
@@ -154,13 +159,16 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
   summary.run_file = run_file_path(e);
   summary.checkpoint = checkpoint_path(e);
 
-  summary.threads = configure_threads(e.experiment.threads);
+  // The config's count wins; a sweep's share of the CPUs comes next; then every CPU available.
+  const std::int64_t threads = e.experiment.threads > 0 ? e.experiment.threads : options.threads;
+  summary.threads = configure_threads(threads);
   const c10::Device device = resolve_device(e.experiment.device);
   summary.device = device.str();
   const bool bf16 = e.experiment.precision == "bf16";
   out << fmt::format("run {}: device {}, {} intra-op threads ({}), precision {}\n", e.run_name, device.str(),
                      summary.threads,
-                     e.experiment.threads > 0 ? "experiment.threads"
+                     e.experiment.threads > 0 ? std::string("experiment.threads")
+                     : options.threads > 0    ? std::string("--threads: the sweep's share of the CPUs")
                                               : fmt::format("CPUs available to the process: {}", available_cpus()),
                      e.experiment.precision);
 

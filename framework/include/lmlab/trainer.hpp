@@ -19,6 +19,8 @@ struct RunOptions {
   std::int64_t stop_after = 0;      // stop with a checkpoint after this step, as if interrupted (0: never)
   std::ostream* out = &std::cerr;   // progress and messages
   std::optional<bool> live;         // one live progress line; default: when stderr is a terminal
+  std::int64_t threads = 0;         // intra-op threads when the config leaves them open (experiment.threads = 0),
+                                    // as a sweep dividing the CPUs among its jobs sets them; 0: the CPUs available
 };
 
 /// One best continuation of an evaluation: its decoding configuration, prompt and text.

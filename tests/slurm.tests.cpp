@@ -1,0 +1,76 @@
+#include <string>
+
+#include "lmlab/error.hpp"
+#include "lmlab/slurm.hpp"
+#include "support/config_fixtures.hpp"
+#include "support/test_support.hpp"
+#include "support/catch.hpp"
+
+using Catch::Matchers::Contains;
+using lmlab::test::run_command;
+using lmlab::test::TempDir;
+using lmlab::test::write_file;
+
+namespace {
+
+lmlab::SlurmJob job(const TempDir& dir, std::int64_t runs) {
+  lmlab::SlurmJob j;
+  j.binary = "/bin/echo";  // the script's last line then prints what it would run
+  j.file = dir / "my sweep's file.toml";
+  j.working_dir = dir.path();
+  j.log_dir = dir / "results";
+  j.overrides = {"train.steps=10", "decoding.chain=[\"greedy\"]"};
+  j.runs = runs;
+  j.name = "ablation";
+  return j;
+}
+
+}  // namespace
+
+TEST_CASE("slurm: one array task per shard, each running its shard; the script passes bash -n", "[slurm]") {
+  TempDir dir;
+  const toml::table config = toml::parse(R"([slurm]
+shards = 2
+jobs = 2
+cpus_per_task = 4
+mem = "16G"
+time = "01:00:00"
+partition = "cpu"
+account = "lab"
+extra = ["--qos=short"]
+)");
+  const std::string script = lmlab::slurm_script(lmlab::read_slurm(config), job(dir, 6));
+  INFO(script);
+  CHECK_THAT(script, Contains("#SBATCH --array=0-1\n") && Contains("#SBATCH --cpus-per-task=4\n") &&
+                         Contains("#SBATCH --mem=16G\n") && Contains("#SBATCH --time=01:00:00\n") &&
+                         Contains("#SBATCH --partition=cpu\n") && Contains("#SBATCH --account=lab\n") &&
+                         Contains("#SBATCH --qos=short\n") && Contains("#SBATCH --job-name=ablation\n") &&
+                         Contains("slurm-%A_%a.out"));
+  write_file(dir / "sweep.sbatch", script);
+  const auto syntax = run_command("bash -n '" + (dir / "sweep.sbatch").string() + "'");
+  INFO(syntax.output);
+  CHECK(syntax.exit_code == 0);
+  // Task 1 of 2 runs shard 1/2, with the file and the overrides passed through intact.
+  const auto task = run_command("SLURM_ARRAY_TASK_ID=1 bash '" + (dir / "sweep.sbatch").string() + "'");
+  INFO(task.output);
+  CHECK(task.exit_code == 0);
+  CHECK_THAT(task.output, Contains("sweep " + (dir / "my sweep's file.toml").string() +
+                                   " --shard 1/2 --jobs 2 --set train.steps=10 --set decoding.chain=[\"greedy\"]"));
+  // Outside Slurm it refuses to guess a shard.
+  CHECK(run_command("bash '" + (dir / "sweep.sbatch").string() + "'").exit_code != 0);
+}
+
+TEST_CASE("slurm: by default one task per run, never more tasks than runs; bad tables are errors", "[slurm]") {
+  TempDir dir;
+  const lmlab::SlurmOptions defaults = lmlab::read_slurm(toml::table{});
+  CHECK_THAT(lmlab::slurm_script(defaults, job(dir, 5)), Contains("#SBATCH --array=0-4\n") && Contains("--shard \"$shard\" --jobs 1"));
+  lmlab::SlurmOptions many;
+  many.shards = 10;
+  CHECK_THAT(lmlab::slurm_script(many, job(dir, 3)), Contains("#SBATCH --array=0-2\n") && Contains("/3\"\n"));
+  CHECK_THAT(lmlab::test::config_error_of([] { lmlab::read_slurm(toml::parse(std::string_view("[slurm]\ncpus = 4\n"), std::string_view("exp.toml"))); }),
+             Contains("exp.toml:2:1: slurm.cpus: unknown key") && Contains("cpus_per_task"));
+  CHECK_THAT(lmlab::test::config_error_of([] { lmlab::read_slurm(toml::parse(std::string_view("[slurm]\nmem = 16\n"), std::string_view("exp.toml"))); }),
+             Contains("slurm.mem: expected a string"));
+  CHECK_THAT(lmlab::test::config_error_of([] { lmlab::read_slurm(toml::parse("[slurm]\nextra = [\"qos=short\"]\n")); }),
+             Contains("slurm.extra[0]: \"qos=short\" is not an sbatch option"));
+}
