@@ -196,6 +196,17 @@ TEST_CASE("a sweep run again skips complete runs, reruns failed ones only when a
   CHECK(retried.exit_code == 0);
   CHECK(lmlab::run_file::read_attribute(failed, "status") == "complete");
 
+  // An edited sweep keeps every run whose config did not change: one more depth adds two runs.
+  std::string edited = lmlab::test::read_file(dir / "sweep.toml");
+  edited.replace(edited.find("[1, 2] }"), 8, "[1, 2, 3] }");
+  write_file(dir / "sweep.toml", edited);
+  const auto grown = run_command(sweep + " --dry-run");
+  INFO(grown.output);
+  CHECK_THAT(grown.output, Catch::Contains("6 run(s): 1 excluded, 3 skip, 2 start") &&
+                               Catch::Contains("start    n_layers=3,seed=1-"));
+  edited.replace(edited.find("[1, 2, 3] }"), 11, "[1, 2] }");
+  write_file(dir / "sweep.toml", edited);
+
   // Two shards of a fresh results folder run every run once between them.
   const std::string sharded = host("sweep " + (dir / "sweep.toml").string() + " --set experiment.results_dir=" +
                                    (dir / "sharded").string());
