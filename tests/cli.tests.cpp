@@ -411,8 +411,8 @@ TEST_CASE("watch follows a run from before its file exists until it ends; --once
   TempDir dir;
   lmlab::test::write_generated_corpus(dir / "corpus");
   std::string text = tiny_experiment(dir / "corpus", dir / "results");
-  text.replace(text.find("steps = 6"), 9, "steps = 40");
-  text.replace(text.find("eval_every = 3"), 14, "eval_every = 10");
+  text.replace(text.find("steps = 6"), 9, "steps = 1000");  // about a second: long enough to be seen running
+  text.replace(text.find("eval_every = 3"), 14, "eval_every = 250");
   write_file(dir / "exp.toml", text);
   const auto valid = run_command(host("validate " + (dir / "exp.toml").string()));
   REQUIRE(valid.exit_code == 0);
@@ -423,11 +423,11 @@ TEST_CASE("watch follows a run from before its file exists until it ends; --once
   INFO(watched.output);
   CHECK(watched.exit_code == 0);
   CHECK_THAT(watched.output, Catch::Contains("[running]") && Catch::Contains(name + "  [complete]") &&
-                                 Catch::Contains("step 40/40 (100.0%)") && Catch::Contains("eval (step 40):") &&
-                                 Catch::Contains("val_loss") && Catch::Contains("generation default (step 40):"));
+                                 Catch::Contains("step 1000/1000 (100.0%)") && Catch::Contains("eval (step 1000):") &&
+                                 Catch::Contains("val_loss") && Catch::Contains("generation default (step 1000):"));
   const auto once = run_command(host("watch --once " + h5.string()));
   CHECK(once.exit_code == 0);
-  CHECK_THAT(once.output, Catch::Contains("[complete]") && Catch::Contains("train (step 40):") &&
+  CHECK_THAT(once.output, Catch::Contains("[complete]") && Catch::Contains("train (step 1000):") &&
                               Catch::Contains("tokens.seq_rep_4"));
   const auto missing = run_command(host("watch --once " + (dir / "absent.h5").string()));
   CHECK(missing.exit_code == 2);

@@ -384,3 +384,22 @@ TEST_CASE("run file: external links lead to another file's objects, relative to 
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.output, Contains("[3] [1.5]"));
 }
+
+TEST_CASE("run file: set_status marks a file no one writes, keeping its rows and derived groups", "[run_file]") {
+  lmlab::test::TempDir tmp;
+  const auto path = tmp / "run.h5";
+  {
+    RunFile run = RunFile::create(path);
+    run.set_attribute("status", "running");
+    run.append("train", train_row(1, 2.0));
+    run.flush();
+    run.write_array("derived/matrix", {1, 1}, std::vector<double>{1.0});
+  }
+  RunFile::set_status(path, "failed", "killed by signal 9");
+  const lmlab::RunReader reader(path);
+  CHECK(reader.attribute("status") == "failed");
+  CHECK(reader.attribute("status_reason") == "killed by signal 9");
+  CHECK(reader.floats("train/loss") == std::vector<double>{2.0});
+  CHECK(reader.exists("derived/matrix"));
+  CHECK_THROWS_WITH(RunFile::set_status(tmp / "absent.h5", "failed", ""), Contains("absent.h5"));
+}

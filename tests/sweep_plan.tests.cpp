@@ -78,6 +78,21 @@ TEST_CASE("sweep plan: each run's action follows from its files on disk", "[swee
                             Contains("excluded n_layers=4,seed=1") && Contains("7 run(s): 1 excluded, 2 resume, 2 skip, 2 start"));
 }
 
+TEST_CASE("sweep plan: an unreadable run file beside a checkpoint is left alone unless --retry-failed", "[sweep_plan]") {
+  lmlab::test::TempDir tmp;
+  const auto run = run_named(tmp.path(), "broken");
+  lmlab::test::write_file(lmlab::run_file_path(run), "not hdf5");
+  lmlab::test::write_file(lmlab::checkpoint_path(run), "checkpoint");
+  const auto plan = lmlab::plan_sweep({run}, {}, {});
+  CHECK(plan[0].action == RunAction::failed);
+  CHECK_THAT(plan[0].why, Contains("cannot be read") && Contains("--retry-failed starts it afresh"));
+  lmlab::SweepPlanOptions retry;
+  retry.retry_failed = true;
+  CHECK(lmlab::plan_sweep({run}, {}, retry)[0].action == RunAction::start);
+  fs::remove(lmlab::checkpoint_path(run));
+  CHECK(lmlab::plan_sweep({run}, {}, {})[0].action == RunAction::start);  // nothing to lose
+}
+
 TEST_CASE("sweep plan: shards i/N cover every run exactly once", "[sweep_plan]") {
   lmlab::test::TempDir tmp;
   std::vector<lmlab::Experiment> runs;

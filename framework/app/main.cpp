@@ -86,6 +86,7 @@ int emit_slurm(const Options& o, const std::vector<lmlab::Experiment>& runs) {
   job.name = runs.empty() ? "lmlab" : runs.front().experiment.name;
   job.log_dir = runs.empty() ? fs::current_path() : fs::absolute(fs::path(runs.front().experiment.results_dir) / job.name);
   const auto options = lmlab::read_slurm(lmlab::load_experiment_file(o.file));
+  fs::create_directories(job.log_dir);  // Slurm opens its log files before the script runs
   const std::string script = lmlab::slurm_script(options, job);
   std::ofstream out(o.emit_slurm);
   out << script;

@@ -1,6 +1,7 @@
 #include "lmlab/experiment_index.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <map>
 #include <set>
@@ -158,8 +159,13 @@ void write_index(const fs::path& folder, const std::vector<RunRecord>& runs) {
     }
   }
   const fs::path index = folder / kIndexName;
-  const fs::path temporary = folder / fmt::format(".{}.{}.tmp", kIndexName, ::getpid());
-  {
+  // Unique across the machines of a cluster writing to one shared folder.
+  char host[256] = "host";
+  gethostname(host, sizeof host - 1);
+  const fs::path temporary =
+      folder / fmt::format(".{}.{}.{}.{}.tmp", kIndexName, host, ::getpid(),
+                           std::chrono::steady_clock::now().time_since_epoch().count());
+  try {
     RunFile file = RunFile::create(temporary);
     file.set_attribute("experiment", folder.filename().string());
     file.set_attribute("runs", static_cast<std::int64_t>(runs.size()));
@@ -184,6 +190,10 @@ void write_index(const fs::path& folder, const std::vector<RunRecord>& runs) {
       file.append("summary", row);
     }
     file.flush();
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(temporary, ec);
+    throw;
   }
   fs::rename(temporary, index);
 }

@@ -230,7 +230,7 @@ ReportResult write_report(const fs::path& folder, const ReportOptions& options) 
   if (options.plots) {
     try {
       figures = report::draw_plots(folder, result.runs, options.gnuplot);
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // gnuplot's failures, and the file system's
       plot_error = e.what();
     }
   } else {

@@ -165,8 +165,14 @@ std::optional<Figure> loss_plot(const fs::path& plots, const std::vector<RunReco
   std::size_t i = 0;
   for (const RunRecord& run : runs) {
     if (run.status == "unreadable" || run.superseded) continue;
-    const RunReader reader(run.file);
-    const Curve train = read_curve(reader, "train", "loss"), val = read_curve(reader, "eval", "val_loss");
+    Curve train, val;
+    try {
+      const RunReader reader(run.file);
+      train = read_curve(reader, "train", "loss");
+      val = read_curve(reader, "eval", "val_loss");
+    } catch (const Error&) {  // a running run met mid-flush: drawn without it
+      continue;
+    }
     if (!train.x.empty()) {
       parts.push_back(fmt::format("{} using 1:2 with lines lw 1.5 lc rgb \"{}\" title {}", s.data(rows_of(train)),
                                   colour(i), quoted(run.name + " train")));

@@ -386,6 +386,16 @@ void RunFile::append(const std::string& group_name, const Row& row) {
 
 void RunFile::flush() { impl_->flush(); }
 
+void RunFile::set_status(const fs::path& file, const std::string& status, const std::string& reason) {
+  Impl impl;
+  impl.path = file;
+  impl.file = guarded(file, "opening to set its status", [&] {
+    return H5::H5File(file.string(), H5F_ACC_RDWR, H5::FileCreatPropList::DEFAULT, unlocked_access());
+  });
+  impl.put_attribute("status", utf8_string(), utf8_string(), status);
+  impl.put_attribute("status_reason", utf8_string(), utf8_string(), reason);
+}
+
 const fs::path& RunFile::path() const { return impl_->path; }
 
 }  // namespace lmlab

@@ -43,7 +43,13 @@ PlannedRun from_disk(const Experiment& run, const SweepPlanOptions& options) {
       if (!steps.empty()) step = steps.back();
     }
   } catch (const DataError& e) {
-    planned.why = fmt::format("its run file cannot be read ({}): starts afresh", e.what());
+    // Starting afresh would delete a checkpoint that may be good: leave that to the user.
+    if (fs::exists(checkpoint_path(run), ec) && !options.retry_failed) {
+      planned.action = RunAction::failed;
+      planned.why = fmt::format("its run file cannot be read ({}); --retry-failed starts it afresh", e.what());
+    } else {
+      planned.why = fmt::format("its run file cannot be read ({}): starts afresh", e.what());
+    }
     return planned;
   }
   const bool checkpoint = fs::exists(checkpoint_path(run), ec);

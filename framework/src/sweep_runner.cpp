@@ -37,9 +37,10 @@ struct Child {
 fs::path log_path(const Experiment& run) { return fs::path(run_file_path(run)).replace_extension(".log"); }
 
 // Forks `lmlab run FILE --point NAME ...` with its output in the run's log. The child gets its
-// own process group, so a terminal's Ctrl-C reaches only the sweep, which passes one SIGTERM on
-// (a child hit by both would take the second as "stop now"); and it is sent SIGTERM if the
-// sweep dies, so no run trains on unwatched.
+// own process group, so a terminal's Ctrl-C reaches only the sweep, which passes a stop on; and
+// it is sent SIGTERM if the sweep dies, so no run trains on unwatched. Until exec the child
+// takes signals with their default action: the sweep's handler would only set a flag that exec
+// discards, and a run killed before it starts is as resumable as it was.
 pid_t spawn(const PlannedRun& planned, const SweepRunOptions& o, std::int64_t threads) {
   std::vector<std::string> args{o.binary, "run", o.file.string(), "--point", planned.name};
   if (planned.action == RunAction::resume) args.emplace_back("--resume");
@@ -54,6 +55,8 @@ pid_t spawn(const PlannedRun& planned, const SweepRunOptions& o, std::int64_t th
   const pid_t pid = fork();
   if (pid < 0) throw DataError(fmt::format("cannot start run {}: fork failed ({})", planned.name, std::strerror(errno)));
   if (pid == 0) {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(130);  // the sweep died before the line above took effect
@@ -63,9 +66,12 @@ pid_t spawn(const PlannedRun& planned, const SweepRunOptions& o, std::int64_t th
       dup2(fd, STDERR_FILENO);
       close(fd);
     }
+    const int null = open("/dev/null", O_RDONLY);
+    if (null >= 0) dup2(null, STDIN_FILENO);
     execv(argv[0], argv.data());
     _exit(127);
   }
+  setpgid(pid, pid);  // as the child does: whichever runs first, Ctrl-C cannot reach it
   return pid;
 }
 
@@ -89,11 +95,13 @@ std::pair<std::string, std::string> outcome(const PlannedRun& planned, int statu
       return "";
     }
   };
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+  // Exit 0, or 130 (stopped; also when the stop came during the last step, after it completed).
+  if (WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 130)) {
     const std::string s = attribute("status");
-    return {s == "stopped" ? "stopped" : "complete", ""};
+    if (s == "complete") return {"complete", ""};
+    if (WEXITSTATUS(status) == 130 || s == "stopped") return {"stopped", ""};
+    return {"complete", ""};
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 130) return {"stopped", ""};
   // A child that got the sweep's SIGTERM before it could install its handler (while starting)
   // dies of it: it was stopped, not failed, and its files are as resumable as they were.
   if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGINT) && stop_requested()) {
@@ -108,12 +116,12 @@ std::pair<std::string, std::string> outcome(const PlannedRun& planned, int statu
     reason = attribute("status") == "failed" ? attribute("status_reason") : last_line(log_path(*planned.run));
     if (reason.empty()) reason = fmt::format("exit code {}", WEXITSTATUS(status));
   }
-  // A killed process cannot mark its own file: do it here, keeping every flushed row.
-  if (fs::exists(file, ec) && attribute("status") != "failed") {
+  // A killed process cannot mark its own file: do it here, only over `running` (what the run
+  // wrote while it trained). A complete or stopped file, or one the child never reached (it
+  // exited 2 on its input), keeps what it says.
+  if (fs::exists(file, ec) && attribute("status") == "running") {
     try {
-      RunFile run = RunFile::resume(file, std::numeric_limits<std::int64_t>::max());
-      run.set_attribute("status", "failed");
-      run.set_attribute("status_reason", reason);
+      RunFile::set_status(file, "failed", reason);
     } catch (const Error& e) {
       reason += fmt::format(" (and its run file could not be marked failed: {})", e.what());
     }
@@ -192,14 +200,23 @@ SweepOutcome run_sweep(const std::vector<PlannedRun>& plan, const SweepRunOption
     if (stop_requested() && !forwarded) {
       forwarded = true;
       note(fmt::format("stopping: {} running run(s) checkpoint after their step; run the sweep again to resume", running.size()));
-      for (auto& [pid, c] : running) kill(pid, SIGTERM);
+      // SIGINT, not SIGTERM: a child that Slurm or systemd already sent SIGTERM (they signal
+      // every process of the job) takes a second SIGTERM as "stop now, no checkpoint".
+      for (auto& [pid, c] : running) kill(pid, SIGINT);
       pending.clear();
     }
     while (!stop_requested() && !pending.empty() && static_cast<std::int64_t>(running.size()) < o.jobs) {
       const PlannedRun* p = pending.back();
       pending.pop_back();
       // The config's thread count wins in the child; only an open one takes the sweep's share.
-      const pid_t pid = spawn(*p, o, p->run->experiment.threads > 0 ? 0 : threads);
+      pid_t pid = -1;
+      try {
+        pid = spawn(*p, o, p->run->experiment.threads > 0 ? 0 : threads);
+      } catch (const std::exception& e) {
+        result.failed.emplace_back(p->name, e.what());
+        note(fmt::format("failed   {}: {}", p->name, e.what()));
+        continue;
+      }
       running[pid] = Child{p, Clock::now()};
       note(fmt::format("started  {} ({}), log {}", p->name, p->why, log_path(*p->run).string()));
     }

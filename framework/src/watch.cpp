@@ -92,7 +92,7 @@ std::string watch_frame(const fs::path& path, std::size_t width) {
   const double done = total > 0 ? static_cast<double>(step) / static_cast<double>(total) : 0.0;
   const std::size_t bar = 30, filled = static_cast<std::size_t>(std::clamp(done, 0.0, 1.0) * bar);
   std::string eta = "-";
-  if (status == "running" && step > 0 && elapsed > 0) eta = format_duration(elapsed / done - elapsed);
+  if (status == "running" && step > 0 && elapsed > 0 && done > 0) eta = format_duration(elapsed / done - elapsed);
   out += fmt::format("[{}{}] step {}/{} ({:.1f}%)  elapsed {}  ETA {}\n", std::string(filled, '#'),
                      std::string(bar - filled, '.'), step, total, 100.0 * done, format_duration(elapsed), eta);
   const auto written = fs::last_write_time(path);

@@ -19,6 +19,10 @@ class RunFile {
   using Value = std::variant<std::int64_t, double, std::string>;
   using Row = std::vector<std::pair<std::string, Value>>;
 
+  /// Sets `status` and `status_reason` of a run file no process is writing (a run that was
+  /// killed), touching nothing else.
+  static void set_status(const std::filesystem::path& path, const std::string& status, const std::string& reason);
+
   /// Creates (truncating) the file and its parent folders.
   static RunFile create(const std::filesystem::path& path);
   /// Opens an existing file to continue a run: rows of every group whose `step` column is

@@ -2,7 +2,7 @@
 /// `lmlab run FILE --point NAME`), up to `jobs` at once, so a crashing plugin, a NaN loss or an
 /// out-of-memory kill ends that run only. A run that dies without saying so in its file is
 /// marked `failed` there with the reason. A stop request (SIGINT/SIGTERM) is passed to every
-/// child, which checkpoints after its step and stays resumable.
+/// child as one SIGINT, and each checkpoints after its step and stays resumable.
 #pragma once
 #include <cstdint>
 #include <filesystem>
