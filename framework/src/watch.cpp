@@ -134,8 +134,10 @@ int watch(const fs::path& path, const WatchOptions& options, std::ostream& out) 
   while (true) {
     std::string frame, status;
     try {
-      frame = watch_frame(path);
+      // The status first: the frame, read after it, is at least as new, so the last frame shown
+      // is the one of the ended run.
       status = RunReader(path).attribute("status").value_or("unknown");
+      frame = watch_frame(path);
     } catch (const DataError&) {
       // A read that met a flush halfway: read again at the next tick.
       if (options.once) throw;
