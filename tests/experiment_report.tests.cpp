@@ -119,11 +119,11 @@ seeds = [1, 2]
   for (const std::string name : {"loss", "entropy", "seq_rep_tokens", "grad_flow-n_layers=1", "grad_flow-n_layers=2"}) {
     const fs::path png = folder / "plots" / (name + ".png");
     CHECK(fs::exists(png));
-    CHECK_THAT(md, Contains("](plots/" + name + ".png)"));
-    if (fs::exists(png)) pngs.push_back("'" + png.string() + "'");
+    CHECK_THAT(md, Contains(fmt::format("](plots/{}.png)", name)));
+    if (fs::exists(png)) pngs.push_back(fmt::format("'{}'", png.string()));
   }
   std::string command = fmt::format("/usr/bin/python3 {}/tests/png_check.py", lmlab::test_paths::source_dir);
-  for (const auto& p : pngs) command += " " + p;
+  for (const auto& p : pngs) command += fmt::format(" {}", p);
   const auto check = lmlab::test::run_command(command);
   INFO(check.output);
   CHECK(check.exit_code == 0);

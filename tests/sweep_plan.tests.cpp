@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "lmlab/error.hpp"
 #include "lmlab/run_file.hpp"
 #include "lmlab/sweep_plan.hpp"
@@ -96,7 +98,7 @@ TEST_CASE("sweep plan: an unreadable run file beside a checkpoint is left alone 
 TEST_CASE("sweep plan: shards i/N cover every run exactly once", "[sweep_plan]") {
   lmlab::test::TempDir tmp;
   std::vector<lmlab::Experiment> runs;
-  for (int i = 0; i < 7; ++i) runs.push_back(run_named(tmp.path(), "run" + std::to_string(i)));
+  for (int i = 0; i < 7; ++i) runs.push_back(run_named(tmp.path(), fmt::format("run{}", i)));
   for (const std::int64_t shards : {1, 2, 3, 7, 9}) {
     std::multiset<std::string> covered;
     for (std::int64_t shard = 0; shard < shards; ++shard) {
