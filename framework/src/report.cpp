@@ -6,8 +6,6 @@
 
 namespace lmlab {
 
-namespace {
-
 // Newlines and tabs of generated text would break the table's layout.
 std::string one_line(const std::string& text, std::size_t max_bytes) {
   std::string out;
@@ -19,8 +17,6 @@ std::string one_line(const std::string& text, std::size_t max_bytes) {
   }
   return out;
 }
-
-}  // namespace
 
 void print_summary(std::ostream& out, const std::vector<RunSummary>& runs) {
   out << fmt::format("\n{:<36} {:>7} {:>8} {:>9} {:>9} {:>9} {:>11} {:>8} {:>9}\n", "run", "steps", "time",

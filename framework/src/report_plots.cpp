@@ -16,6 +16,7 @@
 #include "lmlab/experiment_report.hpp"
 #include "lmlab/grad_flow.hpp"
 #include "lmlab/run_reader.hpp"
+#include "shell_quote.hpp"
 
 namespace lmlab::report {
 
@@ -37,12 +38,6 @@ std::string quoted(const std::string& text) {
     out += c;
   }
   return out + '"';
-}
-
-std::string shell_quoted(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 std::string number(double v) { return std::isfinite(v) ? fmt::format("{:.9g}", v) : "NaN"; }
@@ -87,8 +82,8 @@ Figure render(const fs::path& plots, const std::string& name, const Script& scri
     if (!out) throw DataError("lmlab report: cannot write " + gp.string());
   }
   fs::remove(png);
-  const std::string command = fmt::format("cd {} && {} {} > {} 2>&1", shell_quoted(plots.string()), shell_quoted(gnuplot),
-                                          shell_quoted(gp.filename().string()), shell_quoted(log.filename().string()));
+  const std::string command = fmt::format("cd {} && {} {} > {} 2>&1", detail::shell_quote(plots.string()), detail::shell_quote(gnuplot),
+                                          detail::shell_quote(gp.filename().string()), detail::shell_quote(log.filename().string()));
   const int status = std::system(command.c_str());
   std::ifstream in(log);
   const std::string messages((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -7,6 +7,7 @@
 
 #include "lmlab/error.hpp"
 #include "lmlab/options.hpp"
+#include "shell_quote.hpp"
 
 namespace lmlab {
 
@@ -25,13 +26,6 @@ const OptionSet<SlurmOptions>& slurm_options() {
           .add("account", &SlurmOptions::account, "#SBATCH --account (empty: the default)")
           .add("extra", &SlurmOptions::extra, "more #SBATCH options, each as \"--name=value\"");
   return options;
-}
-
-// Single-quoted for bash: nothing inside is expanded.
-std::string quoted(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 }  // namespace
@@ -66,10 +60,10 @@ std::string slurm_script(const SlurmOptions& o, const SlurmJob& job) {
   if (!o.account.empty()) s << fmt::format("#SBATCH --account={}\n", o.account);
   for (const auto& e : o.extra) s << "#SBATCH " << e << '\n';
   s << "set -euo pipefail\n"
-    << fmt::format("cd {}\n", quoted(job.working_dir.string()))
+    << fmt::format("cd {}\n", detail::shell_quote(job.working_dir.string()))
     << fmt::format("shard=\"${{SLURM_ARRAY_TASK_ID:?run this script with sbatch}}/{}\"\n", shards)
-    << fmt::format("exec {} sweep {} --shard \"$shard\" --jobs {}", quoted(job.binary.string()), quoted(job.file.string()), o.jobs);
-  for (const auto& set : job.overrides) s << " --set " << quoted(set);
+    << fmt::format("exec {} sweep {} --shard \"$shard\" --jobs {}", detail::shell_quote(job.binary.string()), detail::shell_quote(job.file.string()), o.jobs);
+  for (const auto& set : job.overrides) s << " --set " << detail::shell_quote(set);
   s << '\n';
   return s.str();
 }

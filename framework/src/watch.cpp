@@ -11,6 +11,7 @@
 
 #include "lmlab/error.hpp"
 #include "lmlab/progress.hpp"
+#include "lmlab/report.hpp"
 #include "lmlab/run_reader.hpp"
 
 namespace lmlab {
@@ -49,16 +50,6 @@ std::string last_row(const RunReader& run, const std::string& group, std::size_t
     line += item;
   }
   return out + line + '\n';
-}
-
-std::string one_line(std::string text, std::size_t max) {
-  std::replace_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
-  if (text.size() > max) {
-    std::size_t cut = max;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // keep UTF-8 whole
-    text = text.substr(0, cut) + "...";
-  }
-  return text;
 }
 
 // A frame without its clock-driven lines (elapsed, ETA, file age): what has changed in the run.
