@@ -75,9 +75,19 @@ TEST_CASE("a plugin clashing with a built-in name is refused, naming both librar
   lmlab::Registry registry;
   lmlab::PluginLoader loader(registry);
   loader.load_folder(plugin_dir);
-  REQUIRE_THROWS_WITH(loader.load_library(test_plugin("dup_greedy")),
-                      Catch::Contains("duplicate decoding plugin 'greedy'") && Catch::Contains("libgreedy.so") &&
-                          Catch::Contains("libdup_greedy.so"));
+  const std::string dup = test_plugin("dup_greedy").string();
+  const std::string builtin = (fs::path(plugin_dir) / "libgreedy.so").string();
+  REQUIRE_THROWS_WITH(loader.load_library(dup),
+                      Catch::Contains(dup + " registers decoding plugin 'greedy'") &&
+                          Catch::Contains("the built-in plugin library " + builtin) && Catch::Contains("rename"));
+  CHECK(registry.get<lmlab::DecodingStep>("greedy").info.library == builtin);
+
+  // The same through the search path a user sets.
+  lmlab::Registry second;
+  lmlab::PluginLoader standard(second);
+  setenv("LMLAB_PLUGIN_PATH", test_plugin("dup_greedy").parent_path().c_str(), 1);
+  CHECK_THROWS_WITH(standard.load_standard(), Catch::Contains("the built-in plugin library " + builtin));
+  unsetenv("LMLAB_PLUGIN_PATH");
 }
 
 TEST_CASE("exceptions thrown inside a plugin come back naming it") {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <tuple>
 #include <iostream>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -23,6 +24,7 @@
 #include "lmlab/sweep_plan.hpp"
 #include "lmlab/sweep_runner.hpp"
 #include "lmlab/report.hpp"
+#include "lmlab/scaffold.hpp"
 #include "lmlab/trainer.hpp"
 #include "lmlab/watch.hpp"
 
@@ -242,6 +244,44 @@ int list_plugins(const Options& o) {
   return 0;
 }
 
+// Where find_package(lmlab) finds this host's package, when it is installed.
+std::optional<fs::path> installed_package_dir() {
+  const fs::path libdir = lmlab::PluginLoader::builtin_folder().parent_path().parent_path();
+  const fs::path dir = libdir / "cmake" / "lmlab";
+  std::error_code ec;
+  if (fs::is_regular_file(dir / "lmlabConfig.cmake", ec)) return dir;
+  return std::nullopt;
+}
+
+int new_plugin(lmlab::ScaffoldRequest request) {
+  lmlab::Registry registry;
+  lmlab::PluginLoader loader(registry);
+  loader.load_folder(lmlab::PluginLoader::builtin_folder());
+  if (request.corpus.empty()) request.corpus = fs::path(lmlab::build_info::source_dir) / "data" / "brown";
+  const auto files = lmlab::write_scaffold(request, registry);
+  const fs::path dir = files.front().parent_path();
+  std::cout << fmt::format("{} {} plugin project '{}' in {}:\n", request.kind == "architecture" ? "an" : "a",
+                           request.kind, request.name, dir.string());
+  for (const auto& f : files) std::cout << "  " << f.filename().string() << '\n';
+  const auto package = installed_package_dir();
+  const std::string where = package ? fmt::format("-Dlmlab_DIR={}", package->string())
+                                    : std::string("-DCMAKE_PREFIX_PATH=<prefix>");
+  std::cout << fmt::format("next:\n  cd {}\n  cmake -S . -B build {}\n  cmake --build build && ctest --test-dir build\n"
+                           "  LMLAB_PLUGIN_PATH=$PWD/build/plugins lmlab run experiment.toml\n",
+                           dir.string(), where);
+  if (!package) {
+    std::cout << fmt::format("(this lmlab is not installed: `cmake --install {} --prefix <prefix>` first; see "
+                             "docs/writing-plugins.md)\n",
+                             fs::path(lmlab::build_info::plugin_dir).parent_path().string());
+  }
+  std::error_code ec;
+  if (!fs::is_directory(request.corpus, ec)) {
+    std::cout << fmt::format("note: the corpus {} does not exist yet; fetch it or set data.corpus in experiment.toml\n",
+                             request.corpus.string());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -311,7 +351,17 @@ int main(int argc, char** argv) {
   watch->add_flag("--once", watch_options.once, "print one view and exit");
   watch->add_flag("--plain", plain, "print each changed view instead of redrawing the screen");
 
+  auto* scaffold = app.add_subcommand("new-plugin", "write a ready-to-build plugin project (see docs/writing-plugins.md)");
+  lmlab::ScaffoldRequest scaffold_request;
+  std::string scaffold_dir, scaffold_corpus;
+  scaffold->add_option("kind", scaffold_request.kind, "architecture, objective, decoding, regulariser or metric")->required();
+  scaffold->add_option("name", scaffold_request.name, "the plugin's name (lower case, digits, _)")->required();
+  scaffold->add_option("--dir", scaffold_dir, "the project folder (default: ./NAME); must not exist or be empty");
+  scaffold->add_option("--corpus", scaffold_corpus, "the corpus folder experiment.toml trains on (default: lmlab's data/brown)");
+
   CLI11_PARSE(app, argc, argv);
+  scaffold_request.dir = scaffold_dir;
+  scaffold_request.corpus = scaffold_corpus.empty() ? fs::path() : fs::absolute(scaffold_corpus);
   report_options.plots = !no_plots;
   watch_options.redraw = !plain && isatty(STDOUT_FILENO) == 1;
   request.checkpoint = checkpoint;
@@ -326,6 +376,7 @@ int main(int argc, char** argv) {
     if (*idx) return index(results_folder);
     if (*rep) return report(results_folder, report_options);
     if (*watch) return lmlab::watch(watched, watch_options, std::cout);
+    if (*scaffold) return new_plugin(scaffold_request);
     return list_plugins(o);
   } catch (const lmlab::Error& e) {
     std::cerr << "error: " << e.what() << '\n';

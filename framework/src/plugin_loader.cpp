@@ -12,6 +12,7 @@
 #include "lmlab/build_info.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/plugin.hpp"
+#include "lmlab/plugin_trust.hpp"
 
 namespace fs = std::filesystem;
 
@@ -92,18 +93,55 @@ void PluginLoader::load_library(const fs::path& library) {
   } catch (...) {
     throw PluginError(fmt::format("plugin library {} failed to register: unknown exception", path.string()));
   }
+  refuse_clash(scratch, path);
   registry_.merge(std::move(scratch));
   loaded_.push_back(path);
 }
 
-void PluginLoader::load_folder(const fs::path& folder) {
+void PluginLoader::refuse_clash(const Registry& incoming, const fs::path& library) const {
+  const std::vector<PluginInfo> ours = registry_.all();
+  for (const auto& theirs : incoming.all()) {
+    const auto same = std::find_if(ours.begin(), ours.end(),
+                                   [&](const PluginInfo& p) { return p.kind == theirs.kind && p.name == theirs.name; });
+    if (same == ours.end()) continue;
+    std::error_code ec;
+    const bool builtin = fs::equivalent(fs::path(same->library).parent_path(), builtin_folder(), ec);
+    throw PluginError(fmt::format("plugin library {} registers {} plugin '{}', but {} plugin library {} already "
+                                  "registers that name; names are unique per kind: rename the plugin in {}",
+                                  library.string(), theirs.kind, theirs.name, builtin ? "the built-in" : "the",
+                                  same->library, library.string()));
+  }
+}
+
+namespace {
+
+std::vector<fs::path> libraries_in(const fs::path& folder) {
   if (!fs::is_directory(folder)) throw PluginError(fmt::format("plugin folder {} does not exist", folder.string()));
   std::vector<fs::path> libraries;
   for (const auto& entry : fs::directory_iterator(folder)) {
     if (entry.is_regular_file() && is_plugin_file(entry.path())) libraries.push_back(entry.path());
   }
   std::sort(libraries.begin(), libraries.end());
-  for (const auto& library : libraries) load_library(library);
+  return libraries;
+}
+
+}  // namespace
+
+void PluginLoader::load_folder(const fs::path& folder) {
+  for (const auto& library : libraries_in(folder)) load_library(library);
+}
+
+void PluginLoader::load_untrusted(const fs::path& path, const std::string& origin) {
+  if (fs::is_directory(path)) {
+    check_plugin_trusted(path, origin);
+    for (const auto& library : libraries_in(path)) {
+      check_plugin_trusted(library, origin);
+      load_library(library);
+    }
+  } else {
+    if (fs::exists(path)) check_plugin_trusted(path, origin);
+    load_library(path);
+  }
 }
 
 void PluginLoader::load_standard(const std::vector<std::string>& extra, const fs::path& base) {
@@ -113,21 +151,29 @@ void PluginLoader::load_standard(const std::vector<std::string>& extra, const fs
     while (!rest.empty()) {
       const std::size_t colon = rest.find(':');
       const std::string_view item = rest.substr(0, colon);
-      if (!item.empty()) load_folder(fs::path(item));
+      if (!item.empty()) {
+        if (!fs::is_directory(fs::path(item))) {
+          throw PluginError(fmt::format("LMLAB_PLUGIN_PATH names {}, which is not a folder", std::string(item)));
+        }
+        load_untrusted(fs::path(item), "LMLAB_PLUGIN_PATH");
+      }
       rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
     }
   }
   for (const auto& item : extra) {
     const fs::path p = fs::path(item).is_absolute() || base.empty() ? fs::path(item) : base / item;
-    if (fs::is_directory(p)) load_folder(p);
-    else load_library(p);
+    load_untrusted(p, "plugin_paths");
   }
 }
 
 fs::path PluginLoader::builtin_folder() {
   // The plugins sit beside the framework library's folder: build/lib -> build/plugins, and an
   // installed <prefix>/lib -> <prefix>/lib/lmlab/plugins.
-  const fs::path framework_dir = boost::dll::symbol_location(host_abi_record).parent_path();
+  // Canonical, so that an installed host (RPATH $ORIGIN/../lib) names <prefix>/lib, not <prefix>/bin/../lib.
+  std::error_code ec;
+  const fs::path located = boost::dll::symbol_location(host_abi_record).parent_path();
+  const fs::path canonical = fs::weakly_canonical(located, ec);
+  const fs::path& framework_dir = ec ? located : canonical;
   for (const fs::path& candidate : {framework_dir.parent_path() / "plugins", framework_dir / "lmlab" / "plugins"}) {
     if (fs::is_directory(candidate)) return candidate;
   }

@@ -30,7 +30,10 @@ class PluginLoader {
   void load_folder(const std::filesystem::path& folder);
 
   /// The standard search: the built-in plugin folder, then each folder of LMLAB_PLUGIN_PATH
-  /// (colon-separated), then `extra` (an experiment's plugin_paths, relative to `base`).
+  /// (colon-separated), then `extra` (an experiment's plugin_paths or --plugin-path, folders or
+  /// libraries, relative to `base`). Those outside the built-in folder must pass
+  /// check_plugin_trusted (plugin_trust.hpp), and a name a loaded library already registered,
+  /// a built-in's above all, is refused naming both libraries.
   void load_standard(const std::vector<std::string>& extra = {}, const std::filesystem::path& base = {});
 
   /// The built-in plugin folder: <folder of the lmlab library>/../plugins, else the build tree's.
@@ -39,6 +42,9 @@ class PluginLoader {
   const std::vector<std::filesystem::path>& loaded() const { return loaded_; }
 
  private:
+  void load_untrusted(const std::filesystem::path& path, const std::string& origin);
+  void refuse_clash(const Registry& incoming, const std::filesystem::path& library) const;
+
   Registry& registry_;
   std::vector<std::filesystem::path> loaded_;
 };
