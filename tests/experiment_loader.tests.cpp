@@ -155,3 +155,27 @@ TEST_CASE("an objective or a decoding chain the architecture cannot serve is ref
                       Catch::Contains("'prefix_decoder' takes prefix lengths"));
   CHECK(lmlab::load_runs(dir / "bidirectional.toml", {"model.arch=causal_decoder"}, loader, registry).size() == 1);
 }
+
+TEST_CASE("an arm that picks another objective or architecture may set that plugin's options") {
+  lmlab::test::TempDir dir;
+  const std::string arms = R"(
+[[sweep.arm]]
+name = "mle"
+[[sweep.arm]]
+name = "ul"
+set = { "objective.name" = "unlikelihood_token", "objective.alpha" = 0.5 }
+[[sweep.arm]]
+name = "prefix"
+set = { "model.arch" = "prefix_decoder", "model.n_layers" = 1, "objective.name" = "prefix_lm" }
+)";
+  lmlab::test::write_file(dir / "arms.toml", std::string(sweep_file).substr(0, std::string(sweep_file).find("[sweep]")) + arms);
+  lmlab::Registry registry;
+  lmlab::PluginLoader loader(registry);
+  const auto runs = lmlab::load_runs(dir / "arms.toml", {}, loader, registry);
+  REQUIRE(runs.size() == 3);
+  // Without picking it, the option is the file's objective's, which has none by that name.
+  lmlab::test::write_file(dir / "bad.toml", std::string(sweep_file).substr(0, std::string(sweep_file).find("[sweep]")) +
+                                                "[[sweep.arm]]\nname = \"a\"\nset = { \"objective.alpha\" = 0.5 }\n");
+  CHECK_THROWS_WITH(lmlab::load_runs(dir / "bad.toml", {}, loader, registry),
+                    Catch::Contains("sweep.arm[0].set.\"objective.alpha\": 'objective.alpha' is not an option"));
+}

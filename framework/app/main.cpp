@@ -260,7 +260,7 @@ int new_plugin(lmlab::ScaffoldRequest request) {
   if (request.corpus.empty()) request.corpus = fs::path(lmlab::build_info::source_dir) / "data" / "brown";
   const auto files = lmlab::write_scaffold(request, registry);
   const fs::path dir = files.front().parent_path();
-  std::cout << fmt::format("{} {} plugin project '{}' in {}:\n", request.kind == "architecture" ? "an" : "a",
+  std::cout << fmt::format("{} {} plugin project '{}' in {}:\n", std::string("aeiou").find(request.kind.front()) != std::string::npos ? "an" : "a",
                            request.kind, request.name, dir.string());
   for (const auto& f : files) std::cout << "  " << f.filename().string() << '\n';
   const auto package = installed_package_dir();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -98,7 +99,7 @@ void check_sweep_axes(const toml::table& config, const Registry& registry) {
   const toml::table* sweep = section(config, "sweep");
   if (!sweep) return;
   // Grid and zip axes, and the options each arm sets: every one must name an option.
-  const auto check = [&](const toml::node* keys, const std::string& parent) {
+  const auto check = [&](const toml::node* keys, const std::string& parent, const toml::table& config) {
     if (!keys || !keys->is_table()) return;
     for (const auto& [key, values] : *keys->as_table()) {
       const std::string axis(key.str());
@@ -112,11 +113,23 @@ void check_sweep_axes(const toml::table& config, const Registry& registry) {
       config_error(&values, key_path(parent, axis), message, join(*accepted));
     }
   };
-  check(sweep->get("grid"), "sweep.grid");
-  check(sweep->get("zip"), "sweep.zip");
+  check(sweep->get("grid"), "sweep.grid", config);
+  check(sweep->get("zip"), "sweep.zip", config);
   if (const toml::array* arms = sweep->get("arm") ? sweep->get("arm")->as_array() : nullptr) {
     for (std::size_t i = 0; i < arms->size(); ++i) {
-      if (const toml::table* arm = arms->get(i)->as_table()) check(arm->get("set"), fmt::format("sweep.arm[{}].set", i));
+      const toml::table* arm = arms->get(i)->as_table();
+      if (!arm) continue;
+      // An arm that picks another architecture or objective may set that plugin's options: they
+      // are checked against the plugins the arm picks.
+      toml::table picked = config;
+      if (const toml::table* set = arm->get("set") ? arm->get("set")->as_table() : nullptr) {
+        for (const auto& [section_name, key] : {std::pair{"model", "arch"}, std::pair{"objective", "name"}}) {
+          const auto value = set->get(fmt::format("{}.{}", section_name, key));
+          toml::table* target = picked.get(section_name) ? picked.get(section_name)->as_table() : nullptr;
+          if (value && value->is_string() && target) target->insert_or_assign(key, *value->value<std::string>());
+        }
+      }
+      check(arm->get("set"), fmt::format("sweep.arm[{}].set", i), picked);
     }
   }
 }
