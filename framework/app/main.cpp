@@ -17,6 +17,7 @@
 #include "lmlab/error.hpp"
 #include "lmlab/experiment_index.hpp"
 #include "lmlab/experiment_report.hpp"
+#include "lmlab/expectations.hpp"
 #include "lmlab/experiment_loader.hpp"
 #include "lmlab/generate_command.hpp"
 #include "lmlab/plugin_loader.hpp"
@@ -244,6 +245,34 @@ int list_plugins(const Options& o) {
   return 0;
 }
 
+// `lmlab check`: the expectations of an experiment file against its results folder. Given a
+// folder, the file is the one its latest run was made from.
+int check_results(const std::string& target, const std::string& file_option) {
+  fs::path file = file_option, folder;
+  std::error_code ec;
+  if (fs::is_directory(target, ec)) {
+    folder = target;
+    if (file.empty()) file = lmlab::experiment_file_of(folder);
+  } else {
+    if (file.empty()) file = target;
+    // Where `lmlab run` writes (the defaults are the [experiment] section's).
+    const toml::table config = lmlab::load_experiment_file(file);
+    folder = fs::path(config["experiment"]["results_dir"].value_or(std::string("results"))) /
+             config["experiment"]["name"].value_or(std::string("experiment"));
+  }
+  const auto expectations = lmlab::read_expectations(lmlab::load_experiment_file(file));
+  if (expectations.empty()) {
+    std::cerr << fmt::format("error: {} has no [[expect]] entries to check\n", file.string());
+    return exit_bad_input;
+  }
+  if (!fs::is_directory(folder, ec)) {
+    std::cerr << fmt::format("error: {} does not exist: run the experiment first ({})\n", folder.string(), file.string());
+    return exit_bad_input;
+  }
+  std::cout << fmt::format("{}: {} expectation(s) against {}\n", file.string(), expectations.size(), folder.string());
+  return lmlab::check_expectations(expectations, lmlab::rebuild_index(folder), std::cout) == 0 ? 0 : exit_failed;
+}
+
 // Where find_package(lmlab) finds this host's package, when it is installed.
 std::optional<fs::path> installed_package_dir() {
   const fs::path libdir = lmlab::PluginLoader::builtin_folder().parent_path().parent_path();
@@ -351,6 +380,10 @@ int main(int argc, char** argv) {
   watch->add_flag("--once", watch_options.once, "print one view and exit");
   watch->add_flag("--plain", plain, "print each changed view instead of redrawing the screen");
 
+  auto* chk = app.add_subcommand("check", "judge an experiment's [[expect]] claims against its run files (exit 1 if any fails)");
+  std::string check_target, check_file;
+  chk->add_option("target", check_target, "a results folder (results/<experiment>) or an experiment file")->required();
+  chk->add_option("--file", check_file, "the experiment file whose [[expect]] to check (default: the one the runs were made from)");
   auto* scaffold = app.add_subcommand("new-plugin", "write a ready-to-build plugin project (see docs/writing-plugins.md)");
   lmlab::ScaffoldRequest scaffold_request;
   std::string scaffold_dir, scaffold_corpus;
@@ -377,6 +410,7 @@ int main(int argc, char** argv) {
     if (*rep) return report(results_folder, report_options);
     if (*watch) return lmlab::watch(watched, watch_options, std::cout);
     if (*scaffold) return new_plugin(scaffold_request);
+    if (*chk) return check_results(check_target, check_file);
     return list_plugins(o);
   } catch (const lmlab::Error& e) {
     std::cerr << "error: " << e.what() << '\n';

@@ -14,13 +14,14 @@
 #include "lmlab/options.hpp"
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/slurm.hpp"
+#include "lmlab/expectations.hpp"
 #include "lmlab/suggest.hpp"
 
 namespace lmlab {
 namespace {
 
-const std::vector<std::string> top_level_keys = {"base",      "data",         "decoding", "eval",  "experiment", "metrics",
-                                                 "model",     "objective",    "regularisers", "slurm", "sweep", "train"};
+const std::vector<std::string> top_level_keys = {"base",  "data",      "decoding",     "eval",  "expect", "experiment", "metrics",
+                                                 "model", "objective", "regularisers", "slurm", "sweep",  "train"};
 
 constexpr Limits at_least(double min) { return Limits{.min = min}; }
 constexpr Limits above(double min) { return Limits{.min = min, .exclusive_min = true}; }
@@ -404,6 +405,7 @@ Experiment resolve_experiment(const toml::table& config, const Registry& registr
   (void)expand_sweep(config);  // checks the shape of [sweep]
   detail::check_sweep_axes(config, registry);
   (void)read_slurm(config);    // checked here; not part of the run (where a run executes is not what it is)
+  (void)read_expectations(config);  // likewise: what is expected of a run does not change it
   Experiment e;
   e.source = source;
   e.experiment = parse_experiment_section(config);

@@ -1,0 +1,246 @@
+#include "lmlab/expectations.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "lmlab/error.hpp"
+#include "lmlab/options.hpp"
+#include "lmlab/progress.hpp"
+#include "lmlab/run_reader.hpp"
+#include "lmlab/suggest.hpp"
+
+namespace fs = std::filesystem;
+
+namespace lmlab {
+
+namespace {
+
+const std::vector<std::string> expect_keys{"claim", "metric", "runs", "below", "above", "by", "per_seed", "min", "max"};
+
+// A selector value as run files record sweep values: strings bare, numbers as TOML writes them.
+std::string value_text(const toml::node& n) {
+  if (const auto* s = n.as_string()) return s->get();
+  std::ostringstream os;
+  n.visit([&](const auto& v) { os << v; });
+  return os.str();
+}
+
+RunSelector read_selector(const toml::node& node, const std::string& path) {
+  RunSelector out;
+  for (const auto& [key, value] : detail::read_table(node, path)) {
+    if (value.is_table() || value.is_array()) {
+      config_error(&value, key_path(path, key.str()), "a selector value is one axis value",
+                   "a string, number or boolean, e.g. arm = \"mle\" or \"model.n_layers\" = 4");
+    }
+    out.emplace_back(std::string(key.str()), value_text(value));
+  }
+  return out;
+}
+
+std::string describe(const RunSelector& s) {
+  if (s.empty()) return "every run";
+  std::vector<std::string> parts;
+  for (const auto& [axis, value] : s) parts.push_back(fmt::format("{}={}", axis, value));
+  return fmt::format("{}", fmt::join(parts, ","));
+}
+
+bool matches(const RunRecord& run, const RunSelector& s) {
+  for (const auto& [axis, value] : s) {
+    if (axis == "seed") {
+      if (std::to_string(run.seed) != value) return false;
+      continue;
+    }
+    const auto it = std::find_if(run.axes.begin(), run.axes.end(), [&](const auto& a) { return a.first == axis; });
+    if (it == run.axes.end() || it->second != value) return false;
+  }
+  return true;
+}
+
+std::vector<const RunRecord*> select(const std::vector<RunRecord>& runs, const RunSelector& s) {
+  std::vector<const RunRecord*> out;
+  for (const auto& r : runs) {
+    if (r.status == "complete" && !r.superseded && matches(r, s)) out.push_back(&r);
+  }
+  return out;
+}
+
+Verdict cannot_judge(std::string why) { return Verdict{false, {std::move(why)}}; }
+
+// The one run of each seed a selector picks; two runs of one seed make a comparison ambiguous.
+std::optional<std::map<std::int64_t, const RunRecord*>> by_seed(const std::vector<const RunRecord*>& runs,
+                                                                const RunSelector& s, Verdict& verdict) {
+  std::map<std::int64_t, const RunRecord*> out;
+  for (const RunRecord* r : runs) {
+    if (auto [it, fresh] = out.emplace(r->seed, r); !fresh) {
+      verdict.evidence.push_back(fmt::format("{} matches two runs of seed {} ({} and {}); name more axes to tell them apart",
+                                             describe(s), r->seed, it->second->name, r->name));
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
+// value + by <= reference (below) or value >= reference + by (above).
+bool clears(double value, double reference, double by, bool below) {
+  return below ? value + by <= reference : value >= reference + by;
+}
+
+Verdict judge_comparison(const Expectation& e, const std::vector<RunRecord>& runs) {
+  const bool below = e.below.has_value();
+  const RunSelector& reference = below ? *e.below : *e.above;
+  const auto ours = select(runs, e.runs), theirs = select(runs, reference);
+  if (ours.empty()) return cannot_judge(fmt::format("no complete run matches {}", describe(e.runs)));
+  if (theirs.empty()) return cannot_judge(fmt::format("no complete run matches {}", describe(reference)));
+  const std::string need = fmt::format("need a difference {} {}", below ? "<=" : ">=", format_value(below ? -e.by : e.by));
+  Verdict v;
+  if (!e.per_seed) {
+    double a = 0, b = 0;
+    for (const RunRecord* r : ours) a += r->final_value(e.metric) / static_cast<double>(ours.size());
+    for (const RunRecord* r : theirs) b += r->final_value(e.metric) / static_cast<double>(theirs.size());
+    v.holds = std::isfinite(a) && std::isfinite(b) && clears(a, b, e.by, below);
+    v.evidence.push_back(fmt::format("mean over {} run(s) {} vs {} run(s) {}: {} vs {} (difference {}); {}", ours.size(),
+                                     describe(e.runs), theirs.size(), describe(reference), format_value(a),
+                                     format_value(b), format_value(a - b), need));
+    return v;
+  }
+  const auto mine = by_seed(ours, e.runs, v), other = by_seed(theirs, reference, v);
+  if (!mine || !other) return v;
+  v.holds = true;
+  for (const auto& [seed, run] : *mine) {
+    const auto it = other->find(seed);
+    if (it == other->end()) {
+      v.holds = false;
+      v.evidence.push_back(fmt::format("seed {}: no run of {} to compare with", seed, describe(reference)));
+      continue;
+    }
+    const double a = run->final_value(e.metric), b = it->second->final_value(e.metric);
+    const bool ok = std::isfinite(a) && std::isfinite(b) && clears(a, b, e.by, below);
+    v.holds = v.holds && ok;
+    v.evidence.push_back(fmt::format("seed {}: {} vs {} (difference {}){}", seed, format_value(a), format_value(b),
+                                     format_value(a - b), ok ? "" : "  <- fails"));
+  }
+  for (const auto& [seed, run] : *other) {
+    if (!mine->count(seed)) {
+      v.holds = false;
+      v.evidence.push_back(fmt::format("seed {}: no run of {} to compare", seed, describe(e.runs)));
+    }
+  }
+  v.evidence.push_back(fmt::format("{} minus {}: {} in every seed", describe(e.runs), describe(reference), need));
+  return v;
+}
+
+Verdict judge_bounds(const Expectation& e, const std::vector<RunRecord>& runs) {
+  const auto ours = select(runs, e.runs);
+  if (ours.empty()) return cannot_judge(fmt::format("no complete run matches {}", describe(e.runs)));
+  Verdict v{true, {}};
+  for (const RunRecord* r : ours) {
+    const double x = r->final_value(e.metric);
+    const bool ok = std::isfinite(x) && (!e.min || x >= *e.min) && (!e.max || x <= *e.max);
+    v.holds = v.holds && ok;
+    v.evidence.push_back(fmt::format("{}: {}{}", r->name, format_value(x), ok ? "" : "  <- fails"));
+  }
+  v.evidence.push_back(fmt::format("need {}{}{}", e.min ? fmt::format(">= {}", format_value(*e.min)) : "",
+                                   e.min && e.max ? " and " : "", e.max ? fmt::format("<= {}", format_value(*e.max)) : ""));
+  return v;
+}
+
+}  // namespace
+
+std::vector<Expectation> read_expectations(const toml::table& config) {
+  const toml::node* node = config.get("expect");
+  if (!node) return {};
+  const toml::array& entries = detail::read_array(*node, "expect", "an array of tables ([[expect]])");
+  std::vector<Expectation> out;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const std::string path = fmt::format("expect[{}]", i);
+    const toml::table& t = detail::read_table(*entries.get(i), path);
+    detail::check_keys(t, path, expect_keys, {});
+    Expectation e;
+    e.where = where(t);
+    const auto required_string = [&](const char* key) {
+      const toml::node* n = t.get(key);
+      if (!n) config_error(&t, path, fmt::format("has no {}", key), fmt::format("{} = \"...\"", key));
+      std::string s = detail::read_string(*n, key_path(path, key), {});
+      if (s.empty()) config_error(n, key_path(path, key), "is empty");
+      return s;
+    };
+    e.claim = required_string("claim");
+    e.metric = required_string("metric");
+    if (const toml::node* n = t.get("runs")) e.runs = read_selector(*n, key_path(path, "runs"));
+    if (const toml::node* n = t.get("below")) e.below = read_selector(*n, key_path(path, "below"));
+    if (const toml::node* n = t.get("above")) e.above = read_selector(*n, key_path(path, "above"));
+    if (const toml::node* n = t.get("by")) e.by = detail::read_float(*n, key_path(path, "by"), {.min = 0.0});
+    if (const toml::node* n = t.get("per_seed")) e.per_seed = detail::read_bool(*n, key_path(path, "per_seed"));
+    if (const toml::node* n = t.get("min")) e.min = detail::read_float(*n, key_path(path, "min"), {});
+    if (const toml::node* n = t.get("max")) e.max = detail::read_float(*n, key_path(path, "max"), {});
+    const bool comparison = e.below || e.above, bounds = e.min || e.max;
+    if (e.below && e.above) config_error(&t, path, "has both below and above", "one of them");
+    if (comparison == bounds) {
+      config_error(&t, path,
+                   comparison ? "mixes a comparison (below/above) with bounds (min/max); write two entries"
+                              : "says nothing to check",
+                   "below = { axis = value } or above = {...} with by = margin, or min = x and/or max = y");
+    }
+    if (!comparison && (t.get("by") || t.get("per_seed"))) {
+      config_error(t.get("by") ? t.get("by") : t.get("per_seed"), path, "by and per_seed belong to a comparison",
+                   "below = {...} or above = {...}");
+    }
+    if (e.min && e.max && *e.min > *e.max) config_error(t.get("min"), key_path(path, "min"), "is above max");
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Verdict judge(const Expectation& e, const std::vector<RunRecord>& runs) {
+  // A metric no run reports is a typo or a plugin that was not used: say which names exist.
+  std::set<std::string> known;
+  for (const auto& r : runs) {
+    for (const auto& [name, value] : r.finals) known.insert(name);
+  }
+  if (!runs.empty() && !known.count(e.metric)) {
+    const std::vector<std::string> names(known.begin(), known.end());
+    const auto best = closest_match(e.metric, names);
+    return cannot_judge(fmt::format("no run reports {}{}", e.metric,
+                                    best ? fmt::format(" (did you mean {}?)", *best) : std::string()));
+  }
+  return e.below || e.above ? judge_comparison(e, runs) : judge_bounds(e, runs);
+}
+
+int check_expectations(const std::vector<Expectation>& expectations, const std::vector<RunRecord>& runs,
+                       std::ostream& out) {
+  int failed = 0;
+  for (const auto& e : expectations) {
+    const Verdict v = judge(e, runs);
+    failed += v.holds ? 0 : 1;
+    out << fmt::format("{}  {}\n      {} ({})\n", v.holds ? "PASS" : "FAIL", e.claim, e.metric, e.where);
+    for (const auto& line : v.evidence) out << "      " << line << '\n';
+  }
+  out << fmt::format("{} of {} expectation(s) hold\n", expectations.size() - static_cast<std::size_t>(failed),
+                     expectations.size());
+  return failed;
+}
+
+fs::path experiment_file_of(const fs::path& folder) {
+  const RunRecord* latest = nullptr;
+  const std::vector<RunRecord> runs = scan_runs(folder);
+  for (const auto& r : runs) {
+    if (r.status != "unreadable" && (!latest || r.start_time > latest->start_time)) latest = &r;
+  }
+  if (!latest) throw DataError(fmt::format("{} holds no readable run file; pass the experiment file instead", folder.string()));
+  const auto source = RunReader(latest->file).attribute("source");
+  std::error_code ec;
+  if (!source || source->empty() || !fs::is_regular_file(*source, ec)) {
+    throw DataError(fmt::format("{}: its latest run {} was made from {}, which is not a file here; pass the "
+                                "experiment file with --file",
+                                folder.string(), latest->name, source ? *source : std::string("an unrecorded file")));
+  }
+  return *source;
+}
+
+}  // namespace lmlab
