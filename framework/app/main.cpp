@@ -219,7 +219,7 @@ int generate(const Options& o, lmlab::GenerateRequest request, const std::vector
   request.overrides = o.overrides;
   lmlab::Registry registry;
   lmlab::PluginLoader loader(registry);
-  loader.load_standard(o.plugin_paths, std::filesystem::current_path());
+  loader.load_standard(o.plugin_paths, std::filesystem::current_path(), "--plugin-path");
   lmlab::run_generate(request, loader, registry, std::cout, std::cerr);
   return 0;
 }
@@ -240,7 +240,7 @@ int report(const std::string& folder, const lmlab::ReportOptions& options) {
 int list_plugins(const Options& o) {
   lmlab::Registry registry;
   lmlab::PluginLoader loader(registry);
-  loader.load_standard(o.plugin_paths, std::filesystem::current_path());
+  loader.load_standard(o.plugin_paths, std::filesystem::current_path(), "--plugin-path");
   lmlab::print_plugins(std::cout, registry.all());
   return 0;
 }

@@ -158,7 +158,8 @@ std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::
     toml::table config = load_experiment_file(file);
     apply_overrides(config, point.overrides);
     apply_overrides(config, overrides);
-    loader.load_standard(plugin_paths_of(config), file.parent_path());
+    loader.load_standard(plugin_paths_of(config), file.parent_path(),
+                         fmt::format("experiment.plugin_paths in {}", file.string()));
     Experiment run = resolve_experiment(config, registry, file.string());
     check_decoding_chains(file, run, registry);
     check_compatibility(file, config, run, registry);

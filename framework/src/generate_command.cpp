@@ -106,7 +106,8 @@ void run_generate(const GenerateRequest& request, PluginLoader& loader, const Re
   const fs::path checkpoint = find_checkpoint(request.checkpoint);
   std::string decoding;
   const toml::table config = checkpoint_config(checkpoint, request, decoding);
-  loader.load_standard(plugin_paths_of(config), checkpoint.parent_path());
+  loader.load_standard(plugin_paths_of(config), checkpoint.parent_path(),
+                       fmt::format("experiment.plugin_paths of the run that wrote {}", checkpoint.string()));
   Experiment e = resolve_experiment(config, registry, checkpoint.string() + ":config");
   if (!request.device.empty()) e.experiment.device = request.device;
 

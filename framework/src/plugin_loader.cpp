@@ -132,19 +132,16 @@ void PluginLoader::load_folder(const fs::path& folder) {
 }
 
 void PluginLoader::load_untrusted(const fs::path& path, const std::string& origin) {
-  if (fs::is_directory(path)) {
-    check_plugin_trusted(path, origin);
-    for (const auto& library : libraries_in(path)) {
-      check_plugin_trusted(library, origin);
-      load_library(library);
-    }
-  } else {
-    if (fs::exists(path)) check_plugin_trusted(path, origin);
-    load_library(path);
+  // Exactly the checked, resolved paths are loaded: a folder's listing and each library in it.
+  const fs::path trusted = trusted_plugin_path(path, origin);
+  if (!fs::is_directory(trusted)) {
+    load_library(trusted);
+    return;
   }
+  for (const auto& library : libraries_in(trusted)) load_library(trusted_plugin_path(library, origin));
 }
 
-void PluginLoader::load_standard(const std::vector<std::string>& extra, const fs::path& base) {
+void PluginLoader::load_standard(const std::vector<std::string>& extra, const fs::path& base, const std::string& origin) {
   load_folder(builtin_folder());
   if (const char* env = std::getenv("LMLAB_PLUGIN_PATH")) {
     std::string_view rest = env;
@@ -162,22 +159,21 @@ void PluginLoader::load_standard(const std::vector<std::string>& extra, const fs
   }
   for (const auto& item : extra) {
     const fs::path p = fs::path(item).is_absolute() || base.empty() ? fs::path(item) : base / item;
-    load_untrusted(p, "plugin_paths");
+    load_untrusted(p, origin);
   }
 }
 
 fs::path PluginLoader::builtin_folder() {
-  // The plugins sit beside the framework library's folder: build/lib -> build/plugins, and an
-  // installed <prefix>/lib -> <prefix>/lib/lmlab/plugins.
   // Canonical, so that an installed host (RPATH $ORIGIN/../lib) names <prefix>/lib, not <prefix>/bin/../lib.
   std::error_code ec;
   const fs::path located = boost::dll::symbol_location(host_abi_record).parent_path();
   const fs::path canonical = fs::weakly_canonical(located, ec);
   const fs::path& framework_dir = ec ? located : canonical;
-  for (const fs::path& candidate : {framework_dir.parent_path() / "plugins", framework_dir / "lmlab" / "plugins"}) {
-    if (fs::is_directory(candidate)) return candidate;
-  }
-  return fs::path(build_info::plugin_dir);
+  // Only the build tree's own library uses the build tree's folder; an installed one uses
+  // <libdir>/lmlab/plugins and nothing else (a <prefix>/plugins of the user's is not built-in).
+  const fs::path build_plugins = fs::weakly_canonical(fs::path(build_info::plugin_dir), ec);
+  if (!ec && fs::equivalent(framework_dir, build_plugins.parent_path() / "lib", ec)) return build_plugins;
+  return framework_dir / "lmlab" / "plugins";
 }
 
 }  // namespace lmlab

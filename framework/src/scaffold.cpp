@@ -23,11 +23,13 @@ std::vector<std::pair<std::string_view, std::string_view>> scaffold_templates();
 
 namespace {
 
-// Names CMake keeps for itself (a target called `test` or `install` is an error there), and the
-// targets lmlab_add_plugin and lmlab_add_plugin_test create in every plugin project.
-constexpr std::array reserved_names{"all",     "clean",   "help",          "install",       "test",
-                                    "package", "lmlab",   "lmlab_pch",     "lmlab_catch_main",
-                                    "edit_cache", "rebuild_cache", "package_source", "list_install_components"};
+// Names CMake keeps for itself (a target called `test` or `install` is an error there), the
+// targets lmlab_add_plugin and lmlab_add_plugin_test create in every plugin project, and the
+// imported targets of LibTorch that a plugin project sees.
+constexpr std::array reserved_names{
+    "all",   "clean",     "help",       "install",       "test",   "package",   "package_source",
+    "edit_cache", "rebuild_cache", "list_install_components", "lmlab", "lmlab_pch", "lmlab_catch_main",
+    "torch", "torch_cpu", "torch_cuda", "torch_library", "c10",    "c10_cuda",  "caffe2"};
 
 std::string_view template_text(std::string_view path) {
   static const auto templates = detail::scaffold_templates();

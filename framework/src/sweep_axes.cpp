@@ -99,13 +99,13 @@ void check_sweep_axes(const toml::table& config, const Registry& registry) {
   const toml::table* sweep = section(config, "sweep");
   if (!sweep) return;
   // Grid and zip axes, and the options each arm sets: every one must name an option.
-  const auto check = [&](const toml::node* keys, const std::string& parent, const toml::table& config) {
+  const auto check = [&](const toml::node* keys, const std::string& parent, const toml::table& against) {
     if (!keys || !keys->is_table()) return;
     for (const auto& [key, values] : *keys->as_table()) {
       const std::string axis(key.str());
       const std::size_t dot = axis.rfind('.');
       const std::string option = axis.substr(dot + 1);
-      std::optional<std::vector<std::string>> accepted = settable(config, registry, axis.substr(0, dot));
+      std::optional<std::vector<std::string>> accepted = settable(against, registry, axis.substr(0, dot));
       if (!accepted || std::find(accepted->begin(), accepted->end(), option) != accepted->end()) continue;
       std::sort(accepted->begin(), accepted->end());
       std::string message = fmt::format("'{}' is not an option of this experiment", axis);

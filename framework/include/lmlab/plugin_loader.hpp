@@ -32,11 +32,14 @@ class PluginLoader {
   /// The standard search: the built-in plugin folder, then each folder of LMLAB_PLUGIN_PATH
   /// (colon-separated), then `extra` (an experiment's plugin_paths or --plugin-path, folders or
   /// libraries, relative to `base`). Those outside the built-in folder must pass
-  /// check_plugin_trusted (plugin_trust.hpp), and a name a loaded library already registered,
+  /// trusted_plugin_path (plugin_trust.hpp), and a name a loaded library already registered,
   /// a built-in's above all, is refused naming both libraries.
-  void load_standard(const std::vector<std::string>& extra = {}, const std::filesystem::path& base = {});
+  /// `origin` says where `extra` came from, for messages ("experiment.plugin_paths in F").
+  void load_standard(const std::vector<std::string>& extra = {}, const std::filesystem::path& base = {},
+                     const std::string& origin = "plugin_paths");
 
-  /// The built-in plugin folder: <folder of the lmlab library>/../plugins, else the build tree's.
+  /// The built-in plugin folder: the build tree's `plugins` for the build tree's library, else
+  /// <folder of the lmlab library>/lmlab/plugins (an install).
   static std::filesystem::path builtin_folder();
 
   const std::vector<std::filesystem::path>& loaded() const { return loaded_; }

@@ -11,6 +11,7 @@ namespace lmlab {
 
 class Registry;
 
+/// What `lmlab new-plugin` was asked for.
 struct ScaffoldRequest {
   std::string kind;              // one of scaffold_kinds()
   std::string name;              // the plugin's name: lower case, digits and '_', starting with a letter
