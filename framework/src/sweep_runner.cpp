@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -145,8 +146,9 @@ std::string child_line(const Child& c) {
   } catch (const Error&) {  // not written yet, or mid-flush: the next read will do
   }
   const double elapsed = std::chrono::duration<double>(Clock::now() - c.started).count();
-  return fmt::format("  {}  step {}/{}  loss {}  {}", run.run_name, step, run.train.steps, format_value(loss),
-                     format_duration(elapsed));
+  // "-" until the first logged step: a NaN there would read as a diverged run.
+  return fmt::format("  {}  step {}/{}  loss {}  {}", run.run_name, step, run.train.steps,
+                     std::isnan(loss) ? std::string("-") : format_value(loss), format_duration(elapsed));
 }
 
 }  // namespace
