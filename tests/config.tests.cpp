@@ -169,8 +169,8 @@ TEST_CASE("devices follow auto|cpu|cuda|cuda:<index>", "[config]") {
 TEST_CASE("unknown sections are rejected with the closest one", "[config]") {
   CHECK_THAT(resolve_error(minimal + "\n[modle]\nn_layers = 2\n"),
              Contains("exp.toml:7:1: modle: unknown section (did you mean 'model'?)") &&
-                 Contains("accepted: base, data, decoding, eval, experiment, metrics, model, objective, regularisers, slurm, sweep, "
-                          "train"));
+                 Contains("accepted: base, data, decoding, eval, expect, experiment, metrics, model, objective, "
+                          "regularisers, slurm, sweep, train"));
 }
 
 TEST_CASE("[model] and [objective] are required and name a known plugin", "[config]") {
