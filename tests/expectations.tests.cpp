@@ -109,8 +109,12 @@ TEST_CASE("malformed [[expect]] entries are refused with their line, key and wha
              Contains("expect[0].byy") && Contains("did you mean 'by'"));
   CHECK_THAT(error("[[expect]]\nclaim = \"c\"\nmetric = \"m\"\nbelow = {}\nby = -1\n"), Contains("expect[0].by"));
   CHECK_THAT(error("[[expect]]\nclaim = \"c\"\nmetric = \"m\"\nmin = 0\nby = 1\n"), Contains("belong to a comparison"));
-  CHECK_THAT(error("[[expect]]\nclaim = \"c\"\nmetric = \"m\"\nbelow = { arm = [\"a\"] }\n"),
+  CHECK_THAT(error("[[expect]]\nclaim = \"c\"\nmetric = \"m\"\nbelow = { arm = { x = 1 } }\n"),
              Contains("expect[0].below.arm: a selector value is one axis value"));
+  // An array value selects as the sweep labels it: a decoding chain is "top_p+sample".
+  const auto chain = lmlab::read_expectations(
+      parse_exp("[[expect]]\nclaim = \"c\"\nmetric = \"m\"\nmin = 0\nruns = { \"decoding.chain\" = [\"top_p\", \"sample\"] }\n"));
+  CHECK(chain.at(0).runs == lmlab::RunSelector{{"decoding.chain", "top_p+sample"}});
   CHECK_THAT(error("[expect]\nclaim = \"c\"\n"), Contains("expect") && Contains("[[expect]]"));
   CHECK(lmlab::read_expectations(parse_exp("[model]\narch = \"x\"\n")).empty());
 }

@@ -6,6 +6,7 @@
 #include <tuple>
 #include <iostream>
 #include <optional>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -250,17 +251,16 @@ int list_plugins(const Options& o) {
 int check_results(const std::string& target, const std::string& file_option) {
   fs::path file = file_option, folder;
   std::error_code ec;
-  if (fs::is_directory(target, ec)) {
-    folder = target;
-    if (file.empty()) file = lmlab::experiment_file_of(folder);
-  } else {
-    if (file.empty()) file = target;
+  const bool from_folder = fs::is_directory(target, ec);
+  if (from_folder) folder = target;
+  if (file.empty()) file = from_folder ? lmlab::experiment_file_of(folder) : fs::path(target);
+  const toml::table config = lmlab::load_experiment_file(file);
+  if (!from_folder) {
     // Where `lmlab run` writes (the defaults are the [experiment] section's).
-    const toml::table config = lmlab::load_experiment_file(file);
     folder = fs::path(config["experiment"]["results_dir"].value_or(std::string("results"))) /
              config["experiment"]["name"].value_or(std::string("experiment"));
   }
-  const auto expectations = lmlab::read_expectations(lmlab::load_experiment_file(file));
+  const auto expectations = lmlab::read_expectations(config);
   if (expectations.empty()) {
     std::cerr << fmt::format("error: {} has no [[expect]] entries to check\n", file.string());
     return exit_bad_input;
@@ -289,8 +289,9 @@ int new_plugin(lmlab::ScaffoldRequest request) {
   if (request.corpus.empty()) request.corpus = fs::path(lmlab::build_info::source_dir) / "data" / "brown";
   const auto files = lmlab::write_scaffold(request, registry);
   const fs::path dir = files.front().parent_path();
-  std::cout << fmt::format("{} {} plugin project '{}' in {}:\n", std::string("aeiou").find(request.kind.front()) != std::string::npos ? "an" : "a",
-                           request.kind, request.name, dir.string());
+  const bool vowel = std::string_view("aeiou").find(request.kind.front()) != std::string_view::npos;
+  std::cout << fmt::format("{} {} plugin project '{}' in {}:\n", vowel ? "an" : "a", request.kind, request.name,
+                           dir.string());
   for (const auto& f : files) std::cout << "  " << f.filename().string() << '\n';
   const auto package = installed_package_dir();
   const std::string where = package ? fmt::format("-Dlmlab_DIR={}", package->string())

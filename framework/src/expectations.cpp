@@ -4,11 +4,11 @@
 #include <cmath>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "experiment_sections.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/options.hpp"
 #include "lmlab/progress.hpp"
@@ -23,22 +23,15 @@ namespace {
 
 const std::vector<std::string> expect_keys{"claim", "metric", "runs", "below", "above", "by", "per_seed", "min", "max"};
 
-// A selector value as run files record sweep values: strings bare, numbers as TOML writes them.
-std::string value_text(const toml::node& n) {
-  if (const auto* s = n.as_string()) return s->get();
-  std::ostringstream os;
-  n.visit([&](const auto& v) { os << v; });
-  return os.str();
-}
-
 RunSelector read_selector(const toml::node& node, const std::string& path) {
   RunSelector out;
   for (const auto& [key, value] : detail::read_table(node, path)) {
-    if (value.is_table() || value.is_array()) {
+    if (value.is_table()) {
       config_error(&value, key_path(path, key.str()), "a selector value is one axis value",
-                   "a string, number or boolean, e.g. arm = \"mle\" or \"model.n_layers\" = 4");
+                   "a string, number, boolean or array, e.g. arm = \"mle\", \"model.n_layers\" = 4 or "
+                   "\"decoding.chain\" = [\"greedy\"]");
     }
-    out.emplace_back(std::string(key.str()), value_text(value));
+    out.emplace_back(std::string(key.str()), detail::axis_value_label(value));
   }
   return out;
 }

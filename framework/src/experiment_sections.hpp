@@ -1,6 +1,8 @@
-// What experiment_schema.cpp shares with sweep_axes.cpp: the fixed sections' declared options,
-// and the check that every sweep axis names an option. Internal to the framework library.
+// What experiment_schema.cpp shares with sweep_axes.cpp, sweep.cpp and expectations.cpp: the
+// fixed sections' declared options, the check that every sweep axis names an option, and how a
+// sweep value is labelled. Internal to the framework library.
 #pragma once
+#include <string>
 #include <string_view>
 
 #include <toml++/toml.h>
@@ -23,5 +25,9 @@ const toml::table* section(const toml::table& config, std::string_view name);
 /// otherwise a ConfigError at its line in [sweep], with the closest option. Runs before
 /// resolution, since each sweep point's config already holds the axis's value.
 void check_sweep_axes(const toml::table& config, const Registry& registry);
+
+/// A sweep value as run names and run files record it: strings bare, arrays joined with '+'
+/// ("top_p+sample"), numbers as TOML writes them. [[expect]] selectors match runs through it.
+std::string axis_value_label(const toml::node& value);
 
 }  // namespace lmlab::detail

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "experiment_sections.hpp"
 #include "lmlab/config.hpp"
 #include "lmlab/options.hpp"
 #include "lmlab/suggest.hpp"
@@ -251,6 +252,10 @@ bool is_label_char(char c) {
 }
 
 }  // namespace
+
+namespace detail {
+std::string axis_value_label(const toml::node& value) { return label_text(value); }
+}  // namespace detail
 
 std::string file_safe_label(std::string_view label) {
   std::string out(label.substr(0, max_label_bytes));
