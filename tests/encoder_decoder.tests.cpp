@@ -142,6 +142,34 @@ TEST_CASE("encoder_decoder: twice the parameters of a decoder-only model at abou
   CHECK(a.flops_per_token / b.flops_per_token == Approx(1.0).margin(0.2));
 }
 
+TEST_CASE("encoder_decoder: share_layers reads one stack of weights twice (T5's shared variant)", "[encoder_decoder]") {
+  // T5 Table 2: "Enc-dec, shared" has P parameters (a decoder-only model's) at the cost M of L + L layers.
+  const toml::table options{{"d_model", 64}, {"n_layers", 4}, {"n_heads", 4}, {"share_layers", true}};
+  const auto shared = make_model("encoder_decoder", options, 40, 32);
+  const auto decoder = make_model("causal_decoder", toml::table{{"d_model", 64}, {"n_layers", 4}, {"n_heads", 4}}, 40, 64);
+  const auto full = make_model("encoder_decoder", toml::table{{"d_model", 64}, {"n_layers", 4}, {"n_heads", 4}}, 40, 32);
+  const lmlab::Accounting a = shared->accounting(), b = decoder->accounting(), c = full->accounting();
+  // Each decoder block adds only its cross-attention and that branch's norm, 4 (C x C + C) + 2C,
+  // and the second stack its final norm, 2C.
+  const std::int64_t cross = 4 * (64 * 64 + 64) + 2 * 64;
+  CHECK(a.parameters - a.embedding_parameters == b.parameters - b.embedding_parameters + 4 * cross + 2 * 64);
+  CHECK(a.flops_per_token == c.flops_per_token);
+  // The decoder's self-attention and MLP are the encoder's tensors, not copies.
+  const auto named = shared->named_parameters(/*recurse=*/true);
+  CHECK(named["decoder.2.ffn.fc.weight"].data_ptr() == named["encoder.2.ffn.fc.weight"].data_ptr());
+  CHECK(named["decoder.0.attention.query.weight"].data_ptr() == named["encoder.0.attention.query.weight"].data_ptr());
+  CHECK(named["decoder.0.cross_attention.query.weight"].data_ptr() != named["encoder.0.attention.query.weight"].data_ptr());
+  // A forward pass runs, and a gradient reaches the shared weights from both stacks.
+  lmlab::ModelInput in = pair(2, 5, 3);
+  shared->forward(in).logits.sum().backward();
+  CHECK(named["encoder.1.ffn.fc.weight"].grad().defined());
+
+  toml::table uneven = options;
+  uneven.insert_or_assign("n_decoder_layers", 2);
+  CHECK_THROWS_WITH(make_model("encoder_decoder", uneven, 40, 32),
+                    Catch::Contains("share_layers needs as many encoder as decoder blocks; got 4 and 2"));
+}
+
 TEST_CASE("encoder_decoder: the cache holds the encoder's keys and values after the first step",
           "[encoder_decoder]") {
   const auto model = make_model("encoder_decoder", tiny_options());

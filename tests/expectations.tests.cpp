@@ -96,6 +96,44 @@ TEST_CASE("bounds hold for every selected run, and above works like below") {
   CHECK_FALSE(lmlab::judge(above, {run("mle", 1, 0.35), run("ul", 1, 0.283)}).holds);
 }
 
+TEST_CASE("a comparison with another metric of the same runs, and --metrics-only") {
+  // Holtzman et al.'s direction on one checkpoint: greedy text is far likelier than nucleus text.
+  const auto e = only(R"([[expect]]
+claim = "greedy text is likelier"
+metric = "generation.greedy.perplexity"
+runs = { arm = "mle" }
+below = { metric = "generation.nucleus.perplexity" }
+by = 2
+)");
+  CHECK(e.reference_metric == "generation.nucleus.perplexity");
+  REQUIRE(e.below);
+  CHECK(*e.below == e.runs);  // no axes: the same runs
+  const auto with = [](std::int64_t seed, double greedy, double nucleus) {
+    lmlab::RunRecord r = run("mle", seed, 0.4);
+    r.finals.emplace_back("generation.greedy.perplexity", greedy);
+    r.finals.emplace_back("generation.nucleus.perplexity", nucleus);
+    return r;
+  };
+  auto v = lmlab::judge(e, {with(1, 1.5, 13.1), with(2, 1.6, 12.0)});
+  CHECK(v.holds);
+  CHECK_THAT(v.evidence.at(0), Contains("seed 1: 1.5 vs 13.1"));
+  CHECK_THAT(v.evidence.back(), Contains("arm=mle generation.greedy.perplexity minus arm=mle generation.nucleus.perplexity"));
+  CHECK_FALSE(lmlab::judge(e, {with(1, 1.5, 13.1), with(2, 11.0, 12.0)}).holds);  // seed 2: -1 does not clear -2
+  // The reference metric must exist too.
+  CHECK_THAT(lmlab::judge(e, {run("mle", 1, 0.4)}).evidence.at(0), Contains("no run reports generation.greedy.perplexity"));
+
+  // --metrics-only: values are not judged, but every selected run must report both metrics.
+  CHECK(lmlab::judge(e, {with(1, 11.0, 12.0)}, /*metrics_only=*/true).holds);
+  lmlab::RunRecord partial = run("mle", 2, 0.4);
+  partial.finals.emplace_back("generation.greedy.perplexity", 2.0);
+  const auto missing = lmlab::judge(e, {with(1, 11.0, 12.0), partial}, true);
+  CHECK_FALSE(missing.holds);
+  CHECK_THAT(fmt::format("{}", fmt::join(missing.evidence, "\n")),
+             Contains("arm=mle,seed=2: does not report generation.nucleus.perplexity  <- fails"));
+  CHECK_THAT(lmlab::judge(only(ul_below_mle), {run("mle", 1, 0.4)}, true).evidence.at(0),
+             Contains("no complete run matches arm=ul"));
+}
+
 TEST_CASE("malformed [[expect]] entries are refused with their line, key and what is accepted") {
   const auto error = [](const std::string& text) {
     return config_error_of([&] { lmlab::read_expectations(parse_exp(text)); });

@@ -9,6 +9,8 @@
 #include "lmlab/experiment_loader.hpp"
 #include "support/test_support.hpp"
 
+namespace fs = std::filesystem;
+
 namespace {
 const char* sweep_file = R"([experiment]
 name = "sweep"
@@ -178,4 +180,66 @@ set = { "model.arch" = "prefix_decoder", "model.n_layers" = 1, "objective.name" 
                                                 "[[sweep.arm]]\nname = \"a\"\nset = { \"objective.alpha\" = 0.5 }\n");
   CHECK_THROWS_WITH(lmlab::load_runs(dir / "bad.toml", {}, loader, registry),
                     Catch::Contains("sweep.arm[0].set.\"objective.alpha\": 'objective.alpha' is not an option"));
+}
+
+TEST_CASE("init_from = '@arm=...' names the same-seed run of another arm, whose checkpoint starts it") {
+  lmlab::test::TempDir dir;
+  const std::string head = std::string(sweep_file).substr(0, std::string(sweep_file).find("[sweep]"));
+  const std::string arms = R"(
+[sweep]
+grid = { "train.lr" = [1e-3, 3e-4] }
+seeds = [1, 2]
+[[sweep.arm]]
+name = "tuned"
+set = { "train.init_from" = "@arm=mle" }
+[[sweep.arm]]
+name = "mle"
+[[sweep.arm]]
+name = "twice"
+set = { "train.init_from" = "@arm=tuned,lr=0.001" }
+)";
+  lmlab::test::write_file(dir / "stages.toml", head + arms);
+  lmlab::Registry registry;
+  lmlab::PluginLoader loader(registry);
+  const auto runs = lmlab::load_runs(dir / "stages.toml", {}, loader, registry);
+  REQUIRE(runs.size() == 12);
+  const auto named = [&](const std::string& point) -> const lmlab::Experiment& {
+    const auto it = std::find_if(runs.begin(), runs.end(), [&](const auto& r) { return r.run_name.starts_with(point + "-"); });
+    REQUIRE(it != runs.end());
+    return *it;
+  };
+  // Sweep order is kept although "tuned" comes first and is resolved after "mle".
+  CHECK(runs.front().run_name.starts_with("arm=tuned,lr=0.001,seed=1-"));
+  const auto& mle = named("arm=mle,lr=0.0003,seed=2");
+  const auto& tuned = named("arm=tuned,lr=0.0003,seed=2");
+  CHECK(tuned.train.init_from == (fs::path("results") / "sweep" / (mle.run_name + ".ckpt")).string());
+  // Axes the reference does not name keep the run's own value; those it names take the given one.
+  CHECK(named("arm=twice,lr=0.0003,seed=1").train.init_from ==
+        (fs::path("results") / "sweep" / (named("arm=tuned,lr=0.001,seed=1").run_name + ".ckpt")).string());
+  // The base run's identity is in the path, so another base gives the fine-tuned run another identity.
+  const auto other = lmlab::load_runs(dir / "stages.toml", {"model.d_model=64"}, loader, registry);
+  CHECK(other.front().run_id != runs.front().run_id);
+
+  const auto refused = [&](const std::string& set, const std::string& grid) {
+    lmlab::test::write_file(dir / "bad.toml", head + "[sweep]\n" + grid + "seeds = [1]\n[[sweep.arm]]\nname = \"a\"\n" +
+                                                  "set = { \"train.init_from\" = \"" + set + "\" }\n[[sweep.arm]]\nname = \"b\"\n");
+    try {
+      lmlab::load_runs(dir / "bad.toml", {}, loader, registry);
+    } catch (const lmlab::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK_THAT(refused("@arm=c", ""), Catch::Contains("train.init_from: '@arm=c' from run arm=a,seed=1: no run of this sweep has those values"));
+  CHECK_THAT(refused("@depth=2", ""), Catch::Contains("'depth' is not an axis of this sweep") && Catch::Contains("arm"));
+  CHECK_THAT(refused("@arm=a", ""), Catch::Contains("names this run itself"));
+  CHECK_THAT(refused("@arm", ""), Catch::Contains("write '@axis=value[,axis=value]'"));
+  // Two arms starting from each other.
+  lmlab::test::write_file(dir / "cycle.toml", head + "[sweep]\n[[sweep.arm]]\nname = \"a\"\nset = { \"train.init_from\" = \"@arm=b\" }\n"
+                                                     "[[sweep.arm]]\nname = \"b\"\nset = { \"train.init_from\" = \"@arm=a\" }\n");
+  CHECK_THROWS_WITH(lmlab::load_runs(dir / "cycle.toml", {}, loader, registry), Catch::Contains("in a cycle"));
+  // Without a sweep there is no run to name.
+  lmlab::test::write_file(dir / "single.toml", head + "[train]\ninit_from = \"@arm=mle\"\n");
+  CHECK_THROWS_WITH(lmlab::load_runs(dir / "single.toml", {}, loader, registry),
+                    Catch::Contains("single.toml:") && Catch::Contains("names a run of a sweep, but") && Catch::Contains("has no [sweep]"));
 }

@@ -94,3 +94,27 @@ TEST_CASE("grad flow: a run without grad_monitor has none, and a real run writes
   const auto pivot = lmlab::read_grad_flow(run);
   CHECK(run.floats("grad_flow/grad_norm") == pivot.front().values.at("grad_norm"));
 }
+
+TEST_CASE("grad flow: the summary compares the first numbered layer's gradient with the last's", "[grad_flow]") {
+  lmlab::GradFlow flow;
+  flow.source = "grad_monitor";
+  flow.steps = {10, 20, 30};
+  flow.layers = {"embeddings", "blocks.0", "blocks.1", "blocks.2", "head"};
+  const double nan = std::nan("");
+  // blocks.0 / blocks.2: step 10, 0.1 / 1 = 0.1; step 20, 0.4 / 0.1 = 4; step 30 has no
+  // blocks.0 value and is left out. The geometric mean of 0.1 and 4 is sqrt(0.4).
+  flow.values["grad_norm"] = {5.0, 0.1, 0.5, 1.0, 2.0,  //
+                              7.0, 0.4, 0.2, 0.1, 3.0,  //
+                              1.0, nan, 0.3, 0.2, 9.5};
+  const auto summary = lmlab::grad_flow_summary(flow);
+  REQUIRE(summary.size() == 2);
+  CHECK(summary[0].first == "first_last_ratio");
+  CHECK(summary[0].second == Approx(std::sqrt(0.4)));
+  CHECK(summary[1].first == "max_grad_norm");
+  CHECK(summary[1].second == 9.5);
+
+  flow.layers = {"embeddings", "blocks.0", "x", "y", "head"};  // one numbered layer: no ratio
+  CHECK(std::isnan(lmlab::grad_flow_summary(flow)[0].second));
+  flow.values.clear();
+  CHECK(std::isnan(lmlab::grad_flow_summary(flow)[1].second));
+}

@@ -76,6 +76,46 @@ TEST_CASE("sweep runner: a run whose plugin aborts fails alone; its sibling comp
   CHECK(fs::exists(dir / "results" / "cli" / "index.h5"));
 }
 
+TEST_CASE("sweep runner: a run that starts from another run's checkpoint waits for it, and fails when it fails",
+          "[sweep_runner]") {
+  TempDir dir;
+  lmlab::test::write_generated_corpus(dir / "corpus", 8000);
+  std::string text = lmlab::test::tiny_experiment(dir / "corpus", dir / "results");
+  text.replace(text.find("results_dir"), 0,
+               fmt::format("plugin_paths = [\"{}/crashing\"]\n", lmlab::test_paths::test_plugin_dir));
+  // Listed first, so with two jobs it would start beside its base were it not held back.
+  text += "\n[sweep]\n[[sweep.arm]]\nname = \"tuned\"\nset = { \"train.init_from\" = \"@arm=base\" }\n"
+          "[[sweep.arm]]\nname = \"base\"\n";
+  write_file(dir / "stages.toml", text);
+  const auto dry = run_command(host("sweep --dry-run " + (dir / "stages.toml").string()));
+  CHECK_THAT(dry.output, Contains("new; starts from arm=base,seed=0-"));
+  const auto r = run_command(host("sweep --jobs 2 " + (dir / "stages.toml").string()));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // The base completed before the fine-tuned run started, and the latter loaded its weights.
+  CHECK(r.output.find("complete arm=base") < r.output.find("started  arm=tuned"));
+  const auto files = run_files(dir / "results" / "cli");
+  REQUIRE(files.size() == 2);
+  std::string base_hash, init_hash;
+  for (const auto& [name, file] : files) {
+    const lmlab::RunReader run(file);
+    if (name.starts_with("arm=base")) base_hash = run.attribute("config_hash").value_or("");
+    if (name.starts_with("arm=tuned")) init_hash = run.attribute("init_from.config_hash").value_or("?");
+  }
+  CHECK_FALSE(base_hash.empty());
+  CHECK(init_hash == base_hash);
+
+  // A base that fails takes its fine-tuned run with it, which never starts.
+  text.replace(text.find("name = \"base\"\n"), 14, "name = \"base\"\nset = { \"metrics.crashing.abort\" = true }\n");
+  write_file(dir / "failing.toml", text);
+  const auto f = run_command(host("sweep --jobs 2 " + (dir / "failing.toml").string()));
+  INFO(f.output);
+  CHECK(f.exit_code == 1);
+  CHECK_THAT(f.output, Contains("failed   arm=tuned,seed=0-") && Contains("it starts from run arm=base,seed=0-") &&
+                           Contains("which failed"));
+  CHECK_THAT(f.output, !Contains("started  arm=tuned"));
+}
+
 TEST_CASE("sweep runner: SIGTERM midway, then a restart, ends where an uninterrupted sweep does", "[sweep_runner]") {
   TempDir dir;
   lmlab::test::write_generated_corpus(dir / "corpus", 8000);

@@ -248,7 +248,7 @@ int list_plugins(const Options& o) {
 
 // `lmlab check`: the expectations of an experiment file against its results folder. Given a
 // folder, the file is the one its latest run was made from.
-int check_results(const std::string& target, const std::string& file_option) {
+int check_results(const std::string& target, const std::string& file_option, bool metrics_only) {
   fs::path file = file_option, folder;
   std::error_code ec;
   const bool from_folder = fs::is_directory(target, ec);
@@ -270,7 +270,7 @@ int check_results(const std::string& target, const std::string& file_option) {
     return exit_bad_input;
   }
   std::cout << fmt::format("{}: {} expectation(s) against {}\n", file.string(), expectations.size(), folder.string());
-  return lmlab::check_expectations(expectations, lmlab::rebuild_index(folder), std::cout) == 0 ? 0 : exit_failed;
+  return lmlab::check_expectations(expectations, lmlab::rebuild_index(folder), std::cout, metrics_only) == 0 ? 0 : exit_failed;
 }
 
 // Where find_package(lmlab) finds this host's package, when it is installed.
@@ -384,6 +384,9 @@ int main(int argc, char** argv) {
   auto* chk = app.add_subcommand("check", "judge an experiment's [[expect]] claims against its run files (exit 1 if any fails)");
   std::string check_target, check_file;
   chk->add_option("target", check_target, "a results folder (results/<experiment>) or an experiment file")->required();
+  bool check_metrics_only = false;
+  chk->add_flag("--metrics-only", check_metrics_only,
+                "only check that every run a claim selects reports its metric (for scaled-down runs)");
   chk->add_option("--file", check_file, "the experiment file whose [[expect]] to check (default: the one the runs were made from)");
   auto* scaffold = app.add_subcommand("new-plugin", "write a ready-to-build plugin project (see docs/writing-plugins.md)");
   lmlab::ScaffoldRequest scaffold_request;
@@ -411,7 +414,7 @@ int main(int argc, char** argv) {
     if (*rep) return report(results_folder, report_options);
     if (*watch) return lmlab::watch(watched, watch_options, std::cout);
     if (*scaffold) return new_plugin(scaffold_request);
-    if (*chk) return check_results(check_target, check_file);
+    if (*chk) return check_results(check_target, check_file, check_metrics_only);
     return list_plugins(o);
   } catch (const lmlab::Error& e) {
     std::cerr << "error: " << e.what() << '\n';

@@ -49,6 +49,26 @@ EvalResult evaluate(Architecture& model, Objective& objective, const at::Tensor&
       r.metrics.push_back(std::move(v));
     }
   }
+  // Probes feed the model rows of their own, read left to right: a prefix decoder with no prefix
+  // is causal, while an encoder (or an encoder-only model) has no such reading.
+  const Capabilities caps = model.capabilities();
+  const bool probeable = caps.generates && !caps.has_encoder;
+  ModelProbe probe;
+  probe.text = windows.cpu();
+  probe.context_length = model.context_length();
+  probe.next_token_logits = [&](const at::Tensor& tokens) {
+    ModelInput input;
+    input.tokens = tokens.to(device);  // (B, T)
+    if (caps.prefix) input.prefix_lengths = at::zeros({tokens.size(0)}, tokens.options().device(device));  // (B)
+    AutocastScope autocast(device, bf16);
+    return model.forward(input).logits.to(at::kFloat);  // (B, T, V)
+  };
+  for (Metric* m : metrics) {
+    if (m->probe_values().empty()) continue;
+    for (auto& v : in_declared_order(m->probe_values(), probeable ? m->probe(probe) : std::vector<MetricValue>{})) {
+      r.metrics.push_back(std::move(v));
+    }
+  }
   return r;
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -23,9 +24,15 @@ namespace {
 
 const std::vector<std::string> expect_keys{"claim", "metric", "runs", "below", "above", "by", "per_seed", "min", "max"};
 
-RunSelector read_selector(const toml::node& node, const std::string& path) {
+// `reference_metric`, where given, takes a `metric` key (below/above only).
+RunSelector read_selector(const toml::node& node, const std::string& path, std::string* reference_metric = nullptr) {
   RunSelector out;
   for (const auto& [key, value] : detail::read_table(node, path)) {
+    if (reference_metric && key.str() == "metric") {
+      *reference_metric = detail::read_string(value, key_path(path, "metric"), {});
+      if (reference_metric->empty()) config_error(&value, key_path(path, "metric"), "is empty");
+      continue;
+    }
     if (value.is_table()) {
       config_error(&value, key_path(path, key.str()), "a selector value is one axis value",
                    "a string, number, boolean or array, e.g. arm = \"mle\", \"model.n_layers\" = 4 or "
@@ -84,6 +91,14 @@ bool clears(double value, double reference, double by, bool below) {
   return below ? value + by <= reference : value >= reference + by;
 }
 
+const std::string& reference_metric(const Expectation& e) { return e.reference_metric.empty() ? e.metric : e.reference_metric; }
+
+// "runs" or "runs' <metric>" for evidence lines, when the two sides compare different values.
+std::string side_name(const Expectation& e, const RunSelector& s, bool reference) {
+  if (e.reference_metric.empty()) return describe(s);
+  return fmt::format("{} {}", describe(s), reference ? e.reference_metric : e.metric);
+}
+
 Verdict judge_comparison(const Expectation& e, const std::vector<RunRecord>& runs) {
   const bool below = e.below.has_value();
   const RunSelector& reference = below ? *e.below : *e.above;
@@ -95,10 +110,10 @@ Verdict judge_comparison(const Expectation& e, const std::vector<RunRecord>& run
   if (!e.per_seed) {
     double a = 0, b = 0;
     for (const RunRecord* r : ours) a += r->final_value(e.metric) / static_cast<double>(ours.size());
-    for (const RunRecord* r : theirs) b += r->final_value(e.metric) / static_cast<double>(theirs.size());
+    for (const RunRecord* r : theirs) b += r->final_value(reference_metric(e)) / static_cast<double>(theirs.size());
     v.holds = std::isfinite(a) && std::isfinite(b) && clears(a, b, e.by, below);
     v.evidence.push_back(fmt::format("mean over {} run(s) {} vs {} run(s) {}: {} vs {} (difference {}); {}", ours.size(),
-                                     describe(e.runs), theirs.size(), describe(reference), format_value(a),
+                                     side_name(e, e.runs, false), theirs.size(), side_name(e, reference, true), format_value(a),
                                      format_value(b), format_value(a - b), need));
     return v;
   }
@@ -112,7 +127,7 @@ Verdict judge_comparison(const Expectation& e, const std::vector<RunRecord>& run
       v.evidence.push_back(fmt::format("seed {}: no run of {} to compare with", seed, describe(reference)));
       continue;
     }
-    const double a = run->final_value(e.metric), b = it->second->final_value(e.metric);
+    const double a = run->final_value(e.metric), b = it->second->final_value(reference_metric(e));
     const bool ok = std::isfinite(a) && std::isfinite(b) && clears(a, b, e.by, below);
     v.holds = v.holds && ok;
     v.evidence.push_back(fmt::format("seed {}: {} vs {} (difference {}){}", seed, format_value(a), format_value(b),
@@ -124,7 +139,8 @@ Verdict judge_comparison(const Expectation& e, const std::vector<RunRecord>& run
       v.evidence.push_back(fmt::format("seed {}: no run of {} to compare", seed, describe(e.runs)));
     }
   }
-  v.evidence.push_back(fmt::format("{} minus {}: {} in every seed", describe(e.runs), describe(reference), need));
+  v.evidence.push_back(fmt::format("{} minus {}: {} in every seed", side_name(e, e.runs, false),
+                                   side_name(e, reference, true), need));
   return v;
 }
 
@@ -166,8 +182,14 @@ std::vector<Expectation> read_expectations(const toml::table& config) {
     e.claim = required_string("claim");
     e.metric = required_string("metric");
     if (const toml::node* n = t.get("runs")) e.runs = read_selector(*n, key_path(path, "runs"));
-    if (const toml::node* n = t.get("below")) e.below = read_selector(*n, key_path(path, "below"));
-    if (const toml::node* n = t.get("above")) e.above = read_selector(*n, key_path(path, "above"));
+    for (const char* side : {"below", "above"}) {
+      const toml::node* n = t.get(side);
+      if (!n) continue;
+      RunSelector s = read_selector(*n, key_path(path, side), &e.reference_metric);
+      // Only another metric named: the reference is the same runs.
+      if (s.empty() && !e.reference_metric.empty()) s = e.runs;
+      (std::string_view(side) == "below" ? e.below : e.above) = std::move(s);
+    }
     if (const toml::node* n = t.get("by")) e.by = detail::read_float(*n, key_path(path, "by"), {.min = 0.0});
     if (const toml::node* n = t.get("per_seed")) e.per_seed = detail::read_bool(*n, key_path(path, "per_seed"));
     if (const toml::node* n = t.get("min")) e.min = detail::read_float(*n, key_path(path, "min"), {});
@@ -190,26 +212,48 @@ std::vector<Expectation> read_expectations(const toml::table& config) {
   return out;
 }
 
-Verdict judge(const Expectation& e, const std::vector<RunRecord>& runs) {
+// --metrics-only: every selected run, on each side, reports the metric (NaN included).
+Verdict judge_presence(const Expectation& e, const std::vector<RunRecord>& runs) {
+  std::vector<std::pair<RunSelector, std::string>> sides{{e.runs, e.metric}};
+  if (e.below) sides.emplace_back(*e.below, reference_metric(e));
+  if (e.above) sides.emplace_back(*e.above, reference_metric(e));
+  Verdict v{true, {}};
+  for (const auto& [side, metric] : sides) {
+    const auto chosen = select(runs, side);
+    if (chosen.empty()) return cannot_judge(fmt::format("no complete run matches {}", describe(side)));
+    for (const RunRecord* r : chosen) {
+      const bool has = std::any_of(r->finals.begin(), r->finals.end(), [&](const auto& f) { return f.first == metric; });
+      v.holds = v.holds && has;
+      if (!has) v.evidence.push_back(fmt::format("{}: does not report {}  <- fails", r->name, metric));
+    }
+    v.evidence.push_back(fmt::format("{}: {} run(s); values not judged (--metrics-only)", describe(side), chosen.size()));
+  }
+  return v;
+}
+
+Verdict judge(const Expectation& e, const std::vector<RunRecord>& runs, bool metrics_only) {
   // A metric no run reports is a typo or a plugin that was not used: say which names exist.
   std::set<std::string> known;
   for (const auto& r : runs) {
     for (const auto& [name, value] : r.finals) known.insert(name);
   }
-  if (!runs.empty() && !known.count(e.metric)) {
-    const std::vector<std::string> names(known.begin(), known.end());
-    const auto best = closest_match(e.metric, names);
-    return cannot_judge(fmt::format("no run reports {}{}", e.metric,
-                                    best ? fmt::format(" (did you mean {}?)", *best) : std::string()));
+  for (const std::string& metric : {e.metric, reference_metric(e)}) {
+    if (!runs.empty() && !known.count(metric)) {
+      const std::vector<std::string> names(known.begin(), known.end());
+      const auto best = closest_match(metric, names);
+      return cannot_judge(fmt::format("no run reports {}{}", metric,
+                                      best ? fmt::format(" (did you mean {}?)", *best) : std::string()));
+    }
   }
+  if (metrics_only) return judge_presence(e, runs);
   return e.below || e.above ? judge_comparison(e, runs) : judge_bounds(e, runs);
 }
 
 int check_expectations(const std::vector<Expectation>& expectations, const std::vector<RunRecord>& runs,
-                       std::ostream& out) {
+                       std::ostream& out, bool metrics_only) {
   int failed = 0;
   for (const auto& e : expectations) {
-    const Verdict v = judge(e, runs);
+    const Verdict v = judge(e, runs, metrics_only);
     failed += v.holds ? 0 : 1;
     out << fmt::format("{}  {}\n      {} ({})\n", v.holds ? "PASS" : "FAIL", e.claim, e.metric, e.where);
     for (const auto& line : v.evidence) out << "      " << line << '\n';

@@ -13,6 +13,7 @@
 
 #include "lmlab/config.hpp"
 #include "lmlab/error.hpp"
+#include "lmlab/grad_flow.hpp"
 #include "lmlab/run_file.hpp"
 #include "lmlab/run_reader.hpp"
 
@@ -97,6 +98,11 @@ RunRecord read_record(const fs::path& file) {
   if (run.exists("generation")) {
     for (const std::string& decoding : run.groups("generation")) {
       add_finals(run, "generation/" + decoding + "/metrics", "generation." + decoding, record);
+    }
+  }
+  for (const GradFlow& flow : read_grad_flow(run)) {
+    for (const auto& [name, value] : grad_flow_summary(flow)) {
+      record.finals.emplace_back(grad_flow_group(flow.source) + "." + name, value);
     }
   }
   if (attributes.count("model.parameters")) record.finals.emplace_back("parameters", std::stod(attribute("model.parameters")));

@@ -5,6 +5,8 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -19,6 +21,7 @@
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/suggest.hpp"
 #include "lmlab/tokenizer.hpp"
+#include "lmlab/trainer.hpp"
 
 namespace lmlab {
 
@@ -144,20 +147,103 @@ void check_compatibility(const std::filesystem::path& file, const toml::table& c
 
 }  // namespace
 
+namespace {
+
+// A run's train.init_from that names another run of the sweep ("@arm=mle"): the selector's
+// axis=value pairs, each axis by its full key or its last part ("arm", "n_layers").
+struct RunReference {
+  std::string text;      // as written, for messages
+  std::string location;  // file:line of the value
+  std::vector<std::pair<std::string, std::string>> pairs;
+};
+
+std::optional<RunReference> run_reference(const toml::table& config, const std::filesystem::path& file) {
+  const toml::node* node = config.at_path("train.init_from").node();
+  const std::optional<std::string> value = node ? node->value<std::string>() : std::nullopt;
+  if (!value || value->empty() || value->front() != '@') return std::nullopt;
+  RunReference ref{*value, where(*node), {}};
+  std::string_view rest = std::string_view(*value).substr(1);
+  while (!rest.empty()) {
+    const std::string_view item = rest.substr(0, rest.find(','));
+    rest = item.size() < rest.size() ? rest.substr(item.size() + 1) : std::string_view{};
+    const auto eq = item.find('=');
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 == item.size()) {
+      config_error_at(ref.location, "train.init_from",
+                      fmt::format("'{}' is not a run of this sweep (in {}); write '@axis=value[,axis=value]', e.g. "
+                                  "'@arm=mle': the same-seed run with those values starts this one",
+                                  *value, file.string()));
+    }
+    ref.pairs.emplace_back(std::string(item.substr(0, eq)), std::string(item.substr(eq + 1)));
+  }
+  if (ref.pairs.empty()) config_error_at(ref.location, "train.init_from", "'@' names no run; write e.g. '@arm=mle'");
+  return ref;
+}
+
+bool axis_named(const std::string& axis, const std::string& name) {
+  return axis == name || (axis.size() > name.size() && axis.ends_with("." + name));
+}
+
+// The point `points[self]` starts from: the one with the reference's values and, on every other
+// axis (the seed included), the same value as `points[self]`.
+std::size_t referenced_point(const RunReference& ref, std::size_t self, const std::vector<SweepPoint>& points) {
+  const SweepPoint& point = points[self];
+  for (const auto& [axis, value] : ref.pairs) {
+    if (std::none_of(point.axes.begin(), point.axes.end(), [&](const auto& a) { return axis_named(a.first, axis); })) {
+      std::vector<std::string> axes;
+      for (const auto& a : point.axes) axes.push_back(a.first);
+      config_error_at(ref.location, "train.init_from",
+                      fmt::format("'{}': '{}' is not an axis of this sweep", ref.text, axis), join(axes, ", "));
+    }
+  }
+  const auto wanted = [&](const std::string& axis, const std::string& own) {
+    for (const auto& [name, value] : ref.pairs) {
+      if (axis_named(axis, name)) return value;
+    }
+    return own;
+  };
+  std::vector<std::size_t> found;
+  for (std::size_t j = 0; j < points.size(); ++j) {
+    const SweepPoint& other = points[j];
+    bool same = other.axes.size() == point.axes.size();
+    for (std::size_t i = 0; i < point.axes.size() && same; ++i) {
+      same = other.axes[i].first == point.axes[i].first &&
+             other.axes[i].second == wanted(point.axes[i].first, point.axes[i].second);
+    }
+    if (same) found.push_back(j);
+  }
+  // Points differ in at least one axis, so at most one matches.
+  if (found.empty() || found.front() == self) {
+    config_error_at(ref.location, "train.init_from",
+                    fmt::format("'{}' from run {}: {}", ref.text, point.label,
+                                found.empty() ? "no run of this sweep has those values (an excluded one?)"
+                                              : "names this run itself"));
+  }
+  return found.front();
+}
+
+}  // namespace
+
 std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::vector<std::string>& overrides,
                                   PluginLoader& loader, const Registry& registry, std::vector<SweepPoint>* excluded) {
-  std::vector<Experiment> runs;
-  for (const SweepPoint& point : expand_sweep(load_experiment_file(file))) {
+  std::vector<SweepPoint> points;
+  for (SweepPoint& point : expand_sweep(load_experiment_file(file))) {
     if (!point.excluded.empty()) {
       if (excluded) excluded->push_back(point);
       continue;
     }
     reject_overrides_of_axes(file, point, overrides);
-    // Parsed afresh for each point: toml++ drops a node's file position when it is copied, and
-    // errors must point into the file.
+    points.push_back(std::move(point));
+  }
+  // Parsed afresh for each point: toml++ drops a node's file position when it is copied, and
+  // errors must point into the file.
+  const auto config_of = [&](const SweepPoint& point, const std::vector<std::string>& more) {
     toml::table config = load_experiment_file(file);
     apply_overrides(config, point.overrides);
     apply_overrides(config, overrides);
+    apply_overrides(config, more);
+    return config;
+  };
+  const auto resolve = [&](const SweepPoint& point, const toml::table& config) {
     loader.load_standard(plugin_paths_of(config), file.parent_path(),
                          fmt::format("experiment.plugin_paths in {}", file.string()));
     Experiment run = resolve_experiment(config, registry, file.string());
@@ -175,8 +261,46 @@ std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::
       run.sweep_label = file_safe_label(label);
       run.sweep_point = point.axes;
     }
-    runs.push_back(std::move(run));
+    return run;
+  };
+
+  // Runs that start from another run's checkpoint ("@arm=mle") are resolved after that run:
+  // its checkpoint path, which holds its identity, becomes their init_from, so a changed base
+  // run gives the runs fine-tuned from it new identities too.
+  std::vector<std::optional<Experiment>> resolved(points.size());
+  std::vector<std::optional<std::size_t>> base(points.size());
+  std::vector<std::string> location(points.size());
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    const toml::table config = config_of(points[i], {});
+    const std::optional<RunReference> ref = run_reference(config, file);
+    if (!ref) {
+      resolved[i] = resolve(points[i], config);
+      continue;
+    }
+    if (points[i].label.empty()) {
+      config_error_at(ref->location, "train.init_from",
+                      fmt::format("'{}' names a run of a sweep, but {} has no [sweep]", ref->text, file.string()));
+    }
+    base[i] = referenced_point(*ref, i, points);
+    location[i] = ref->location;
   }
+  for (std::size_t left = points.size(); left > 0;) {
+    std::size_t now = 0;
+    for (std::size_t i = 0; i < points.size(); ++i) {
+      if (resolved[i] || !resolved[*base[i]]) continue;
+      const std::string path = checkpoint_path(*resolved[*base[i]]).string();
+      resolved[i] = resolve(points[i], config_of(points[i], {fmt::format("train.init_from=\"{}\"", path)}));
+      ++now;
+    }
+    left = static_cast<std::size_t>(std::count(resolved.begin(), resolved.end(), std::nullopt));
+    if (left > 0 && now == 0) {
+      const auto i = static_cast<std::size_t>(std::find(resolved.begin(), resolved.end(), std::nullopt) - resolved.begin());
+      config_error_at(location[i], "train.init_from",
+                      fmt::format("run {} and the run it starts from start from each other, in a cycle", points[i].label));
+    }
+  }
+  std::vector<Experiment> runs;
+  for (auto& run : resolved) runs.push_back(std::move(*run));
   return runs;
 }
 

@@ -1,6 +1,7 @@
 #include "lmlab/grad_flow.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace lmlab {
@@ -64,6 +65,39 @@ void write_grad_flow(RunFile& file, const std::vector<GradFlow>& flows) {
     file.write_array(group + "/layer", {L}, flow.layers);
     for (const auto& [name, matrix] : flow.values) file.write_array(group + "/" + name, {S, L}, matrix);
   }
+}
+
+std::vector<std::pair<std::string, double>> grad_flow_summary(const GradFlow& flow) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<std::size_t> numbered;  // the layers with a numeric component, in logged order
+  for (std::size_t l = 0; l < flow.layers.size(); ++l) {
+    const std::string& name = flow.layers[l];
+    const auto dot = name.rfind('.');
+    if (dot != std::string::npos && dot + 1 < name.size() &&
+        std::all_of(name.begin() + static_cast<std::ptrdiff_t>(dot) + 1, name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      numbered.push_back(l);
+    }
+  }
+  const auto it = flow.values.find("grad_norm");
+  if (it == flow.values.end()) return {{"first_last_ratio", nan}, {"max_grad_norm", nan}};
+  const std::vector<double>& g = it->second;  // (S, L)
+  const std::size_t L = flow.layers.size();
+  double log_sum = 0.0, max_norm = nan;
+  std::size_t counted = 0;
+  for (std::size_t s = 0; s < flow.steps.size(); ++s) {
+    for (std::size_t l = 0; l < L; ++l) {
+      const double v = g[s * L + l];
+      if (std::isfinite(v) && !(v <= max_norm)) max_norm = v;  // also replaces the initial NaN
+    }
+    if (numbered.size() < 2) continue;
+    const double first = g[s * L + numbered.front()], last = g[s * L + numbered.back()];
+    if (std::isfinite(first) && std::isfinite(last) && first > 0 && last > 0) {
+      log_sum += std::log(first / last);
+      ++counted;
+    }
+  }
+  return {{"first_last_ratio", counted ? std::exp(log_sum / static_cast<double>(counted)) : nan},
+          {"max_grad_norm", max_norm}};
 }
 
 }  // namespace lmlab

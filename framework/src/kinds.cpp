@@ -30,6 +30,8 @@ std::vector<std::string> Metric::validation_values() const { return {}; }
 void Metric::reset() {}
 void Metric::observe(const Predictions&) {}
 std::vector<MetricValue> Metric::predicted() { return {}; }
+std::vector<std::string> Metric::probe_values() const { return {}; }
+std::vector<MetricValue> Metric::probe(const ModelProbe&) { return {}; }
 
 std::vector<MetricValue> in_declared_order(const std::vector<std::string>& declared,
                                            const std::vector<MetricValue>& values) {

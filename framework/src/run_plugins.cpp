@@ -65,9 +65,11 @@ class GuardedMetric final : public Metric {
   GuardedMetric(std::shared_ptr<Metric> metric, PluginInfo info) : metric_(std::move(metric)), info_(std::move(info)) {
     generation_ = plugin_call(info_, "generation_values", [&] { return metric_->generation_values(); });
     validation_ = plugin_call(info_, "validation_values", [&] { return metric_->validation_values(); });
+    probe_ = plugin_call(info_, "probe_values", [&] { return metric_->probe_values(); });
   }
   std::vector<std::string> generation_values() const override { return generation_; }
   std::vector<std::string> validation_values() const override { return validation_; }
+  std::vector<std::string> probe_values() const override { return probe_; }
   std::vector<MetricValue> generated(const GeneratedText& text) override {
     return plugin_call(info_, "generated", [&] { return declared(metric_->generated(text), generation_); });
   }
@@ -75,6 +77,9 @@ class GuardedMetric final : public Metric {
   void observe(const Predictions& batch) override { plugin_call(info_, "observe", [&] { metric_->observe(batch); }); }
   std::vector<MetricValue> predicted() override {
     return plugin_call(info_, "predicted", [&] { return declared(metric_->predicted(), validation_); });
+  }
+  std::vector<MetricValue> probe(const ModelProbe& model) override {
+    return plugin_call(info_, "probe", [&] { return declared(metric_->probe(model), probe_); });
   }
 
  private:
@@ -90,7 +95,7 @@ class GuardedMetric final : public Metric {
 
   std::shared_ptr<Metric> metric_;
   PluginInfo info_;
-  std::vector<std::string> generation_, validation_;
+  std::vector<std::string> generation_, validation_, probe_;
 };
 
 // A composite objective's task, whose calls name the task's plugin when they fail.
@@ -145,6 +150,14 @@ Plugins build_plugins(const Experiment& e, const Registry& registry, const c10::
                                                   info);
     auto names = metric->generation_values();
     for (const auto& v : metric->validation_values()) names.push_back(v);
+    for (const auto& v : metric->probe_values()) {
+      // Validation and probe values share /eval's columns.
+      const auto& validation = metric->validation_values();
+      if (std::find(validation.begin(), validation.end(), v) != validation.end()) {
+        throw PluginError(fmt::format("metric '{}' declares '{}' both as a validation and as a probe value", m.name, v));
+      }
+      names.push_back(v);
+    }
     for (const auto& v : names) {
       if (v.empty() || v.find('/') != std::string::npos) {
         throw PluginError(fmt::format("metric '{}' declares a value named '{}'; names must be non-empty and "

@@ -155,9 +155,11 @@ std::vector<Arm> read_arms(const toml::table& sweep) {
     if (const toml::node* set = table.get("set")) {
       for (const auto& [key, value] : detail::read_table(*set, key_path(path, "set"))) {
         const std::string k(key.str());
-        if (!is_option_path(k)) {
+        // `regularisers` replaces the file's whole list: an arm without clipping, or with another
+        // monitor, cannot be written as options of one plugin of a list.
+        if (!is_option_path(k) && !(k == "regularisers" && value.is_array())) {
           config_error(&value, key_path(key_path(path, "set"), k), "a key is the dotted path of an option, quoted",
-                       "keys such as \"objective.name\" or \"decoding.chain\"");
+                       "keys such as \"objective.name\" or \"decoding.chain\", or regularisers = [{ name = ... }]");
         }
         arm.overrides.push_back(k + "=" + toml_text(value));
         arm.keys.push_back(k);

@@ -103,6 +103,7 @@ void check_sweep_axes(const toml::table& config, const Registry& registry) {
     if (!keys || !keys->is_table()) return;
     for (const auto& [key, values] : *keys->as_table()) {
       const std::string axis(key.str());
+      if (axis == "regularisers") continue;  // an arm's whole list, resolved as the file's own [[regularisers]]
       const std::size_t dot = axis.rfind('.');
       const std::string option = axis.substr(dot + 1);
       std::optional<std::vector<std::string>> accepted = settable(against, registry, axis.substr(0, dot));

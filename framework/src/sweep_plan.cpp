@@ -1,6 +1,7 @@
 #include "lmlab/sweep_plan.hpp"
 
 #include <map>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -88,14 +89,30 @@ std::pair<std::int64_t, std::int64_t> parse_shard(const std::string& text) {
 
 std::vector<PlannedRun> plan_sweep(const std::vector<Experiment>& runs, const std::vector<SweepPoint>& excluded,
                                    const SweepPlanOptions& options) {
+  // A run that starts from another run's checkpoint goes to its base run's shard, which runs it after that base.
+  std::map<std::string, std::size_t> by_checkpoint;
+  for (std::size_t i = 0; i < runs.size(); ++i) by_checkpoint[checkpoint_path(runs[i]).string()] = i;
+  const auto base_of = [&](std::size_t i) -> std::optional<std::size_t> {
+    const auto it = runs[i].train.init_from.empty() ? by_checkpoint.end() : by_checkpoint.find(runs[i].train.init_from);
+    return it == by_checkpoint.end() || it->second == i ? std::nullopt : std::optional<std::size_t>(it->second);
+  };
+  const auto shard_of = [&](std::size_t i) {
+    for (std::size_t hops = 0; hops < runs.size(); ++hops) {  // bounded: load_runs refuses cycles
+      const auto b = base_of(i);
+      if (!b) break;
+      i = *b;
+    }
+    return static_cast<std::int64_t>(i) % options.shards;
+  };
   std::vector<PlannedRun> plan;
   for (std::size_t i = 0; i < runs.size(); ++i) {
-    if (static_cast<std::int64_t>(i) % options.shards != options.shard) {
+    if (shard_of(i) != options.shard) {
       plan.push_back({runs[i].run_name, RunAction::other_shard,
-                      fmt::format("shard {}/{}", static_cast<std::int64_t>(i) % options.shards, options.shards), &runs[i]});
+                      fmt::format("shard {}/{}", shard_of(i), options.shards), &runs[i]});
       continue;
     }
     plan.push_back(from_disk(runs[i], options));
+    if (const auto b = base_of(i); b && lmlab::runs(plan.back())) plan.back().why += fmt::format("; starts from {}", runs[*b].run_name);
   }
   for (const SweepPoint& point : excluded) plan.push_back({point.label, RunAction::excluded, point.excluded, nullptr});
   return plan;

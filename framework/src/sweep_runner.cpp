@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <thread>
@@ -168,6 +169,19 @@ SweepOutcome run_sweep(const std::vector<PlannedRun>& plan, const SweepRunOption
   SweepOutcome result;
   std::vector<double> durations;
   bool forwarded = false;
+  // Runs that start from another run's checkpoint (train.init_from = "@arm=mle" in a sweep).
+  std::map<std::string, const PlannedRun*> by_checkpoint;
+  for (const auto& p : plan) {
+    if (p.run) by_checkpoint[checkpoint_path(*p.run).string()] = &p;
+  }
+  const auto base_of = [&](const PlannedRun& p) -> const PlannedRun* {
+    if (p.run == nullptr || p.run->train.init_from.empty()) return nullptr;
+    const auto it = by_checkpoint.find(p.run->train.init_from);
+    return it == by_checkpoint.end() || it->second == &p ? nullptr : it->second;
+  };
+  const auto failed = [&](const std::string& name) {
+    return std::any_of(result.failed.begin(), result.failed.end(), [&](const auto& f) { return f.first == name; });
+  };
   std::size_t drawn = 0;  // lines of the live block on screen
   auto last_draw = Clock::now() - std::chrono::hours(1);
 
@@ -208,8 +222,23 @@ SweepOutcome run_sweep(const std::vector<PlannedRun>& plan, const SweepRunOption
       pending.clear();
     }
     while (!stop_requested() && !pending.empty() && static_cast<std::int64_t>(running.size()) < o.jobs) {
-      const PlannedRun* p = pending.back();
-      pending.pop_back();
+      // The next run in plan order whose base run (the one its init_from is the checkpoint of)
+      // is not still to come; a run whose base failed fails without starting.
+      const auto ready = std::find_if(pending.rbegin(), pending.rend(), [&](const PlannedRun* candidate) {
+        const PlannedRun* b = base_of(*candidate);
+        const bool waiting = std::find(pending.begin(), pending.end(), b) != pending.end() ||
+                             std::any_of(running.begin(), running.end(), [&](const auto& r) { return r.second.planned == b; });
+        return b == nullptr || !waiting;
+      });
+      if (ready == pending.rend()) break;
+      const PlannedRun* p = *ready;
+      pending.erase(std::next(ready).base());
+      if (const PlannedRun* b = base_of(*p); b && (b->action == RunAction::failed || failed(b->name))) {
+        const std::string reason = fmt::format("it starts from run {}, which failed", b->name);
+        result.failed.emplace_back(p->name, reason);
+        note(fmt::format("failed   {}: {}", p->name, reason));
+        continue;
+      }
       // The config's thread count wins in the child; only an open one takes the sweep's share.
       pid_t pid = -1;
       try {

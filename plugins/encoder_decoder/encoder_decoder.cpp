@@ -22,6 +22,7 @@ struct EncoderDecoderOptions : TransformerOptions {
   std::int64_t n_encoder_layers = 0;  // 0: n_layers
   std::int64_t n_decoder_layers = 0;  // 0: n_layers
   bool share_embeddings = true;
+  bool share_layers = false;
 
   std::int64_t encoder_layers() const { return n_encoder_layers > 0 ? n_encoder_layers : n_layers; }
   std::int64_t decoder_layers() const { return n_decoder_layers > 0 ? n_decoder_layers : n_layers; }
@@ -44,7 +45,10 @@ lmlab::OptionSet<EncoderDecoderOptions> options() {
   lmlab::OptionSet<O> set;
   set.add("n_encoder_layers", &O::n_encoder_layers, "encoder blocks (0: n_layers)", {.min = 0})
       .add("n_decoder_layers", &O::n_decoder_layers, "decoder blocks (0: n_layers)", {.min = 0})
-      .add("share_embeddings", &O::share_embeddings, "encoder and decoder read one token embedding table");
+      .add("share_embeddings", &O::share_embeddings, "encoder and decoder read one token embedding table")
+      .add("share_layers", &O::share_layers,
+           "decoder block i uses encoder block i's self-attention, MLP and their norms (T5's 'Enc-dec, shared'); "
+           "needs as many encoder as decoder blocks");
   lmlab::nn::add_transformer_options(
       set,
       {{"t5",
@@ -87,8 +91,22 @@ class EncoderDecoder final : public lmlab::Architecture {
       encoder_.push_back(TransformerBlock(o, /*cross_attention=*/false));
       encoder_list_->push_back(encoder_.back());
     }
+    if (o.share_layers && o.encoder_layers() != o.decoder_layers()) {
+      throw lmlab::ConfigError(fmt::format("model.share_layers needs as many encoder as decoder blocks; got {} and {}",
+                                           o.encoder_layers(), o.decoder_layers()));
+    }
     for (std::int64_t i = 0; i < o.decoder_layers(); ++i) {
       decoder_.push_back(TransformerBlock(o, /*cross_attention=*/true));
+      if (o.share_layers) {
+        // T5's shared variant (section 3.2.2): one stack of weights read twice, so P parameters
+        // at the cost of L + L layers; cross-attention (and its norm) stays the decoder's own.
+        auto& mine = *decoder_.back();
+        const auto& theirs = *encoder_[static_cast<std::size_t>(i)];
+        mine.attention = mine.replace_module("attention", theirs.attention);
+        mine.attention_norm = mine.replace_module("attention_norm", theirs.attention_norm);
+        mine.ffn = mine.replace_module("ffn", theirs.ffn);
+        mine.ffn_norm = mine.replace_module("ffn_norm", theirs.ffn_norm);
+      }
       decoder_list_->push_back(decoder_.back());
     }
     if (o.pre_norm()) {

@@ -24,7 +24,8 @@ struct EvalResult {
 /// gradients (bf16 autocast when asked); the model's training mode is restored afterwards.
 /// Each metric that declares validation values observes every batch whose targets are the
 /// block's next tokens (causal, prefix and unlikelihood objectives); for other objectives its
-/// values are NaN. Values a metric reports but did not declare are dropped (the host's guarded
+/// values are NaN. Then each metric that declares probe values probes the model once (NaN for
+/// a model with an encoder or without a left-to-right path). Values a metric reports but did not declare are dropped (the host's guarded
 /// metrics refuse them, naming the plugin).
 EvalResult evaluate(Architecture& model, Objective& objective, const at::Tensor& windows, std::int64_t batch_size,
                     const c10::Device& device, bool bf16, const std::vector<Metric*>& metrics = {});

@@ -23,12 +23,16 @@ namespace lmlab {
 using RunSelector = std::vector<std::pair<std::string, std::string>>;
 
 /// One [[expect]] entry. It is a comparison (`below` or `above` another set of runs, by at least
-/// `by`) or a bound (`min`, `max` on every selected run), never both.
+/// `by`) or a bound (`min`, `max` on every selected run), never both. A comparison's table may
+/// name another metric (`below = { metric = "generation.nucleus.perplexity" }`): without axes,
+/// the same runs' value of that metric is the reference ("greedy text is likelier than nucleus
+/// text, in every seed").
 struct Expectation {
   std::string claim;               // what it says, printed with its verdict
   std::string metric;              // a final value as the index names it: "eval.val_ppl", "generation.greedy.words.seq_rep_4"
   RunSelector runs;                // the runs the claim is about
   std::optional<RunSelector> below, above;  // the runs they are compared with
+  std::string reference_metric;    // the value compared with, when not `metric` (`below = { metric = "..." }`)
   double by = 0.0;                 // the margin a comparison must clear
   bool per_seed = true;            // a comparison holds in every seed (paired by seed), else for the means over seeds
   std::optional<double> min, max;  // bounds every selected run must meet
@@ -48,12 +52,14 @@ struct Verdict {
 
 /// Judges `e` on the complete, current (not superseded) runs among `runs`. A metric no run has,
 /// a selector that matches nothing, or a seed without its counterpart fails the claim, saying so.
-Verdict judge(const Expectation& e, const std::vector<RunRecord>& runs);
+/// `metrics_only`: the claim holds when every run it selects, on both sides, reports its metric,
+/// whatever the values (for scaled-down runs too small to show the effect).
+Verdict judge(const Expectation& e, const std::vector<RunRecord>& runs, bool metrics_only = false);
 
 /// `lmlab check`: judges every expectation, prints "PASS"/"FAIL", the claim and its evidence,
 /// then a total; returns the number that failed.
 int check_expectations(const std::vector<Expectation>& expectations, const std::vector<RunRecord>& runs,
-                       std::ostream& out);
+                       std::ostream& out, bool metrics_only = false);
 
 /// The experiment file a results folder's runs were made from: the `source` of its most recently
 /// started run. Throws DataError when no run records one that exists.

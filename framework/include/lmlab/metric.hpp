@@ -5,6 +5,7 @@
 /// writes every value to the run file under its declared name. Definitions: docs/metrics.md.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,16 @@ struct Predictions {
   at::Tensor inputs;   // (B, T) int64, the tokens the model read
   at::Tensor targets;  // (B, T) int64, the next token at each position (ignore_index: none)
   at::Tensor logits;   // (B, T, V) float, the model's next-token logits
+};
+
+/// The model under evaluation, for metrics that feed it inputs of their own (probes, such as Xu et
+/// al. 2022's repeated sentences), in eval mode without gradients. Only models that read left to
+/// right without an encoder are probed (causal and prefix decoders, the latter with no prefix).
+struct ModelProbe {
+  /// (B, T) int64 token ids on the model's device -> (B, T, V) float logits of each next token.
+  std::function<at::Tensor(const at::Tensor&)> next_token_logits;
+  at::Tensor text;                  // (N, T+1) int64, the fixed validation windows, on the CPU
+  std::int64_t context_length = 0;  // the longest row next_token_logits takes
 };
 
 /// A value a metric reports.
@@ -62,6 +73,12 @@ class Metric {
   virtual void observe(const Predictions& batch);
   /// The values over every batch observed since reset().
   virtual std::vector<MetricValue> predicted();
+
+  /// The names probe() reports (written beside the validation values, under /eval).
+  virtual std::vector<std::string> probe_values() const;
+  /// Values from inputs the metric builds itself, once per evaluation. Models that cannot be
+  /// probed (an encoder, no left-to-right path) get NaN for every declared name instead.
+  virtual std::vector<MetricValue> probe(const ModelProbe& model);
 };
 
 /// `values` in the order of `declared`, NaN for a declared name the metric did not report (the

@@ -21,7 +21,7 @@
 namespace lmlab {
 
 /// Bumped whenever a kind's interface or a type crossing the boundary changes.
-inline constexpr std::uint32_t abi_version = 2;
+inline constexpr std::uint32_t abi_version = 3;
 
 /// Plain data, so the host can read a plugin's record before trusting anything else about it.
 struct AbiRecord {
