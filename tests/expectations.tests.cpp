@@ -116,9 +116,16 @@ by = 2
   };
   auto v = lmlab::judge(e, {with(1, 1.5, 13.1), with(2, 1.6, 12.0)});
   CHECK(v.holds);
-  CHECK_THAT(v.evidence.at(0), Contains("seed 1: 1.5 vs 13.1"));
-  CHECK_THAT(v.evidence.back(), Contains("arm=mle generation.greedy.perplexity minus arm=mle generation.nucleus.perplexity"));
+  CHECK_THAT(v.evidence.at(0), Contains("arm=mle,seed=1: 1.5 vs 13.1"));
+  CHECK_THAT(v.evidence.back(), Contains("generation.greedy.perplexity minus generation.nucleus.perplexity: need a "
+                                         "difference <= -2 in every run"));
   CHECK_FALSE(lmlab::judge(e, {with(1, 1.5, 13.1), with(2, 11.0, 12.0)}).holds);  // seed 2: -1 does not clear -2
+  // Each run is its own reference, so two runs of one seed (another axis) are no ambiguity.
+  auto deeper = with(1, 2.0, 9.0);
+  deeper.name = "arm=mle,n_layers=4,seed=1";
+  CHECK(lmlab::judge(e, {with(1, 1.5, 13.1), deeper}).holds);
+  deeper = with(1, 8.0, 9.0);
+  CHECK_FALSE(lmlab::judge(e, {with(1, 1.5, 13.1), deeper}).holds);
   // The reference metric must exist too.
   CHECK_THAT(lmlab::judge(e, {run("mle", 1, 0.4)}).evidence.at(0), Contains("no run reports generation.greedy.perplexity"));
 

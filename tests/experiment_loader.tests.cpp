@@ -175,6 +175,14 @@ set = { "model.arch" = "prefix_decoder", "model.n_layers" = 1, "objective.name" 
   lmlab::PluginLoader loader(registry);
   const auto runs = lmlab::load_runs(dir / "arms.toml", {}, loader, registry);
   REQUIRE(runs.size() == 3);
+  // An arm that picks a composite objective may set its tasks' options.
+  lmlab::test::write_file(dir / "tasks.toml", std::string(sweep_file).substr(0, std::string(sweep_file).find("[sweep]")) +
+                                                  "[[sweep.arm]]\nname = \"mix\"\nset = { \"objective.name\" = \"multitask\", "
+                                                  "\"objective.tasks\" = [\"causal_lm\", \"unlikelihood_token\"], "
+                                                  "\"objective.unlikelihood_token\" = { alpha = 0.25 } }\n");
+  const auto mixed = lmlab::load_runs(dir / "tasks.toml", {}, loader, registry);
+  REQUIRE(mixed.size() == 1);
+  CHECK(mixed.front().objective.tasks.at(1).options["alpha"].value<double>() == 0.25);
   // Without picking it, the option is the file's objective's, which has none by that name.
   lmlab::test::write_file(dir / "bad.toml", std::string(sweep_file).substr(0, std::string(sweep_file).find("[sweep]")) +
                                                 "[[sweep.arm]]\nname = \"a\"\nset = { \"objective.alpha\" = 0.5 }\n");
@@ -230,7 +238,11 @@ set = { "train.init_from" = "@arm=tuned,lr=0.001" }
     }
     return std::string("no error");
   };
-  CHECK_THAT(refused("@arm=c", ""), Catch::Contains("train.init_from: '@arm=c' from run arm=a,seed=1: no run of this sweep has those values"));
+  // Errors point at the arm's entry in the file, and list the values the named axes have.
+  CHECK_THAT(refused("@arm=c", ""), Catch::Contains("bad.toml:") &&
+                                        Catch::Contains("train.init_from: '@arm=c' from run arm=a,seed=1: no run of this "
+                                                        "sweep has those values") &&
+                                        Catch::Contains("accepted: arm = a | b"));
   CHECK_THAT(refused("@depth=2", ""), Catch::Contains("'depth' is not an axis of this sweep") && Catch::Contains("arm"));
   CHECK_THAT(refused("@arm=a", ""), Catch::Contains("names this run itself"));
   CHECK_THAT(refused("@arm", ""), Catch::Contains("write '@axis=value[,axis=value]'"));

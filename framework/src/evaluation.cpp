@@ -51,10 +51,12 @@ EvalResult evaluate(Architecture& model, Objective& objective, const at::Tensor&
   }
   // Probes feed the model rows of their own, read left to right: a prefix decoder with no prefix
   // is causal, while an encoder (or an encoder-only model) has no such reading.
+  const bool probing = std::any_of(metrics.begin(), metrics.end(), [](Metric* m) { return !m->probe_values().empty(); });
+  if (!probing) return r;
   const Capabilities caps = model.capabilities();
   const bool probeable = caps.generates && !caps.has_encoder;
   ModelProbe probe;
-  probe.text = windows.cpu();
+  probe.text = windows.cpu();  // (N, T+1)
   probe.context_length = model.context_length();
   probe.next_token_logits = [&](const at::Tensor& tokens) {
     ModelInput input;

@@ -107,6 +107,19 @@ Verdict judge_comparison(const Expectation& e, const std::vector<RunRecord>& run
   if (theirs.empty()) return cannot_judge(fmt::format("no complete run matches {}", describe(reference)));
   const std::string need = fmt::format("need a difference {} {}", below ? "<=" : ">=", format_value(below ? -e.by : e.by));
   Verdict v;
+  if (e.same_runs && e.per_seed) {
+    // Two values of each run: every run must clear the margin on its own.
+    v.holds = true;
+    for (const RunRecord* run : ours) {
+      const double a = run->final_value(e.metric), b = run->final_value(e.reference_metric);
+      const bool ok = std::isfinite(a) && std::isfinite(b) && clears(a, b, e.by, below);
+      v.holds = v.holds && ok;
+      v.evidence.push_back(fmt::format("{}: {} vs {} (difference {}){}", run->name, format_value(a), format_value(b),
+                                       format_value(a - b), ok ? "" : "  <- fails"));
+    }
+    v.evidence.push_back(fmt::format("{} minus {}: {} in every run", e.metric, e.reference_metric, need));
+    return v;
+  }
   if (!e.per_seed) {
     double a = 0, b = 0;
     for (const RunRecord* r : ours) a += r->final_value(e.metric) / static_cast<double>(ours.size());
@@ -186,8 +199,11 @@ std::vector<Expectation> read_expectations(const toml::table& config) {
       const toml::node* n = t.get(side);
       if (!n) continue;
       RunSelector s = read_selector(*n, key_path(path, side), &e.reference_metric);
-      // Only another metric named: the reference is the same runs.
-      if (s.empty() && !e.reference_metric.empty()) s = e.runs;
+      // Only another metric named: each run is its own reference.
+      if (s.empty() && !e.reference_metric.empty()) {
+        s = e.runs;
+        e.same_runs = true;
+      }
       (std::string_view(side) == "below" ? e.below : e.above) = std::move(s);
     }
     if (const toml::node* n = t.get("by")) e.by = detail::read_float(*n, key_path(path, "by"), {.min = 0.0});
@@ -226,7 +242,8 @@ Verdict judge_presence(const Expectation& e, const std::vector<RunRecord>& runs)
       v.holds = v.holds && has;
       if (!has) v.evidence.push_back(fmt::format("{}: does not report {}  <- fails", r->name, metric));
     }
-    v.evidence.push_back(fmt::format("{}: {} run(s); values not judged (--metrics-only)", describe(side), chosen.size()));
+    v.evidence.push_back(fmt::format("{}, {}: {} run(s) report it; values not judged (--metrics-only)", describe(side),
+                                     metric, chosen.size()));
   }
   return v;
 }

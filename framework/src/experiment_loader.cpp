@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -157,11 +158,28 @@ struct RunReference {
   std::vector<std::pair<std::string, std::string>> pairs;
 };
 
-std::optional<RunReference> run_reference(const toml::table& config, const std::filesystem::path& file) {
+// Where an arm set the value, the override node says "--set": point at the arm's entry instead.
+std::string value_location(const toml::table& config, const toml::node& node, const SweepPoint& point) {
+  if (node.source().path && *node.source().path != "--set") return where(node);
+  const auto arm = std::find_if(point.axes.begin(), point.axes.end(), [](const auto& a) { return a.first == "arm"; });
+  const toml::array* arms = config.at_path("sweep.arm").as_array();
+  if (arm == point.axes.end() || !arms) return where(node);
+  for (const auto& entry : *arms) {
+    const toml::table* t = entry.as_table();
+    if (!t || t->at_path("name").value<std::string>() != arm->second) continue;
+    const toml::table* set = t->get("set") ? t->get("set")->as_table() : nullptr;
+    const toml::node* value = set ? set->get("train.init_from") : nullptr;
+    return value ? where(*value) : where(*t);
+  }
+  return where(node);
+}
+
+std::optional<RunReference> run_reference(const toml::table& config, const std::filesystem::path& file,
+                                          const SweepPoint& point) {
   const toml::node* node = config.at_path("train.init_from").node();
   const std::optional<std::string> value = node ? node->value<std::string>() : std::nullopt;
   if (!value || value->empty() || value->front() != '@') return std::nullopt;
-  RunReference ref{*value, where(*node), {}};
+  RunReference ref{*value, value_location(config, *node, point), {}};
   std::string_view rest = std::string_view(*value).substr(1);
   while (!rest.empty()) {
     const std::string_view item = rest.substr(0, rest.find(','));
@@ -212,11 +230,24 @@ std::size_t referenced_point(const RunReference& ref, std::size_t self, const st
     if (same) found.push_back(j);
   }
   // Points differ in at least one axis, so at most one matches.
-  if (found.empty() || found.front() == self) {
+  if (found.empty()) {
+    std::vector<std::string> values;  // each named axis's values, as the sweep labels them
+    for (const auto& [name, value] : ref.pairs) {
+      std::vector<std::string> seen;
+      for (const SweepPoint& p : points) {
+        for (const auto& [axis, v] : p.axes) {
+          if (axis_named(axis, name) && std::find(seen.begin(), seen.end(), v) == seen.end()) seen.push_back(v);
+        }
+      }
+      values.push_back(fmt::format("{} = {}", name, join(seen, " | ")));
+    }
     config_error_at(ref.location, "train.init_from",
-                    fmt::format("'{}' from run {}: {}", ref.text, point.label,
-                                found.empty() ? "no run of this sweep has those values (an excluded one?)"
-                                              : "names this run itself"));
+                    fmt::format("'{}' from run {}: no run of this sweep has those values (an excluded one?)", ref.text,
+                                point.label),
+                    join(values, "; "));
+  }
+  if (found.front() == self) {
+    config_error_at(ref.location, "train.init_from", fmt::format("'{}' from run {}: names this run itself", ref.text, point.label));
   }
   return found.front();
 }
@@ -272,7 +303,7 @@ std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::
   std::vector<std::string> location(points.size());
   for (std::size_t i = 0; i < points.size(); ++i) {
     const toml::table config = config_of(points[i], {});
-    const std::optional<RunReference> ref = run_reference(config, file);
+    const std::optional<RunReference> ref = run_reference(config, file, points[i]);
     if (!ref) {
       resolved[i] = resolve(points[i], config);
       continue;
@@ -288,8 +319,9 @@ std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::
     std::size_t now = 0;
     for (std::size_t i = 0; i < points.size(); ++i) {
       if (resolved[i] || !resolved[*base[i]]) continue;
-      const std::string path = checkpoint_path(*resolved[*base[i]]).string();
-      resolved[i] = resolve(points[i], config_of(points[i], {fmt::format("train.init_from=\"{}\"", path)}));
+      std::ostringstream path;  // a TOML string, escaped
+      path << toml::value<std::string>(checkpoint_path(*resolved[*base[i]]).string());
+      resolved[i] = resolve(points[i], config_of(points[i], {"train.init_from=" + path.str()}));
       ++now;
     }
     left = static_cast<std::size_t>(std::count(resolved.begin(), resolved.end(), std::nullopt));

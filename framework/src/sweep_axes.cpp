@@ -124,10 +124,14 @@ void check_sweep_axes(const toml::table& config, const Registry& registry) {
       // are checked against the plugins the arm picks.
       toml::table picked = config;
       if (const toml::table* set = arm->get("set") ? arm->get("set")->as_table() : nullptr) {
-        for (const auto& [section_name, key] : {std::pair{"model", "arch"}, std::pair{"objective", "name"}}) {
-          const auto value = set->get(fmt::format("{}.{}", section_name, key));
+        for (const auto& [section_name, key] :
+             {std::pair{"model", "arch"}, std::pair{"objective", "name"}, std::pair{"objective", "tasks"}}) {
+          const toml::node* value = set->get(fmt::format("{}.{}", section_name, key));
           toml::table* target = picked.get(section_name) ? picked.get(section_name)->as_table() : nullptr;
-          if (value && value->is_string() && target) target->insert_or_assign(key, *value->value<std::string>());
+          if (!value || !target) continue;
+          // A composite objective's tasks too: its task tables are then settable.
+          if (value->is_string()) target->insert_or_assign(key, *value->value<std::string>());
+          if (value->is_array()) target->insert_or_assign(key, *value->as_array());
         }
       }
       check(arm->get("set"), fmt::format("sweep.arm[{}].set", i), picked);

@@ -182,6 +182,9 @@ SweepOutcome run_sweep(const std::vector<PlannedRun>& plan, const SweepRunOption
   const auto failed = [&](const std::string& name) {
     return std::any_of(result.failed.begin(), result.failed.end(), [&](const auto& f) { return f.first == name; });
   };
+  const auto completed = [&](const std::string& name) {
+    return std::find(result.complete.begin(), result.complete.end(), name) != result.complete.end();
+  };
   std::size_t drawn = 0;  // lines of the live block on screen
   auto last_draw = Clock::now() - std::chrono::hours(1);
 
@@ -233,8 +236,11 @@ SweepOutcome run_sweep(const std::vector<PlannedRun>& plan, const SweepRunOption
       if (ready == pending.rend()) break;
       const PlannedRun* p = *ready;
       pending.erase(std::next(ready).base());
-      if (const PlannedRun* b = base_of(*p); b && (b->action == RunAction::failed || failed(b->name))) {
-        const std::string reason = fmt::format("it starts from run {}, which failed", b->name);
+      // Only a complete base: a stopped one's checkpoint is mid-training.
+      if (const PlannedRun* b = base_of(*p); b && b->action != RunAction::complete && !completed(b->name)) {
+        const std::string reason = fmt::format("it starts from run {}, which {}", b->name,
+                                               b->action == RunAction::failed || failed(b->name) ? "failed"
+                                                                                                  : "did not complete");
         result.failed.emplace_back(p->name, reason);
         note(fmt::format("failed   {}: {}", p->name, reason));
         continue;

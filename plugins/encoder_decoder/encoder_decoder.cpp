@@ -100,12 +100,15 @@ class EncoderDecoder final : public lmlab::Architecture {
       if (o.share_layers) {
         // T5's shared variant (section 3.2.2): one stack of weights read twice, so P parameters
         // at the cost of L + L layers; cross-attention (and its norm) stays the decoder's own.
+        // The shared modules stay registered under the encoder only: registered twice, every
+        // parameter would be listed twice, and a global-norm clip would count it twice.
         auto& mine = *decoder_.back();
         const auto& theirs = *encoder_[static_cast<std::size_t>(i)];
-        mine.attention = mine.replace_module("attention", theirs.attention);
-        mine.attention_norm = mine.replace_module("attention_norm", theirs.attention_norm);
-        mine.ffn = mine.replace_module("ffn", theirs.ffn);
-        mine.ffn_norm = mine.replace_module("ffn_norm", theirs.ffn_norm);
+        for (const char* name : {"attention", "attention_norm", "ffn", "ffn_norm"}) mine.unregister_module(name);
+        mine.attention = theirs.attention;
+        mine.attention_norm = theirs.attention_norm;
+        mine.ffn = theirs.ffn;
+        mine.ffn_norm = theirs.ffn_norm;
       }
       decoder_list_->push_back(decoder_.back());
     }

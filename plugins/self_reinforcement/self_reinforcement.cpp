@@ -65,7 +65,8 @@ class SelfReinforcement final : public lmlab::Metric {
 
   std::vector<lmlab::MetricValue> probe(const lmlab::ModelProbe& model) override {
     const std::int64_t R = o_.repeats;
-    const std::int64_t L = o_.length > 0 ? o_.length : std::min<std::int64_t>(32, model.context_length / R);
+    const std::int64_t L =
+        o_.length > 0 ? o_.length : std::min({std::int64_t{32}, model.context_length / R, model.text.size(1)});
     if (o_.length == 0 && L < 2) return {};  // a context too short to hold the copies: every value NaN
     if (L * R > model.context_length) {
       throw lmlab::ConfigError(fmt::format(
@@ -80,11 +81,11 @@ class SelfReinforcement final : public lmlab::Metric {
     const std::int64_t B = std::min(o_.sentences, model.text.size(0));
     const at::Tensor spans = model.text.narrow(0, 0, B).narrow(1, 0, L);  // (B, L)
     const at::Tensor x = spans.repeat({1, R});                             // (B, R*L)
-    const at::Tensor logits = model.next_token_logits(x).to(at::kCPU);     // (B, R*L, V)
-    const at::Tensor logp = at::log_softmax(logits.to(at::kDouble), -1);   // (B, R*L, V)
+    const at::Tensor logits = model.next_token_logits(x);                                       // (B, R*L, V)
+    const at::Tensor logp = at::log_softmax(logits.narrow(1, 0, R * L - 1).to(at::kFloat), -1);  // (B, R*L-1, V)
     // Row t predicts token t+1: the probability of x[:, t] comes from row t-1.
-    const at::Tensor target = x.narrow(1, 1, R * L - 1).to(at::kCPU);                            // (B, R*L-1)
-    const at::Tensor p = logp.narrow(1, 0, R * L - 1).gather(2, target.unsqueeze(2)).squeeze(2).exp();  // (B, R*L-1)
+    const at::Tensor target = x.narrow(1, 1, R * L - 1).to(logp.device());                      // (B, R*L-1)
+    const at::Tensor p = logp.gather(2, target.unsqueeze(2)).squeeze(2).to(at::kCPU).to(at::kDouble).exp();  // (B, R*L-1)
     // Copy n's positions l = 1..L-1 are columns n*L + l - 1 of p.
     std::vector<at::Tensor> copies;
     for (std::int64_t n = 0; n < R; ++n) copies.push_back(p.narrow(1, n * L, L - 1));  // each (B, L-1)

@@ -25,14 +25,15 @@ using RunSelector = std::vector<std::pair<std::string, std::string>>;
 /// One [[expect]] entry. It is a comparison (`below` or `above` another set of runs, by at least
 /// `by`) or a bound (`min`, `max` on every selected run), never both. A comparison's table may
 /// name another metric (`below = { metric = "generation.nucleus.perplexity" }`): without axes,
-/// the same runs' value of that metric is the reference ("greedy text is likelier than nucleus
-/// text, in every seed").
+/// each selected run's own value of that metric is the reference ("greedy text is likelier than
+/// nucleus text, in every run").
 struct Expectation {
   std::string claim;               // what it says, printed with its verdict
   std::string metric;              // a final value as the index names it: "eval.val_ppl", "generation.greedy.words.seq_rep_4"
   RunSelector runs;                // the runs the claim is about
   std::optional<RunSelector> below, above;  // the runs they are compared with
   std::string reference_metric;    // the value compared with, when not `metric` (`below = { metric = "..." }`)
+  bool same_runs = false;          // the reference names no axes: each run is compared with itself
   double by = 0.0;                 // the margin a comparison must clear
   bool per_seed = true;            // a comparison holds in every seed (paired by seed), else for the means over seeds
   std::optional<double> min, max;  // bounds every selected run must meet

@@ -39,7 +39,8 @@ struct Predictions {
 /// al. 2022's repeated sentences), in eval mode without gradients. Only models that read left to
 /// right without an encoder are probed (causal and prefix decoders, the latter with no prefix).
 struct ModelProbe {
-  /// (B, T) int64 token ids on the model's device -> (B, T, V) float logits of each next token.
+  /// (B, T) int64 token ids -> (B, T, V) float logits of each next token, on the model's device.
+  /// Valid only during the probe() call it is passed to: it refers to the host's model.
   std::function<at::Tensor(const at::Tensor&)> next_token_logits;
   at::Tensor text;                  // (N, T+1) int64, the fixed validation windows, on the CPU
   std::int64_t context_length = 0;  // the longest row next_token_logits takes
