@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -119,6 +120,48 @@ TEST_CASE("experiment index: runs of an older configuration of a sweep point are
   CHECK(runs[0].variant != runs[1].variant);
   CHECK(runs[0].variant.size() == 8);
   CHECK(RunReader(tmp / "index.h5").ints("summary/superseded") == std::vector<std::int64_t>{0, 1, 0});
+}
+
+TEST_CASE("experiment index: runs started from another run's checkpoint are one configuration across seeds",
+          "[index]") {
+  // Each seed's fine-tuned run names its own seed's base run, so its config differs by more than
+  // the seed; the base run's configuration stands in for the path.
+  lmlab::test::TempDir tmp;
+  const auto write = [&](const std::string& name, const std::string& point, std::int64_t seed, double lr,
+                         const std::string& from, const std::string& started) {
+    RunFile run = RunFile::create(tmp / (name + ".h5"));
+    run.set_attribute("config_hash", name);
+    run.set_attribute("config", fmt::format("[experiment]\nseed = {}\n[train]\nlr = {}\ninit_from = \"{}\"\n", seed, lr,
+                                            from.empty() ? "" : (tmp / (from + ".ckpt")).string()));
+    run.set_attribute("status", "complete");
+    run.set_attribute("start_time", started);
+    run.set_attribute("seed", seed);
+    run.set_attribute("sweep_point", point);
+  };
+  write("arm=base,seed=1-a", "arm=base", 1, 0.1, "", "2026-01-01T10:00:00Z");
+  write("arm=base,seed=2-b", "arm=base", 2, 0.1, "", "2026-01-01T10:00:01Z");
+  write("arm=ft,seed=1-c", "arm=ft", 1, 0.01, "arm=base,seed=1-a", "2026-01-01T11:00:00Z");
+  write("arm=ft,seed=2-d", "arm=ft", 2, 0.01, "arm=base,seed=2-b", "2026-01-01T11:00:01Z");
+  auto runs = lmlab::rebuild_index(tmp.path());
+  REQUIRE(runs.size() == 4);
+  for (const auto& run : runs) CHECK_FALSE(run.superseded);
+  CHECK(runs[2].variant == runs[3].variant);
+  CHECK(runs[0].variant == runs[1].variant);
+  CHECK(runs[0].variant != runs[2].variant);
+  // A later base of another configuration in seed 1, and a run fine-tuned from it: the old pair
+  // of seed 1 is superseded, and the new fine-tuned run is a new configuration of arm=ft.
+  write("arm=base,seed=1-e", "arm=base", 1, 0.2, "", "2026-01-02T10:00:00Z");
+  write("arm=ft,seed=1-f", "arm=ft", 1, 0.01, "arm=base,seed=1-e", "2026-01-02T11:00:00Z");
+  runs = lmlab::rebuild_index(tmp.path());
+  REQUIRE(runs.size() == 6);
+  const auto named = [&](const std::string& name) {
+    return *std::find_if(runs.begin(), runs.end(), [&](const auto& r) { return r.name == name; });
+  };
+  CHECK(named("arm=ft,seed=1-f").variant != named("arm=ft,seed=1-c").variant);
+  CHECK(named("arm=ft,seed=1-c").superseded);
+  CHECK(named("arm=ft,seed=2-d").superseded);  // its base is the older configuration too
+  CHECK_FALSE(named("arm=ft,seed=1-f").superseded);
+  CHECK(named("arm=base,seed=1-a").superseded);
 }
 
 TEST_CASE("experiment index: older run files without a recorded sweep point get it from their names", "[index]") {

@@ -69,6 +69,9 @@ RunRecord read_record(const fs::path& file) {
   if (attributes.count("config")) {
     toml::table config = toml::parse(attribute("config"));
     if (auto* experiment = config["experiment"].as_table()) experiment->erase("seed");
+    // A run that starts from another run's checkpoint names a different base run in each seed;
+    // scan_runs puts the base run's own variant in its place.
+    if (auto* train = config["train"].as_table()) train->erase("init_from");
     std::ostringstream text;
     text << config;
     record.variant = hash_text(text.str()).substr(0, 8);
@@ -139,6 +142,29 @@ std::vector<RunRecord> scan_runs(const fs::path& folder) {
       broken.status_reason = e.what();
       runs.push_back(std::move(broken));
     }
+  }
+  // Runs that started from another run of this folder (train.init_from = its checkpoint) take
+  // that run's variant into theirs: the same base configuration in every seed is one variant,
+  // and a changed base makes the runs started from it a new one. Chains resolve in passes.
+  std::map<std::string, RunRecord*> by_name;
+  std::map<RunRecord*, std::string> base_of;
+  for (RunRecord& run : runs) {
+    by_name[run.name] = &run;
+    if (run.status == "unreadable") continue;
+    const auto config = RunReader(run.file).attribute("config");
+    const auto from = config ? toml::parse(*config)["train"]["init_from"].value<std::string>() : std::nullopt;
+    if (from && !from->empty()) base_of[&run] = fs::path(*from).stem().string();  // run names are unique in a folder
+  }
+  for (std::size_t pass = 0; pass < base_of.size(); ++pass) {
+    for (auto& [run, base] : base_of) {
+      const auto it = by_name.find(base);
+      if (it == by_name.end() || base_of.count(it->second)) continue;  // not here, or itself waiting on its base
+      run->variant = hash_text(run->variant + "+" + it->second->variant).substr(0, 8);
+    }
+    std::erase_if(base_of, [&](const auto& entry) {
+      const auto it = by_name.find(entry.second);
+      return it == by_name.end() || !base_of.count(it->second);
+    });
   }
   // Per sweep point, the configuration of its latest run (ISO 8601 times compare as text).
   std::map<std::string, const RunRecord*> latest;
