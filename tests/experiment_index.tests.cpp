@@ -137,6 +137,7 @@ TEST_CASE("experiment index: runs started from another run's checkpoint are one 
     run.set_attribute("start_time", started);
     run.set_attribute("seed", seed);
     run.set_attribute("sweep_point", point);
+    run.set_attribute("sweep.arm", point.substr(point.find('=') + 1));
   };
   write("arm=base,seed=1-a", "arm=base", 1, 0.1, "", "2026-01-01T10:00:00Z");
   write("arm=base,seed=2-b", "arm=base", 2, 0.1, "", "2026-01-01T10:00:01Z");
