@@ -3,7 +3,7 @@
 #   P/bin/lmlab
 #   P/lib/liblmlab.so
 #   P/lib/lmlab/plugins/lib*.so        (the host finds them from the library's own folder)
-#   P/include/lmlab/...                (with sdk/pch.hpp, the precompiled header of plugin projects)
+#   P/include/lmlab/...                (the plugin SDK alone, with sdk/pch.hpp, the precompiled header of plugin projects)
 #   P/lib/cmake/lmlab/                 (lmlabConfig.cmake, lmlabTargets.cmake, LmlabPlugin.cmake)
 include(CMakePackageConfigHelpers)
 
@@ -17,7 +17,6 @@ set_target_properties(lmlab PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL
 install(TARGETS lmlab_framework EXPORT lmlabTargets LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS lmlab RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/framework/include/lmlab DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(FILES ${CMAKE_BINARY_DIR}/framework/generated/lmlab/build_info.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/lmlab)
 install(FILES ${CMAKE_SOURCE_DIR}/framework/pch/lmlab_pch.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/lmlab/sdk RENAME pch.hpp)
 install(EXPORT lmlabTargets NAMESPACE lmlab:: DESTINATION ${LMLAB_INSTALL_CMAKE_DIR})
 

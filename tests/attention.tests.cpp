@@ -13,7 +13,7 @@
 #include "lmlab/kv_cache.hpp"
 #include "lmlab/nn/attention.hpp"
 #include "lmlab/nn/positions.hpp"
-#include "lmlab/runtime.hpp"
+#include "training/runtime.hpp"
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"

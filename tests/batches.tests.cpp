@@ -3,7 +3,7 @@
 
 #include <ATen/ATen.h>
 
-#include "lmlab/batches.hpp"
+#include "data/batches.hpp"
 #include "lmlab/error.hpp"
 
 TEST_CASE("training windows are contiguous slices and follow the generator") {

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "generated/test_paths.hpp"
-#include "lmlab/run_file.hpp"
+#include "results/run_file.hpp"
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;

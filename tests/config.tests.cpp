@@ -7,7 +7,8 @@
 
 #include <toml++/toml.h>
 
-#include "lmlab/config.hpp"
+#include "experiment/config.hpp"
+#include "experiment/experiment_schema.hpp"
 #include "support/config_fixtures.hpp"
 #include "support/test_support.hpp"
 

@@ -7,7 +7,7 @@
 
 #include <ATen/ATen.h>
 
-#include "lmlab/corpus.hpp"
+#include "data/corpus.hpp"
 #include "lmlab/error.hpp"
 #include "support/test_support.hpp"
 

@@ -1,36 +1,31 @@
-#include <cmath>
+// The framework's own decoding pieces (framework/src/generation/decoding.cpp and the SDK's
+// lmlab/decoding.hpp): the chain that composes steps, Cloneable and the registered name, and
+// history_counts. Each built-in step's tests are in tests/<step>.tests.cpp.
 #include <cstdint>
-#include <limits>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <ATen/ATen.h>
 
-#include "generated/test_paths.hpp"
 #include "lmlab/decoding.hpp"
 #include "lmlab/error.hpp"
-#include "lmlab/generate.hpp"
-#include "lmlab/plugin_call.hpp"
-#include "lmlab/plugin_loader.hpp"
 #include "lmlab/registry.hpp"
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
-#include "support/test_support.hpp"
+#include "support/decoding_helpers.hpp"
 
-using Catch::Matchers::Contains;
-using lmlab::test::MessageContains;
 using lmlab::DecodeState;
 using lmlab::DecodingChain;
 using lmlab::DecodingStep;
-using StepPtr = std::shared_ptr<DecodingStep>;
+using lmlab::test::ids;
+using lmlab::test::MessageContains;
+using lmlab::test::state_for;
+using lmlab::test::StepPtr;
 
 namespace {
-
-StepPtr make_step(const std::string& name, const toml::table& options = {}) {
-  return lmlab::test::decoding_step(name, options, 4);
-}
 
 /// A warper that records its call order in a shared log and applies logits * scale + shift.
 class Affine final : public DecodingStep {
@@ -68,38 +63,25 @@ StepPtr affine(const std::string& name, double scale = 1.0, double shift = 0.0) 
   return std::make_shared<Affine>(name, scale, shift, std::make_shared<std::vector<std::string>>());
 }
 
-DecodeState state_for(const at::Tensor& logits, std::vector<at::Generator>* rngs = nullptr) {
-  DecodeState state;
-  state.logits = logits.to(at::kFloat);
-  state.history = at::zeros({logits.size(0), 1}, at::kLong);
-  state.prompt_length = 1;
-  state.rngs = rngs;
-  return state;
-}
-
-/// A float32 (rows, 4) tensor from nested lists (ATen's at::tensor takes flat lists only).
-at::Tensor rows(const std::vector<std::vector<double>>& values) {
-  std::vector<at::Tensor> out;
-  for (const auto& row : values) out.push_back(at::tensor(row, at::kFloat));
-  return at::stack(out);
-}
-
-std::vector<std::int64_t> ids(const at::Tensor& chosen) {
-  const at::Tensor c = chosen.to(at::kLong).contiguous();
-  return std::vector<std::int64_t>(c.data_ptr<std::int64_t>(), c.data_ptr<std::int64_t>() + c.numel());
-}
-
-/// Token frequencies of `draws` single-row samples of `logits` (4 tokens) through `chain`.
-std::vector<double> frequencies(DecodingStep& chain, const at::Tensor& logits, int draws, std::uint64_t seed) {
-  std::vector<at::Generator> rngs{lmlab::sequence_generator(seed, 0)};
-  std::vector<double> counts(4, 0.0);
-  for (int i = 0; i < draws; ++i) {
-    DecodeState state = state_for(logits.unsqueeze(0), &rngs);
-    chain.apply(state);
-    counts[static_cast<std::size_t>(state.chosen.item<std::int64_t>())] += 1.0;
+/// A step written as a plugin writes one: Cloneable gives it clone() and name(); it counts its calls.
+class Tally final : public lmlab::Cloneable<Tally> {
+ public:
+  void apply(DecodeState& state) override {
+    ++calls;
+    state.logits = state.logits + 1.0;  // (B, V)
   }
-  for (double& c : counts) c /= draws;
-  return counts;
+  std::int64_t calls = 0;
+};
+
+/// A registry holding `make` as decoding step `name`, as a plugin's registration would add it.
+lmlab::Registry registry_with(const std::string& name, std::function<StepPtr()> make) {
+  lmlab::Registry registry;
+  lmlab::Factory<DecodingStep> factory;
+  factory.info.name = name;
+  factory.info.library = "decoding.tests";
+  factory.make = [make](const toml::table&, const lmlab::DecodingContext&) { return make(); };
+  registry.add(std::move(factory));
+  return registry;
 }
 
 }  // namespace
@@ -158,117 +140,34 @@ TEST_CASE("decoding chain: clone is deep and reset reaches every step", "[decodi
   CHECK(ids(state.chosen) == std::vector<std::int64_t>{0, 0});
 }
 
-TEST_CASE("temperature: divides the logits by T", "[decoding][plugin]") {
-  toml::table options{{"value", 2.0}};
-  const StepPtr step = make_step("temperature", options);
-  CHECK(step->name() == "temperature");
-  CHECK_FALSE(step->selects());
-
-  DecodeState state = state_for(rows({{1.0, -2.0, 3.0, 4.0}, {0.0, 0.5, -1.0, 8.0}}));
+TEST_CASE("decoding step: Cloneable clones the derived step; name() is the registered name", "[decoding]") {
+  const lmlab::Registry registry = registry_with("tally", [] { return std::make_shared<Tally>(); });
+  const StepPtr step = registry.get<DecodingStep>("tally").make(toml::table{}, lmlab::DecodingContext{4});
+  CHECK(step->name() == "tally");
+  DecodeState state = state_for(at::zeros({1, 4}));
   step->apply(state);
-  CHECK(at::allclose(state.logits, rows({{0.5, -1.0, 1.5, 2.0}, {0.0, 0.25, -0.5, 4.0}})));
 
-  // Its softmax at T = 0.5 is the hand-computed p^2 / sum(p^2) of p = (0.1, 0.2, 0.3, 0.4).
-  const StepPtr sharp = make_step("temperature", toml::table{{"value", 0.5}});
-  DecodeState s2 = state_for(at::log(at::tensor({0.1, 0.2, 0.3, 0.4})).unsqueeze(0));
-  sharp->apply(s2);
-  const at::Tensor expected = at::tensor({1.0f / 30, 4.0f / 30, 9.0f / 30, 16.0f / 30}).unsqueeze(0);
-  CHECK(at::allclose(at::softmax(s2.logits, -1), expected));
+  // The copy is a Tally (not a DecodingStep sliced off one), with the original's state and name,
+  // and independent of it afterwards.
+  const StepPtr copy = step->clone();
+  REQUIRE(dynamic_cast<const Tally*>(copy.get()) != nullptr);
+  CHECK(copy->name() == "tally");
+  CHECK(dynamic_cast<const Tally&>(*copy).calls == 1);
+  copy->apply(state);
+  CHECK(dynamic_cast<const Tally&>(*copy).calls == 2);
+  CHECK(dynamic_cast<const Tally&>(*step).calls == 1);
+  CHECK(at::equal(state.logits, at::full({1, 4}, 2.0f)));
 
-  // The default (T = 1) leaves logits unchanged; a clone keeps T.
-  DecodeState s3 = state_for(at::tensor({1.0, 2.0, 3.0, 4.0}).unsqueeze(0));
-  make_step("temperature")->apply(s3);
-  CHECK(at::equal(s3.logits, at::tensor({1.0f, 2.0f, 3.0f, 4.0f}).unsqueeze(0)));
-  DecodeState s4 = state_for(at::tensor({1.0, 2.0, 3.0, 4.0}).unsqueeze(0));
-  step->clone()->apply(s4);
-  CHECK(at::allclose(s4.logits, at::tensor({0.5f, 1.0f, 1.5f, 2.0f}).unsqueeze(0)));
-}
+  // Built outside a registry a step has no registered name; a step that names itself keeps its
+  // own name whatever it is registered under.
+  CHECK(Tally().name().empty());
+  const lmlab::Registry renamed = registry_with("registered", [] { return affine("own"); });
+  CHECK(renamed.get<DecodingStep>("registered").make(toml::table{}, lmlab::DecodingContext{4})->name() == "own");
 
-TEST_CASE("temperature: T must be positive", "[decoding][plugin]") {
-  CHECK_THROWS_MATCHES(make_step("temperature", toml::table{{"value", 0.0}}), lmlab::ConfigError,
-                       MessageContains("decoding.temperature.value"));
-  CHECK_THROWS_MATCHES(make_step("temperature", toml::table{{"value", -1.0}}), lmlab::ConfigError,
-                       MessageContains("out of range"));
-  CHECK_THROWS_AS(make_step("temperature", toml::table{{"valu", 1.0}}), lmlab::ConfigError);
-}
-
-TEST_CASE("greedy: picks the argmax, ties to the lowest id", "[decoding][plugin]") {
-  const StepPtr step = make_step("greedy");
-  CHECK(step->name() == "greedy");
-  CHECK(step->selects());
-  const double inf = std::numeric_limits<double>::infinity();
-  DecodeState state = state_for(rows({{0.1, 2.5, -1.0, 2.4},        // clear maximum
-                                      {3.0, 1.0, 3.0, 3.0},         // three-way tie
-                                      {-inf, 1.0, 0.0, 1.0},        // tie after a masked token
-                                      {-5.0, -4.0, -3.0, -2.0}}));  // all negative
-  step->apply(state);
-  CHECK(ids(state.chosen) == std::vector<std::int64_t>{1, 0, 1, 3});
-  CHECK(state.chosen.scalar_type() == at::kLong);
-}
-
-TEST_CASE("sample: frequencies follow the softmax", "[decoding][plugin]") {
-  const int draws = 20000;
-  // Binomial standard deviation is at most sqrt(0.25 / 20000) = 0.0035; 0.015 is above 4 sigma.
-  const double tolerance = 0.015;
-  const at::Tensor logits = at::log(at::tensor({0.1, 0.2, 0.3, 0.4}));
-  DecodingChain plain({make_step("sample")});
-  const std::vector<double> f = frequencies(plain, logits, draws, 11);
-  const std::vector<double> expected = {0.1, 0.2, 0.3, 0.4};
-  for (std::size_t i = 0; i < 4; ++i) CHECK(f[i] == Approx(expected[i]).margin(tolerance));
-
-  // Through temperature 0.5: p^2 / sum(p^2).
-  DecodingChain sharp({make_step("temperature", toml::table{{"value", 0.5}}), make_step("sample")});
-  const std::vector<double> g = frequencies(sharp, logits, draws, 12);
-  const std::vector<double> sharpened = {1.0 / 30, 4.0 / 30, 9.0 / 30, 16.0 / 30};
-  for (std::size_t i = 0; i < 4; ++i) CHECK(g[i] == Approx(sharpened[i]).margin(tolerance));
-
-  // A masked (-inf) token is never drawn.
-  const double inf = std::numeric_limits<double>::infinity();
-  const std::vector<double> h = frequencies(plain, at::tensor({0.0, -inf, 0.0, 0.0}), 3000, 13);
-  CHECK(h[1] == 0.0);
-  CHECK(h[0] + h[2] + h[3] == Approx(1.0));
-}
-
-TEST_CASE("sample: same seed, same draws, whatever the batch position", "[decoding][plugin]") {
-  const StepPtr step = make_step("sample");
-  const at::Tensor flat = at::zeros({4});  // uniform, so draws vary as much as possible
-  const int steps = 64;
-
-  auto draws_alone = [&](std::uint64_t seed, std::int64_t index) {
-    std::vector<at::Generator> rngs{lmlab::sequence_generator(seed, index)};
-    std::vector<std::int64_t> out;
-    for (int i = 0; i < steps; ++i) {
-      DecodeState state = state_for(flat.unsqueeze(0), &rngs);
-      step->apply(state);
-      out.push_back(ids(state.chosen)[0]);
-    }
-    return out;
-  };
-  const std::vector<std::int64_t> first = draws_alone(5, 7);
-  CHECK(draws_alone(5, 7) == first);
-  CHECK(draws_alone(6, 7) != first);
-  CHECK(draws_alone(5, 8) != first);
-
-  // Sequence 7 sitting at row 2 of a batch whose other rows have other distributions.
-  std::vector<at::Generator> rngs;
-  for (std::int64_t index = 5; index < 8; ++index) rngs.push_back(lmlab::sequence_generator(5, index));
-  const at::Tensor batch = at::stack({at::tensor({5.0, 0.0, 0.0, 0.0}), at::tensor({0.0, 0.0, 0.0, 9.0}), flat});
-  std::vector<std::int64_t> in_batch;
-  for (int i = 0; i < steps; ++i) {
-    DecodeState state = state_for(batch, &rngs);
-    step->apply(state);
-    in_batch.push_back(ids(state.chosen)[2]);
-  }
-  CHECK(in_batch == first);
-}
-
-TEST_CASE("sample: needs one generator per sequence", "[decoding][plugin]") {
-  const StepPtr step = make_step("sample");
-  DecodeState without = state_for(at::zeros({2, 4}));
-  CHECK_THROWS_WITH(step->apply(without), Contains("one generator per sequence"));
-  std::vector<at::Generator> one{lmlab::sequence_generator(0, 0)};
-  DecodeState too_few = state_for(at::zeros({2, 4}), &one);
-  CHECK_THROWS_WITH(step->apply(too_few), Contains("2 sequences, 1 generators"));
+  // A built-in plugin's step, and its clone, answer with the name the library registered.
+  const StepPtr top_k = lmlab::test::decoding_step("top_k", {}, 4);
+  CHECK(top_k->name() == "top_k");
+  CHECK(top_k->clone()->name() == "top_k");
 }
 
 TEST_CASE("history_counts: counts each id from a column on, padding never", "[decoding]") {

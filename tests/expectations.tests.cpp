@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "lmlab/error.hpp"
-#include "lmlab/expectations.hpp"
+#include "results/expectations.hpp"
 #include "support/config_fixtures.hpp"
 #include "support/test_support.hpp"
 #include "support/catch.hpp"

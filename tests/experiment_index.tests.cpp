@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "lmlab/experiment_index.hpp"
-#include "lmlab/run_file.hpp"
-#include "lmlab/run_reader.hpp"
+#include "results/experiment_index.hpp"
+#include "results/run_file.hpp"
+#include "results/run_reader.hpp"
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 

@@ -6,7 +6,7 @@
 
 #include "generated/test_paths.hpp"
 #include "lmlab/error.hpp"
-#include "lmlab/experiment_loader.hpp"
+#include "experiment/experiment_loader.hpp"
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;

@@ -8,8 +8,8 @@
 
 #include "generated/test_paths.hpp"
 #include "lmlab/error.hpp"
-#include "lmlab/experiment_report.hpp"
-#include "lmlab/run_file.hpp"
+#include "reporting/experiment_report.hpp"
+#include "results/run_file.hpp"
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 

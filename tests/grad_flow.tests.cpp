@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "lmlab/grad_flow.hpp"
-#include "lmlab/run_file.hpp"
-#include "lmlab/run_reader.hpp"
+#include "results/grad_flow.hpp"
+#include "results/run_file.hpp"
+#include "results/run_reader.hpp"
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 

@@ -12,12 +12,12 @@
 #include <fmt/format.h>
 #include <torch/optim/adamw.h>
 
-#include "lmlab/experiment_loader.hpp"
+#include "experiment/experiment_loader.hpp"
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/plugin_loader.hpp"
 #include "lmlab/regulariser.hpp"
-#include "lmlab/run_file.hpp"
-#include "lmlab/trainer.hpp"
+#include "results/run_file.hpp"
+#include "training/trainer.hpp"
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
@@ -222,26 +222,8 @@ TEST_CASE("grad_monitor: post-norm's gradients grow towards the output, pre-norm
 TEST_CASE("grad_monitor: a run writes its group, one row per layer per log step", "[grad_monitor]") {
   lmlab::test::TempDir dir;
   lmlab::test::write_generated_corpus(dir / "corpus");
-  lmlab::test::write_file(dir / "e.toml", fmt::format(R"([experiment]
-name = "grad_monitor_test"
-seed = 3
-threads = 1
-results_dir = "{}"
-
-[data]
-corpus = "{}"
-block_size = 16
-
-[model]
-arch = "causal_decoder"
-d_model = 16
-n_layers = 2
-n_heads = 2
-
-[objective]
-name = "causal_lm"
-
-[[regularisers]]
+  // grad_monitor twice, around a clip to 0.1: the first sees the gradients before it, the second after.
+  const std::string regularisers = R"([[regularisers]]
 name = "grad_monitor"
 
 [[regularisers]]
@@ -251,25 +233,23 @@ max_norm = 0.1
 [[regularisers]]
 name = "grad_monitor"
 every = 1
-
-[decoding]
-chain = ["greedy"]
-
-[train]
-steps = 4
-batch_size = 4
-lr = 1e-3
-warmup = 0
-eval_every = 4
-log_every = 2
-
-[eval]
-batches = 1
-prompts = 1
-prompt_tokens = 4
-max_new_tokens = 2
-)",
-                                                      (dir / "results").string(), (dir / "corpus").string()));
+)";
+  lmlab::test::write_file(dir / "e.toml", lmlab::test::SmallExperiment{.corpus = dir / "corpus",
+                                                                       .results = dir / "results",
+                                                                       .name = "grad_monitor_test",
+                                                                       .seed = 3,
+                                                                       .block_size = 16,
+                                                                       .d_model = 16,
+                                                                       .n_layers = 2,
+                                                                       .regularisers = regularisers,
+                                                                       .steps = 4,
+                                                                       .lr = 1e-3,
+                                                                       .warmup = 0,
+                                                                       .eval_every = 4,
+                                                                       .log_every = 2,
+                                                                       .prompt_tokens = 4,
+                                                                       .max_new_tokens = 2}
+                                                  .text());
   lmlab::Registry registry;
   lmlab::PluginLoader loader{registry};
   auto runs = lmlab::load_runs(dir / "e.toml", {}, loader, registry);
@@ -280,7 +260,7 @@ max_new_tokens = 2
   options.live = false;
   const lmlab::RunSummary s = lmlab::run_experiment(runs.front(), registry, options);
   INFO(sink.str());
-  REQUIRE(s.status == "complete");
+  REQUIRE(s.status == lmlab::RunStatus::complete);
   // Listed twice, the groups are numbered by position. Four layers: embeddings, two blocks, the final norm.
   const auto steps = lmlab::run_file::read_ints(s.run_file, "grad_monitor.0/step");
   CHECK(steps == std::vector<std::int64_t>{2, 2, 2, 2, 4, 4, 4, 4});

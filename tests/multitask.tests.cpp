@@ -12,12 +12,12 @@
 #include <fmt/format.h>
 
 #include "lmlab/error.hpp"
-#include "lmlab/experiment_loader.hpp"
+#include "experiment/experiment_loader.hpp"
 #include "lmlab/objective.hpp"
 #include "lmlab/plugin_call.hpp"
-#include "lmlab/run_file.hpp"
+#include "results/run_file.hpp"
 #include "lmlab/tokenizer.hpp"
-#include "lmlab/trainer.hpp"
+#include "training/trainer.hpp"
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
@@ -238,40 +238,24 @@ namespace {
 
 // A multitask experiment; `objective` replaces the [objective] section.
 std::string experiment(const fs::path& corpus, const fs::path& results, const std::string& objective) {
-  return fmt::format(R"([experiment]
-name = "multitask_test"
-seed = 5
-threads = 1
-results_dir = "{}"
-
-[data]
-corpus = "{}"
-block_size = 32
-
-[model]
-arch = "causal_decoder"
-d_model = 32
-n_layers = 2
-n_heads = 2
-
-{}
-[[regularisers]]
-name = "z_loss"
-
-[train]
-steps = 40
-batch_size = 8
-lr = 3e-3
-warmup = 3
-eval_every = 40
-log_every = 1
-
-[eval]
-batches = 2
-prompts = 0
-max_new_tokens = 0
-)",
-                     results.string(), corpus.string(), objective);
+  return lmlab::test::SmallExperiment{.corpus = corpus,
+                                      .results = results,
+                                      .name = "multitask_test",
+                                      .seed = 5,
+                                      .n_layers = 2,
+                                      .objective = objective,
+                                      .regularisers = "[[regularisers]]\nname = \"z_loss\"\n",
+                                      .decoding = std::nullopt,
+                                      .steps = 40,
+                                      .batch_size = 8,
+                                      .lr = 3e-3,
+                                      .warmup = 3,
+                                      .eval_every = 40,
+                                      .eval_batches = 2,
+                                      .prompts = 0,
+                                      .prompt_tokens = std::nullopt,
+                                      .max_new_tokens = 0}
+      .text();
 }
 
 const char* good_objective = R"([objective]
@@ -370,7 +354,7 @@ TEST_CASE("multitask: a short run learns and logs each task's loss", "[multitask
   const auto run = f.load(good_objective).front();
   const lmlab::RunSummary s = lmlab::run_experiment(run, f.registry, quiet);
   INFO(log.str());
-  REQUIRE(s.status == "complete");
+  REQUIRE(s.status == lmlab::RunStatus::complete);
   CHECK(std::isfinite(s.val_loss));
   const auto loss = lmlab::run_file::read_floats(s.run_file, "train/loss");
   const auto causal = lmlab::run_file::read_floats(s.run_file, "train/loss.causal_lm");
@@ -400,7 +384,7 @@ TEST_CASE("multitask: a short run learns and logs each task's loss", "[multitask
   const auto sampled =
       f.load(good_objective, {"objective.mixing=sample", "train.steps=16", "experiment.name=sampled"}).front();
   const lmlab::RunSummary t = lmlab::run_experiment(sampled, f.registry, quiet);
-  REQUIRE(t.status == "complete");
+  REQUIRE(t.status == lmlab::RunStatus::complete);
   const auto c2 = lmlab::run_file::read_floats(t.run_file, "train/loss.causal_lm");
   const auto s2 = lmlab::run_file::read_floats(t.run_file, "train/loss.span_corruption");
   REQUIRE(c2.size() == 16);

@@ -15,7 +15,7 @@
 #include "generated/test_paths.hpp"
 #include "lmlab/capabilities.hpp"
 #include "lmlab/error.hpp"
-#include "lmlab/experiment_loader.hpp"
+#include "experiment/experiment_loader.hpp"
 #include "lmlab/tokenizer.hpp"
 #include "support/models.hpp"
 #include "support/test_support.hpp"

@@ -5,7 +5,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
-#include "lmlab/optimizer.hpp"
+#include "training/optimizer.hpp"
 
 namespace {
 

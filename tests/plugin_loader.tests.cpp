@@ -12,10 +12,10 @@
 
 namespace fs = std::filesystem;
 using lmlab::test_paths::plugin_dir;
-using lmlab::test_paths::test_plugin_dir;
+using lmlab::test_paths::fixture_plugin_dir;
 
 namespace {
-fs::path test_plugin(const std::string& name) { return fs::path(test_plugin_dir) / name / ("lib" + name + ".so"); }
+fs::path test_plugin(const std::string& name) { return fs::path(fixture_plugin_dir) / name / ("lib" + name + ".so"); }
 }  // namespace
 
 TEST_CASE("the built-in plugins load and register the plugins of each kind") {
@@ -112,7 +112,7 @@ TEST_CASE("exceptions thrown inside a plugin come back naming it") {
 TEST_CASE("the standard search adds LMLAB_PLUGIN_PATH folders and experiment plugin_paths") {
   lmlab::Registry registry;
   lmlab::PluginLoader loader(registry);
-  const std::string folder = (fs::path(test_plugin_dir) / "throwing").string();
+  const std::string folder = (fs::path(fixture_plugin_dir) / "throwing").string();
   setenv("LMLAB_PLUGIN_PATH", folder.c_str(), 1);
   loader.load_standard();
   unsetenv("LMLAB_PLUGIN_PATH");
@@ -121,6 +121,6 @@ TEST_CASE("the standard search adds LMLAB_PLUGIN_PATH folders and experiment plu
 
   lmlab::Registry second;
   lmlab::PluginLoader from_experiment(second);
-  from_experiment.load_standard({"throwing"}, test_plugin_dir);
+  from_experiment.load_standard({"throwing"}, fixture_plugin_dir);
   CHECK_NOTHROW(second.get<lmlab::DecodingStep>("failing"));
 }

@@ -13,7 +13,7 @@
 #include "generated/test_paths.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/plugin_loader.hpp"
-#include "lmlab/plugin_trust.hpp"
+#include "plugin_host/plugin_trust.hpp"
 #include "lmlab/decoding.hpp"
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
@@ -30,7 +30,7 @@ struct PluginCopy {
   PluginCopy() {
     fs::create_directories(folder);
     fs::permissions(folder, fs::perms::owner_all, fs::perm_options::replace);
-    fs::copy_file(fs::path(lmlab::test_paths::test_plugin_dir) / "throwing" / "libthrowing.so", library);
+    fs::copy_file(fs::path(lmlab::test_paths::fixture_plugin_dir) / "throwing" / "libthrowing.so", library);
     fs::permissions(library, fs::perms::owner_read | fs::perms::owner_write | fs::perms::owner_exec,
                     fs::perm_options::replace);
   }

@@ -3,7 +3,7 @@
 
 #include <sstream>
 
-#include "lmlab/progress.hpp"
+#include "training/progress.hpp"
 
 TEST_CASE("durations read like a person writes them") {
   CHECK(lmlab::format_duration(12.2) == "12s");

@@ -1,4 +1,5 @@
-// repetition: which tokens lie in an n-gram that already occurred earlier in their row.
+// repetition: which tokens lie in an n-gram that already occurred earlier in their row, and how
+// many of the n-grams of id sequences are distinct.
 #include <cstdint>
 #include <vector>
 
@@ -72,4 +73,28 @@ TEST_CASE("repetition: bad input is a clear error", "[repetition]") {
   CHECK_THROWS_WITH(lmlab::ngram_repeat_mask(at::zeros({1, 2, 3}, at::kLong), 2), Contains("got shape 1x2x3"));
   CHECK_THROWS_WITH(lmlab::ngram_repeat_mask(at::zeros({1, 3}), 2), Contains("integer token ids, got dtype Float"));
   CHECK_THROWS_AS(lmlab::ngram_repeat_mask(at::Tensor(), 2), std::invalid_argument);
+}
+
+TEST_CASE("repetition: NgramCounter counts all and distinct n-grams, never across sequences", "[repetition]") {
+  // a b c d a b c d: 5 4-grams, 4 distinct (a b c d twice): seq-rep-4 = 1 - 4/5, the paper's 0.2.
+  lmlab::NgramCounter four(4);
+  four.add(std::vector<std::int64_t>{0, 1, 2, 3, 0, 1, 2, 3});
+  CHECK(four.total() == 5);
+  CHECK(four.distinct() == 4);
+  // Shorter than n: nothing counted. [1 2], [3 4] hold 12 and 34 only, no 23 across them.
+  lmlab::NgramCounter two(2);
+  two.add(std::vector<std::int64_t>{7});
+  two.add(std::vector<std::int64_t>{});
+  CHECK(two.total() == 0);
+  two.add(std::vector<std::int64_t>{1, 2});
+  two.add(std::vector<std::int64_t>{3, 4});
+  CHECK(two.total() == 2);
+  CHECK(two.distinct() == 2);
+  // A repeat across sequences counts once among the distinct, twice in the total; overlapping
+  // occurrences ([9 9 9]: 99 at 0 and 1) both count.
+  two.add(std::vector<std::int64_t>{1, 2});
+  two.add(std::vector<std::int64_t>{9, 9, 9});
+  CHECK(two.total() == 5);
+  CHECK(two.distinct() == 3);
+  CHECK_THROWS_WITH(lmlab::NgramCounter(0), Contains("n must be >= 1"));
 }

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "lmlab/error.hpp"
-#include "lmlab/run_file.hpp"
-#include "lmlab/run_reader.hpp"
+#include "results/run_file.hpp"
+#include "results/run_reader.hpp"
 #include "support/test_support.hpp"
 
 using Catch::Matchers::Contains;

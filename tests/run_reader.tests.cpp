@@ -3,8 +3,8 @@
 #include <vector>
 
 #include "lmlab/error.hpp"
-#include "lmlab/run_file.hpp"
-#include "lmlab/run_reader.hpp"
+#include "results/run_file.hpp"
+#include "results/run_reader.hpp"
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 

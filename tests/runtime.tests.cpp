@@ -7,7 +7,7 @@
 #include <torch/cuda.h>
 
 #include "lmlab/error.hpp"
-#include "lmlab/runtime.hpp"
+#include "training/runtime.hpp"
 
 TEST_CASE("threads default to the CPUs available, or what the config says") {
   CHECK(lmlab::available_cpus() >= 1);

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "lmlab/error.hpp"
-#include "lmlab/scaffold.hpp"
+#include "commands/scaffold.hpp"
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 

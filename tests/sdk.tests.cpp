@@ -3,14 +3,15 @@
 // package, run their own tests, then train an experiment that uses every one of them at once and
 // a sweep that sets an outside decoding step against a built-in.
 #include <cstdlib>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "generated/test_paths.hpp"
-#include "lmlab/run_reader.hpp"
-#include "lmlab/scaffold.hpp"
+#include "results/run_reader.hpp"
+#include "commands/scaffold.hpp"
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 
@@ -107,7 +108,19 @@ TEST_CASE("an installed lmlab builds, loads and runs scaffolded plugins of every
   const fs::path lmlab = prefix / "bin" / "lmlab";
   REQUIRE(fs::is_regular_file(lmlab));
   REQUIRE(fs::exists(prefix / "include" / "lmlab" / "plugin.hpp"));
-  REQUIRE(fs::exists(prefix / "include" / "lmlab" / "build_info.hpp"));
+  // The SDK alone: exactly the headers of framework/include/lmlab, none of the host's internals.
+  std::set<std::string> installed, sdk;
+  const fs::path sdk_source = fs::path(lmlab::test_paths::source_dir) / "framework" / "include" / "lmlab";
+  for (const auto& f : fs::recursive_directory_iterator(prefix / "include" / "lmlab")) {
+    if (f.is_regular_file()) installed.insert(fs::relative(f.path(), prefix / "include" / "lmlab").string());
+  }
+  for (const auto& f : fs::recursive_directory_iterator(sdk_source)) {
+    if (f.is_regular_file()) sdk.insert(fs::relative(f.path(), sdk_source).string());
+  }
+  sdk.insert("sdk/pch.hpp");
+  CHECK(installed == sdk);
+  CHECK_FALSE(fs::exists(prefix / "include" / "lmlab" / "trainer.hpp"));
+  CHECK_FALSE(fs::exists(prefix / "include" / "lmlab" / "build_info.hpp"));
 
   const fs::path corpus = tmp / "corpus";
   lmlab::test::write_generated_corpus(corpus, 20000);

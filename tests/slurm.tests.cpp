@@ -1,7 +1,7 @@
 #include <string>
 
 #include "lmlab/error.hpp"
-#include "lmlab/slurm.hpp"
+#include "sweeps/slurm.hpp"
 #include "support/config_fixtures.hpp"
 #include "support/test_support.hpp"
 #include "support/catch.hpp"

@@ -7,7 +7,9 @@
 
 #include <toml++/toml.h>
 
-#include "lmlab/config.hpp"
+#include "experiment/config.hpp"
+#include "experiment/experiment_schema.hpp"
+#include "experiment/sweep.hpp"
 #include "lmlab/options.hpp"
 #include "support/config_fixtures.hpp"
 

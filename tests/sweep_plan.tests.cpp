@@ -7,9 +7,9 @@
 #include <fmt/format.h>
 
 #include "lmlab/error.hpp"
-#include "lmlab/run_file.hpp"
-#include "lmlab/sweep_plan.hpp"
-#include "lmlab/trainer.hpp"
+#include "results/run_file.hpp"
+#include "sweeps/sweep_plan.hpp"
+#include "training/trainer.hpp"
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 

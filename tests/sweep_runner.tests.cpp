@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include "generated/test_paths.hpp"
-#include "lmlab/run_file.hpp"
-#include "lmlab/run_reader.hpp"
-#include "lmlab/runtime.hpp"
-#include "lmlab/sweep_runner.hpp"
+#include "results/run_file.hpp"
+#include "results/run_reader.hpp"
+#include "training/runtime.hpp"
+#include "sweeps/sweep_runner.hpp"
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 
@@ -53,7 +53,7 @@ TEST_CASE("sweep runner: a run whose plugin aborts fails alone; its sibling comp
   lmlab::test::write_generated_corpus(dir / "corpus", 8000);
   std::string text = lmlab::test::tiny_experiment(dir / "corpus", dir / "results");
   text.replace(text.find("results_dir"), 0,
-               fmt::format("plugin_paths = [\"{}/crashing\"]\n", lmlab::test_paths::test_plugin_dir));
+               fmt::format("plugin_paths = [\"{}/crashing\"]\n", lmlab::test_paths::fixture_plugin_dir));
   text += "\n[sweep]\ngrid = { \"metrics.crashing.abort\" = [false, true] }\n";
   write_file(dir / "crash.toml", text);
   const auto r = run_command(host("sweep --jobs 2 " + (dir / "crash.toml").string()));
@@ -82,7 +82,7 @@ TEST_CASE("sweep runner: a run that starts from another run's checkpoint waits f
   lmlab::test::write_generated_corpus(dir / "corpus", 8000);
   std::string text = lmlab::test::tiny_experiment(dir / "corpus", dir / "results");
   text.replace(text.find("results_dir"), 0,
-               fmt::format("plugin_paths = [\"{}/crashing\"]\n", lmlab::test_paths::test_plugin_dir));
+               fmt::format("plugin_paths = [\"{}/crashing\"]\n", lmlab::test_paths::fixture_plugin_dir));
   // Listed first, so with two jobs it would start beside its base were it not held back.
   text += "\n[sweep]\n[[sweep.arm]]\nname = \"tuned\"\nset = { \"train.init_from\" = \"@arm=base\" }\n"
           "[[sweep.arm]]\nname = \"base\"\n";

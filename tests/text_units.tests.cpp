@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "lmlab/text_units.hpp"
+#include "generation/text_units.hpp"
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"

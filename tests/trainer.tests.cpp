@@ -13,10 +13,10 @@
 
 #include "generated/test_paths.hpp"
 #include "lmlab/error.hpp"
-#include "lmlab/experiment_loader.hpp"
-#include "lmlab/run_file.hpp"
-#include "lmlab/text_units.hpp"
-#include "lmlab/trainer.hpp"
+#include "experiment/experiment_loader.hpp"
+#include "results/run_file.hpp"
+#include "generation/text_units.hpp"
+#include "training/trainer.hpp"
 #include "support/models.hpp"
 #include "support/test_support.hpp"
 
@@ -31,51 +31,29 @@ const char* default_decoding = R"(chain = ["temperature", "sample"]
 [decoding.temperature]
 value = 0.9)";
 
+// The grad_clip table that load()'s `regularisers` replaces.
+const char* default_regularisers = "[[regularisers]]\nname = \"grad_clip\"\nmax_norm = 1.0\n";
+
 std::string experiment_text(const fs::path& corpus, const fs::path& results, const std::string& decoding,
-                            const std::string& plugin_paths) {
-  return fmt::format(R"([experiment]
-name = "trainer_test"
-seed = 7
-threads = 1
-results_dir = "{}"
-plugin_paths = [{}]
-
-[data]
-corpus = "{}"
-block_size = 32
-
-[model]
-arch = "causal_decoder"
-d_model = 32
-n_layers = 2
-n_heads = 2
-residual_dropout = 0.1
-
-[objective]
-name = "causal_lm"
-
-[[regularisers]]
-name = "grad_clip"
-max_norm = 1.0
-
-[decoding]
-{}
-
-[train]
-steps = 12
-batch_size = 8
-lr = 3e-3
-warmup = 3
-eval_every = 4
-log_every = 1
-
-[eval]
-batches = 2
-prompts = 2
-prompt_tokens = 8
-max_new_tokens = 8
-)",
-                     results.string(), plugin_paths, corpus.string(), decoding);
+                            const std::string& plugin_paths, const std::string& regularisers) {
+  return lmlab::test::SmallExperiment{.corpus = corpus,
+                                      .results = results,
+                                      .name = "trainer_test",
+                                      .seed = 7,
+                                      .plugin_paths = plugin_paths,
+                                      .n_layers = 2,
+                                      .model_extra = "residual_dropout = 0.1\n",
+                                      .regularisers = regularisers,
+                                      .decoding = decoding,
+                                      .steps = 12,
+                                      .batch_size = 8,
+                                      .lr = 3e-3,
+                                      .warmup = 3,
+                                      .eval_every = 4,
+                                      .eval_batches = 2,
+                                      .prompts = 2,
+                                      .max_new_tokens = 8}
+      .text();
 }
 
 struct Fixture {
@@ -88,12 +66,8 @@ struct Fixture {
                          const std::string& decoding = default_decoding, const std::string& plugin_paths = "",
                          const std::string& regularisers = "") {
     const fs::path file = dir / (results + ".toml");
-    std::string text = experiment_text(dir / "corpus", dir / results, decoding, plugin_paths);
-    if (!regularisers.empty()) {
-      const std::string clip = "[[regularisers]]\nname = \"grad_clip\"\nmax_norm = 1.0\n";
-      text.replace(text.find(clip), clip.size(), regularisers);
-    }
-    lmlab::test::write_file(file, text);
+    const std::string chosen = regularisers.empty() ? std::string(default_regularisers) : regularisers;
+    lmlab::test::write_file(file, experiment_text(dir / "corpus", dir / results, decoding, plugin_paths, chosen));
     auto runs = lmlab::load_runs(file, overrides, loader, registry);
     REQUIRE(runs.size() == 1);
     return runs.front();
@@ -115,7 +89,7 @@ TEST_CASE("training on a generated corpus drives the validation loss far below t
   std::ostringstream log;
   const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
   INFO(log.str());
-  CHECK(s.status == "complete");
+  CHECK(s.status == lmlab::RunStatus::complete);
   CHECK(s.steps == 400);
   CHECK(s.tokens == 400 * 8 * 32);
   // The corpus' unigram perplexity is ~17; its sentences are nearly deterministic word by word.
@@ -137,20 +111,20 @@ TEST_CASE("a run stopped and resumed logs the same losses, bit for bit, as one t
   std::ostringstream log;
   const auto straight = f.load("straight", {log_every});
   const lmlab::RunSummary a = lmlab::run_experiment(straight, f.registry, quiet(log));
-  REQUIRE(a.status == "complete");
+  REQUIRE(a.status == lmlab::RunStatus::complete);
 
   const auto interrupted = f.load("interrupted", {log_every});
   CHECK(interrupted.config_hash != straight.config_hash);  // results_dir differs, and it is part of the config
   auto stop = quiet(log);
   stop.stop_after = 6;
   const lmlab::RunSummary b1 = lmlab::run_experiment(interrupted, f.registry, stop);
-  CHECK(b1.status == "stopped");
+  CHECK(b1.status == lmlab::RunStatus::stopped);
   CHECK(b1.steps == 6);
   CHECK(lmlab::run_file::read_attribute(b1.run_file, "status") == "stopped");
   auto resume = quiet(log);
   resume.resume = true;
   const lmlab::RunSummary b2 = lmlab::run_experiment(interrupted, f.registry, resume);
-  CHECK(b2.status == "complete");
+  CHECK(b2.status == lmlab::RunStatus::complete);
 
   for (const std::string column : {"train/loss", "train/grad_norm", "train/lr", "eval/val_loss", "eval/val_acc"}) {
     INFO(column);
@@ -210,7 +184,7 @@ TEST_CASE("a checkpoint holds the model, optimizer, generators, data position an
 
   // Resuming a finished run leaves its file alone and reports its last evaluation.
   const auto finished = lmlab::run_experiment(e, f.registry, resume);
-  CHECK(finished.status == "complete");
+  CHECK(finished.status == lmlab::RunStatus::complete);
   CHECK(finished.steps == 12);
   CHECK(finished.val_loss > 0.0);
   const auto again = lmlab::run_experiment(e, f.registry, resume);
@@ -332,7 +306,7 @@ TEST_CASE("each decoding configuration samples under its name, with the entropy 
 TEST_CASE("metrics see every validation batch and each configuration's continuations, on tokens and words") {
   Fixture f;
   std::ostringstream log;
-  const std::string probe_dir = '"' + (fs::path(lmlab::test_paths::test_plugin_dir) / "metric_probe").string() + '"';
+  const std::string probe_dir = '"' + (fs::path(lmlab::test_paths::fixture_plugin_dir) / "metric_probe").string() + '"';
   const auto e = f.load("metrics", {"train.steps=4", "metrics.names=[\"probe\"]"}, default_decoding, probe_dir);
   const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
   using lmlab::run_file::read_floats;
@@ -364,7 +338,7 @@ TEST_CASE("metrics see every validation batch and each configuration's continuat
 TEST_CASE("a plugin failing mid-run marks the run failed, naming the plugin, and keeps the rows") {
   Fixture f;
   std::ostringstream log;
-  const std::string library_dir = (fs::path(lmlab::test_paths::test_plugin_dir) / "throwing").string();
+  const std::string library_dir = (fs::path(lmlab::test_paths::fixture_plugin_dir) / "throwing").string();
   const auto e = f.load("failing", {}, "chain = [\"failing\", \"greedy\"]\n[decoding.failing]\nfail_in_factory = false",
                         '"' + library_dir + '"');
   REQUIRE_THROWS_WITH(lmlab::run_experiment(e, f.registry, quiet(log)),
@@ -403,7 +377,7 @@ TEST_CASE("resuming from a checkpoint older than the file's last rows drops and 
   fs::copy_file(old_checkpoint, first.checkpoint, fs::copy_options::overwrite_existing);
   options.stop_after = 0;
   const lmlab::RunSummary b = lmlab::run_experiment(e, f.registry, options);
-  REQUIRE(b.status == "complete");
+  REQUIRE(b.status == lmlab::RunStatus::complete);
 
   for (const std::string column : {"train/loss", "train/grad_norm", "eval/val_loss"}) {
     INFO(column);
@@ -422,7 +396,7 @@ TEST_CASE("resuming from a checkpoint older than the file's last rows drops and 
 TEST_CASE("regulariser hooks run in the listed order, only those declared, and their terms are logged") {
   Fixture f;
   std::ostringstream log;
-  const std::string library_dir = (fs::path(lmlab::test_paths::test_plugin_dir) / "hook_recorder").string();
+  const std::string library_dir = (fs::path(lmlab::test_paths::fixture_plugin_dir) / "hook_recorder").string();
   const std::string regularisers = R"([[regularisers]]
 name = "record_all_hooks"
 weight = 0.25
@@ -438,7 +412,7 @@ weight = 1.0
   const auto e = f.load("hooks", {"train.steps=2", "train.eval_every=2"}, default_decoding, '"' + library_dir + '"',
                         regularisers);
   const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
-  REQUIRE(s.status == "complete");
+  REQUIRE(s.status == lmlab::RunStatus::complete);
 
   // The three groups merged by call number: one step's calls, in the order the trainer made them.
   std::vector<std::tuple<std::int64_t, std::int64_t, std::string>> calls;  // (seq, regulariser, hook)
@@ -468,7 +442,7 @@ TEST_CASE("init_from starts a run from another run's weights, and refuses a chec
   Fixture f;
   std::ostringstream log;
   const lmlab::RunSummary source = lmlab::run_experiment(f.load("source"), f.registry, quiet(log));
-  REQUIRE(source.status == "complete");
+  REQUIRE(source.status == lmlab::RunStatus::complete);
   const std::string from = fmt::format("train.init_from=\"{}\"", source.checkpoint.string());
 
   // No dropout and a learning rate too small to move anything: the first evaluation of the new run

@@ -12,7 +12,7 @@
 #include <torch/optim/adamw.h>
 
 #include "lmlab/error.hpp"
-#include "lmlab/optimizer.hpp"
+#include "training/optimizer.hpp"
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/regulariser.hpp"
 
@@ -33,12 +33,12 @@ std::shared_ptr<lmlab::Regulariser> make(const toml::table& options, double opti
 /// Collects the rows a regulariser logs.
 class Rows final : public lmlab::RegulariserLog {
  public:
-  void append(const lmlab::RunFile::Row& row) override { rows.push_back(row); }
-  std::vector<lmlab::RunFile::Row> rows;
+  void append(const lmlab::LogRow& row) override { rows.push_back(row); }
+  std::vector<lmlab::LogRow> rows;
 };
 
 template <class T>
-T column(const lmlab::RunFile::Row& row, const std::string& name) {
+T column(const lmlab::LogRow& row, const std::string& name) {
   for (const auto& [key, value] : row) {
     if (key == name) return std::get<T>(value);
   }

@@ -111,7 +111,7 @@ class Finished {
   std::vector<lmlab::Continuation> list_;  // best first
 };
 
-class BeamSearch final : public lmlab::SearchStrategy {
+class BeamSearch final : public lmlab::Cloneable<BeamSearch, lmlab::SearchStrategy> {
  public:
   explicit BeamSearch(BeamSearchOptions o) : o_(std::move(o)) {
     if (o_.n_best > o_.width) {
@@ -120,9 +120,6 @@ class BeamSearch final : public lmlab::SearchStrategy {
                                            o_.n_best, o_.width));
     }
   }
-
-  std::string name() const override { return "beam_search"; }
-  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<BeamSearch>(*this); }
 
   using Lists = std::vector<std::vector<lmlab::Continuation>>;
 

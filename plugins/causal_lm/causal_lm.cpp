@@ -1,12 +1,13 @@
 // Causal language modelling: predict every token of a block from the tokens before it. A block
-// of T+1 tokens gives T (input, target) pairs, shifted by one position.
+// of T+1 tokens gives T (input, target) pairs, shifted by one position, and the loss is their
+// mean cross-entropy,
+//   L = -1/(B*T) sum_b sum_t log p(x_{b,t+1} | x_{b,<=t}),
+// computed by lmlab::next_token_loss (lmlab/next_token_loss.hpp), which the unlikelihood
+// objectives share.
 #include <memory>
 #include <stdexcept>
 
-#include <ATen/ATen.h>
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-
+#include "lmlab/next_token_loss.hpp"
 #include "lmlab/objective.hpp"
 #include "lmlab/plugin.hpp"
 
@@ -19,32 +20,7 @@ class CausalLm final : public lmlab::Objective {
   explicit CausalLm(int64_t vocab_size) : vocab_size_(vocab_size) {}
 
   lmlab::LossOutput compute(lmlab::Architecture& model, const at::Tensor& block) override {
-    if (block.dim() != 2 || block.size(1) < 2) {
-      throw std::invalid_argument(
-          fmt::format("causal_lm needs a (B, T+1) block with T >= 1, got shape {}", fmt::join(block.sizes(), "x")));
-    }
-    const int64_t length = block.size(1) - 1;
-    const at::Tensor input = block.narrow(1, 0, length);   // (B, T)
-    const at::Tensor target = block.narrow(1, 1, length);  // (B, T)
-    // Float32 whatever the model computed in (bf16 autocast included): a log-softmax over the
-    // vocabulary loses too much precision in bf16.
-    const at::Tensor logits = lmlab::at_least_float(model.forward(lmlab::ModelInput{input}).logits);  // (B, T, V)
-    if (logits.dim() != 3 || logits.size(-1) != vocab_size_) {
-      throw std::invalid_argument(fmt::format("causal_lm expects (B, T, {}) logits from the model, got {}",
-                                              vocab_size_, fmt::join(logits.sizes(), "x")));
-    }
-    const at::Tensor flat_logits = logits.reshape({-1, vocab_size_});  // (B*T, V)
-    const at::Tensor flat_target = target.reshape({-1});                // (B*T)
-    const at::Tensor nll_sum = at::cross_entropy_loss(flat_logits, flat_target, {}, at::Reduction::Sum);  // ()
-
-    lmlab::LossOutput out;
-    out.tokens = flat_target.numel();
-    out.loss = nll_sum / static_cast<double>(out.tokens);  // ()
-    out.nll_sum = nll_sum.detach();                         // ()
-    out.correct = (logits.detach().argmax(-1) == target).sum();  // ()
-    out.logits = logits;
-    out.targets = target;  // (B, T) every position predicts its next token
-    return out;
+    return lmlab::next_token_loss(model, block, vocab_size_, "causal_lm");
   }
 
  private:

@@ -58,12 +58,10 @@ at::Tensor unit(const at::Tensor& h) {
   return x / x.norm(2, {-1}, /*keepdim=*/true).clamp_min(1e-12);                 // (..., C)
 }
 
-class ContrastiveSearch final : public lmlab::SearchStrategy {
+class ContrastiveSearch final : public lmlab::Cloneable<ContrastiveSearch, lmlab::SearchStrategy> {
  public:
   ContrastiveSearch(std::int64_t k, double alpha) : k_(k), alpha_(alpha) {}
 
-  std::string name() const override { return "contrastive_search"; }
-  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<ContrastiveSearch>(*this); }
   bool needs_hidden() const override { return true; }
 
   std::vector<std::vector<lmlab::Continuation>> run(lmlab::SearchInput& input) override {

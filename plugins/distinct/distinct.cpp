@@ -13,12 +13,12 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "lmlab/metric.hpp"
 #include "lmlab/plugin.hpp"
+#include "lmlab/repetition.hpp"
 
 namespace {
 
@@ -44,15 +44,11 @@ class Distinct final : public lmlab::Metric {
   std::vector<lmlab::MetricValue> generated(const lmlab::GeneratedText& text) override {
     std::vector<lmlab::MetricValue> values;
     for (std::size_t n = 1; n <= max_n_; ++n) {
-      std::set<std::vector<std::int64_t>> unique;
-      std::size_t total = 0;
-      for (const auto& ids : text.continuations) {
-        if (ids.size() < n) continue;
-        for (std::size_t i = 0; i + n <= ids.size(); ++i) unique.emplace(ids.begin() + i, ids.begin() + i + n);
-        total += ids.size() - n + 1;
-      }
-      const double value = total ? static_cast<double>(unique.size()) / static_cast<double>(total)
-                                 : std::numeric_limits<double>::quiet_NaN();
+      // One counter over all continuations: an n-gram repeated across two counts once.
+      lmlab::NgramCounter grams(n);
+      for (const auto& ids : text.continuations) grams.add(ids);
+      const double value = grams.total() ? static_cast<double>(grams.distinct()) / static_cast<double>(grams.total())
+                                         : std::numeric_limits<double>::quiet_NaN();
       values.push_back({"distinct_" + std::to_string(n), value});
     }
     return values;

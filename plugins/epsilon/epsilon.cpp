@@ -24,11 +24,9 @@ lmlab::OptionSet<EpsilonOptions> options() {
       {.min = 0.0, .max = 1.0, .exclusive_min = true, .exclusive_max = true});
 }
 
-class Epsilon final : public lmlab::DecodingStep {
+class Epsilon final : public lmlab::Cloneable<Epsilon> {
  public:
   explicit Epsilon(double epsilon) : epsilon_(epsilon) {}
-
-  std::string name() const override { return "epsilon"; }
 
   void apply(lmlab::DecodeState& state) override {
     const at::Tensor& logits = state.logits;                               // (B, V)
@@ -37,8 +35,6 @@ class Epsilon final : public lmlab::DecodingStep {
     const at::Tensor keep = (probs >= epsilon_).logical_or(logits == best);  // (B, V)
     state.logits = logits.masked_fill(keep.logical_not(), -std::numeric_limits<double>::infinity());  // (B, V)
   }
-
-  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<Epsilon>(*this); }
 
  private:
   double epsilon_;

@@ -26,11 +26,9 @@ lmlab::OptionSet<EtaOptions> options() {
       {.min = 0.0, .max = 1.0, .exclusive_min = true, .exclusive_max = true});
 }
 
-class Eta final : public lmlab::DecodingStep {
+class Eta final : public lmlab::Cloneable<Eta> {
  public:
   explicit Eta(double epsilon) : epsilon_(epsilon) {}
-
-  std::string name() const override { return "eta"; }
 
   void apply(lmlab::DecodeState& state) override {
     const at::Tensor& logits = state.logits;                                   // (B, V)
@@ -44,8 +42,6 @@ class Eta final : public lmlab::DecodingStep {
     const at::Tensor keep = (probs >= eta).logical_or(logits == best);                        // (B, V)
     state.logits = logits.masked_fill(keep.logical_not(), -std::numeric_limits<double>::infinity());  // (B, V)
   }
-
-  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<Eta>(*this); }
 
  private:
   double epsilon_;

@@ -51,7 +51,7 @@ void register_plugins(lmlab::Registrar& r) {
   r.add<lmlab::Regulariser>(
       "grad_clip", "clip the gradients (global norm or each value) before each optimizer step", options(),
       [](const GradClipOptions& o, const lmlab::RegulariserContext&) { return std::make_shared<GradClip>(o); },
-      {.hooks = {.gradients = true}});
+      {.hooks = {.before_step = true}});
 }
 
 }  // namespace

@@ -184,7 +184,7 @@ class GradMonitor final : public lmlab::Regulariser {
   std::vector<Layer> layers_;
   bool measuring_ = false;
   at::Tensor grad_norm_, weight_norm_;  // (G), (G) on the host, of the step being measured
-  std::vector<lmlab::RunFile::Row> pending_;
+  std::vector<lmlab::LogRow> pending_;
 };
 
 void register_plugins(lmlab::Registrar& r) {
@@ -192,7 +192,7 @@ void register_plugins(lmlab::Registrar& r) {
       "grad_monitor",
       "per-layer gradient norm, weight norm, update-to-weight ratio and activation RMS, logged to /grad_monitor",
       options(), [](const GradMonitorOptions& o, const lmlab::RegulariserContext&) { return std::make_shared<GradMonitor>(o); },
-      {.hooks = {.gradients = true, .after_step = true, .logs = true}});
+      {.hooks = {.before_step = true, .after_step = true, .log = true}});
 }
 
 }  // namespace

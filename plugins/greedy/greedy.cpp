@@ -12,9 +12,8 @@ namespace {
 
 struct GreedyOptions {};
 
-class Greedy final : public lmlab::DecodingStep {
+class Greedy final : public lmlab::Cloneable<Greedy> {
  public:
-  std::string name() const override { return "greedy"; }
   bool selects() const override { return true; }
 
   void apply(lmlab::DecodeState& state) override {
@@ -26,8 +25,6 @@ class Greedy final : public lmlab::DecodingStep {
     const at::Tensor candidates = at::where(logits == best, ids, sentinel);   // (B, V) id where maximal, else V
     state.chosen = std::get<0>(candidates.min(-1));                           // (B)
   }
-
-  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<Greedy>(*this); }
 };
 
 void register_plugins(lmlab::Registrar& r) {

@@ -70,7 +70,7 @@ void register_plugins(lmlab::Registrar& r) {
       [](const LabelSmoothingOptions& o, const lmlab::RegulariserContext&) {
         return std::make_shared<LabelSmoothing>(o.epsilon);
       },
-      {.hooks = {.loss = true}});
+      {.hooks = {.extra_loss = true}});
 }
 
 }  // namespace

@@ -44,14 +44,12 @@ lmlab::OptionSet<LogitBiasOptions> options() {
              [](const LogitBiasOptions& o) { return whole_and_distinct(o.ids); });
 }
 
-class LogitBias final : public lmlab::DecodingStep {
+class LogitBias final : public lmlab::Cloneable<LogitBias> {
  public:
   explicit LogitBias(const LogitBiasOptions& o) {
     for (double id : o.ids) ids_.push_back(static_cast<std::int64_t>(id));
     biases_ = o.biases;
   }
-
-  std::string name() const override { return "logit_bias"; }
 
   void apply(lmlab::DecodeState& state) override {
     const at::Tensor& logits = state.logits;  // (B, V)
@@ -68,8 +66,6 @@ class LogitBias final : public lmlab::DecodingStep {
     const at::Tensor dense = at::zeros({vocab}, logits.options()).index_add_(0, index, bias);  // (V)
     state.logits = logits + dense;  // (B, V)
   }
-
-  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<LogitBias>(*this); }
 
  private:
   std::vector<std::int64_t> ids_;

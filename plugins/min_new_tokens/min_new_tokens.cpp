@@ -32,11 +32,9 @@ lmlab::OptionSet<MinNewTokensOptions> options() {
            {.min = 0.0});
 }
 
-class MinNewTokens final : public lmlab::DecodingStep {
+class MinNewTokens final : public lmlab::Cloneable<MinNewTokens> {
  public:
   explicit MinNewTokens(const MinNewTokensOptions& o) : o_(o) {}
-
-  std::string name() const override { return "min_new_tokens"; }
 
   void apply(lmlab::DecodeState& state) override {
     const at::Tensor& logits = state.logits;  // (B, V)
@@ -51,8 +49,6 @@ class MinNewTokens final : public lmlab::DecodingStep {
     state.logits = logits.index_fill(1, at::full({1}, o_.eos_id, logits.options().dtype(at::kLong)),
                                      -std::numeric_limits<double>::infinity());  // (B, V)
   }
-
-  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<MinNewTokens>(*this); }
 
  private:
   MinNewTokensOptions o_;

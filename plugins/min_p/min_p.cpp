@@ -25,11 +25,9 @@ lmlab::OptionSet<MinPOptions> options() {
       {.min = 0.0, .max = 1.0});
 }
 
-class MinP final : public lmlab::DecodingStep {
+class MinP final : public lmlab::Cloneable<MinP> {
  public:
   explicit MinP(double p) : p_(p) {}
-
-  std::string name() const override { return "min_p"; }
 
   void apply(lmlab::DecodeState& state) override {
     if (p_ <= 0.0) return;  // every probability is >= 0
@@ -39,8 +37,6 @@ class MinP final : public lmlab::DecodingStep {
     const at::Tensor keep = wide >= best + std::log(p_);                       // (B, V)
     state.logits = logits.masked_fill(keep.logical_not(), -std::numeric_limits<double>::infinity());  // (B, V)
   }
-
-  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<MinP>(*this); }
 
  private:
   double p_;

@@ -28,11 +28,9 @@ lmlab::OptionSet<NoRepeatNgramOptions> options() {
       {.min = 1.0});
 }
 
-class NoRepeatNgram final : public lmlab::DecodingStep {
+class NoRepeatNgram final : public lmlab::Cloneable<NoRepeatNgram> {
  public:
   explicit NoRepeatNgram(std::int64_t n) : n_(n) {}
-
-  std::string name() const override { return "no_repeat_ngram"; }
 
   void apply(lmlab::DecodeState& state) override {
     if (!state.history.defined()) throw std::invalid_argument("no_repeat_ngram needs the token history");
@@ -60,8 +58,6 @@ class NoRepeatNgram final : public lmlab::DecodingStep {
     const at::Tensor banned = at::full({}, -std::numeric_limits<float>::infinity(), logits.options());   // ()
     state.logits = at::where(hits > 0, banned, logits);  // (B, V)
   }
-
-  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<NoRepeatNgram>(*this); }
 
  private:
   std::int64_t n_;

@@ -34,11 +34,9 @@ lmlab::OptionSet<RepetitionPenaltyOptions> options() {
            {.min = 0.0});
 }
 
-class RepetitionPenalty final : public lmlab::DecodingStep {
+class RepetitionPenalty final : public lmlab::Cloneable<RepetitionPenalty> {
  public:
   explicit RepetitionPenalty(const RepetitionPenaltyOptions& o) : o_(o) {}
-
-  std::string name() const override { return "repetition_penalty"; }
 
   void apply(lmlab::DecodeState& state) override {
     const at::Tensor& logits = state.logits;  // (B, V)
@@ -49,8 +47,6 @@ class RepetitionPenalty final : public lmlab::DecodingStep {
     const at::Tensor penalised = at::where(logits < 0, logits * o_.theta, logits / o_.theta);  // (B, V)
     state.logits = at::where(counts > 0, penalised, logits);  // (B, V)
   }
-
-  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<RepetitionPenalty>(*this); }
 
  private:
   RepetitionPenaltyOptions o_;

@@ -16,9 +16,8 @@ namespace {
 
 struct SampleOptions {};
 
-class Sample final : public lmlab::DecodingStep {
+class Sample final : public lmlab::Cloneable<Sample> {
  public:
-  std::string name() const override { return "sample"; }
   bool selects() const override { return true; }
 
   void apply(lmlab::DecodeState& state) override {
@@ -37,8 +36,6 @@ class Sample final : public lmlab::DecodingStep {
     const at::Tensor chosen = at::tensor(ids, at::kLong);  // (B)
     state.chosen = chosen.to(state.logits.device());  // (B)
   }
-
-  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<Sample>(*this); }
 };
 
 void register_plugins(lmlab::Registrar& r) {

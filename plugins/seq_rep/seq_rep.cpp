@@ -15,12 +15,12 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "lmlab/metric.hpp"
 #include "lmlab/plugin.hpp"
+#include "lmlab/repetition.hpp"
 
 namespace {
 
@@ -51,11 +51,10 @@ class SeqRep final : public lmlab::Metric {
       std::size_t counted = 0;
       for (const auto& ids : text.continuations) {
         if (ids.size() < n) continue;
-        const std::size_t total = ids.size() - n + 1;
-        std::set<std::vector<std::int64_t>> unique;
-        for (std::size_t i = 0; i < total; ++i) unique.emplace(ids.begin() + i, ids.begin() + i + n);
-        // (total - unique) / total: one rounding, where 1 - unique/total would take two.
-        sum += static_cast<double>(total - unique.size()) / static_cast<double>(total);
+        lmlab::NgramCounter grams(n);  // one per continuation: repeats within it only
+        grams.add(ids);
+        // (total - distinct) / total: one rounding, where 1 - distinct/total would take two.
+        sum += static_cast<double>(grams.total() - grams.distinct()) / static_cast<double>(grams.total());
         ++counted;
       }
       const double value =

@@ -20,17 +20,13 @@ lmlab::OptionSet<TemperatureOptions> options() {
            {.min = 0.0, .exclusive_min = true});
 }
 
-class Temperature final : public lmlab::DecodingStep {
+class Temperature final : public lmlab::Cloneable<Temperature> {
  public:
   explicit Temperature(double value) : value_(value) {}
-
-  std::string name() const override { return "temperature"; }
 
   void apply(lmlab::DecodeState& state) override {
     state.logits = state.logits / value_;  // (B, V)
   }
-
-  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<Temperature>(*this); }
 
  private:
   double value_;

@@ -25,11 +25,9 @@ lmlab::OptionSet<TopKOptions> options() {
                                              {.min = 1.0});
 }
 
-class TopK final : public lmlab::DecodingStep {
+class TopK final : public lmlab::Cloneable<TopK> {
  public:
   explicit TopK(std::int64_t k) : k_(k) {}
-
-  std::string name() const override { return "top_k"; }
 
   void apply(lmlab::DecodeState& state) override {
     const at::Tensor& logits = state.logits;  // (B, V)
@@ -42,8 +40,6 @@ class TopK final : public lmlab::DecodingStep {
                                 .scatter_(-1, top, true);
     state.logits = logits.masked_fill(keep.logical_not(), -std::numeric_limits<double>::infinity());  // (B, V)
   }
-
-  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<TopK>(*this); }
 
  private:
   std::int64_t k_;

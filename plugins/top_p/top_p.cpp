@@ -26,11 +26,9 @@ lmlab::OptionSet<TopPOptions> options() {
       {.min = 0.0, .max = 1.0, .exclusive_min = true});
 }
 
-class TopP final : public lmlab::DecodingStep {
+class TopP final : public lmlab::Cloneable<TopP> {
  public:
   explicit TopP(double p) : p_(p) {}
-
-  std::string name() const override { return "top_p"; }
 
   void apply(lmlab::DecodeState& state) override {
     if (p_ >= 1.0) return;
@@ -43,8 +41,6 @@ class TopP final : public lmlab::DecodingStep {
     const at::Tensor keep = at::zeros_like(keep_sorted).scatter_(-1, order, keep_sorted);  // (B, V) in id order
     state.logits = logits.masked_fill(keep.logical_not(), -std::numeric_limits<double>::infinity());  // (B, V)
   }
-
-  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<TopP>(*this); }
 
  private:
   double p_;

@@ -26,11 +26,9 @@ lmlab::OptionSet<TypicalOptions> options() {
       {.min = 0.0, .max = 1.0, .exclusive_min = true});
 }
 
-class Typical final : public lmlab::DecodingStep {
+class Typical final : public lmlab::Cloneable<Typical> {
  public:
   explicit Typical(double mass) : mass_(mass) {}
-
-  std::string name() const override { return "typical"; }
 
   void apply(lmlab::DecodeState& state) override {
     if (mass_ >= 1.0) return;
@@ -50,8 +48,6 @@ class Typical final : public lmlab::DecodingStep {
     const at::Tensor keep = at::zeros_like(keep_sorted).scatter_(-1, order, keep_sorted);  // (B, V) in id order
     state.logits = logits.masked_fill(keep.logical_not(), -std::numeric_limits<double>::infinity());  // (B, V)
   }
-
-  std::shared_ptr<lmlab::DecodingStep> clone() const override { return std::make_shared<Typical>(*this); }
 
  private:
   double mass_;

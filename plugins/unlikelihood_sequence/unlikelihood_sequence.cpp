@@ -12,6 +12,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -20,11 +21,14 @@
 
 #include "lmlab/decoding.hpp"
 #include "lmlab/generate.hpp"
+#include "lmlab/next_token_loss.hpp"
 #include "lmlab/objective.hpp"
 #include "lmlab/plugin.hpp"
 #include "lmlab/repetition.hpp"
 
 namespace {
+
+constexpr std::string_view kName = "unlikelihood_sequence";  // as errors name the objective
 
 struct UnlikelihoodSequenceOptions {
   double rate = 0.5;
@@ -76,10 +80,7 @@ class UnlikelihoodSequence final : public lmlab::Objective {
   UnlikelihoodSequence(const UnlikelihoodSequenceOptions& o, std::int64_t vocab_size) : o_(o), vocab_size_(vocab_size) {}
 
   lmlab::LossOutput compute(lmlab::Architecture& model, const at::Tensor& block) override {
-    if (block.dim() != 2 || block.size(1) < 2) {
-      throw std::invalid_argument(fmt::format(
-          "unlikelihood_sequence needs a (B, T+1) block with T >= 1, got shape {}", fmt::join(block.sizes(), "x")));
-    }
+    lmlab::check_next_token_block(block, kName);
     // Evaluation never takes sequence-level steps: its perplexity is the likelihood one, and
     // drawing there would shift the random stream training continues with.
     if (model.is_training() && o_.rate > 0.0) {
@@ -112,33 +113,10 @@ class UnlikelihoodSequence final : public lmlab::Objective {
     }
   }
 
-  at::Tensor checked_logits(const at::Tensor& raw) const {
-    // Float32 whatever the model computed in: a log-softmax over the vocabulary loses too much in bf16.
-    at::Tensor logits = lmlab::at_least_float(raw);  // (B, L, V)
-    if (logits.dim() != 3 || logits.size(-1) != vocab_size_) {
-      throw std::invalid_argument(fmt::format("unlikelihood_sequence expects (B, L, {}) logits from the model, got {}",
-                                              vocab_size_, fmt::join(logits.sizes(), "x")));
-    }
-    return logits;
-  }
-
-  // Next-token likelihood, as causal_lm.
+  // Next-token likelihood, as causal_lm, reported as the `mle` component too.
   lmlab::LossOutput token_level(lmlab::Architecture& model, const at::Tensor& block) const {
-    const std::int64_t T = block.size(1) - 1;
-    const at::Tensor input = block.narrow(1, 0, T);   // (B, T)
-    const at::Tensor target = block.narrow(1, 1, T);  // (B, T)
-    const at::Tensor logits = checked_logits(model.forward(lmlab::ModelInput{input}).logits);  // (B, T, V)
-    const at::Tensor nll_sum = at::cross_entropy_loss(logits.reshape({-1, vocab_size_}), target.reshape({-1}), {},
-                                                      at::Reduction::Sum);  // ()
-    lmlab::LossOutput out;
-    out.tokens = target.numel();
-    const double n = static_cast<double>(out.tokens);
-    out.loss = nll_sum / n;                                       // ()
-    out.nll_sum = nll_sum.detach();                               // ()
-    out.correct = logits.detach().argmax(-1).eq(target).sum();    // ()
-    out.logits = logits;                                          // (B, T, V)
-    out.targets = target;                                         // (B, T)
-    out.components = {{"mle", nll_sum.detach() / n}};             // ()
+    lmlab::LossOutput out = lmlab::next_token_loss(model, block, vocab_size_, kName);
+    out.components = {{"mle", out.nll_sum / static_cast<double>(out.tokens)}};  // () nll_sum is detached
     return out;
   }
 
@@ -168,7 +146,8 @@ class UnlikelihoodSequence final : public lmlab::Objective {
     // One forward with gradient over what was generated: the logits at P-1 .. P+N-2 predict the
     // continuation, those before predict the prefix's own tokens.
     const at::Tensor input = sequence.narrow(1, 0, P + N - 1);         // (B, P+N-1)
-    const at::Tensor logits = checked_logits(model.forward(lmlab::ModelInput{input}).logits);  // (B, P+N-1, V)
+    const at::Tensor logits = lmlab::next_token_logits(model.forward(lmlab::ModelInput{input}).logits, vocab_size_,
+                                                       kName);  // (B, P+N-1, V)
     const at::Tensor log_probs = at::log_softmax(logits, -1);          // (B, P+N-1, V)
     const at::Tensor cont_log_probs = log_probs.narrow(1, P - 1, N);   // (B, N, V)
     const at::Tensor log_p = cont_log_probs.gather(2, continuation.unsqueeze(2)).squeeze(2);  // (B, N)

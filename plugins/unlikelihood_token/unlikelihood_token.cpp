@@ -11,9 +11,8 @@
 #include <vector>
 
 #include <ATen/ATen.h>
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
+#include "lmlab/next_token_loss.hpp"
 #include "lmlab/objective.hpp"
 #include "lmlab/plugin.hpp"
 
@@ -39,37 +38,21 @@ class UnlikelihoodToken final : public lmlab::Objective {
   UnlikelihoodToken(const UnlikelihoodOptions& o, std::int64_t vocab_size) : o_(o), vocab_size_(vocab_size) {}
 
   lmlab::LossOutput compute(lmlab::Architecture& model, const at::Tensor& block) override {
-    if (block.dim() != 2 || block.size(1) < 2) {
-      throw std::invalid_argument(fmt::format("unlikelihood_token needs a (B, T+1) block with T >= 1, got shape {}",
-                                              fmt::join(block.sizes(), "x")));
-    }
-    const std::int64_t T = block.size(1) - 1;
-    const at::Tensor input = block.narrow(1, 0, T);   // (B, T)
-    const at::Tensor target = block.narrow(1, 1, T);  // (B, T)
-    // Float32 whatever the model computed in: a log-softmax over the vocabulary loses too much in bf16.
-    const at::Tensor logits = lmlab::at_least_float(model.forward(lmlab::ModelInput{input}).logits);  // (B, T, V)
-    if (logits.dim() != 3 || logits.size(-1) != vocab_size_) {
-      throw std::invalid_argument(fmt::format("unlikelihood_token expects (B, T, {}) logits from the model, got {}",
-                                              vocab_size_, fmt::join(logits.sizes(), "x")));
-    }
-    const at::Tensor log_probs = at::log_softmax(logits, -1);  // (B, T, V)
-    const at::Tensor nll_sum = at::nll_loss(log_probs.reshape({-1, vocab_size_}), target.reshape({-1}), {},
+    const lmlab::NextTokenPrediction p = lmlab::predict_next_tokens(model, block, vocab_size_, "unlikelihood_token");
+    // One log-softmax for both terms: the likelihood reads the targets' entries, the penalty the candidates'.
+    const at::Tensor log_probs = at::log_softmax(p.logits, -1);  // (B, T, V)
+    const at::Tensor nll_sum = at::nll_loss(log_probs.reshape({-1, vocab_size_}), p.target.reshape({-1}), {},
                                             at::Reduction::Sum);  // ()
 
     // C_t: every token of x_0..x_t, once however often it occurred, less the target x_{t+1}.
-    const at::Tensor seen = std::get<0>(at::cummax(at::one_hot(input, vocab_size_), 1)).to(at::kBool);  // (B, T, V)
-    const at::Tensor candidates = seen.scatter(2, target.unsqueeze(2), false);               // (B, T, V)
-    const at::Tensor complement = (1.0 - log_probs.exp()).clamp_min(o_.min_complement);      // (B, T, V)
-    const at::Tensor ul_sum = -(at::log(complement) * candidates).sum();                    // ()
+    const at::Tensor seen = std::get<0>(at::cummax(at::one_hot(p.input, vocab_size_), 1)).to(at::kBool);  // (B, T, V)
+    const at::Tensor candidates = seen.scatter(2, p.target.unsqueeze(2), false);               // (B, T, V)
+    const at::Tensor complement = (1.0 - log_probs.exp()).clamp_min(o_.min_complement);        // (B, T, V)
+    const at::Tensor ul_sum = -(at::log(complement) * candidates).sum();                      // ()
 
-    lmlab::LossOutput out;
-    out.tokens = target.numel();
-    const double n = static_cast<double>(out.tokens);
-    out.loss = (nll_sum + o_.alpha * ul_sum) / n;                 // ()
-    out.nll_sum = nll_sum.detach();                               // () perplexity stays the model's
-    out.correct = logits.detach().argmax(-1).eq(target).sum();    // ()
-    out.logits = logits;
-    out.targets = target;  // (B, T)
+    const double n = static_cast<double>(p.target.numel());
+    // Perplexity stays the model's: nll_sum is the likelihood term alone.
+    lmlab::LossOutput out = lmlab::next_token_output(p, nll_sum, (nll_sum + o_.alpha * ul_sum) / n);  // loss: ()
     // Unweighted per-token means, so that train/loss.mle and train/loss.ul compare across alpha.
     out.components = {{"mle", nll_sum.detach() / n}, {"ul", ul_sum.detach() / n}};  // () each
     return out;

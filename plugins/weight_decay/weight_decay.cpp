@@ -139,7 +139,7 @@ void register_plugins(lmlab::Registrar& r) {
         }
         return std::make_shared<WeightDecay>(o);
       },
-      {.hooks = {.gradients = true, .logs = true}});
+      {.hooks = {.before_step = true, .log = true}});
 }
 
 }  // namespace

@@ -38,7 +38,7 @@ void register_plugins(lmlab::Registrar& r) {
                             options(), [](const ZLossOptions& o, const lmlab::RegulariserContext&) {
                               return std::make_shared<ZLoss>(o.coefficient);
                             },
-                            {.hooks = {.loss = true}});
+                            {.hooks = {.extra_loss = true}});
 }
 
 }  // namespace

@@ -13,7 +13,8 @@
 #include <ATen/ATen.h>
 #include <toml++/toml.h>
 
-#include "lmlab/config.hpp"
+#include "experiment/config.hpp"
+#include "experiment/experiment_schema.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/options.hpp"
 #include "lmlab/plugin.hpp"
@@ -118,7 +119,7 @@ inline Registry make_registry(bool with_greedy = true) {
   reg.add<Regulariser>(
       "toy_reg", "nothing", OptionSet<RegOptions>().add("strength", &RegOptions::strength, "weight", {.min = 0.0}),
       [](const RegOptions&, const RegulariserContext&) { return std::make_shared<Reg>(); },
-      {.hooks = {.loss = true}});
+      {.hooks = {.extra_loss = true}});
   for (const std::string name : {"toy_count", "toy_rep"}) {
     reg.add<Metric>(name, "counts",
                     OptionSet<MetricOptions>().add("max_n", &MetricOptions::max_n, "longest n-gram", {.min = 1}),

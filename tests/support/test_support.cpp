@@ -89,42 +89,29 @@ CommandResult run_command(const std::string& command) {
   return result;
 }
 
+std::string SmallExperiment::text() const {
+  std::string t = fmt::format("[experiment]\nname = \"{}\"\n", name);
+  if (seed) t += fmt::format("seed = {}\n", *seed);
+  t += fmt::format("threads = 1\nresults_dir = \"{}\"\n", results.string());
+  if (plugin_paths) t += fmt::format("plugin_paths = [{}]\n", *plugin_paths);
+  t += fmt::format("\n[data]\ncorpus = \"{}\"\nblock_size = {}\n", corpus.string(), block_size);
+  t += fmt::format("\n[model]\narch = \"causal_decoder\"\nd_model = {}\nn_layers = {}\nn_heads = 2\n{}", d_model,
+                   n_layers, model_extra);
+  t += "\n" + objective;
+  if (!regularisers.empty()) t += "\n" + regularisers;
+  if (decoding) t += fmt::format("\n[decoding]\n{}\n", *decoding);
+  t += fmt::format("\n[train]\nsteps = {}\nbatch_size = {}\n", steps, batch_size);
+  if (lr) t += fmt::format("lr = {}\n", *lr);
+  if (warmup) t += fmt::format("warmup = {}\n", *warmup);
+  t += fmt::format("eval_every = {}\nlog_every = {}\n", eval_every, log_every);
+  t += fmt::format("\n[eval]\nbatches = {}\nprompts = {}\n", eval_batches, prompts);
+  if (prompt_tokens) t += fmt::format("prompt_tokens = {}\n", *prompt_tokens);
+  t += fmt::format("max_new_tokens = {}\n", max_new_tokens);
+  return t;
+}
+
 std::string tiny_experiment(const std::filesystem::path& corpus, const std::filesystem::path& results) {
-  return fmt::format(R"(# a tiny experiment for the CLI tests
-[experiment]
-name = "cli"
-threads = 1
-results_dir = "{}"
-
-[data]
-corpus = "{}"
-block_size = 32
-
-[model]
-arch = "causal_decoder"
-d_model = 32
-n_layers = 1
-n_heads = 2
-
-[objective]
-name = "causal_lm"
-
-[decoding]
-chain = ["greedy"]
-
-[train]
-steps = 6
-batch_size = 4
-eval_every = 3
-log_every = 1
-
-[eval]
-batches = 1
-prompts = 1
-prompt_tokens = 8
-max_new_tokens = 4
-)",
-                     results.string(), corpus.string());
+  return "# a tiny experiment for the CLI tests\n" + SmallExperiment{.corpus = corpus, .results = results}.text();
 }
 
 std::string lmlab_binary() { return test_paths::lmlab_binary; }

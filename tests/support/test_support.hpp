@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "lmlab/decoding.hpp"
@@ -41,8 +42,41 @@ struct CommandResult {
 };
 CommandResult run_command(const std::string& command);
 
+/// The small experiment file that the tests which train share: a causal decoder with 2 heads over
+/// blocks of `corpus`, one thread, results under `results`. The defaults are tiny_experiment's; a
+/// test sets what it changes (in this order, as designated initializers want). Keys whose field
+/// is unset stay out of the file, as do the [decoding] section when `decoding` is unset and the
+/// [[regularisers]] when `regularisers` is empty.
+struct SmallExperiment {
+  std::filesystem::path corpus, results;
+  std::string name = "cli";
+  std::optional<std::int64_t> seed;
+  std::optional<std::string> plugin_paths;  // what goes between the brackets of plugin_paths = [...]
+  std::int64_t block_size = 32;
+  std::int64_t d_model = 32;
+  std::int64_t n_layers = 1;
+  std::string model_extra;                                 // more [model] lines, each ending in \n
+  std::string objective = "[objective]\nname = \"causal_lm\"\n";  // the whole [objective] section
+  std::string regularisers;                                // [[regularisers]] tables, in order
+  std::optional<std::string> decoding = "chain = [\"greedy\"]";   // the body of [decoding]
+  std::int64_t steps = 6;
+  std::int64_t batch_size = 4;
+  std::optional<double> lr;
+  std::optional<std::int64_t> warmup;
+  std::int64_t eval_every = 3;
+  std::int64_t log_every = 1;
+  std::int64_t eval_batches = 1;
+  std::int64_t prompts = 1;
+  std::optional<std::int64_t> prompt_tokens = 8;
+  std::int64_t max_new_tokens = 4;
+
+  /// The TOML text.
+  std::string text() const;
+};
+
 /// A tiny experiment named "cli" (a 1-layer causal decoder, 6 steps, evaluations at 3 and 6,
-/// greedy decoding) over `corpus`, writing under `results`: TOML text to extend.
+/// greedy decoding) over `corpus`, writing under `results`: SmallExperiment's defaults, as TOML
+/// text to extend.
 std::string tiny_experiment(const std::filesystem::path& corpus, const std::filesystem::path& results);
 
 /// The built `lmlab` binary, and the command prefix that runs it.

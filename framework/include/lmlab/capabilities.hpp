@@ -24,12 +24,13 @@ struct Requirements {
 
 /// Where a regulariser acts in a training step, in the order the trainer calls them. The trainer
 /// calls only the hooks a regulariser declares, in the order the experiment lists regularisers.
+/// Each field is named after the Regulariser method it stands for.
 struct HookPoints {
-  bool loss = false;         // adds a term to the objective's loss (Regulariser::extra_loss)
-  bool gradients = false;    // reads or changes gradients before the optimizer step (before_step)
-  bool after_step = false;   // acts on the parameters after the optimizer step (after_step)
-  bool logs = false;         // writes its own rows to the run file on log steps (log)
-  bool empty() const { return !loss && !gradients && !after_step && !logs; }
+  bool extra_loss = false;   // adds a term to the objective's loss
+  bool before_step = false;  // reads or changes gradients before the optimizer step
+  bool after_step = false;   // acts on the parameters after the optimizer step
+  bool log = false;          // writes its own rows to the run file on log steps
+  bool empty() const { return !extra_loss && !before_step && !after_step && !log; }
 };
 
 /// What a plugin declares besides its options; architectures fill `provides`, objectives `needs`,

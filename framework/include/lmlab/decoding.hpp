@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <ATen/core/Generator.h>
@@ -12,6 +13,7 @@
 
 namespace lmlab {
 
+class Registry;
 class SearchStrategy;
 
 struct DecodingContext {
@@ -42,7 +44,10 @@ class DecodingStep {
 
   virtual ~DecodingStep();
 
-  virtual std::string name() const = 0;
+  /// The name the step was registered under: the registry records it in every step it builds,
+  /// so a plugin writes its name once, in its registration. A step whose name is not one
+  /// registered name (a chain, a wrapper) overrides it.
+  virtual std::string name() const { return registered_name_; }
   /// Transform state.logits, or (for a selector) set state.chosen.
   virtual void apply(DecodeState& state) = 0;
   /// True for steps that pick the token; a chain ends with exactly one of them.
@@ -53,6 +58,30 @@ class DecodingStep {
   virtual std::shared_ptr<DecodingStep> clone() const = 0;
   /// The search strategy this step is (beam, contrastive), or null for a warper or selector.
   virtual SearchStrategy* search() { return nullptr; }
+
+ private:
+  friend class Registry;  // records registered_name_ in each step its decoding factories build
+  std::string registered_name_;
+};
+
+/// The base a decoding step derives from so that it writes neither name() nor clone():
+///   class TopK final : public lmlab::Cloneable<TopK> { ... };
+///   class Beam final : public lmlab::Cloneable<Beam, lmlab::SearchStrategy> { ... };
+/// clone() copies the step with Derived's copy constructor, options and state alike (and the
+/// registered name with them). That suffices while a step holds plain values; one holding
+/// tensors overrides clone() to copy them deeply, or a clone and its original would share (and
+/// corrupt) each other's state. name() is DecodingStep's: the registered name.
+template <class Derived, class Base = DecodingStep>
+class Cloneable : public Base {
+  static_assert(std::is_base_of_v<DecodingStep, Base>, "Cloneable's Base is DecodingStep or one derived from it");
+
+ public:
+  using Base::Base;
+
+  std::shared_ptr<DecodingStep> clone() const override {
+    static_assert(std::is_base_of_v<Cloneable, Derived>, "use as class Derived : public Cloneable<Derived>");
+    return std::make_shared<Derived>(static_cast<const Derived&>(*this));
+  }
 };
 
 /// An ordered chain of steps; validates that it ends in one selector (or search strategy).

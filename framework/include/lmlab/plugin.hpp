@@ -20,8 +20,9 @@
 
 namespace lmlab {
 
-/// Bumped whenever a kind's interface or a type crossing the boundary changes.
-inline constexpr std::uint32_t abi_version = 3;
+/// Bumped whenever a kind's interface or a type crossing the boundary changes (4: a DecodingStep
+/// holds the name it was registered under).
+inline constexpr std::uint32_t abi_version = 4;
 
 /// Plain data, so the host can read a plugin's record before trusting anything else about it.
 struct AbiRecord {

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include <toml++/toml.h>
@@ -60,6 +61,7 @@ class Registry {
     factory.info.kind = std::string(I::kind);
     detail::check_traits(factory.info);
     if (auto it = map.find(factory.info.name); it != map.end()) detail::throw_duplicate_plugin(it->second.info, factory.info);
+    if constexpr (std::is_same_v<I, DecodingStep>) record_name(factory);
     map.emplace(factory.info.name, std::move(factory));
   }
 
@@ -100,6 +102,15 @@ class Registry {
  private:
   template <class I>
   using Map = std::map<std::string, Factory<I>, std::less<>>;
+  // Every step the factory builds answers DecodingStep::name() with the name it is registered under.
+  static void record_name(Factory<DecodingStep>& factory) {
+    factory.make = [make = std::move(factory.make), name = factory.info.name](const toml::table& resolved,
+                                                                              const DecodingContext& context) {
+      std::shared_ptr<DecodingStep> step = make(resolved, context);
+      if (step) step->registered_name_ = name;
+      return step;
+    };
+  }
   template <class M>
   void check_no_clash(const M& theirs) const {
     const M& ours = std::get<M>(kinds_);

@@ -11,7 +11,7 @@
 
 #include "lmlab/architecture.hpp"
 #include "lmlab/objective.hpp"
-#include "lmlab/run_file.hpp"
+#include "lmlab/log_row.hpp"
 
 namespace lmlab {
 
@@ -34,7 +34,7 @@ struct StepInfo {
 class RegulariserLog {
  public:
   virtual ~RegulariserLog();
-  virtual void append(const RunFile::Row& row) = 0;
+  virtual void append(const LogRow& row) = 0;
 };
 
 /// The interface every regulariser implements; each hook has a do-nothing default.
@@ -45,18 +45,18 @@ class Regulariser {
 
   virtual ~Regulariser();
 
-  /// hooks.loss: a term added to the objective's loss before backward (undefined: none this
+  /// hooks.extra_loss: a term added to the objective's loss before backward (undefined: none this
   /// time). The trainer logs it as train/loss.<plugin name>.
   virtual at::Tensor extra_loss(const LossOutput& out, Architecture& model);
 
-  /// hooks.gradients: the gradients of the full (accumulated) batch exist; the optimizer has not
+  /// hooks.before_step: the gradients of the full (accumulated) batch exist; the optimizer has not
   /// stepped yet.
   virtual void before_step(Architecture& model, const StepInfo& step);
 
   /// hooks.after_step: the optimizer has updated the parameters.
   virtual void after_step(Architecture& model, const StepInfo& step);
 
-  /// hooks.logs: on log steps, after after_step.
+  /// hooks.log: on log steps, after after_step.
   virtual void log(Architecture& model, const StepInfo& step, RegulariserLog& out);
 };
 

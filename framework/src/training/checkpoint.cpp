@@ -1,0 +1,214 @@
+#include "training/checkpoint.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include "lmlab/error.hpp"
+#include "results/run_file.hpp"
+
+namespace fs = std::filesystem;
+
+namespace lmlab {
+
+namespace {
+
+at::Generator default_generator(const c10::Device& device) {
+  return at::globalContext().defaultGenerator(device);
+}
+
+at::Tensor scalar(std::int64_t v) { return at::scalar_tensor(v, at::kLong); }
+at::Tensor scalar(double v) { return at::scalar_tensor(v, at::kDouble); }
+
+// A fresh tensor per key: InputArchive::read into a defined tensor calls set_() on it, which
+// reinterprets the stored data in the old tensor's dtype (a step of 1016 read into the byte
+// tensor of an RNG state came back as 248).
+at::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::string& key) {
+  at::Tensor t;
+  archive.read(key, t);
+  return t;
+}
+
+// The names, sums and counts of the running component means, as one string and two tensors.
+void write_components(torch::serialize::OutputArchive& archive, const std::map<std::string, RunningMean>& components) {
+  std::string names;
+  std::vector<double> sums;
+  std::vector<std::int64_t> counts;
+  for (const auto& [name, mean] : components) {
+    names += name + '\n';
+    sums.push_back(mean.sum);
+    counts.push_back(mean.count);
+  }
+  archive.write("component_names", c10::IValue(names));
+  archive.write("component_sums", at::tensor(sums, at::kDouble));
+  archive.write("component_counts", at::tensor(counts, at::kLong));
+}
+
+std::map<std::string, RunningMean> read_components(torch::serialize::InputArchive& archive) {
+  c10::IValue names;
+  if (!archive.try_read("component_names", names)) return {};  // written before components existed
+  const at::Tensor sums = read_tensor(archive, "component_sums").cpu();
+  const at::Tensor counts = read_tensor(archive, "component_counts").cpu();
+  std::map<std::string, RunningMean> out;
+  const std::string& text = names.toStringRef();
+  std::int64_t i = 0;
+  for (std::size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos; start = end + 1, ++i) {
+    out[text.substr(start, end - start)] = {sums[i].item<double>(), counts[i].item<std::int64_t>()};
+  }
+  return out;
+}
+
+// Module::load, but each missing or reshaped tensor is named with its full path.
+void load_module(torch::nn::Module& module, torch::serialize::InputArchive& in, const std::string& prefix,
+                 const fs::path& file) {
+  auto copy = [&](const std::string& key, at::Tensor& target, bool is_buffer) {
+    at::Tensor stored;
+    if (!in.try_read(key, stored, is_buffer)) {
+      throw DataError(fmt::format("{}: has no {} '{}{}' that this model needs; was it written for another "
+                                  "architecture or size?",
+                                  file.string(), is_buffer ? "buffer" : "parameter", prefix, key));
+    }
+    if (!stored.sizes().equals(target.sizes())) {
+      throw DataError(fmt::format("{}: '{}{}' has shape {} there, but this model's is {}", file.string(), prefix, key,
+                                  fmt::join(stored.sizes(), "x"), fmt::join(target.sizes(), "x")));
+    }
+    at::NoGradGuard no_grad;
+    target.copy_(stored);
+  };
+  for (auto& p : module.named_parameters(/*recurse=*/false)) copy(p.key(), p.value(), false);
+  for (auto& b : module.named_buffers(/*recurse=*/false)) copy(b.key(), b.value(), true);
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive sub;
+    if (!in.try_read(child.key(), sub)) {
+      throw DataError(fmt::format("{}: has no module '{}{}' that this model needs", file.string(), prefix, child.key()));
+    }
+    load_module(*child.value(), sub, prefix + child.key() + ".", file);
+  }
+}
+
+}  // namespace
+
+void save_checkpoint(const fs::path& file, const CheckpointParts& parts, const TrainingState& state,
+                     const std::string& config_hash, const std::string& config) {
+  torch::serialize::OutputArchive archive;
+  torch::serialize::OutputArchive model, optimizer;
+  parts.model.save(model);
+  parts.optimizer.save(optimizer);
+  archive.write("model", model);
+  archive.write("optimizer", optimizer);
+  archive.write("config_hash", c10::IValue(config_hash));
+  if (!config.empty()) archive.write("config", c10::IValue(config));
+  archive.write("rng_data", parts.data_generator.get_state());
+  archive.write("rng_cpu", default_generator(c10::Device(c10::kCPU)).get_state());
+  if (parts.device.is_cuda()) archive.write("rng_device", default_generator(parts.device).get_state());
+  archive.write("step", scalar(state.step));
+  archive.write("tokens", scalar(state.tokens));
+  archive.write("loss_sum", scalar(state.loss_sum));
+  archive.write("loss_count", scalar(state.loss_count));
+  archive.write("last_eval_step", scalar(state.last_eval_step));
+  write_components(archive, state.components);
+
+  fs::create_directories(file.parent_path());
+  const fs::path temporary = file.string() + ".tmp";
+  archive.save_to(temporary.string());
+  fs::rename(temporary, file);
+}
+
+TrainingState load_checkpoint(const fs::path& file, const CheckpointParts& parts, const std::string& config_hash) {
+  if (!fs::exists(file)) throw DataError(fmt::format("no checkpoint at {}", file.string()));
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(file.string(), parts.device);
+  } catch (const std::exception& e) {
+    throw DataError(fmt::format("cannot read checkpoint {}: {}", file.string(), e.what()));
+  }
+  try {
+    c10::IValue hash;
+    archive.read("config_hash", hash);
+    if (hash.toStringRef() != config_hash) {
+      throw DataError(fmt::format("checkpoint {} was written for config {}, this run's config is {}; "
+                                  "resume with the same experiment file and overrides",
+                                  file.string(), hash.toStringRef(), config_hash));
+    }
+    torch::serialize::InputArchive model, optimizer;
+    archive.read("model", model);
+    archive.read("optimizer", optimizer);
+    parts.model.load(model);
+    parts.optimizer.load(optimizer);
+
+    parts.data_generator.set_state(read_tensor(archive, "rng_data").cpu());
+    default_generator(c10::Device(c10::kCPU)).set_state(read_tensor(archive, "rng_cpu").cpu());
+    if (parts.device.is_cuda()) default_generator(parts.device).set_state(read_tensor(archive, "rng_device").cpu());
+    TrainingState state;
+    state.step = read_tensor(archive, "step").item<std::int64_t>();
+    state.tokens = read_tensor(archive, "tokens").item<std::int64_t>();
+    state.loss_sum = read_tensor(archive, "loss_sum").item<double>();
+    state.loss_count = read_tensor(archive, "loss_count").item<std::int64_t>();
+    state.last_eval_step = read_tensor(archive, "last_eval_step").item<std::int64_t>();
+    state.components = read_components(archive);
+    return state;
+  } catch (const DataError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw DataError(fmt::format("checkpoint {} is incomplete or not an lmlab checkpoint: {}", file.string(), e.what()));
+  }
+}
+
+std::string load_model_weights(const fs::path& file, torch::nn::Module& model, const c10::Device& device) {
+  if (!fs::exists(file)) throw DataError(fmt::format("no checkpoint at {}", file.string()));
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(file.string(), device);
+  } catch (const std::exception& e) {
+    throw DataError(fmt::format("cannot read checkpoint {}: {}", file.string(), e.what()));
+  }
+  torch::serialize::InputArchive weights;
+  c10::IValue hash;
+  if (!archive.try_read("model", weights) || !archive.try_read("config_hash", hash)) {
+    throw DataError(fmt::format("{} is not an lmlab checkpoint (it has no model or config hash)", file.string()));
+  }
+  load_module(model, weights, "", file);
+  return hash.toStringRef();
+}
+
+std::string read_checkpoint_config(const fs::path& file) {
+  if (!fs::exists(file)) throw DataError(fmt::format("no checkpoint at {}", file.string()));
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(file.string(), c10::Device(c10::kCPU));
+  } catch (const std::exception& e) {
+    throw DataError(fmt::format("cannot read checkpoint {}: {}", file.string(), e.what()));
+  }
+  c10::IValue config;
+  if (archive.try_read("config", config)) return config.toStringRef();
+  // Checkpoints from before the config was stored in them: the run file written beside it has it.
+  fs::path run_file = file;
+  run_file.replace_extension(".h5");
+  if (fs::exists(run_file) && run_file::has_attribute(run_file, "config")) {
+    return run_file::read_attribute(run_file, "config");
+  }
+  throw DataError(fmt::format("{} holds no config, and there is no run file {} beside it to read one from",
+                              file.string(), run_file.string()));
+}
+
+fs::path find_checkpoint(const fs::path& from) {
+  if (!fs::is_directory(from)) return from;
+  std::vector<fs::path> found;
+  for (const auto& entry : fs::directory_iterator(from)) {
+    if (entry.path().extension() == ".ckpt") found.push_back(entry.path());
+  }
+  std::sort(found.begin(), found.end());
+  if (found.size() == 1) return found.front();
+  std::string names;
+  for (const auto& f : found) names += (names.empty() ? "" : ", ") + f.filename().string();
+  throw DataError(fmt::format("folder {} holds {} checkpoints{}{}; name the .ckpt file", from.string(), found.size(),
+                              found.empty() ? "" : ": ", names));
+}
+
+}  // namespace lmlab

@@ -1,0 +1,91 @@
+#include "training/run_setup.hpp"
+
+#include <cmath>
+#include <utility>
+
+#include <ATen/Context.h>
+#include <fmt/format.h>
+
+#include "data/corpus.hpp"
+#include "lmlab/error.hpp"
+#include "lmlab/tokenizer.hpp"
+#include "training/optimizer.hpp"
+#include "training/runtime.hpp"
+
+namespace fs = std::filesystem;
+
+namespace lmlab {
+
+namespace {
+
+void seed_everything(std::uint64_t seed, const c10::Device& device) {
+  at::Generator cpu = at::globalContext().defaultGenerator(c10::Device(c10::kCPU));
+  cpu.set_current_seed(seed);
+  if (device.is_cuda()) {
+    at::Generator accelerator = at::globalContext().defaultGenerator(device);
+    accelerator.set_current_seed(seed);
+  }
+}
+
+// Says where the run computes, and why with that many threads.
+void print_placement(const Experiment& e, const RunOptions& options, const c10::Device& device, int threads) {
+  *options.out << fmt::format("run {}: device {}, {} intra-op threads ({}), precision {}\n", e.run_name, device.str(),
+                              threads,
+                              e.experiment.threads > 0 ? std::string("experiment.threads")
+                              : options.threads > 0 ? std::string("--threads: the sweep's share of the CPUs")
+                                                    : fmt::format("CPUs available to the process: {}", available_cpus()),
+                              e.experiment.precision);
+}
+
+// Copies train.init_from's weights into `model`; returns the config hash they were trained for.
+std::string load_init_from(const Experiment& e, Architecture& model, const c10::Device& device, std::ostream& out) {
+  try {
+    const fs::path from = find_checkpoint(e.train.init_from);
+    std::string hash = load_model_weights(from, model, device);
+    out << fmt::format("model weights from {} (config {})\n", from.string(), hash);
+    return hash;
+  } catch (const DataError& error) {
+    throw DataError(fmt::format("train.init_from: {}", error.what()));
+  }
+}
+
+}  // namespace
+
+RunSetup set_up_run(const Experiment& e, const Registry& registry, const RunOptions& options, bool resuming) {
+  std::ostream& out = *options.out;
+  // The config's count wins; a sweep's share of the CPUs comes next; then every CPU available.
+  const int threads = configure_threads(e.experiment.threads > 0 ? e.experiment.threads : options.threads);
+  const c10::Device device = resolve_device(e.experiment.device);
+  print_placement(e, options, device, threads);
+
+  const ByteTokenizer tokenizer;
+  const Corpus corpus = load_corpus(e.data, tokenizer);
+  const double unigram_ppl =
+      std::exp(unigram_cross_entropy(corpus.train, corpus.valid, ByteTokenizer::vocab_size));
+  out << fmt::format("corpus {}: {} train / {} valid tokens; unigram baseline perplexity {:.2f}\n",
+                     corpus.folder.string(), corpus.train.numel(), corpus.valid.numel(), unigram_ppl);
+
+  seed_everything(static_cast<std::uint64_t>(e.experiment.seed), device);
+  Plugins plugins = build_plugins(e, registry, device);
+  std::vector<std::string> columns = component_columns(plugins);
+  std::string init_hash;
+  if (!e.train.init_from.empty() && !resuming) init_hash = load_init_from(e, *plugins.model.plugin, device, out);
+  auto optimizer = make_optimizer(*plugins.model.plugin, e.train);
+
+  const std::int64_t window = e.data.block_size + 1;
+  const std::int64_t eval_batch = e.eval.batch_size > 0 ? e.eval.batch_size : e.train.batch_size;
+  return RunSetup{threads,
+                  device,
+                  e.experiment.precision == "bf16",
+                  unigram_ppl,
+                  std::move(plugins),
+                  std::move(columns),
+                  std::move(init_hash),
+                  std::move(optimizer),
+                  WindowSampler(corpus.train, window, static_cast<std::uint64_t>(e.experiment.seed) + 1),
+                  eval_batch,
+                  fixed_windows(corpus.valid, window, e.eval.batches * eval_batch),
+                  prompt_windows(corpus.valid, e.eval.prompts, e.eval.prompt_tokens)};
+}
+
+}  // namespace lmlab

@@ -1,0 +1,52 @@
+#include "training/train_log.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "lmlab/capabilities.hpp"
+#include "plugin_host/run_plugins.hpp"
+
+namespace lmlab {
+
+double TokenRate::per_second() const {
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return tokens_ / std::max(1e-9, seconds);
+}
+
+void TokenRate::restart() {
+  start_ = std::chrono::steady_clock::now();
+  tokens_ = 0;
+}
+
+void record_step(TrainingState& state, const StepResult& result) {
+  state.step = result.step;
+  state.tokens += result.tokens;
+  state.loss_sum += result.loss;
+  state.loss_count += 1;
+  for (const LossTerm& term : result.terms) {
+    RunningMean& mean = state.components[term.name];
+    mean.sum += term.value;
+    mean.count += 1;
+  }
+}
+
+void log_step(RunFile& file, RunSetup& run, TrainingState& state, const StepResult& result, double tokens_per_s) {
+  RunFile::Row row{{"step", result.step},  {"tokens", state.tokens}, {"loss", state.loss_sum / state.loss_count},
+                   {"lr", result.lr},      {"grad_norm", result.grad_norm}, {"tokens_per_s", tokens_per_s}};
+  for (const auto& name : run.columns) {
+    const RunningMean mean = state.components[name];
+    row.emplace_back("loss." + name, mean.count > 0 ? mean.sum / static_cast<double>(mean.count) : std::nan(""));
+  }
+  file.append("train", row);
+  state.loss_sum = 0.0;
+  state.loss_count = 0;
+  state.components.clear();
+  Architecture& model = run.model();
+  const StepInfo info = result.info();
+  call_hooks(run.plugins.regularisers, &HookPoints::log, "log", [&](const RunRegulariser& r) {
+    GroupLog group(file, r.label);
+    r.plugin->log(model, info, group);
+  });
+}
+
+}  // namespace lmlab

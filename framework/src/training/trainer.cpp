@@ -1,0 +1,172 @@
+#include "training/trainer.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "results/grad_flow.hpp"
+#include "results/run_file.hpp"
+#include "results/run_reader.hpp"
+#include "training/checkpoint.hpp"
+#include "training/evaluation.hpp"
+#include "training/progress.hpp"
+#include "training/provenance.hpp"
+#include "training/run_evaluation.hpp"
+#include "training/run_setup.hpp"
+#include "training/run_start.hpp"
+#include "training/train_log.hpp"
+#include "training/train_step.hpp"
+
+namespace fs = std::filesystem;
+
+namespace lmlab {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+// A run whose file is open: what its steps read and write.
+struct OpenRun {
+  const Experiment& e;
+  const RunOptions& options;
+  RunSetup& setup;
+  RunFile& file;
+  TrainingState& state;
+  Progress& progress;
+  RunSummary& summary;
+  std::string config;  // the resolved config text each checkpoint keeps
+  EvalResult last_eval{};
+};
+
+void checkpoint(OpenRun& run) {
+  run.file.flush();  // rows up to this step must be on disk before a resume may drop later ones
+  save_checkpoint(run.summary.checkpoint, run.setup.checkpoint_parts(), run.state, run.e.config_hash, run.config);
+}
+
+// Trains from the state's step to train.steps, or until a stop: each step is trained, logged
+// on log steps, evaluated on eval steps and checkpointed where [train] says, at the last step
+// and before a stop. Returns complete, or stopped (the file marked so).
+RunStatus train(OpenRun& run) {
+  const TrainSection& train = run.e.train;
+  TokenRate rate;
+  run.setup.model().train();
+  while (run.state.step < train.steps) {
+    const std::int64_t step = run.state.step + 1;
+    const StepResult result = train_step(run.setup, train, step, step % train.log_every == 0 || step == train.steps);
+    record_step(run.state, result);
+    rate.add(result.tokens);
+    const double tokens_per_s = rate.per_second();
+    run.progress.step(step, result.loss, tokens_per_s, result.log_now);
+    if (result.log_now) {
+      log_step(run.file, run.setup, run.state, result, tokens_per_s);
+      rate.restart();
+    }
+    const bool eval_now = step % train.eval_every == 0 || step == train.steps;
+    if (eval_now) {
+      run.last_eval = evaluate_and_sample(run.e, run.setup, run.file, run.progress, step, run.summary.samples);
+      run.state.last_eval_step = step;
+    }
+    const bool checkpoint_now = train.checkpoint_every > 0 ? step % train.checkpoint_every == 0 : eval_now;
+    const bool stop_now = (run.options.stop_after > 0 && step >= run.options.stop_after) || g_stop.load();
+    if (checkpoint_now || stop_now || step == train.steps) checkpoint(run);
+    if (stop_now && step < train.steps) {
+      run.progress.finish();
+      set_run_status(run.file, RunStatus::stopped, fmt::format("stopped after step {}; continue with --resume", step));
+      return RunStatus::stopped;
+    }
+  }
+  return RunStatus::complete;
+}
+
+// A failed run's file says why, and keeps the gradient flow of the steps it logged.
+void mark_failed(RunFile& file, const std::exception& error, std::ostream& out) {
+  set_run_status(file, RunStatus::failed, error.what());
+  file.set_attribute("end_time", utc_now());
+  file.flush();
+  try {
+    write_grad_flow(file, read_grad_flow(RunReader(file.path())));
+  } catch (const std::exception& also) {
+    out << fmt::format("warning: {}: cannot write /grad_flow: {}\n", file.path().string(), also.what());
+  }
+}
+
+// The summary of a run that trained to its end or to a stop, and its file's last attributes and
+// derived tables. `tokens_before`: the tokens of the checkpoint it resumed from.
+void finish(OpenRun& run, RunStatus status, double seconds, std::int64_t tokens_before) {
+  RunSummary& summary = run.summary;
+  summary.steps = run.state.step;
+  summary.tokens = run.state.tokens;
+  summary.seconds = seconds;
+  summary.val_loss = run.last_eval.loss;
+  summary.val_ppl = run.last_eval.perplexity;
+  summary.val_acc = run.last_eval.accuracy;
+  summary.status = status;
+  if (status == RunStatus::complete) set_run_status(run.file, RunStatus::complete, "");
+  summary.tokens_per_s = static_cast<double>(run.state.tokens - tokens_before) / std::max(1e-9, summary.seconds);
+  run.file.set_attribute("end_time", utc_now());
+  run.file.flush();
+  write_grad_flow(run.file, read_grad_flow(RunReader(run.file.path())));
+}
+
+// What the summary knows before the first step: the run's name and files, where it computes,
+// and the unigram baseline.
+RunSummary start_summary(const Experiment& e, const RunSetup& setup) {
+  RunSummary summary;
+  summary.run_name = e.run_name;
+  summary.run_file = run_file_path(e);
+  summary.checkpoint = checkpoint_path(e);
+  summary.threads = setup.threads;
+  summary.device = setup.device.str();
+  summary.unigram_ppl = setup.unigram_ppl;
+  return summary;
+}
+
+}  // namespace
+
+void request_stop() { g_stop.store(true); }
+bool stop_requested() { return g_stop.load(); }
+
+fs::path run_file_path(const Experiment& e) { return e.experiment.results_folder() / (e.run_name + ".h5"); }
+
+fs::path checkpoint_path(const Experiment& e) { return e.experiment.results_folder() / (e.run_name + ".ckpt"); }
+
+RunSummary run_experiment(const Experiment& e, const Registry& registry, const RunOptions& options) {
+  std::ostream& out = *options.out;
+  // Open or resume the run: build what it trains with, restore its checkpoint, open its file.
+  const bool resume = options.resume && fs::exists(checkpoint_path(e));
+  RunSetup setup = set_up_run(e, registry, options, resume);
+  RunSummary summary = start_summary(e, setup);
+
+  TrainingState state;
+  if (options.resume && !resume) {
+    out << fmt::format("no checkpoint {}: starting {} from step 0\n", summary.checkpoint.string(), e.run_name);
+  }
+  if (resume) {
+    state = load_checkpoint(summary.checkpoint, setup.checkpoint_parts(), e.config_hash);
+    if (state.step >= e.train.steps) return finished_summary(std::move(summary), state.step, out);
+  }
+  RunFile file = open_run_file(e, setup, summary, resume ? std::optional(state.step) : std::nullopt, out);
+
+  Progress progress(out, e.run_name, e.train.steps, options.live.value_or(Progress::stderr_is_terminal()));
+  const auto started = std::chrono::steady_clock::now();
+  const std::int64_t tokens_before = state.tokens;  // a resumed run's speed counts its own steps only
+  // Train, log, evaluate and checkpoint step by step; a failure marks the file and is re-thrown.
+  OpenRun run{e, options, setup, file, state, progress, summary, config_text(e)};
+  RunStatus status = RunStatus::running;
+  try {
+    status = train(run);
+  } catch (const std::exception& error) {
+    progress.finish();
+    mark_failed(file, error, out);
+    throw;
+  }
+  progress.finish();
+  // Finish: the summary, the file's status and end time, its gradient-flow tables.
+  finish(run, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), tokens_before);
+  return summary;
+}
+
+}  // namespace lmlab

@@ -1,0 +1,61 @@
+// presence_penalty (registered by plugins/count_penalties/ with frequency_penalty) on small
+// vocabularies with hand-computed expectations, in the style of llama.cpp's
+// tests/test-sampling.cpp.
+#include <cstdint>
+#include <string>
+
+#include <ATen/ATen.h>
+
+#include "lmlab/decoding.hpp"
+#include "lmlab/error.hpp"
+#include "lmlab/tokenizer.hpp"
+
+// Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
+#include "support/catch.hpp"
+#include "support/decoding_helpers.hpp"
+
+using lmlab::test::StepPtr;
+using lmlab::test::Ids;
+using lmlab::test::rows;
+using lmlab::test::run;
+using lmlab::test::check_logits;
+using lmlab::test::logits5;
+using lmlab::test::MessageContains;
+
+namespace {
+
+StepPtr make_step(const std::string& name, const toml::table& options = {}, std::int64_t vocab = 5) {
+  return lmlab::test::decoding_step(name, options, vocab);
+}
+
+}  // namespace
+
+TEST_CASE("presence_penalty: subtracts value once per seen token, however often it was seen",
+          "[decoding][penalties]") {
+  const StepPtr step = make_step("presence_penalty");
+  CHECK(step->name() == "presence_penalty");
+  const Ids history = {{1, 1, 2, 2, 2, 4}};
+  // Generated (2, 2, 2, 4): 2 and 4 lose 0.5 each, once; the prompt's 1 does not count.
+  check_logits(run(step, logits5, history, 2), {{2.0, -1.0, 0.0, -3.0, 0.5}});
+  check_logits(run(make_step("presence_penalty", toml::table{{"scope", "all"}, {"value", 2.0}}), logits5, history, 2),
+               {{2.0, -3.0, -1.5, -3.0, -1.0}});
+  check_logits(run(make_step("presence_penalty", toml::table{{"window", 1}}), logits5, history, 2),
+               {{2.0, -1.0, 0.5, -3.0, 0.5}});
+  check_logits(run(make_step("presence_penalty", toml::table{{"value", -1.0}}), logits5, history, 2),
+               {{2.0, -1.0, 1.5, -3.0, 2.0}});
+  CHECK(at::equal(run(make_step("presence_penalty", toml::table{{"value", 0.0}}), logits5, history, 2), rows(logits5)));
+}
+
+TEST_CASE("presence_penalty: padding never counts, rows are independent",
+          "[decoding][penalties]") {
+  const Ids history = {{3, 3, 0, 0}, {lmlab::ByteTokenizer::pad_id, 2, 2, 2}};
+  const Ids mask = {{0, 0, 1, 1}, {0, 1, 1, 1}};
+  check_logits(run(make_step("presence_penalty", toml::table{{"scope", "all"}}), {logits5[0], logits5[0]},
+                   history, 1, mask),
+               {{1.5, -1.0, 0.5, -3.0, 1.0}, {2.0, -1.0, 0.0, -3.0, 1.0}});
+}
+
+TEST_CASE("presence_penalty: bad options are ConfigErrors naming the key", "[decoding][penalties]") {
+  CHECK_THROWS_MATCHES(make_step("presence_penalty", toml::table{{"window", -2}}), lmlab::ConfigError,
+                       MessageContains("decoding.presence_penalty.window"));
+}
