@@ -21,6 +21,8 @@
 #include "support/models.hpp"
 #include "support/test_support.hpp"
 
+namespace architectures_tests {
+
 using lmlab::ModelInput;
 using lmlab::test::make_model;
 using lmlab::test::tiny_options;
@@ -347,3 +349,5 @@ TEST_CASE("generate: cached decoding against re-reading the window, timed", "[.t
             << at::get_num_threads() << " threads): cached " << cached_s * 1e3 << " ms, re-reading the window "
             << full_s * 1e3 << " ms\n";
 }
+
+}  // namespace architectures_tests

@@ -18,6 +18,8 @@
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
 
+namespace attention_tests {
+
 using Catch::Contains;
 using lmlab::nn::AttentionBackend;
 using lmlab::nn::AttentionInputs;
@@ -463,3 +465,5 @@ TEST_CASE("attention: cross-attention computes the encoder's keys once and reuse
   CHECK_FALSE(at::allclose(cross->forward(x, at::randn({2, 5, 8}), {}, nullptr), uncached, 1e-3, 1e-3));
   CHECK_THROWS_WITH(cross->forward(x, {}, {}, nullptr), Contains("memory"));
 }
+
+}  // namespace attention_tests

@@ -6,6 +6,8 @@
 #include "data/batches.hpp"
 #include "lmlab/error.hpp"
 
+namespace batches_tests {
+
 TEST_CASE("training windows are contiguous slices and follow the generator") {
   const auto tokens = at::arange(1000, at::kLong);
   lmlab::WindowSampler a(tokens, 17, 5), b(tokens, 17, 5);
@@ -48,3 +50,5 @@ TEST_CASE("without a newline nearby, prompts start at the next word") {
   REQUIRE(prompts.size() == 1);
   CHECK(prompts[0] == std::vector<std::int64_t>{'a', 'b', 'c'});
 }
+
+}  // namespace batches_tests

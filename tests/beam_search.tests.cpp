@@ -30,6 +30,8 @@
 #include "support/catch.hpp"
 #include "support/test_support.hpp"
 
+namespace beam_search_tests {
+
 using lmlab::Continuation;
 using lmlab::DecodingStep;
 using lmlab::test::MessageContains;
@@ -449,3 +451,5 @@ TEST_CASE("beam_search: bad options are rejected with what is accepted", "[beam_
   CHECK(none[0].at(0).tokens.empty());
   CHECK(none[1].at(0).tokens.empty());
 }
+
+}  // namespace beam_search_tests

@@ -14,6 +14,8 @@
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
 
+namespace block_tests {
+
 using Catch::Contains;
 using lmlab::nn::AttentionInputs;
 using lmlab::nn::TransformerBlock;
@@ -160,3 +162,5 @@ TEST_CASE("block: a block with cross-attention has its norm and uses the memory"
   CHECK(cross_cache.k.size(2) == 4);
   CHECK_THROWS_WITH(block->forward(x, causal(), nullptr), Contains("memory"));
 }
+
+}  // namespace block_tests

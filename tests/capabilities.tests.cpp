@@ -8,6 +8,8 @@
 // Last, as in every test file.
 #include "support/catch.hpp"
 
+namespace capabilities_tests {
+
 using lmlab::Capabilities;
 using lmlab::describe;
 using lmlab::Requirements;
@@ -101,3 +103,5 @@ TEST_CASE("capabilities: a bidirectional requirement and its failure read as sen
   CHECK(unmet(Requirements{.bidirectional = false}, Capabilities{.bidirectional = true}) ==
         std::optional<std::string>("is bidirectional"));
 }
+
+}  // namespace capabilities_tests

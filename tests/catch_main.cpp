@@ -1,3 +1,3 @@
-// The one Catch2 main every test executable links.
+// The Catch2 main of lmlab_tests.
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>

@@ -18,6 +18,8 @@
 #include "support/models.hpp"
 #include "support/test_support.hpp"
 
+namespace causal_decoder_tests {
+
 using Catch::Matchers::Contains;
 using lmlab::Architecture;
 using lmlab::test::MessageContains;
@@ -340,3 +342,5 @@ TEST_CASE("causal_decoder: every option reaches its module: changing it changes 
     CHECK_FALSE(at::allclose(logits_of(*a, tokens), logits_of(*b, tokens), 1e-5, 1e-6));
   }
 }
+
+}  // namespace causal_decoder_tests

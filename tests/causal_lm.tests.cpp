@@ -15,6 +15,8 @@
 #include "support/bigram_model.hpp"
 #include "support/test_support.hpp"
 
+namespace causal_lm_tests {
+
 using Catch::Matchers::Contains;
 using lmlab::test::Bigram;
 using lmlab::test::bigram;
@@ -87,3 +89,5 @@ TEST_CASE("causal_lm: malformed blocks and logits are refused", "[causal_lm]") {
   CHECK_THROWS_AS(lmlab::resolve_plugin<lmlab::Objective>(plugins(), "causal_lm", toml::table{{"smoothing", 0.1}}, "o"),
                   lmlab::ConfigError);
 }
+
+}  // namespace causal_lm_tests

@@ -16,6 +16,8 @@
 #include "results/run_file.hpp"
 #include "support/test_support.hpp"
 
+namespace cli_tests {
+
 namespace fs = std::filesystem;
 using lmlab::test::run_command;
 using lmlab::test::tiny_experiment;
@@ -433,3 +435,5 @@ TEST_CASE("watch follows a run from before its file exists until it ends; --once
   CHECK(missing.exit_code == 2);
   CHECK_THAT(missing.output, Catch::Contains("absent.h5 does not exist"));
 }
+
+}  // namespace cli_tests

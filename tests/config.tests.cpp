@@ -12,6 +12,8 @@
 #include "support/config_fixtures.hpp"
 #include "support/test_support.hpp"
 
+namespace config_tests {
+
 using Catch::Contains;
 using lmlab::test::config_error_of;
 using lmlab::test::make_registry;
@@ -457,3 +459,5 @@ arch = "toy_arch"
   CHECK(resolve(dir, minimal + "\n[train]\nlr = 0.001\nsteps = 500\n", {"model.n_layers=3"}).config_hash != base);
   CHECK(resolve(dir, minimal + "\n[train]\nlr = 0.001\nsteps = 500\n", {"experiment.seed=1"}).config_hash != base);
 }
+
+}  // namespace config_tests

@@ -27,6 +27,8 @@
 #include "support/catch.hpp"
 #include "support/test_support.hpp"
 
+namespace contrastive_search_tests {
+
 using lmlab::DecodingStep;
 using lmlab::test::MessageContains;
 using StepPtr = std::shared_ptr<DecodingStep>;
@@ -276,3 +278,5 @@ TEST_CASE("contrastive_search: options out of range are ConfigErrors naming the 
   CHECK(step->search() != nullptr);
   CHECK(step->clone()->search() != nullptr);
 }
+
+}  // namespace contrastive_search_tests

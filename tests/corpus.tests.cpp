@@ -11,6 +11,8 @@
 #include "lmlab/error.hpp"
 #include "support/test_support.hpp"
 
+namespace corpus_tests {
+
 using Catch::Matchers::Contains;
 using lmlab::ByteTokenizer;
 using lmlab::DataSection;
@@ -144,3 +146,5 @@ TEST_CASE("corpus: unigram baseline of a generated corpus lies below log(256)", 
   CHECK(h > 2.0);
   CHECK(h < 3.2);
 }
+
+}  // namespace corpus_tests

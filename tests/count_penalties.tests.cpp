@@ -14,6 +14,8 @@
 #include "support/catch.hpp"
 #include "support/decoding_helpers.hpp"
 
+namespace count_penalties_tests {
+
 using lmlab::test::StepPtr;
 using lmlab::test::Ids;
 using lmlab::test::rows;
@@ -65,6 +67,7 @@ TEST_CASE("frequency_penalty: bad options are ConfigErrors naming the key", "[de
   CHECK_THROWS_MATCHES(make_step("frequency_penalty", toml::table{{"scope", "prompt"}}), lmlab::ConfigError,
                        MessageContains("decoding.frequency_penalty.scope"));
 }
+
 TEST_CASE("presence_penalty: subtracts value once per seen token, however often it was seen",
           "[decoding][penalties]") {
   const StepPtr step = make_step("presence_penalty");
@@ -94,3 +97,5 @@ TEST_CASE("presence_penalty: bad options are ConfigErrors naming the key", "[dec
   CHECK_THROWS_MATCHES(make_step("presence_penalty", toml::table{{"window", -2}}), lmlab::ConfigError,
                        MessageContains("decoding.presence_penalty.window"));
 }
+
+}  // namespace count_penalties_tests

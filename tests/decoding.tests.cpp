@@ -17,6 +17,8 @@
 #include "support/catch.hpp"
 #include "support/decoding_helpers.hpp"
 
+namespace decoding_tests {
+
 using lmlab::DecodeState;
 using lmlab::DecodingChain;
 using lmlab::DecodingStep;
@@ -185,3 +187,5 @@ TEST_CASE("history_counts: counts each id from a column on, padding never", "[de
   CHECK(at::equal(lmlab::history_counts(state, 0), at::tensor({0, 2, 1, 0, 0}, at::kFloat).view({1, 5})));
   CHECK_THROWS_WITH(lmlab::history_counts(lmlab::DecodeState{}, 0), Catch::Contains("needs the token history"));
 }
+
+}  // namespace decoding_tests

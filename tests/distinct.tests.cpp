@@ -12,6 +12,8 @@
 #include "support/catch.hpp"
 #include "support/metric_fixtures.hpp"
 
+namespace distinct_tests {
+
 using lmlab::test::MessageContains;
 using lmlab::test::abcdabcd;
 using lmlab::test::check_close;
@@ -53,3 +55,5 @@ TEST_CASE("distinct: bad options are ConfigErrors naming key and value", "[metri
   CHECK_THROWS_MATCHES(make_metric("distinct", toml::table{{"n", 3}}), lmlab::ConfigError,
                        MessageContains("metrics.distinct.n: unknown key; accepted: max_n"));
 }
+
+}  // namespace distinct_tests

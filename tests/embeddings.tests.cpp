@@ -14,6 +14,8 @@
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
 
+namespace embeddings_tests {
+
 using lmlab::nn::Embeddings;
 using lmlab::nn::TransformerOptions;
 
@@ -148,3 +150,5 @@ TEST_CASE("embeddings: scale_embeddings multiplies tokens by sqrt(d_model), init
   lmlab::nn::initialise(*scaled, o, 1);
   CHECK(scaled->tokens->weight.std().item<double>() == Approx(0.02).epsilon(0.05));
 }
+
+}  // namespace embeddings_tests

@@ -15,6 +15,8 @@
 #include "support/models.hpp"
 #include "support/test_support.hpp"
 
+namespace encoder_decoder_tests {
+
 using Catch::Matchers::Contains;
 using lmlab::test::make_model;
 using lmlab::test::ParameterShape;
@@ -235,3 +237,5 @@ TEST_CASE("encoder_decoder: a decoder refill keeps the encoded input", "[encoder
   full.encoder_tokens = in.encoder_tokens;
   CHECK(at::allclose(refilled, model->forward(full).logits, 1e-5, 1e-5));
 }
+
+}  // namespace encoder_decoder_tests

@@ -14,6 +14,8 @@
 #include "support/models.hpp"
 #include "support/test_support.hpp"
 
+namespace encoder_only_tests {
+
 using Catch::Matchers::Contains;
 using lmlab::test::make_model;
 using lmlab::test::tiny_options;
@@ -75,3 +77,5 @@ TEST_CASE("encoder_only: the bert preset is post-norm with a pooler, and its cou
   CHECK(lmlab::test::parameter_count(*model) == lmlab::test::expected_single_stack_parameters(s, true));
   CHECK(lmlab::test::parameter_count(*model) == 109482240 - 2 * 768 - 2 * 768);
 }
+
+}  // namespace encoder_only_tests

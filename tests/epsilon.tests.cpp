@@ -9,6 +9,8 @@
 #include "support/catch.hpp"
 #include "support/decoding_helpers.hpp"
 
+namespace epsilon_tests {
+
 using lmlab::test::check_warp;
 
 TEST_CASE("epsilon: keeps tokens with probability >= epsilon, and always the argmax", "[warpers]") {
@@ -20,3 +22,5 @@ TEST_CASE("epsilon: keeps tokens with probability >= epsilon, and always the arg
   check_warp("epsilon", toml::table{{"epsilon", 0.5}}, {0.1, 0.2, 0.3, 0.4}, {0, 0, 0, 1});
   check_warp("epsilon", toml::table{{"epsilon", 0.7}}, p, {1, 0, 0, 0, 0});
 }
+
+}  // namespace epsilon_tests

@@ -9,6 +9,8 @@
 #include "support/catch.hpp"
 #include "support/decoding_helpers.hpp"
 
+namespace eta_tests {
+
 using lmlab::test::check_warp;
 
 TEST_CASE("eta: the threshold min(epsilon, sqrt(epsilon) exp(-H)) adapts to the entropy", "[warpers]") {
@@ -26,3 +28,5 @@ TEST_CASE("eta: the threshold min(epsilon, sqrt(epsilon) exp(-H)) adapts to the 
   // eta = min(0.5, sqrt(0.5) exp(-H)) = 0.25253), so only 0.3 and 0.5 survive.
   check_warp("eta", toml::table{{"epsilon", 0.5}}, {0.0, 0.3, 0.2, 0.5}, {0, 0.375, 0, 0.625});
 }
+
+}  // namespace eta_tests

@@ -12,6 +12,8 @@
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 
+namespace expectations_tests {
+
 using Catch::Contains;
 using lmlab::test::config_error_of;
 using lmlab::test::parse_exp;
@@ -209,3 +211,5 @@ min = 1.0
   CHECK(bad.exit_code == 2);
   CHECK_THAT(bad.output, Contains("bad.toml:1:1: expect[0]: says nothing to check"));
 }
+
+}  // namespace expectations_tests

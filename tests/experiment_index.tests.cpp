@@ -12,6 +12,8 @@
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 
+namespace experiment_index_tests {
+
 using Catch::Matchers::Contains;
 using lmlab::RunFile;
 using lmlab::RunReader;
@@ -184,3 +186,5 @@ TEST_CASE("experiment index: a missing folder is a DataError naming it", "[index
   lmlab::test::TempDir tmp;
   CHECK_THROWS_WITH(lmlab::scan_runs(tmp / "absent"), Contains("absent") && Contains("does not exist"));
 }
+
+}  // namespace experiment_index_tests

@@ -9,6 +9,8 @@
 #include "experiment/experiment_loader.hpp"
 #include "support/test_support.hpp"
 
+namespace experiment_loader_tests {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -255,3 +257,5 @@ set = { "train.init_from" = "@arm=tuned,lr=0.001" }
   CHECK_THROWS_WITH(lmlab::load_runs(dir / "single.toml", {}, loader, registry),
                     Catch::Contains("single.toml:") && Catch::Contains("names a run of a sweep, but") && Catch::Contains("has no [sweep]"));
 }
+
+}  // namespace experiment_loader_tests

@@ -13,6 +13,8 @@
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 
+namespace experiment_report_tests {
+
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
@@ -128,3 +130,5 @@ seeds = [1, 2]
   INFO(check.output);
   CHECK(check.exit_code == 0);
 }
+
+}  // namespace experiment_report_tests

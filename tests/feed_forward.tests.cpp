@@ -11,6 +11,8 @@
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
 
+namespace feed_forward_tests {
+
 using Catch::Contains;
 using lmlab::nn::FeedForward;
 
@@ -96,3 +98,5 @@ TEST_CASE("feed_forward: an unknown activation names the accepted ones", "[feed_
   CHECK_THROWS_WITH(lmlab::nn::activate("softplus", at::zeros({1})), Contains("\"softplus\"") && accepted);
   CHECK_FALSE(lmlab::nn::is_gated("swish"));
 }
+
+}  // namespace feed_forward_tests

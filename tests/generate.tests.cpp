@@ -20,6 +20,8 @@
 #include "support/catch.hpp"
 #include "support/test_support.hpp"
 
+namespace generate_tests {
+
 using Catch::Matchers::Contains;
 using Tokens = std::vector<std::int64_t>;
 using Batch = std::vector<Tokens>;
@@ -231,3 +233,5 @@ TEST_CASE("generate: sequence generators are seeded from seed and index", "[gene
   CHECK_FALSE(at::equal(first_draws(lmlab::sequence_generator(3, 9)), first_draws(lmlab::sequence_generator(4, 9))));
   CHECK(lmlab::sequence_generator(0, 0).device().is_cpu());
 }
+
+}  // namespace generate_tests

@@ -12,6 +12,8 @@
 #include "support/catch.hpp"
 #include "support/metric_fixtures.hpp"
 
+namespace generation_metrics_tests {
+
 using lmlab::Metric;
 using lmlab::test::abcdabcd;
 using lmlab::test::make_metric;
@@ -34,3 +36,5 @@ TEST_CASE("generation metrics: the unit does not change the arithmetic", "[metri
     for (std::size_t i = 0; i < tokens.size(); ++i) CHECK(tokens[i].value == words[i].value);
   }
 }
+
+}  // namespace generation_metrics_tests

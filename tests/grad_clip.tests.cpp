@@ -15,6 +15,8 @@
 #include "support/bigram_model.hpp"
 #include "support/test_support.hpp"
 
+namespace grad_clip_tests {
+
 using lmlab::test::Bigram;
 using lmlab::test::make_causal_lm;
 using lmlab::test::MessageContains;
@@ -66,3 +68,5 @@ TEST_CASE("grad_clip: mode = value clamps each gradient element, leaving smaller
   CHECK_THROWS_MATCHES(clip_with(toml::table{{"mode", "elementwise"}}), lmlab::ConfigError,
                        MessageContains("accepted: norm, value"));
 }
+
+}  // namespace grad_clip_tests

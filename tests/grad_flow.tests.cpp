@@ -11,6 +11,8 @@
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 
+namespace grad_flow_tests {
+
 using lmlab::RunFile;
 using lmlab::RunReader;
 
@@ -118,3 +120,5 @@ TEST_CASE("grad flow: the summary compares the first numbered layer's gradient w
   flow.values.clear();
   CHECK(std::isnan(lmlab::grad_flow_summary(flow)[1].second));
 }
+
+}  // namespace grad_flow_tests

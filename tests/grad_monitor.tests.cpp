@@ -24,6 +24,8 @@
 #include "support/models.hpp"
 #include "support/test_support.hpp"
 
+namespace grad_monitor_tests {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -294,3 +296,4 @@ every = 1
   }
 }
 
+}  // namespace grad_monitor_tests

@@ -12,6 +12,8 @@
 #include "support/catch.hpp"
 #include "support/decoding_helpers.hpp"
 
+namespace greedy_tests {
+
 using lmlab::DecodeState;
 using lmlab::test::StepPtr;
 using lmlab::test::rows;
@@ -39,3 +41,5 @@ TEST_CASE("greedy: picks the argmax, ties to the lowest id", "[decoding][plugin]
   CHECK(ids(state.chosen) == std::vector<std::int64_t>{1, 0, 1, 3});
   CHECK(state.chosen.scalar_type() == at::kLong);
 }
+
+}  // namespace greedy_tests

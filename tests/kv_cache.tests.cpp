@@ -10,6 +10,8 @@
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
 
+namespace kv_cache_tests {
+
 using lmlab::KvCache;
 
 namespace {
@@ -153,3 +155,5 @@ TEST_CASE("kv_cache: clear_decoder forgets the decoder's past and keeps the enco
   cache.clear();
   CHECK_FALSE(cache.has_memory());
 }
+
+}  // namespace kv_cache_tests

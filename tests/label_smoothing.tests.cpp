@@ -17,6 +17,8 @@
 #include "support/recording_model.hpp"
 #include "support/test_support.hpp"
 
+namespace label_smoothing_tests {
+
 namespace {
 
 std::shared_ptr<lmlab::Regulariser> make(double epsilon) {
@@ -139,3 +141,5 @@ TEST_CASE("label_smoothing: nothing without logits or targets; mismatched shapes
   CHECK_THROWS_WITH(make(0.1)->extra_loss(mismatched, model), Catch::Contains("do not match"));
   CHECK_THROWS_MATCHES(make(1.0), lmlab::ConfigError, lmlab::test::MessageContains("regularisers.epsilon"));
 }
+
+}  // namespace label_smoothing_tests

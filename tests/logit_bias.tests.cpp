@@ -12,6 +12,8 @@
 #include "support/catch.hpp"
 #include "support/decoding_helpers.hpp"
 
+namespace logit_bias_tests {
+
 using lmlab::test::StepPtr;
 using lmlab::test::inf;
 using lmlab::test::rows;
@@ -50,3 +52,5 @@ TEST_CASE("logit_bias: bad options are ConfigErrors naming the key", "[decoding]
   CHECK_THROWS_MATCHES(make_step("logit_bias", toml::table{{"ids", toml::array{5}}, {"biases", toml::array{1.0}}}),
                        lmlab::ConfigError, MessageContains("logit_bias.ids: id 5 is outside the vocabulary of 5"));
 }
+
+}  // namespace logit_bias_tests

@@ -14,6 +14,8 @@
 #include "support/recording_model.hpp"
 #include "support/test_support.hpp"
 
+namespace masked_lm_tests {
+
 using lmlab::ByteTokenizer;
 using lmlab::test::RecordingModel;
 
@@ -95,3 +97,5 @@ TEST_CASE("masked_lm: needs a bidirectional single stack, and trains an encoder"
   INFO(first << " -> " << last);
   CHECK(last < 0.3 * first);
 }
+
+}  // namespace masked_lm_tests

@@ -24,6 +24,8 @@
 #include "support/catch.hpp"
 #include "support/test_support.hpp"
 
+namespace metrics_crosscheck_tests {
+
 using lmlab::Metric;
 
 namespace {
@@ -137,3 +139,5 @@ TEST_CASE("generation metrics agree with the Python reference, other options", "
                            {"rep_loop", "min_phrase", 2},
                            {"rep_loop", "short_repeats", 6}});
 }
+
+}  // namespace metrics_crosscheck_tests

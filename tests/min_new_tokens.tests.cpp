@@ -15,6 +15,8 @@
 #include "support/catch.hpp"
 #include "support/decoding_helpers.hpp"
 
+namespace min_new_tokens_tests {
+
 using lmlab::DecodeState;
 using lmlab::test::StepPtr;
 using lmlab::test::Rows;
@@ -63,3 +65,5 @@ TEST_CASE("min_new_tokens: bad options are ConfigErrors naming the key", "[decod
   // The default eos (258) does not exist in a 5-token vocabulary.
   CHECK_THROWS_MATCHES(make_step("min_new_tokens"), lmlab::ConfigError, MessageContains("min_new_tokens.eos_id"));
 }
+
+}  // namespace min_new_tokens_tests

@@ -9,6 +9,8 @@
 #include "support/catch.hpp"
 #include "support/decoding_helpers.hpp"
 
+namespace min_p_tests {
+
 using lmlab::test::check_warp;
 
 TEST_CASE("min_p: keeps tokens at least p times as likely as the argmax", "[warpers]") {
@@ -21,3 +23,5 @@ TEST_CASE("min_p: keeps tokens at least p times as likely as the argmax", "[warp
   check_warp("min_p", toml::table{{"p", 0.1}}, {0.5, 0.02, 0.3, 0.08, 0.1},  // >= 0.05
              {0.5 / 0.98, 0, 0.3 / 0.98, 0.08 / 0.98, 0.1 / 0.98});
 }
+
+}  // namespace min_p_tests

@@ -25,6 +25,8 @@
 #include "support/recording_model.hpp"
 #include "support/test_support.hpp"
 
+namespace multitask_tests {
+
 namespace fs = std::filesystem;
 using lmlab::ByteTokenizer;
 using lmlab::test::RecordingModel;
@@ -397,3 +399,5 @@ TEST_CASE("multitask: a short run learns and logs each task's loss", "[multitask
   CHECK(causal_steps > 0);
   CHECK(causal_steps < 16);
 }
+
+}  // namespace multitask_tests

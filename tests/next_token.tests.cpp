@@ -23,6 +23,8 @@
 #include "support/catch.hpp"
 #include "support/test_support.hpp"
 
+namespace next_token_tests {
+
 using lmlab::Metric;
 using lmlab::Predictions;
 using lmlab::test::MessageContains;
@@ -275,3 +277,5 @@ TEST_CASE("next_token: a window below 1 is a ConfigError naming the key and valu
                        MessageContains("windw"));
   CHECK_NOTHROW(make_metric(toml::table{{"window", 1}}));
 }
+
+}  // namespace next_token_tests

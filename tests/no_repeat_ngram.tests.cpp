@@ -15,6 +15,8 @@
 #include "support/catch.hpp"
 #include "support/decoding_helpers.hpp"
 
+namespace no_repeat_ngram_tests {
+
 using lmlab::DecodeState;
 using lmlab::DecodingChain;
 using lmlab::test::StepPtr;
@@ -108,3 +110,5 @@ TEST_CASE("no_repeat_ngram: bad options are ConfigErrors naming the key", "[deco
   CHECK_THROWS_MATCHES(make_step("no_repeat_ngram", toml::table{{"size", 0}}), lmlab::ConfigError,
                        MessageContains("decoding.no_repeat_ngram.size"));
 }
+
+}  // namespace no_repeat_ngram_tests

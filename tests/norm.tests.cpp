@@ -13,6 +13,8 @@
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
 
+namespace norm_tests {
+
 using Catch::Contains;
 using lmlab::nn::Norm;
 
@@ -142,3 +144,5 @@ TEST_CASE("norm: rmsnorm on bf16 input returns bf16 with float32 weights", "[nor
   const at::Tensor x = at::randn({2, 8}).to(at::kBFloat16);
   CHECK(norm(x).scalar_type() == at::kBFloat16);
 }
+
+}  // namespace norm_tests

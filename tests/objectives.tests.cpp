@@ -20,6 +20,8 @@
 #include "support/models.hpp"
 #include "support/test_support.hpp"
 
+namespace objectives_tests {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -155,3 +157,5 @@ TEST_CASE("every unsupported architecture x objective pair fails validation, nam
   }
   CHECK(refused >= 14);
 }
+
+}  // namespace objectives_tests

@@ -7,6 +7,8 @@
 
 #include "training/optimizer.hpp"
 
+namespace optimizer_tests {
+
 namespace {
 
 // Embedding, a matrix with a bias, a norm, and the embedding's weight used again (tied).
@@ -76,3 +78,5 @@ TEST_CASE("the schedule warms up linearly, then decays to lr * min_lr_ratio") {
   lmlab::set_learning_rate(*optimizer, 0.25);
   for (auto& g : optimizer->param_groups()) CHECK(g.options().get_lr() == 0.25);
 }
+
+}  // namespace optimizer_tests

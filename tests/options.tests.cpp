@@ -9,6 +9,8 @@
 #include "lmlab/error.hpp"
 #include "lmlab/options.hpp"
 
+namespace options_tests {
+
 using Catch::Contains;
 using namespace std::string_view_literals;
 
@@ -285,3 +287,5 @@ TEST_CASE("options: a preset that sets an undeclared option is a programming err
   CHECK_THROWS_WITH(set.presets("preset", &Derived::preset, "p", {{"bad", "", toml::table{{"depth", 3}}}}),
                     Contains("preset 'bad' sets 'depth', which is not a declared option"));
 }
+
+}  // namespace options_tests

@@ -11,6 +11,8 @@
 #include "support/config_fixtures.hpp"
 #include "support/test_support.hpp"
 
+namespace overrides_tests {
+
 using Catch::Contains;
 using lmlab::test::config_error_of;
 using lmlab::test::make_registry;
@@ -67,3 +69,5 @@ TEST_CASE("malformed overrides are rejected, quoting them", "[overrides]") {
   CHECK(config_error_of([&] { lmlab::apply_overrides(config, {"model.n_layers.x=3"}); }) ==
         "--set: model.n_layers.x: 'model.n_layers.x=3': model.n_layers (<input>:2:12) is not a table");
 }
+
+}  // namespace overrides_tests

@@ -10,6 +10,8 @@
 #include "lmlab/plugin_loader.hpp"
 #include "support/test_support.hpp"
 
+namespace plugin_loader_tests {
+
 namespace fs = std::filesystem;
 using lmlab::test_paths::plugin_dir;
 using lmlab::test_paths::fixture_plugin_dir;
@@ -124,3 +126,5 @@ TEST_CASE("the standard search adds LMLAB_PLUGIN_PATH folders and experiment plu
   from_experiment.load_standard({"throwing"}, fixture_plugin_dir);
   CHECK_NOTHROW(second.get<lmlab::DecodingStep>("failing"));
 }
+
+}  // namespace plugin_loader_tests

@@ -18,6 +18,8 @@
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 
+namespace plugin_trust_tests {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -178,3 +180,5 @@ TEST_CASE("a symbolic link is resolved once and its target is what is checked an
   CHECK_THROWS_WITH(lmlab::trusted_plugin_path(other / "missing", "test"),
                     Catch::Contains("plugin path " + (other / "missing").string() + " (from test) does not exist"));
 }
+
+}  // namespace plugin_trust_tests

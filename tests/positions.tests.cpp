@@ -11,6 +11,8 @@
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
 
+namespace positions_tests {
+
 using lmlab::nn::position_ids;
 
 namespace {
@@ -179,3 +181,5 @@ TEST_CASE("positions: alibi bias is -slope * |i - j|", "[positions]") {
   const at::Tensor padded = lmlab::nn::alibi_bias(at::tensor({1.0f}), row, row);
   CHECK(at::allclose(padded[0][0], at::tensor({0.0f, 0.0f, -1.0f, 0.0f, 0.0f, -1.0f, -1.0f, -1.0f, 0.0f}).view({3, 3})));
 }
+
+}  // namespace positions_tests

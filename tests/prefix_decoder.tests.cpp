@@ -12,6 +12,8 @@
 #include "support/models.hpp"
 #include "support/test_support.hpp"
 
+namespace prefix_decoder_tests {
+
 using lmlab::test::make_model;
 using lmlab::test::tiny_options;
 
@@ -77,3 +79,5 @@ TEST_CASE("prefix_decoder: the chatglm preset", "[prefix_decoder]") {
   s.learned_positions = false;
   CHECK(lmlab::test::parameter_count(*model) == lmlab::test::expected_single_stack_parameters(s, false));
 }
+
+}  // namespace prefix_decoder_tests

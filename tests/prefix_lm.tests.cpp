@@ -15,6 +15,8 @@
 #include "support/recording_model.hpp"
 #include "support/test_support.hpp"
 
+namespace prefix_lm_tests {
+
 using lmlab::ByteTokenizer;
 using lmlab::test::RecordingModel;
 
@@ -129,3 +131,5 @@ TEST_CASE("prefix_lm: trains every family that generates", "[prefix_lm]") {
     }
   }
 }
+
+}  // namespace prefix_lm_tests

@@ -5,6 +5,8 @@
 
 #include "training/progress.hpp"
 
+namespace progress_tests {
+
 TEST_CASE("durations read like a person writes them") {
   CHECK(lmlab::format_duration(12.2) == "12s");
   CHECK(lmlab::format_duration(187) == "3m07s");
@@ -31,3 +33,5 @@ TEST_CASE("plain output prints one line per logged step; live output redraws one
   CHECK(live.str().find("\r\033[2K[run] step 1/10") != std::string::npos);
   CHECK(live.str().find("\r\033[2Keval\n") != std::string::npos);
 }
+
+}  // namespace progress_tests

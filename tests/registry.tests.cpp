@@ -7,6 +7,8 @@
 #include "lmlab/plugin.hpp"
 #include "lmlab/plugin_call.hpp"
 
+namespace registry_tests {
+
 namespace {
 
 struct StepOptions {
@@ -117,3 +119,5 @@ TEST_CASE("all() lists every plugin, by kind then name") {
   CHECK(all[0].name == "a_step");
   CHECK(all[1].name == "b_step");
 }
+
+}  // namespace registry_tests

@@ -11,6 +11,8 @@
 #include "support/models.hpp"
 #include "support/test_support.hpp"
 
+namespace relative_position_bias_tests {
+
 using lmlab::nn::relative_position_buckets;
 
 namespace {
@@ -81,3 +83,5 @@ TEST_CASE("relative_position_bias: one table per stack, shared by its layers", "
   causal->forward({tokens}).logits.sum().backward();
   CHECK(causal->named_parameters()["relative_bias.table.weight"].grad().abs().sum().item<double>() > 0);
 }
+
+}  // namespace relative_position_bias_tests

@@ -14,6 +14,8 @@
 #include "support/catch.hpp"
 #include "support/metric_fixtures.hpp"
 
+namespace rep_loop_tests {
+
 using lmlab::test::MessageContains;
 using lmlab::test::Texts;
 using lmlab::test::abcdabcd;
@@ -67,3 +69,5 @@ TEST_CASE("rep_loop: bad options are ConfigErrors naming key and value", "[metri
   CHECK_THROWS_MATCHES(make_metric("rep_loop", toml::table{{"short_repeats", 1}}), lmlab::ConfigError,
                        MessageContains("metrics.rep_loop.short_repeats: 1 is out of range"));
 }
+
+}  // namespace rep_loop_tests

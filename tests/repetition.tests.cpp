@@ -10,6 +10,8 @@
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
 
+namespace repetition_tests {
+
 using Catch::Matchers::Contains;
 
 namespace {
@@ -98,3 +100,5 @@ TEST_CASE("repetition: NgramCounter counts all and distinct n-grams, never acros
   CHECK(two.distinct() == 3);
   CHECK_THROWS_WITH(lmlab::NgramCounter(0), Contains("n must be >= 1"));
 }
+
+}  // namespace repetition_tests

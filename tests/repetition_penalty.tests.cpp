@@ -13,6 +13,8 @@
 #include "support/catch.hpp"
 #include "support/decoding_helpers.hpp"
 
+namespace repetition_penalty_tests {
+
 using lmlab::test::StepPtr;
 using lmlab::test::rows;
 using lmlab::test::run;
@@ -68,3 +70,5 @@ TEST_CASE("repetition_penalty: bad options are ConfigErrors naming the key", "[d
   CHECK_THROWS_MATCHES(make_step("repetition_penalty", toml::table{{"window", -1}}), lmlab::ConfigError,
                        MessageContains("decoding.repetition_penalty.window"));
 }
+
+}  // namespace repetition_penalty_tests

@@ -14,6 +14,8 @@
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 
+namespace reproductions_tests {
+
 namespace fs = std::filesystem;
 using lmlab::test::run_command;
 using lmlab::test::TempDir;
@@ -90,3 +92,5 @@ TEST_CASE("gradient_flow: depth, norm position, activation, initialisation, clip
 TEST_CASE("repetition_self_reinforcement: the repeated-span probe on MLE models", "[reproductions]") {
   reproduce("repetition_self_reinforcement", {.steps = 20, .generates = false});
 }
+
+}  // namespace reproductions_tests

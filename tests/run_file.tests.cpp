@@ -16,6 +16,8 @@
 #include "results/run_reader.hpp"
 #include "support/test_support.hpp"
 
+namespace run_file_tests {
+
 using Catch::Matchers::Contains;
 using lmlab::RunFile;
 namespace rf = lmlab::run_file;
@@ -403,3 +405,5 @@ TEST_CASE("run file: set_status marks a file no one writes, keeping its rows and
   CHECK(reader.exists("derived/matrix"));
   CHECK_THROWS_WITH(RunFile::set_status(tmp / "absent.h5", "failed", ""), Contains("absent.h5"));
 }
+
+}  // namespace run_file_tests

@@ -8,6 +8,8 @@
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 
+namespace run_reader_tests {
+
 using Catch::Matchers::Contains;
 using lmlab::RunFile;
 using lmlab::RunReader;
@@ -57,3 +59,5 @@ TEST_CASE("run reader: a missing or foreign file is a DataError naming it", "[ru
   lmlab::test::write_file(tmp / "text.h5", "not hdf5\n");
   CHECK_THROWS_WITH(RunReader(tmp / "text.h5"), Contains("text.h5") && Contains("opening failed"));
 }
+
+}  // namespace run_reader_tests

@@ -9,6 +9,8 @@
 #include "lmlab/error.hpp"
 #include "training/runtime.hpp"
 
+namespace runtime_tests {
+
 TEST_CASE("threads default to the CPUs available, or what the config says") {
   CHECK(lmlab::available_cpus() >= 1);
   CHECK(lmlab::configure_threads(0) == lmlab::available_cpus());
@@ -51,3 +53,5 @@ TEST_CASE("CUDA autocast, where a GPU exists") {
   lmlab::AutocastScope scope(c10::Device(c10::kCUDA, 0), true);
   CHECK(at::matmul(a, b).scalar_type() == at::kBFloat16);
 }
+
+}  // namespace runtime_tests

@@ -14,6 +14,8 @@
 #include "support/catch.hpp"
 #include "support/decoding_helpers.hpp"
 
+namespace sample_tests {
+
 using Catch::Matchers::Contains;
 using lmlab::DecodeState;
 using lmlab::DecodingChain;
@@ -94,3 +96,5 @@ TEST_CASE("sample: needs one generator per sequence", "[decoding][plugin]") {
   DecodeState too_few = state_for(at::zeros({2, 4}), &one);
   CHECK_THROWS_WITH(step->apply(too_few), Contains("2 sequences, 1 generators"));
 }
+
+}  // namespace sample_tests

@@ -7,6 +7,8 @@
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 
+namespace scaffold_tests {
+
 namespace fs = std::filesystem;
 using lmlab::test::read_file;
 
@@ -89,3 +91,5 @@ TEST_CASE("an existing folder with files in it is left untouched") {
   fs::create_directories(tmp / "empty");
   CHECK(lmlab::write_scaffold(request("objective", "my_loss", tmp / "empty"), builtins).size() == 5);
 }
+
+}  // namespace scaffold_tests

@@ -15,6 +15,8 @@
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 
+namespace sdk_tests {
+
 namespace fs = std::filesystem;
 using lmlab::test::run_command;
 
@@ -189,3 +191,5 @@ TEST_CASE("an installed lmlab builds, loads and runs scaffolded plugins of every
                Catch::Contains(outside_step ? "my_decoding (" : "top_p ("));
   }
 }
+
+}  // namespace sdk_tests

@@ -17,6 +17,8 @@
 #include "support/catch.hpp"
 #include "support/test_support.hpp"
 
+namespace search_tests {
+
 using lmlab::test::MessageContains;
 using StepPtr = std::shared_ptr<lmlab::DecodingStep>;
 
@@ -125,3 +127,5 @@ TEST_CASE("search: is not applied to one position, and must answer every prompt"
   CHECK_THROWS_MATCHES(lmlab::generate(model, search, {{1}}, options, at::kCPU), std::logic_error,
                        MessageContains("returned 0 lists for 1 prompts"));
 }
+
+}  // namespace search_tests

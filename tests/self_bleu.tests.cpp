@@ -14,6 +14,8 @@
 #include "support/catch.hpp"
 #include "support/metric_fixtures.hpp"
 
+namespace self_bleu_tests {
+
 using lmlab::test::MessageContains;
 using lmlab::test::check_close;
 using lmlab::test::make_metric;
@@ -64,3 +66,5 @@ TEST_CASE("self_bleu: bad options are ConfigErrors naming key and value", "[metr
   CHECK_THROWS_MATCHES(make_metric("self_bleu", toml::table{{"max_n", 0}}), lmlab::ConfigError,
                        MessageContains("metrics.self_bleu.max_n: 0 is out of range"));
 }
+
+}  // namespace self_bleu_tests

@@ -19,6 +19,8 @@
 #include "support/catch.hpp"
 #include "support/test_support.hpp"
 
+namespace self_reinforcement_tests {
+
 using Values = std::map<std::string, double>;
 
 namespace {
@@ -117,3 +119,5 @@ TEST_CASE("self_reinforcement: spans fit the context, or say why not", "[self_re
   CHECK_THROWS_WITH(make_metric(toml::table{{"length", 1}}), Catch::Contains("length = 1 leaves no position to score"));
   CHECK_THROWS_AS(make_metric(toml::table{{"repeats", 1}}), lmlab::ConfigError);
 }
+
+}  // namespace self_reinforcement_tests

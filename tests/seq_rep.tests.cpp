@@ -12,6 +12,8 @@
 #include "support/catch.hpp"
 #include "support/metric_fixtures.hpp"
 
+namespace seq_rep_tests {
+
 using lmlab::test::MessageContains;
 using lmlab::test::abcdabcd;
 using lmlab::test::check_close;
@@ -75,3 +77,5 @@ TEST_CASE("seq_rep: bad options are ConfigErrors naming key and value", "[metric
   CHECK_THROWS_MATCHES(make_metric("seq_rep", toml::table{{"max_n", 2.5}}), lmlab::ConfigError,
                        MessageContains("metrics.seq_rep.max_n"));
 }
+
+}  // namespace seq_rep_tests

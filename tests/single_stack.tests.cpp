@@ -17,6 +17,8 @@
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
 
+namespace single_stack_tests {
+
 using Catch::Contains;
 using lmlab::ArchitectureContext;
 using lmlab::ModelInput;
@@ -239,3 +241,5 @@ TEST_CASE("single_stack: capabilities, the untied head and the accounting", "[si
   CHECK(b.embedding_parameters == 320 + 128 + 320);
   CHECK(b.flops_per_token == a.flops_per_token);
 }
+
+}  // namespace single_stack_tests

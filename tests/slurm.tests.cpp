@@ -6,6 +6,8 @@
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 
+namespace slurm_tests {
+
 using Catch::Matchers::Contains;
 using lmlab::test::run_command;
 using lmlab::test::TempDir;
@@ -74,3 +76,5 @@ TEST_CASE("slurm: by default one task per run, never more tasks than runs; bad t
   CHECK_THAT(lmlab::test::config_error_of([] { lmlab::read_slurm(toml::parse("[slurm]\nextra = [\"qos=short\"]\n")); }),
              Contains("slurm.extra[0]: \"qos=short\" is not an sbatch option"));
 }
+
+}  // namespace slurm_tests

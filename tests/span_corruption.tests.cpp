@@ -16,6 +16,8 @@
 #include "support/recording_model.hpp"
 #include "support/test_support.hpp"
 
+namespace span_corruption_tests {
+
 using lmlab::ByteTokenizer;
 using lmlab::test::RecordingModel;
 
@@ -127,3 +129,5 @@ TEST_CASE("span_corruption: trains every family that generates", "[span_corrupti
     }
   }
 }
+
+}  // namespace span_corruption_tests

@@ -17,6 +17,8 @@
 #include "support/catch.hpp"
 #include "support/test_support.hpp"
 
+namespace stepper_tests {
+
 using lmlab::test::MessageContains;
 using Prompts = std::vector<std::vector<std::int64_t>>;
 
@@ -114,3 +116,5 @@ TEST_CASE("stepper: refuses calls out of order and bad input", "[stepper]") {
   CHECK_THROWS_MATCHES(lmlab::ModelStepper(*bert, {{1}}, {}, at::kCPU), std::invalid_argument,
                        MessageContains("does not generate"));
 }
+
+}  // namespace stepper_tests

@@ -13,6 +13,8 @@
 #include "lmlab/options.hpp"
 #include "support/config_fixtures.hpp"
 
+namespace sweep_tests {
+
 using Catch::Contains;
 using lmlab::test::config_error_of;
 using lmlab::test::make_registry;
@@ -272,3 +274,5 @@ TEST_CASE("zip, arms and their clashes are checked with positions", "[sweep]") {
   CHECK_THAT(resolve_error(minimal + "\n[[sweep.arm]]\nname = \"a\"\nset = { \"train.lrr\" = 1.0 }\n"),
              Contains("sweep.arm[0].set.\"train.lrr\": 'train.lrr' is not an option") && Contains("did you mean 'lr'?"));
 }
+
+}  // namespace sweep_tests

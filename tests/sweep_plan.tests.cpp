@@ -13,6 +13,8 @@
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 
+namespace sweep_plan_tests {
+
 using Catch::Matchers::Contains;
 using lmlab::RunAction;
 namespace fs = std::filesystem;
@@ -119,3 +121,5 @@ TEST_CASE("sweep plan: shards i/N cover every run exactly once", "[sweep_plan]")
     CHECK_THROWS_WITH(lmlab::parse_shard(bad), Contains(std::string("'") + bad + "' is not a shard") && Contains("i/N"));
   }
 }
+
+}  // namespace sweep_plan_tests

@@ -18,6 +18,8 @@
 #include "support/test_support.hpp"
 #include "support/catch.hpp"
 
+namespace sweep_runner_tests {
+
 using Catch::Matchers::Contains;
 using lmlab::test::run_command;
 using lmlab::test::TempDir;
@@ -177,3 +179,5 @@ TEST_CASE("sweep runner: SIGTERM midway, then a restart, ends where an uninterru
     CHECK(run.floats("eval/val_loss").back() == expected.at(point_of(name)));
   }
 }
+
+}  // namespace sweep_runner_tests

@@ -10,6 +10,8 @@
 #include "support/catch.hpp"
 #include "support/decoding_helpers.hpp"
 
+namespace temperature_tests {
+
 using lmlab::DecodeState;
 using lmlab::test::StepPtr;
 using lmlab::test::rows;
@@ -57,3 +59,5 @@ TEST_CASE("temperature: T must be positive", "[decoding][plugin]") {
                        MessageContains("out of range"));
   CHECK_THROWS_AS(make_step("temperature", toml::table{{"valu", 1.0}}), lmlab::ConfigError);
 }
+
+}  // namespace temperature_tests

@@ -9,6 +9,8 @@
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
 
+namespace text_units_tests {
+
 using Ids = std::vector<std::int64_t>;
 
 TEST_CASE("text units: words split on any whitespace and keep punctuation", "[text_units]") {
@@ -31,3 +33,5 @@ TEST_CASE("text units: prompts are numbered before continuations", "[text_units]
   CHECK(tokens.continuations == std::vector<Ids>{{7, 7}});
   CHECK(tokens.vocab_size == 9);
 }
+
+}  // namespace text_units_tests

@@ -7,6 +7,8 @@
 #include "lmlab/error.hpp"
 #include "lmlab/tokenizer.hpp"
 
+namespace tokenizer_tests {
+
 using lmlab::ByteTokenizer;
 
 namespace {
@@ -130,3 +132,5 @@ TEST_CASE("tokenizer: ids outside the vocabulary decode to U+FFFD and never thro
   REQUIRE_NOTHROW(out = tok.decode(all));
   CHECK(out.find("<extra_id_42>") != std::string::npos);
 }
+
+}  // namespace tokenizer_tests

@@ -12,6 +12,8 @@
 #include "support/catch.hpp"
 #include "support/decoding_helpers.hpp"
 
+namespace top_k_tests {
+
 using lmlab::DecodeState;
 using lmlab::test::StepPtr;
 using lmlab::test::inf;
@@ -60,3 +62,5 @@ TEST_CASE("top_k: k = 1 keeps greedy's choice", "[warpers]") {
   CHECK(at::equal(at::isfinite(warped).sum(-1), at::ones({16}, at::kLong)));
   CHECK(at::equal(at::isfinite(warped).to(at::kLong).argmax(-1), chosen.chosen));
 }
+
+}  // namespace top_k_tests

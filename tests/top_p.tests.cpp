@@ -12,6 +12,8 @@
 #include "support/catch.hpp"
 #include "support/decoding_helpers.hpp"
 
+namespace top_p_tests {
+
 using lmlab::test::StepPtr;
 using lmlab::test::inf;
 using lmlab::test::warp;
@@ -51,3 +53,5 @@ TEST_CASE("top_p: p -> 0 keeps only the argmax, p = 1 keeps all", "[warpers]") {
   const at::Tensor logits = at::tensor({0.0f, -30.0f, -80.0f, -120.0f}).unsqueeze(0);
   CHECK(at::equal(warp(make_step("top_p", toml::table{{"p", 1.0}}), logits), logits));
 }
+
+}  // namespace top_p_tests

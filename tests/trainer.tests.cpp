@@ -20,6 +20,8 @@
 #include "support/models.hpp"
 #include "support/test_support.hpp"
 
+namespace trainer_tests {
+
 namespace fs = std::filesystem;
 using lmlab::test::TempDir;
 
@@ -475,3 +477,5 @@ TEST_CASE("init_from starts a run from another run's weights, and refuses a chec
   CHECK_THROWS_WITH(lmlab::run_experiment(missing, f.registry, quiet(log)),
                     Catch::Contains("train.init_from") && Catch::Contains("nowhere.ckpt"));
 }
+
+}  // namespace trainer_tests

@@ -20,6 +20,8 @@
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
 
+namespace transformer_options_tests {
+
 using Catch::Contains;
 using lmlab::nn::TransformerOptions;
 
@@ -247,3 +249,5 @@ TEST_CASE("transformer_options: block FLOPs per token, written out", "[transform
   o.d_ff = 12;
   CHECK(lmlab::nn::block_flops_per_token(o, 10) == 1280.0);
 }
+
+}  // namespace transformer_options_tests

@@ -13,6 +13,8 @@
 #include "support/catch.hpp"
 #include "support/decoding_helpers.hpp"
 
+namespace typical_tests {
+
 using lmlab::test::StepPtr;
 using lmlab::test::inf;
 using lmlab::test::warp;
@@ -43,3 +45,5 @@ TEST_CASE("typical: keeps the tokens whose surprisal is closest to the entropy",
   const at::Tensor uniform = warp(make_step("typical", toml::table{{"mass", 0.5}}), at::zeros({1, 4}));
   CHECK(at::equal(uniform, at::tensor({0.0, 0.0, -inf, -inf}, at::kFloat).unsqueeze(0)));
 }
+
+}  // namespace typical_tests

@@ -10,6 +10,8 @@
 #include "support/catch.hpp"
 #include "support/metric_fixtures.hpp"
 
+namespace uniq_seq_tests {
+
 using lmlab::test::MessageContains;
 using lmlab::test::abcdabcd;
 using lmlab::test::check_close;
@@ -30,3 +32,5 @@ TEST_CASE("uniq_seq: it takes no options: any is a ConfigError naming it", "[met
   CHECK_THROWS_MATCHES(make_metric("uniq_seq", toml::table{{"max_n", 3}}), lmlab::ConfigError,
                        MessageContains("metrics.uniq_seq"));
 }
+
+}  // namespace uniq_seq_tests

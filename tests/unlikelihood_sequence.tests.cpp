@@ -23,6 +23,8 @@
 #include "support/recording_model.hpp"
 #include "support/test_support.hpp"
 
+namespace unlikelihood_sequence_tests {
+
 using Catch::Matchers::Contains;
 using lmlab::test::RecordingModel;
 
@@ -272,3 +274,5 @@ TEST_CASE("unlikelihood_sequence: fine-tuning makes greedy continuations less re
   INFO("mean repeated fraction before " << before_sum / 3 << ", after " << after_sum / 3);
   CHECK(after_sum / 3 < before_sum / 3 - 0.2);
 }
+
+}  // namespace unlikelihood_sequence_tests

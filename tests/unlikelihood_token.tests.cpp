@@ -17,6 +17,8 @@
 #include "support/recording_model.hpp"
 #include "support/test_support.hpp"
 
+namespace unlikelihood_token_tests {
+
 using lmlab::test::RecordingModel;
 
 namespace {
@@ -95,3 +97,5 @@ TEST_CASE("unlikelihood_token: lowers the probability of repeating the context",
   INFO("repeated mass: mle " << mle << ", unlikelihood " << ul);
   CHECK(ul < mle);
 }
+
+}  // namespace unlikelihood_token_tests

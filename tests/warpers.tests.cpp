@@ -15,6 +15,8 @@
 #include "support/catch.hpp"
 #include "support/decoding_helpers.hpp"
 
+namespace warpers_tests {
+
 using lmlab::test::StepPtr;
 using lmlab::test::log_row;
 using lmlab::test::warp;
@@ -91,3 +93,5 @@ TEST_CASE("warpers: options out of range are ConfigErrors naming the key", "[war
   CHECK_NOTHROW(make_step("min_p", toml::table{{"p", 0.0}}));
   CHECK_NOTHROW(make_step("min_p", toml::table{{"p", 1.0}}));
 }
+
+}  // namespace warpers_tests

@@ -21,6 +21,8 @@
 #include "support/models.hpp"
 #include "support/test_support.hpp"
 
+namespace weight_decay_tests {
+
 namespace {
 
 std::shared_ptr<lmlab::Regulariser> make(const toml::table& options, double optimizer_weight_decay = 0.0) {
@@ -192,3 +194,5 @@ TEST_CASE("weight_decay: with AdamW(weight_decay = 0) it trains exactly as AdamW
   }
   CHECK(differs > 1e-4);
 }
+
+}  // namespace weight_decay_tests

@@ -11,6 +11,8 @@
 #include "support/recording_model.hpp"
 #include "support/test_support.hpp"
 
+namespace z_loss_tests {
+
 namespace {
 
 std::shared_ptr<lmlab::Regulariser> make(double coefficient) {
@@ -59,3 +61,5 @@ TEST_CASE("z_loss: descending it pulls log Z towards 0", "[z_loss]") {
   INFO("mean |log Z|: " << start << " -> " << end);
   CHECK(end < 0.5 * start);
 }
+
+}  // namespace z_loss_tests

@@ -14,6 +14,8 @@
 #include "support/catch.hpp"
 #include "support/metric_fixtures.hpp"
 
+namespace zipf_tests {
+
 using lmlab::test::MessageContains;
 using lmlab::test::Texts;
 using lmlab::test::check_close;
@@ -58,3 +60,5 @@ TEST_CASE("zipf: bad options are ConfigErrors naming key and value", "[metrics][
   CHECK_THROWS_MATCHES(make_metric("zipf", toml::table{{"max_ranks", 1}}), lmlab::ConfigError,
                        MessageContains("metrics.zipf.max_ranks: 1 is out of range"));
 }
+
+}  // namespace zipf_tests

@@ -70,7 +70,9 @@ class DecodingStep {
 /// clone() copies the step with Derived's copy constructor, options and state alike (and the
 /// registered name with them). That suffices while a step holds plain values; one holding
 /// tensors overrides clone() to copy them deeply, or a clone and its original would share (and
-/// corrupt) each other's state. name() is DecodingStep's: the registered name.
+/// corrupt) each other's state: start from the copy, `auto c = std::make_shared<X>(*this);`, so
+/// the clone keeps the registered name, then replace its tensors with `.clone()`s. name() is
+/// DecodingStep's: the registered name.
 template <class Derived, class Base = DecodingStep>
 class Cloneable : public Base {
   static_assert(std::is_base_of_v<DecodingStep, Base>, "Cloneable's Base is DecodingStep or one derived from it");

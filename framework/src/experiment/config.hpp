@@ -8,7 +8,6 @@
 
 #include <toml++/toml.h>
 
-
 namespace lmlab {
 
 /// Parses `file`, following `base = "other.toml"` (relative to the file) recursively: tables

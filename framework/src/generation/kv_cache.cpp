@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "generation/select_rows.hpp"
+
 namespace lmlab {
 
 at::Tensor KvCache::next_positions() const {
@@ -10,24 +12,16 @@ at::Tensor KvCache::next_positions() const {
   return std::get<0>(real.max(1)) + 1;                                            // (B)
 }
 
-namespace {
-
-void select_rows(at::Tensor& t, const at::Tensor& rows) {
-  if (t.defined()) t = t.index_select(0, rows.to(t.device()));
-}
-
-}  // namespace
-
 void KvCache::select(const at::Tensor& rows) {
   for (auto* layers : {&self, &cross}) {
     for (auto& layer : *layers) {
-      select_rows(layer.k, rows);
-      select_rows(layer.v, rows);
+      detail::select_rows(layer.k, rows);
+      detail::select_rows(layer.v, rows);
     }
   }
-  select_rows(key_mask, rows);
-  select_rows(key_positions, rows);
-  select_rows(memory_mask, rows);
+  detail::select_rows(key_mask, rows);
+  detail::select_rows(key_positions, rows);
+  detail::select_rows(memory_mask, rows);
 }
 
 void KvCache::clear() { *this = KvCache{}; }

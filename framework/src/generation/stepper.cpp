@@ -7,6 +7,8 @@
 #include <c10/util/StringUtil.h>
 #include <fmt/format.h>
 
+#include "generation/select_rows.hpp"
+
 namespace lmlab {
 
 namespace {
@@ -39,9 +41,6 @@ PaddedPrompts pad_left(const std::vector<std::vector<std::int64_t>>& prompts, st
   return out;
 }
 
-void select_rows(at::Tensor& t, const at::Tensor& rows) {
-  if (t.defined()) t = t.index_select(0, rows.to(t.device()));
-}
 
 }  // namespace
 
@@ -173,18 +172,18 @@ void ModelStepper::append(const at::Tensor& tokens) {
 
 void ModelStepper::select(const at::Tensor& rows) {
   const at::Tensor r = rows.to(device_, at::kLong);  // (R')
-  select_rows(history_, r);
-  select_rows(history_valid_, r);
+  detail::select_rows(history_, r);
+  detail::select_rows(history_valid_, r);
   if (caps_.has_encoder) {
-    select_rows(decoded_, r);
-    select_rows(decoded_valid_, r);
-    select_rows(encoder_tokens_, r);
-    select_rows(encoder_valid_, r);
+    detail::select_rows(decoded_, r);
+    detail::select_rows(decoded_valid_, r);
+    detail::select_rows(encoder_tokens_, r);
+    detail::select_rows(encoder_valid_, r);
   } else {
     decoded_ = history_;
     decoded_valid_ = history_valid_;
   }
-  select_rows(pending_, r);
+  detail::select_rows(pending_, r);
   cache_.select(r);
   // Beam and contrastive search call this every step: one host copy, then plain indexing.
   const at::Tensor host = r.cpu().contiguous();

@@ -71,7 +71,7 @@ class RunFile {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Read-side shortcuts, one open per call (lmlab/run_reader.hpp reads many values at once).
+/// Read-side shortcuts, one open per call (results/run_reader.hpp reads many values at once).
 namespace run_file {
 std::vector<double> read_floats(const std::filesystem::path& file, const std::string& dataset);
 std::vector<std::int64_t> read_ints(const std::filesystem::path& file, const std::string& dataset);
