@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <set>
 
+#include "experiment/experiment_loader.hpp"
 #include "generated/test_paths.hpp"
 #include "lmlab/error.hpp"
-#include "experiment/experiment_loader.hpp"
 #include "support/test_support.hpp"
 
 namespace experiment_loader_tests {

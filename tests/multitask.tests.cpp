@@ -11,12 +11,12 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
-#include "lmlab/error.hpp"
 #include "experiment/experiment_loader.hpp"
+#include "lmlab/error.hpp"
 #include "lmlab/objective.hpp"
 #include "lmlab/plugin_call.hpp"
-#include "results/run_file.hpp"
 #include "lmlab/tokenizer.hpp"
+#include "results/run_file.hpp"
 #include "training/trainer.hpp"
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.

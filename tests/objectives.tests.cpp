@@ -12,10 +12,10 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "experiment/experiment_loader.hpp"
 #include "generated/test_paths.hpp"
 #include "lmlab/capabilities.hpp"
 #include "lmlab/error.hpp"
-#include "experiment/experiment_loader.hpp"
 #include "lmlab/tokenizer.hpp"
 #include "support/models.hpp"
 #include "support/test_support.hpp"

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "training/progress.hpp"
+#include "util/format.hpp"
 
 namespace progress_tests {
 

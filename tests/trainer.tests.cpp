@@ -11,14 +11,14 @@
 #include <torch/cuda.h>
 #include <torch/serialize/input-archive.h>
 
-#include "generated/test_paths.hpp"
-#include "lmlab/error.hpp"
 #include "experiment/experiment_loader.hpp"
-#include "results/run_file.hpp"
+#include "generated/test_paths.hpp"
 #include "generation/text_units.hpp"
-#include "training/trainer.hpp"
+#include "lmlab/error.hpp"
+#include "results/run_file.hpp"
 #include "support/models.hpp"
 #include "support/test_support.hpp"
+#include "training/trainer.hpp"
 
 namespace trainer_tests {
 

@@ -12,9 +12,9 @@
 #include <torch/optim/adamw.h>
 
 #include "lmlab/error.hpp"
-#include "training/optimizer.hpp"
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/regulariser.hpp"
+#include "training/optimizer.hpp"
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"

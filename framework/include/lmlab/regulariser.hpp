@@ -10,8 +10,8 @@
 #include <ATen/core/Tensor.h>
 
 #include "lmlab/architecture.hpp"
-#include "lmlab/objective.hpp"
 #include "lmlab/log_row.hpp"
+#include "lmlab/objective.hpp"
 
 namespace lmlab {
 

@@ -10,15 +10,15 @@
 #include <fmt/ranges.h>
 #include <toml++/toml.h>
 
-#include "training/checkpoint.hpp"
 #include "experiment/config.hpp"
 #include "experiment/experiment_schema.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/generate.hpp"
 #include "lmlab/plugin_call.hpp"
-#include "training/runtime.hpp"
 #include "lmlab/tokenizer.hpp"
 #include "plugin_host/run_plugins.hpp"
+#include "training/checkpoint.hpp"
+#include "training/runtime.hpp"
 
 namespace fs = std::filesystem;
 

@@ -14,17 +14,17 @@
 #include "experiment/config.hpp"
 #include "experiment/experiment_schema.hpp"
 #include "experiment/sweep.hpp"
+#include "lmlab/architecture.hpp"
 #include "lmlab/decoding.hpp"
+#include "lmlab/error.hpp"
 #include "lmlab/metric.hpp"
 #include "lmlab/objective.hpp"
-#include "lmlab/regulariser.hpp"
-#include "lmlab/architecture.hpp"
-#include "lmlab/error.hpp"
 #include "lmlab/options.hpp"
 #include "lmlab/plugin_call.hpp"
-#include "util/suggest.hpp"
+#include "lmlab/regulariser.hpp"
 #include "lmlab/tokenizer.hpp"
 #include "training/trainer.hpp"
+#include "util/suggest.hpp"
 
 namespace lmlab {
 

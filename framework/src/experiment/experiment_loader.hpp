@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "experiment/sweep.hpp"
 #include "experiment/experiment.hpp"
+#include "experiment/sweep.hpp"
 #include "lmlab/plugin_loader.hpp"
 #include "lmlab/registry.hpp"
 

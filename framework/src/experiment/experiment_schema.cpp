@@ -16,8 +16,8 @@
 #include "lmlab/error.hpp"
 #include "lmlab/options.hpp"
 #include "lmlab/plugin_call.hpp"
-#include "sweeps/slurm.hpp"
 #include "results/expectations.hpp"
+#include "sweeps/slurm.hpp"
 #include "util/suggest.hpp"
 
 namespace lmlab {

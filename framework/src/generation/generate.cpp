@@ -7,8 +7,8 @@
 #include <fmt/format.h>
 #include <torch/utils.h>
 
-#include "nn/eval_mode.hpp"
 #include "lmlab/stepper.hpp"
+#include "nn/eval_mode.hpp"
 
 namespace lmlab {
 

@@ -5,10 +5,10 @@
 #include <numeric>
 #include <string>
 
-#include "lmlab/plugin_call.hpp"
-#include "training/runtime.hpp"
 #include "generation/text_units.hpp"
+#include "lmlab/plugin_call.hpp"
 #include "lmlab/tokenizer.hpp"
+#include "training/runtime.hpp"
 
 namespace lmlab {
 

@@ -13,8 +13,8 @@
 
 #include "build_info.hpp"
 #include "lmlab/error.hpp"
-#include "training/progress.hpp"
 #include "reporting/report_plots.hpp"
+#include "util/format.hpp"
 
 namespace lmlab {
 

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "training/progress.hpp"
+#include "util/format.hpp"
 
 namespace lmlab {
 

@@ -11,10 +11,10 @@
 #include <toml++/toml.h>
 
 #include "lmlab/error.hpp"
-#include "training/progress.hpp"
 #include "reporting/report.hpp"
 #include "results/run_reader.hpp"
 #include "results/run_status.hpp"
+#include "util/format.hpp"
 
 namespace lmlab {
 

@@ -12,8 +12,8 @@
 #include "experiment/sweep.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/options.hpp"
-#include "training/progress.hpp"
 #include "results/run_reader.hpp"
+#include "util/format.hpp"
 #include "util/suggest.hpp"
 
 namespace fs = std::filesystem;

@@ -14,8 +14,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "results/hdf5_util.hpp"
 #include "lmlab/error.hpp"
+#include "results/hdf5_util.hpp"
 
 namespace lmlab {
 

@@ -3,8 +3,8 @@
 #include <H5Cpp.h>
 #include <fmt/format.h>
 
-#include "results/hdf5_util.hpp"
 #include "lmlab/error.hpp"
+#include "results/hdf5_util.hpp"
 #include "results/run_file.hpp"
 
 namespace lmlab {

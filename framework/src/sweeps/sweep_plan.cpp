@@ -7,8 +7,8 @@
 
 #include "lmlab/error.hpp"
 #include "results/run_reader.hpp"
-#include "training/trainer.hpp"
 #include "results/run_status.hpp"
+#include "training/trainer.hpp"
 
 namespace lmlab {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "experiment/sweep.hpp"
 #include "experiment/experiment.hpp"
+#include "experiment/sweep.hpp"
 
 namespace lmlab {
 

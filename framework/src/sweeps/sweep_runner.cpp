@@ -19,12 +19,12 @@
 #include <unistd.h>
 
 #include "lmlab/error.hpp"
-#include "training/progress.hpp"
 #include "results/run_file.hpp"
 #include "results/run_reader.hpp"
+#include "results/run_status.hpp"
 #include "training/runtime.hpp"
 #include "training/trainer.hpp"
-#include "results/run_status.hpp"
+#include "util/format.hpp"
 
 namespace lmlab {
 

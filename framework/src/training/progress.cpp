@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "util/format.hpp"
+
 namespace lmlab {
 
 Progress::Progress(std::ostream& out, std::string run, std::int64_t total_steps, bool live)
@@ -45,17 +47,5 @@ void Progress::finish() {
 }
 
 bool Progress::stderr_is_terminal() { return isatty(STDERR_FILENO) == 1; }
-
-std::string format_duration(double seconds) {
-  const auto s = static_cast<long long>(seconds + 0.5);
-  if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
-  if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);
-  return fmt::format("{}s", s);
-}
-
-std::string format_value(double value) {
-  if (std::isnan(value)) return "nan";
-  return std::abs(value) >= 1e4 ? fmt::format("{:.0f}", value) : fmt::format("{:.4g}", value);
-}
 
 }  // namespace lmlab

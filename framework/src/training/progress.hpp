@@ -36,11 +36,4 @@ class Progress {
   std::chrono::steady_clock::time_point last_draw_{};
 };
 
-/// "1h02m", "3m07s", "12s".
-std::string format_duration(double seconds);
-
-/// A metric for people: four significant digits, large values (token counts, parameters) in full,
-/// "nan" for NaN.
-std::string format_value(double value);
-
 }  // namespace lmlab
