@@ -16,13 +16,7 @@
 
 namespace count_penalties_tests {
 
-using lmlab::test::StepPtr;
-using lmlab::test::Ids;
-using lmlab::test::rows;
-using lmlab::test::run;
-using lmlab::test::check_logits;
-using lmlab::test::logits5;
-using lmlab::test::MessageContains;
+using namespace lmlab::test;  // support/decoding_helpers.hpp
 
 namespace {
 

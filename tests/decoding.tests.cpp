@@ -22,10 +22,7 @@ namespace decoding_tests {
 using lmlab::DecodeState;
 using lmlab::DecodingChain;
 using lmlab::DecodingStep;
-using lmlab::test::ids;
-using lmlab::test::MessageContains;
-using lmlab::test::state_for;
-using lmlab::test::StepPtr;
+using namespace lmlab::test;  // support/decoding_helpers.hpp
 
 namespace {
 

@@ -15,10 +15,7 @@
 namespace greedy_tests {
 
 using lmlab::DecodeState;
-using lmlab::test::StepPtr;
-using lmlab::test::rows;
-using lmlab::test::ids;
-using lmlab::test::state_for;
+using namespace lmlab::test;  // support/decoding_helpers.hpp
 
 namespace {
 

@@ -18,14 +18,7 @@
 namespace min_new_tokens_tests {
 
 using lmlab::DecodeState;
-using lmlab::test::StepPtr;
-using lmlab::test::Rows;
-using lmlab::test::inf;
-using lmlab::test::state_for;
-using lmlab::test::run;
-using lmlab::test::check_logits;
-using lmlab::test::logits5;
-using lmlab::test::MessageContains;
+using namespace lmlab::test;  // support/decoding_helpers.hpp
 
 namespace {
 

@@ -19,13 +19,7 @@ namespace no_repeat_ngram_tests {
 
 using lmlab::DecodeState;
 using lmlab::DecodingChain;
-using lmlab::test::StepPtr;
-using lmlab::test::inf;
-using lmlab::test::rows;
-using lmlab::test::run;
-using lmlab::test::check_logits;
-using lmlab::test::logits5;
-using lmlab::test::MessageContains;
+using namespace lmlab::test;  // support/decoding_helpers.hpp
 
 namespace {
 

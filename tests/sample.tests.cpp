@@ -19,10 +19,7 @@ namespace sample_tests {
 using Catch::Matchers::Contains;
 using lmlab::DecodeState;
 using lmlab::DecodingChain;
-using lmlab::test::StepPtr;
-using lmlab::test::ids;
-using lmlab::test::state_for;
-using lmlab::test::frequencies;
+using namespace lmlab::test;  // support/decoding_helpers.hpp
 
 namespace {
 

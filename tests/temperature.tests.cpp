@@ -13,10 +13,7 @@
 namespace temperature_tests {
 
 using lmlab::DecodeState;
-using lmlab::test::StepPtr;
-using lmlab::test::rows;
-using lmlab::test::state_for;
-using lmlab::test::MessageContains;
+using namespace lmlab::test;  // support/decoding_helpers.hpp
 
 namespace {
 

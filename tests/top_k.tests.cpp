@@ -15,11 +15,7 @@
 namespace top_k_tests {
 
 using lmlab::DecodeState;
-using lmlab::test::StepPtr;
-using lmlab::test::inf;
-using lmlab::test::state_for;
-using lmlab::test::warp;
-using lmlab::test::check_warp;
+using namespace lmlab::test;  // support/decoding_helpers.hpp
 
 namespace {
 

@@ -14,10 +14,7 @@
 
 namespace top_p_tests {
 
-using lmlab::test::StepPtr;
-using lmlab::test::inf;
-using lmlab::test::warp;
-using lmlab::test::check_warp;
+using namespace lmlab::test;  // support/decoding_helpers.hpp
 
 namespace {
 

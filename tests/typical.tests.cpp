@@ -15,10 +15,7 @@
 
 namespace typical_tests {
 
-using lmlab::test::StepPtr;
-using lmlab::test::inf;
-using lmlab::test::warp;
-using lmlab::test::check_warp;
+using namespace lmlab::test;  // support/decoding_helpers.hpp
 
 namespace {
 

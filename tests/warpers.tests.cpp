@@ -17,10 +17,7 @@
 
 namespace warpers_tests {
 
-using lmlab::test::StepPtr;
-using lmlab::test::log_row;
-using lmlab::test::warp;
-using lmlab::test::MessageContains;
+using namespace lmlab::test;  // support/decoding_helpers.hpp
 
 namespace {
 
