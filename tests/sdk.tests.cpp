@@ -139,7 +139,7 @@ TEST_CASE("an installed lmlab builds, loads and runs scaffolded plugins of every
   // One outside project over the five scaffolds, so they share one precompiled header; each is
   // also a project of its own (its README builds it alone).
   lmlab::test::write_file(outside / "CMakeLists.txt",
-                          "cmake_minimum_required(VERSION 3.22)\nproject(outside LANGUAGES C CXX)\n"
+                          "cmake_minimum_required(VERSION 3.22)\nproject(outside LANGUAGES CXX)\n"
                           "find_package(lmlab REQUIRED)\nenable_testing()\n" +
                               subdirectories);
   const fs::path build = outside / "build";
