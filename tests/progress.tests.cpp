@@ -1,18 +1,11 @@
-// Progress lines and durations.
+// Progress lines: one per logged step, or one live line redrawn in place.
 #include "support/catch.hpp"
 
 #include <sstream>
 
 #include "training/progress.hpp"
-#include "util/format.hpp"
 
 namespace progress_tests {
-
-TEST_CASE("durations read like a person writes them") {
-  CHECK(lmlab::format_duration(12.2) == "12s");
-  CHECK(lmlab::format_duration(187) == "3m07s");
-  CHECK(lmlab::format_duration(3720) == "1h02m");
-}
 
 TEST_CASE("plain output prints one line per logged step; live output redraws one line") {
   std::ostringstream plain;

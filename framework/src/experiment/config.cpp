@@ -17,7 +17,6 @@ namespace lmlab {
 namespace {
 
 namespace fs = std::filesystem;
-using namespace std::string_view_literals;
 
 // The files being loaded, outermost first, to detect `base` cycles.
 struct IncludeChain {
@@ -106,7 +105,7 @@ std::vector<std::string> split_key(std::string_view key) {
 // A one-entry document `v = <value>` parsed with source "--set", so the node reports that origin.
 toml::table parse_override_value(const std::string& value) {
   try {
-    toml::table doc = toml::parse("v = " + value, "--set"sv);
+    toml::table doc = toml::parse("v = " + value, std::string_view("--set"));
     if (doc.size() == 1 && doc.contains("v")) return doc;
   } catch (const toml::parse_error&) {
   }
@@ -114,12 +113,12 @@ toml::table parse_override_value(const std::string& value) {
   // quotes it, so any character survives the second parse.
   std::ostringstream quoted;
   quoted << toml::value<std::string>(value);
-  return toml::parse("v = " + quoted.str(), "--set"sv);
+  return toml::parse("v = " + quoted.str(), std::string_view("--set"));
 }
 
 // An empty table whose source is "--set", for the intermediate tables an override creates.
 toml::table override_table() {
-  toml::table doc = toml::parse("t = {}"sv, "--set"sv);
+  toml::table doc = toml::parse(std::string_view("t = {}"), std::string_view("--set"));
   return std::move(*doc.get("t")->as_table());
 }
 

@@ -41,7 +41,6 @@ PaddedPrompts pad_left(const std::vector<std::vector<std::int64_t>>& prompts, st
   return out;
 }
 
-
 }  // namespace
 
 at::Tensor entropy_of(const at::Tensor& log_probs) {

@@ -1,7 +1,5 @@
 #include "training/progress.hpp"
 
-#include <cmath>
-
 #include <unistd.h>
 
 #include <fmt/format.h>
