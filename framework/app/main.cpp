@@ -11,9 +11,12 @@
 #include "build_info.hpp"
 #include "commands/command.hpp"
 #include "lmlab/error.hpp"
+#include "training/blas_kernels.hpp"
 
 int main(int argc, char** argv) {
   namespace cmd = lmlab::commands;
+  // Before anything computes: OpenBLAS may have chosen kernels far below this CPU's.
+  lmlab::tune_blas_kernels();
   CLI::App app{"lmlab: language-model ablations from TOML experiment files"};
   app.set_version_flag("--version", std::string("lmlab ") + lmlab::build_info::version);
   app.require_subcommand(1);

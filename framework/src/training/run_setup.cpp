@@ -9,6 +9,7 @@
 #include "data/corpus.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/tokenizer.hpp"
+#include "training/blas_kernels.hpp"
 #include "training/optimizer.hpp"
 #include "training/runtime.hpp"
 
@@ -35,6 +36,7 @@ void print_placement(const Experiment& e, const RunOptions& options, const c10::
                               : options.threads > 0 ? std::string("--threads: the sweep's share of the CPUs")
                                                     : fmt::format("CPUs available to the process: {}", available_cpus()),
                               e.experiment.precision);
+  if (device.is_cpu()) *options.out << fmt::format("BLAS: {}\n", tune_blas_kernels().describe());
 }
 
 // Copies train.init_from's weights into `model`; returns the config hash they were trained for.

@@ -9,6 +9,7 @@
 #include "lmlab/capabilities.hpp"
 #include "lmlab/plugin_call.hpp"
 #include "results/run_reader.hpp"
+#include "training/blas_kernels.hpp"
 #include "training/provenance.hpp"
 #include "util/suggest.hpp"
 
@@ -58,6 +59,7 @@ void write_provenance(RunFile& file, const Experiment& e, const RunSetup& run) {
   file.set_attribute("torch_version", torch_version());
   file.set_attribute("device", run.device.str());
   file.set_attribute("threads", static_cast<std::int64_t>(run.threads));
+  file.set_attribute("blas", tune_blas_kernels().describe());
   write_plugins(file, run.plugins);
   const RunModel& model = run.plugins.model;
   const Accounting size = plugin_call(model.info, "accounting", [&] { return model.plugin->accounting(); });
@@ -70,6 +72,7 @@ void write_provenance(RunFile& file, const Experiment& e, const RunSetup& run) {
 // The file keeps where the run started; each resume adds a row saying where it went on.
 RunFile reopen(const RunSetup& run, const RunSummary& summary, std::int64_t step, std::ostream& out) {
   const std::string threads_before = run_file::read_attribute(summary.run_file, "threads");
+  const std::string blas_before = run_file::read_attribute(summary.run_file, "blas");
   RunFile file = RunFile::resume(summary.run_file, step);
   const GitState git = source_git_state();
   file.append("resumes", {{"step", step}, {"time", utc_now()}, {"git_commit", git.commit},
@@ -78,6 +81,11 @@ RunFile reopen(const RunSetup& run, const RunSummary& summary, std::int64_t step
     out << fmt::format("warning: the run started with {} threads and resumes with {}; CPU sums depend on the "
                        "thread count, so it will not match an uninterrupted run bit for bit\n",
                        threads_before, run.threads);
+  }
+  if (run.device.is_cpu() && !blas_before.empty() && blas_before != tune_blas_kernels().describe()) {
+    out << fmt::format("warning: the run started on BLAS \"{}\" and resumes on \"{}\"; its float32 sums will "
+                       "not match an uninterrupted run bit for bit\n",
+                       blas_before, tune_blas_kernels().describe());
   }
   return file;
 }
