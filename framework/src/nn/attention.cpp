@@ -3,11 +3,14 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <fmt/format.h>
 #include <torch/version.h>
+
+#include "nn/cpu_attention.hpp"
 
 namespace lmlab::nn {
 
@@ -102,6 +105,17 @@ AttentionInputs cross_attention_inputs(const at::Tensor& query_valid, const at::
 
 namespace {
 
+// x (B, T, C) through the query, key and value projections as one product with their weights
+// stacked; the parameters stay three, as checkpoints name them.
+std::vector<at::Tensor> project_qkv(const at::Tensor& x, const torch::nn::LinearImpl& query,
+                                    const torch::nn::LinearImpl& key, const torch::nn::LinearImpl& value) {
+  const at::Tensor weight = at::cat({query.weight, key.weight, value.weight}, 0);  // (C + 2 C_kv, C)
+  const at::Tensor bias =
+      query.bias.defined() ? at::cat({query.bias, key.bias, value.bias}, 0) : at::Tensor();  // (C + 2 C_kv)
+  const at::Tensor y = at::linear(x, weight, bias);  // (B, T, C + 2 C_kv)
+  return y.split_with_sizes({query.weight.size(0), key.weight.size(0), value.weight.size(0)}, -1);
+}
+
 at::Tensor attend_plain(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionInputs& in,
                         double dropout) {
   const std::int64_t T = q.size(2), S = k.size(2);
@@ -147,7 +161,11 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     return at::scaled_dot_product_attention(q, keys, values, mask, dropout, in.is_causal);  // (B, H, T, D)
   }
 #else
-  (void)backend;
+  // Without a mask tensor or dropout, the CPU's head-by-head kernel (nn/cpu_attention.hpp).
+  if (backend == AttentionBackend::fused && !in.mask.defined() && dropout == 0.0 &&
+      cpu_attention_supports(q, keys, values, in.is_causal)) {
+    return cpu_attention(q, keys, values, in.is_causal);  // (B, H, T, D)
+  }
 #endif
   return attend_plain(q, keys, values, in, dropout);  // (B, H, T, D)
 }
@@ -165,17 +183,26 @@ MultiHeadAttentionImpl::MultiHeadAttentionImpl(std::int64_t d_model, std::int64_
 at::Tensor MultiHeadAttentionImpl::forward(const at::Tensor& x, const at::Tensor& memory, const AttentionInputs& in,
                                            LayerKv* cache) {
   const std::int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = n_heads_, H_kv = n_kv_heads_, D = head_dim_;
-  at::Tensor q = query(x).view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
-  at::Tensor k, v;
+  at::Tensor q, k, v;
+  if (!cross_) {
+    // One product for the three projections: a GEMM three times as wide runs faster than three.
+    const std::vector<at::Tensor> qkv = project_qkv(x, *query, *key, *value);  // (B, T, C), (B, T, C_kv) x2
+    q = qkv[0].view({B, T, H, D}).transpose(1, 2);     // (B, H, T, D)
+    k = qkv[1].view({B, T, H_kv, D}).transpose(1, 2);  // (B, H_kv, T, D)
+    v = qkv[2].view({B, T, H_kv, D}).transpose(1, 2);  // (B, H_kv, T, D)
+  } else {
+    q = query(x).view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
+  }
   if (cross_ && cache && cache->k.defined()) {
     k = cache->k;  // (B, H_kv, S, D): the encoder's, computed at the first step
     v = cache->v;  // (B, H_kv, S, D)
   } else {
-    const at::Tensor& source = cross_ ? memory : x;  // (B, S, C), S = T for self-attention
-    if (!source.defined()) throw std::invalid_argument("cross-attention needs the encoder output (memory)");
-    const std::int64_t S = source.size(1);
-    k = key(source).view({B, S, H_kv, D}).transpose(1, 2);    // (B, H_kv, S, D)
-    v = value(source).view({B, S, H_kv, D}).transpose(1, 2);  // (B, H_kv, S, D)
+    if (cross_) {
+      if (!memory.defined()) throw std::invalid_argument("cross-attention needs the encoder output (memory)");
+      const std::int64_t S = memory.size(1);
+      k = key(memory).view({B, S, H_kv, D}).transpose(1, 2);    // (B, H_kv, S, D)
+      v = value(memory).view({B, S, H_kv, D}).transpose(1, 2);  // (B, H_kv, S, D)
+    }
     if (!cross_ && in.rotary) {
       q = apply_rotary(q, *in.rotary);  // (B, H, T, D)
       k = apply_rotary(k, *in.rotary);  // (B, H_kv, T, D)

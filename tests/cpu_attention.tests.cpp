@@ -1,0 +1,148 @@
+// The CPU attention kernel (framework/src/nn/cpu_attention.cpp) against the written-out chain
+// softmax(q k^T / sqrt(D) + mask) v: outputs and all three gradients, causal and not, block
+// edges (T not a multiple of the 64-row blocks), strided inputs as the fused projection gives
+// them, cross-attention (T != S) and bf16 inputs.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "lmlab/nn/attention.hpp"
+#include "nn/cpu_attention.hpp"
+
+// Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
+#include "support/catch.hpp"
+
+namespace cpu_attention_tests {
+
+namespace {
+
+// softmax(q k^T / sqrt(D)) v in float64, under a causal mask when asked.
+at::Tensor written_out(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal) {
+  const at::Tensor qd = q.to(at::kDouble), kd = k.to(at::kDouble), vd = v.to(at::kDouble);
+  at::Tensor scores = at::matmul(qd, kd.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));  // (B, H, T, S)
+  if (causal) {
+    const at::Tensor future = at::ones({q.size(2), k.size(2)}, at::kBool).triu(1);  // (T, S)
+    scores = scores.masked_fill(future, -std::numeric_limits<double>::infinity());
+  }
+  return at::matmul(at::softmax(scores, -1), vd);  // (B, H, T, D)
+}
+
+struct Grads {
+  at::Tensor out, dq, dk, dv;
+};
+
+// Output and gradients of `attention` for a fixed upstream gradient.
+template <typename Attention>
+Grads run(const Attention& attention, const at::Tensor& q0, const at::Tensor& k0, const at::Tensor& v0,
+          const at::Tensor& upstream) {
+  at::Tensor q = q0.detach().requires_grad_(), k = k0.detach().requires_grad_(), v = v0.detach().requires_grad_();
+  const at::Tensor out = attention(q, k, v);
+  (out.to(at::kDouble) * upstream).sum().backward();
+  return {out.detach(), q.grad(), k.grad(), v.grad()};
+}
+
+void check_close(const Grads& got, const Grads& want, double tolerance) {
+  CHECK(at::allclose(got.out.to(at::kDouble), want.out, tolerance, tolerance));
+  CHECK(at::allclose(got.dq.to(at::kDouble), want.dq.to(at::kDouble), tolerance, tolerance));
+  CHECK(at::allclose(got.dk.to(at::kDouble), want.dk.to(at::kDouble), tolerance, tolerance));
+  CHECK(at::allclose(got.dv.to(at::kDouble), want.dv.to(at::kDouble), tolerance, tolerance));
+}
+
+}  // namespace
+
+TEST_CASE("cpu_attention: equals the written-out chain, values and gradients", "[cpu_attention]") {
+  if (!lmlab::nn::cpu_attention_supports(at::zeros({1, 1, 2, 4}), at::zeros({1, 1, 2, 4}), at::zeros({1, 1, 2, 4}),
+                                         true)) {
+    WARN("cpu_attention not built here (LibTorch >= 2 or no CBLAS): attend() uses another path");
+    return;
+  }
+  at::manual_seed(11);
+  const bool causal = GENERATE(true, false);
+  const std::int64_t T = GENERATE(1, 5, 64, 130);
+  CAPTURE(causal, T);
+  const at::Tensor q = at::randn({2, 3, T, 16}), k = at::randn({2, 3, T, 16}), v = at::randn({2, 3, T, 16});
+  const at::Tensor upstream = at::randn({2, 3, T, 16}, at::kDouble);
+  const auto kernel = [&](const at::Tensor& q_, const at::Tensor& k_, const at::Tensor& v_) {
+    return lmlab::nn::cpu_attention(q_, k_, v_, causal);
+  };
+  const auto reference = [&](const at::Tensor& q_, const at::Tensor& k_, const at::Tensor& v_) {
+    return written_out(q_, k_, v_, causal);
+  };
+  check_close(run(kernel, q, k, v, upstream), run(reference, q, k, v, upstream), 1e-4);
+}
+
+TEST_CASE("cpu_attention: strided heads as one fused projection lays them out", "[cpu_attention]") {
+  if (!lmlab::nn::cpu_attention_supports(at::zeros({1, 1, 2, 4}), at::zeros({1, 1, 2, 4}), at::zeros({1, 1, 2, 4}),
+                                         true)) {
+    return;
+  }
+  at::manual_seed(12);
+  // (B, T, 3C) split into q, k, v and viewed as heads: rows 3C apart, heads D apart.
+  const at::Tensor qkv = at::randn({2, 70, 3 * 32});
+  const auto heads = [&](std::int64_t i) { return qkv.narrow(-1, 32 * i, 32).view({2, 70, 4, 8}).transpose(1, 2); };
+  const at::Tensor upstream = at::randn({2, 4, 70, 8}, at::kDouble);
+  const auto kernel = [](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+    return lmlab::nn::cpu_attention(q, k, v, true);
+  };
+  const auto reference = [](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+    return written_out(q, k, v, true);
+  };
+  check_close(run(kernel, heads(0), heads(1), heads(2), upstream), run(reference, heads(0), heads(1), heads(2), upstream),
+              1e-4);
+}
+
+TEST_CASE("cpu_attention: cross-attention, more keys than queries", "[cpu_attention]") {
+  at::manual_seed(13);
+  const at::Tensor q = at::randn({1, 2, 7, 8}), k = at::randn({1, 2, 90, 8}), v = at::randn({1, 2, 90, 8});
+  CHECK_FALSE(lmlab::nn::cpu_attention_supports(q, k, v, /*causal=*/true));  // causal needs T == S
+  if (!lmlab::nn::cpu_attention_supports(q, k, v, false)) return;
+  const at::Tensor upstream = at::randn({1, 2, 7, 8}, at::kDouble);
+  const auto kernel = [](const at::Tensor& q_, const at::Tensor& k_, const at::Tensor& v_) {
+    return lmlab::nn::cpu_attention(q_, k_, v_, false);
+  };
+  const auto reference = [](const at::Tensor& q_, const at::Tensor& k_, const at::Tensor& v_) {
+    return written_out(q_, k_, v_, false);
+  };
+  check_close(run(kernel, q, k, v, upstream), run(reference, q, k, v, upstream), 1e-4);
+}
+
+TEST_CASE("cpu_attention: bf16 inputs give bf16 outputs and gradients, computed in float32", "[cpu_attention]") {
+  at::manual_seed(14);
+  const at::Tensor q = at::randn({1, 2, 80, 16}).to(at::kBFloat16), k = at::randn({1, 2, 80, 16}).to(at::kBFloat16),
+                   v = at::randn({1, 2, 80, 16}).to(at::kBFloat16);
+  if (!lmlab::nn::cpu_attention_supports(q, k, v, true)) return;
+  const at::Tensor upstream = at::randn({1, 2, 80, 16}, at::kDouble);
+  const auto kernel = [](const at::Tensor& q_, const at::Tensor& k_, const at::Tensor& v_) {
+    return lmlab::nn::cpu_attention(q_, k_, v_, true);
+  };
+  const auto reference = [](const at::Tensor& q_, const at::Tensor& k_, const at::Tensor& v_) {
+    return written_out(q_, k_, v_, true);
+  };
+  const Grads got = run(kernel, q, k, v, upstream);
+  CHECK(got.out.scalar_type() == at::kBFloat16);
+  CHECK(got.dq.scalar_type() == at::kBFloat16);
+  // bf16 keeps 8 significant bits: the results agree with float64 to bf16's rounding.
+  check_close(got, run(reference, q, k, v, upstream), 3e-2);
+}
+
+TEST_CASE("cpu_attention: unsupported inputs are declined, not computed", "[cpu_attention]") {
+  const at::Tensor q = at::randn({1, 4, 3, 8});
+  CHECK_FALSE(lmlab::nn::cpu_attention_supports(q, at::randn({1, 2, 3, 8}), at::randn({1, 2, 3, 8}), true));  // GQA
+  CHECK_FALSE(lmlab::nn::cpu_attention_supports(q.to(at::kDouble), q.to(at::kDouble), q.to(at::kDouble), true));
+  CHECK_FALSE(lmlab::nn::cpu_attention_supports(q, at::randn({1, 4, 3, 4}), at::randn({1, 4, 3, 4}), false));
+}
+
+TEST_CASE("cpu_attention: attend() takes it for mask-free inputs and matches the plain backend", "[cpu_attention]") {
+  at::manual_seed(15);
+  const at::Tensor q = at::randn({2, 2, 66, 8}), k = at::randn({2, 2, 66, 8}), v = at::randn({2, 2, 66, 8});
+  lmlab::nn::AttentionInputs in;
+  in.is_causal = true;
+  const at::Tensor fused = lmlab::nn::attend(q, k, v, in, 0.0, lmlab::nn::AttentionBackend::fused);
+  const at::Tensor plain = lmlab::nn::attend(q, k, v, in, 0.0, lmlab::nn::AttentionBackend::plain);
+  CHECK(at::allclose(fused, plain, 1e-5, 1e-5));
+}
+
+}  // namespace cpu_attention_tests
