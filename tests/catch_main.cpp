@@ -1,10 +1,17 @@
-// The Catch2 main of lmlab_tests: the same BLAS kernels as the lmlab program, then Catch2's own.
+// The Catch2 main of lmlab_tests: the same BLAS kernels as the lmlab program, a peak-FLOP/s
+// cache of the build's own (so that peaks measured while tests share the CPUs never reach the
+// user's cache), then Catch2's own.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <string>
+
+#include "generated/test_paths.hpp"
 #include "training/blas_kernels.hpp"
 
 int main(int argc, char** argv) {
   lmlab::tune_blas_kernels();
+  setenv("LMLAB_CACHE_DIR", (std::string(lmlab::test_paths::binary_dir) + "/test-cache").c_str(), 0);
   return Catch::Session().run(argc, argv);
 }

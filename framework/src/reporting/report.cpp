@@ -1,5 +1,7 @@
 #include "reporting/report.hpp"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "util/format.hpp"
@@ -18,14 +20,22 @@ std::string one_line(const std::string& text, std::size_t max_bytes) {
   return out;
 }
 
+namespace {
+
+// A fraction as a percentage of three significant digits ("41.2%", "0.0318%": a tiny model on a
+// CPU uses little of it); "-" when unknown.
+std::string format_mfu(double mfu) { return std::isfinite(mfu) ? fmt::format("{:.3g}%", 100.0 * mfu) : "-"; }
+
+}  // namespace
+
 void print_summary(std::ostream& out, const std::vector<RunSummary>& runs) {
-  out << fmt::format("\n{:<36} {:>7} {:>8} {:>9} {:>9} {:>9} {:>11} {:>8} {:>9}\n", "run", "steps", "time",
-                     "tok/s", "val_loss", "val_ppl", "unigram_ppl", "val_acc", "status");
-  out << std::string(36 + 7 + 8 + 9 + 9 + 9 + 11 + 8 + 9 + 8, '-') << '\n';
+  out << fmt::format("\n{:<36} {:>7} {:>8} {:>9} {:>7} {:>9} {:>9} {:>11} {:>8} {:>9}\n", "run", "steps", "time",
+                     "tok/s", "mfu", "val_loss", "val_ppl", "unigram_ppl", "val_acc", "status");
+  out << std::string(36 + 7 + 8 + 9 + 7 + 9 + 9 + 11 + 8 + 9 + 9, '-') << '\n';
   for (const auto& r : runs) {
-    out << fmt::format("{:<36} {:>7} {:>8} {:>9.0f} {:>9.4f} {:>9.3f} {:>11.3f} {:>8.3f} {:>9}\n", r.run_name, r.steps,
-                       format_duration(r.seconds), r.tokens_per_s, r.val_loss, r.val_ppl, r.unigram_ppl, r.val_acc,
-                       to_string(r.status));
+    out << fmt::format("{:<36} {:>7} {:>8} {:>9.0f} {:>7} {:>9.4f} {:>9.3f} {:>11.3f} {:>8.3f} {:>9}\n", r.run_name,
+                       r.steps, format_duration(r.seconds), r.tokens_per_s, format_mfu(r.mfu), r.val_loss, r.val_ppl,
+                       r.unigram_ppl, r.val_acc, to_string(r.status));
   }
   for (const auto& r : runs) {
     out << fmt::format("\n{} ({} on {}, {} threads)\n", r.run_file.string(), r.run_name, r.device, r.threads);

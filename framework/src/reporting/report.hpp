@@ -10,8 +10,9 @@
 
 namespace lmlab {
 
-/// One row per run: steps, time, tokens/s, validation loss, perplexity against the unigram
-/// baseline, accuracy, status and file; then the last samples of each run.
+/// One row per run: steps, time, tokens/s, MFU (as a percentage; "-" when unknown), validation
+/// loss, perplexity against the unigram baseline, accuracy, status and file; then the last
+/// samples of each run.
 void print_summary(std::ostream& out, const std::vector<RunSummary>& runs);
 
 /// `text` on one line (newlines and tabs as spaces), cut to `max_bytes` at a UTF-8 character

@@ -8,14 +8,16 @@
 
 namespace lmlab {
 
-double TokenRate::per_second() const {
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  return tokens_ / std::max(1e-9, seconds);
+Throughput TokenRate::per_second() const {
+  const double seconds =
+      std::max(1e-9, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+  return {static_cast<double>(tokens_) / seconds, static_cast<double>(steps_) / seconds};
 }
 
 void TokenRate::restart() {
   start_ = std::chrono::steady_clock::now();
   tokens_ = 0;
+  steps_ = 0;
 }
 
 void record_step(TrainingState& state, const StepResult& result) {
@@ -30,9 +32,11 @@ void record_step(TrainingState& state, const StepResult& result) {
   }
 }
 
-void log_step(RunFile& file, RunSetup& run, TrainingState& state, const StepResult& result, double tokens_per_s) {
+void log_step(RunFile& file, RunSetup& run, TrainingState& state, const StepResult& result, double tokens_per_s,
+              std::optional<double> mfu) {
   RunFile::Row row{{"step", result.step},  {"tokens", state.tokens}, {"loss", state.loss_sum / state.loss_count},
                    {"lr", result.lr},      {"grad_norm", result.grad_norm}, {"tokens_per_s", tokens_per_s}};
+  if (mfu) row.emplace_back("mfu", *mfu);
   for (const auto& name : run.columns) {
     const RunningMean mean = state.components[name];
     row.emplace_back("loss." + name, mean.count > 0 ? mean.sum / static_cast<double>(mean.count) : std::nan(""));

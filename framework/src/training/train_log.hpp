@@ -3,6 +3,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <optional>
 
 #include "results/run_file.hpp"
 #include "training/checkpoint.hpp"
@@ -11,17 +12,29 @@
 
 namespace lmlab {
 
-/// Training tokens per second since the last restart (the last log step, or the run's start, so
-/// a resumed run's speed counts its own steps only).
+/// Scored tokens and optimizer steps per second, over one stretch of time.
+struct Throughput {
+  double tokens = 0.0;
+  double steps = 0.0;
+};
+
+/// Training throughput since the last restart (the last log step, or the run's start, so a
+/// resumed run's speed counts its own steps only).
 class TokenRate {
  public:
-  void add(std::int64_t tokens) { tokens_ += tokens; }
-  double per_second() const;
+  /// Counts one step that scored `tokens`.
+  void add(std::int64_t tokens) {
+    tokens_ += tokens;
+    steps_ += 1;
+  }
+  /// Both rates from one reading of the clock, so that /train/mfu and tokens_per_s agree.
+  Throughput per_second() const;
   void restart();
 
  private:
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::int64_t tokens_ = 0;
+  std::int64_t steps_ = 0;
 };
 
 /// Counts the finished step in `state`: its step number and tokens, and its loss and terms in
@@ -29,8 +42,10 @@ class TokenRate {
 void record_step(TrainingState& state, const StepResult& result);
 
 /// A log step: appends the /train row (step, tokens, the means since the last row, lr, grad norm,
-/// `tokens_per_s`, and loss.<name> for each of run.columns, NaN for a term no step reported),
-/// resets the means, then calls each regulariser's `log` hook with its own run-file group.
-void log_step(RunFile& file, RunSetup& run, TrainingState& state, const StepResult& result, double tokens_per_s);
+/// `tokens_per_s`, `mfu` unless it is unknown (a run resumed from a file without the column),
+/// and loss.<name> for each of run.columns, NaN for a term no step reported), resets the means,
+/// then calls each regulariser's `log` hook with its own run-file group.
+void log_step(RunFile& file, RunSetup& run, TrainingState& state, const StepResult& result, double tokens_per_s,
+              std::optional<double> mfu);
 
 }  // namespace lmlab

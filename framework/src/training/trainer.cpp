@@ -12,6 +12,7 @@
 #include "results/run_reader.hpp"
 #include "training/checkpoint.hpp"
 #include "training/evaluation.hpp"
+#include "training/mfu.hpp"
 #include "training/progress.hpp"
 #include "training/provenance.hpp"
 #include "training/run_evaluation.hpp"
@@ -38,6 +39,7 @@ struct OpenRun {
   Progress& progress;
   RunSummary& summary;
   std::string config;  // the resolved config text each checkpoint keeps
+  MfuBasis mfu;
   EvalResult last_eval{};
 };
 
@@ -58,10 +60,10 @@ RunStatus train(OpenRun& run) {
     const StepResult result = train_step(run.setup, train, step, step % train.log_every == 0 || step == train.steps);
     record_step(run.state, result);
     rate.add(result.tokens);
-    const double tokens_per_s = rate.per_second();
-    run.progress.step(step, result.loss, tokens_per_s, result.log_now);
+    const Throughput speed = rate.per_second();
+    run.progress.step(step, result.loss, speed.tokens, result.log_now);
     if (result.log_now) {
-      log_step(run.file, run.setup, run.state, result, tokens_per_s);
+      log_step(run.file, run.setup, run.state, result, speed.tokens, run.mfu.at(speed.steps));
       rate.restart();
     }
     const bool eval_now = step % train.eval_every == 0 || step == train.steps;
@@ -94,8 +96,8 @@ void mark_failed(RunFile& file, const std::exception& error, std::ostream& out) 
 }
 
 // The summary of a run that trained to its end or to a stop, and its file's last attributes and
-// derived tables. `tokens_before`: the tokens of the checkpoint it resumed from.
-void finish(OpenRun& run, RunStatus status, double seconds, std::int64_t tokens_before) {
+// derived tables. `before`: the counters of the checkpoint it resumed from.
+void finish(OpenRun& run, RunStatus status, double seconds, const TrainingState& before) {
   RunSummary& summary = run.summary;
   summary.steps = run.state.step;
   summary.tokens = run.state.tokens;
@@ -105,7 +107,9 @@ void finish(OpenRun& run, RunStatus status, double seconds, std::int64_t tokens_
   summary.val_acc = run.last_eval.accuracy;
   summary.status = status;
   if (status == RunStatus::complete) set_run_status(run.file, RunStatus::complete, "");
-  summary.tokens_per_s = static_cast<double>(run.state.tokens - tokens_before) / std::max(1e-9, summary.seconds);
+  summary.tokens_per_s = static_cast<double>(run.state.tokens - before.tokens) / std::max(1e-9, summary.seconds);
+  const double steps_per_s = static_cast<double>(run.state.step - before.step) / std::max(1e-9, summary.seconds);
+  summary.mfu = run.mfu.at(steps_per_s).value_or(summary.mfu);
   run.file.set_attribute("end_time", utc_now());
   run.file.flush();
   write_grad_flow(run.file, read_grad_flow(RunReader(run.file.path())));
@@ -148,13 +152,15 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
     state = load_checkpoint(summary.checkpoint, setup.checkpoint_parts(), e.config_hash);
     if (state.step >= e.train.steps) return finished_summary(std::move(summary), state.step, out);
   }
+  MfuBasis mfu = mfu_basis(e, setup, resume, summary.run_file, out);
   RunFile file = open_run_file(e, setup, summary, resume ? std::optional(state.step) : std::nullopt, out);
+  if (!resume) write_mfu_attributes(file, mfu);
 
   Progress progress(out, e.run_name, e.train.steps, options.live.value_or(Progress::stderr_is_terminal()));
   const auto started = std::chrono::steady_clock::now();
-  const std::int64_t tokens_before = state.tokens;  // a resumed run's speed counts its own steps only
+  const TrainingState before = state;  // a resumed run's speed counts its own steps only
   // Train, log, evaluate and checkpoint step by step; a failure marks the file and is re-thrown.
-  OpenRun run{e, options, setup, file, state, progress, summary, config_text(e)};
+  OpenRun run{e, options, setup, file, state, progress, summary, config_text(e), std::move(mfu)};
   RunStatus status = RunStatus::running;
   try {
     status = train(run);
@@ -165,7 +171,7 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
   }
   progress.finish();
   // Finish: the summary, the file's status and end time, its gradient-flow tables.
-  finish(run, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), tokens_before);
+  finish(run, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), before);
   return summary;
 }
 

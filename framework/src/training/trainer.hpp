@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <string>
 #include <utility>
@@ -35,6 +36,7 @@ struct RunSummary {
   RunStatus status = RunStatus::running;  // complete or stopped once run_experiment returns
   std::int64_t steps = 0, tokens = 0;
   double seconds = 0.0, tokens_per_s = 0.0;
+  double mfu = std::numeric_limits<double>::quiet_NaN();  // model FLOPs utilisation over `seconds`; NaN: unknown
   double val_loss = 0.0, val_ppl = 0.0, val_acc = 0.0;
   double unigram_ppl = 0.0;  // the validation text's perplexity under the training unigram distribution
   int threads = 0;

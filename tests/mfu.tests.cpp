@@ -1,0 +1,131 @@
+// Model FLOPs utilisation: the formula on numbers worked by hand, and a run's file and summary
+// (/train/mfu, the peak attributes, the summary table's column), fresh and resumed.
+#include "support/catch.hpp"
+
+#include <cmath>
+#include <sstream>
+
+#include "experiment/experiment_loader.hpp"
+#include "lmlab/plugin_loader.hpp"
+#include "reporting/report.hpp"
+#include "results/run_file.hpp"
+#include "support/test_support.hpp"
+#include "training/mfu.hpp"
+#include "training/trainer.hpp"
+
+namespace mfu_tests {
+
+namespace fs = std::filesystem;
+using lmlab::test::TempDir;
+
+namespace {
+
+struct Fixture {
+  TempDir dir;
+  lmlab::Registry registry;
+  lmlab::PluginLoader loader{registry};
+  Fixture() { lmlab::test::write_generated_corpus(dir / "corpus"); }
+
+  lmlab::Experiment load(const std::vector<std::string>& overrides = {}) {
+    const fs::path file = dir / "mfu.toml";
+    lmlab::test::write_file(file, lmlab::test::SmallExperiment{.corpus = dir / "corpus",
+                                                              .results = dir / "results",
+                                                              .name = "mfu",
+                                                              .steps = 8,
+                                                              .eval_every = 4,
+                                                              .log_every = 2}
+                                      .text());
+    auto runs = lmlab::load_runs(file, overrides, loader, registry);
+    REQUIRE(runs.size() == 1);
+    return runs.front();
+  }
+};
+
+lmlab::RunOptions quiet(std::ostringstream& sink) {
+  lmlab::RunOptions o;
+  o.out = &sink;
+  o.live = false;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("mfu: training FLOPs are three forwards, and MFU is their rate over the peak") {
+  CHECK(lmlab::train_flops_per_token(1.0e6) == 3.0e6);
+  // 1000 tokens/s × 6 MFLOP per token = 6 GFLOP/s, against 300 GFLOP/s.
+  CHECK(lmlab::model_flops_utilisation(1000.0, 6.0e6, 3.0e11) == Approx(0.02));
+  // 2 steps/s of 2048 tokens at 6 MFLOP each: 24.576 GFLOP/s against 400 GFLOP/s.
+  lmlab::MfuBasis basis{6.0e6, 2048.0, {4.0e11, "given"}};
+  REQUIRE(basis.at(2.0));
+  CHECK(*basis.at(2.0) == Approx(0.06144));
+  basis.peak.flops_per_s = 0.0;  // unknown: a resumed file from before MFU
+  CHECK_FALSE(basis.at(2.0));
+}
+
+TEST_CASE("mfu: a run's file states its peak and logs /train/mfu on every row; the summary carries it") {
+  Fixture f;
+  const lmlab::Experiment e = f.load();
+  std::ostringstream log;
+  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
+  INFO(log.str());
+  CHECK_THAT(log.str(), Catch::Contains("MFU against a peak of"));
+  const fs::path& file = s.run_file;
+  const double peak = std::stod(lmlab::run_file::read_attribute(file, "peak_flops"));
+  CHECK(peak > 1e8);
+  CHECK(lmlab::run_file::read_attribute(file, "peak_flops_source").rfind("measured: ", 0) == 0);
+  const double forward = std::stod(lmlab::run_file::read_attribute(file, "model.flops_per_token"));
+  const double train = std::stod(lmlab::run_file::read_attribute(file, "train_flops_per_token"));
+  CHECK(train == 3 * forward);
+  const auto mfu = lmlab::run_file::read_floats(file, "train/mfu");
+  const auto rate = lmlab::run_file::read_floats(file, "train/tokens_per_s");
+  REQUIRE(mfu.size() == lmlab::run_file::read_ints(file, "train/step").size());
+  REQUIRE(mfu.size() == 4);
+  for (std::size_t i = 0; i < mfu.size(); ++i) {
+    CHECK(std::isfinite(mfu[i]));
+    CHECK(mfu[i] > 0.0);  // a tiny model uses little of a CPU, but some
+    CHECK(mfu[i] <= 1.0);
+    // A causal LM scores every window token, so its token rate is the MFU's.
+    CHECK(mfu[i] == Approx(rate[i] * train / peak).epsilon(1e-9));
+  }
+  CHECK(std::isfinite(s.mfu));
+  CHECK(s.mfu == Approx(s.tokens_per_s * train / peak).epsilon(1e-9));
+}
+
+TEST_CASE("mfu: a resumed run keeps the peak its file states and goes on logging /train/mfu") {
+  Fixture f;
+  const lmlab::Experiment e = f.load();
+  std::ostringstream log;
+  lmlab::RunOptions stop = quiet(log);
+  stop.stop_after = 4;
+  const lmlab::RunSummary first = lmlab::run_experiment(e, f.registry, stop);
+  REQUIRE(first.status == lmlab::RunStatus::stopped);
+  const std::string source = lmlab::run_file::read_attribute(first.run_file, "peak_flops_source");
+  lmlab::RunOptions resume = quiet(log);
+  resume.resume = true;
+  const lmlab::RunSummary second = lmlab::run_experiment(e, f.registry, resume);
+  INFO(log.str());
+  CHECK(second.status == lmlab::RunStatus::complete);
+  CHECK(lmlab::run_file::read_attribute(second.run_file, "peak_flops_source") == source);
+  const auto mfu = lmlab::run_file::read_floats(second.run_file, "train/mfu");
+  CHECK(mfu.size() == 4);
+  CHECK(std::isfinite(second.mfu));
+}
+
+TEST_CASE("mfu: the summary table prints it as a percentage, '-' when unknown") {
+  lmlab::RunSummary known;
+  known.run_name = "known";
+  known.mfu = 0.41234;
+  lmlab::RunSummary unknown;
+  unknown.run_name = "unknown";
+  std::ostringstream out;
+  lmlab::print_summary(out, {known, unknown});
+  INFO(out.str());
+  CHECK_THAT(out.str(), Catch::Contains(" mfu ") && Catch::Contains("41.2%"));
+  std::istringstream lines(out.str());
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("unknown ", 0) == 0) CHECK_THAT(line, Catch::Contains(" - "));
+  }
+}
+
+}  // namespace mfu_tests
