@@ -467,3 +467,31 @@ TEST_CASE("attention: cross-attention computes the encoder's keys once and reuse
 }
 
 }  // namespace attention_tests
+
+namespace attention_tests {
+
+TEST_CASE("attention: a cache grows in place, and a copied cache is never written through", "[attention]") {
+  at::manual_seed(31);
+  c10::InferenceMode inference;
+  MultiHeadAttention attention(8, 2, 2, false, 0.0, false);
+  const at::Tensor prompt = at::randn({1, 4, 8});
+  lmlab::LayerKv cache;
+  attention->forward(prompt, {}, {}, &cache);  // keys of 4 positions
+  const at::Tensor step = at::randn({1, 1, 8});
+  const AttentionInputs all_visible;
+  attention->forward(step, {}, all_visible, &cache);  // the buffer now has room
+  const void* buffer = cache.k.data_ptr();
+  attention->forward(at::randn({1, 1, 8}), {}, all_visible, &cache);
+  CHECK(cache.k.data_ptr() == buffer);  // appended into the room, not copied
+  CHECK(cache.k.size(2) == 6);
+
+  // A second handle on the same keys: appending through either must not change the other.
+  lmlab::LayerKv copy = cache;
+  const at::Tensor before = copy.k.clone();
+  attention->forward(at::randn({1, 1, 8}), {}, all_visible, &cache);
+  attention->forward(at::randn({1, 1, 8}), {}, all_visible, &copy);
+  CHECK(at::equal(copy.k.narrow(2, 0, 6), before));
+  CHECK_FALSE(at::equal(copy.k.narrow(2, 6, 1), cache.k.narrow(2, 6, 1)));
+}
+
+}  // namespace attention_tests

@@ -12,11 +12,14 @@
 #include "commands/command.hpp"
 #include "lmlab/error.hpp"
 #include "training/blas_kernels.hpp"
+#include "training/runtime.hpp"
 
 int main(int argc, char** argv) {
   namespace cmd = lmlab::commands;
-  // Before anything computes: OpenBLAS may have chosen kernels far below this CPU's.
+  // Before anything computes: OpenBLAS may have chosen kernels far below this CPU's, and glibc
+  // would hand freed tensor memory back to the kernel after every step.
   lmlab::tune_blas_kernels();
+  lmlab::keep_freed_memory();
   CLI::App app{"lmlab: language-model ablations from TOML experiment files"};
   app.set_version_flag("--version", std::string("lmlab ") + lmlab::build_info::version);
   app.require_subcommand(1);

@@ -11,6 +11,7 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include "lmlab/nn/linear.hpp"
 #include "lmlab/nn/single_stack.hpp"
 #include "lmlab/plugin.hpp"
 
@@ -167,7 +168,7 @@ class EncoderDecoder final : public lmlab::Architecture {
     }
     if (decoder_norm_) x = decoder_norm_(x);  // (B, T, C)
     if (input.return_hidden) out.hidden = x;
-    out.logits = head_ ? head_(x) : at::linear(x, decoder_embeddings_->tokens->weight);  // (B, T, V)
+    out.logits = head_ ? lmlab::nn::linear(x, *head_) : lmlab::nn::linear(x, decoder_embeddings_->tokens->weight);  // (B, T, V)
     guard.release();
     return out;
   }

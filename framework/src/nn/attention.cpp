@@ -1,15 +1,18 @@
 #include "lmlab/nn/attention.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <fmt/format.h>
 #include <torch/version.h>
 
+#include "lmlab/nn/linear.hpp"
 #include "nn/cpu_attention.hpp"
 
 namespace lmlab::nn {
@@ -112,8 +115,41 @@ std::vector<at::Tensor> project_qkv(const at::Tensor& x, const torch::nn::Linear
   const at::Tensor weight = at::cat({query.weight, key.weight, value.weight}, 0);  // (C + 2 C_kv, C)
   const at::Tensor bias =
       query.bias.defined() ? at::cat({query.bias, key.bias, value.bias}, 0) : at::Tensor();  // (C + 2 C_kv)
-  const at::Tensor y = at::linear(x, weight, bias);  // (B, T, C + 2 C_kv)
+  const at::Tensor y = nn::linear(x, weight, bias);  // (B, T, C + 2 C_kv)
   return y.split_with_sizes({query.weight.size(0), key.weight.size(0), value.weight.size(0)}, -1);
+}
+
+// True when nothing but `t` itself can see its memory: no other handle to the tensor (a copied
+// cache) and no other view of its storage. A view that autograd tracks keeps its base alive,
+// which then holds the storage too.
+bool sole_owner(const at::Tensor& t) {
+  if (t.use_count() != 1) return false;
+  if (t.is_view()) return t._base().use_count() == 1 && t.storage().use_count() == 2;
+  return t.storage().use_count() == 1;
+}
+
+// `cached` (B, H, S, D) followed by `fresh` (B, H, T, D) along the positions. Decoding appends
+// one position per step; copying the whole cache each time would cost O(S) per token, so the
+// cache lives in a buffer with room to grow (twice what it holds when it is reallocated), and
+// the new positions are written into that room. In place only when nothing else can see the
+// buffer (no other tensor shares its storage) and no gradient is being recorded.
+at::Tensor append_positions(const at::Tensor& cached, const at::Tensor& fresh) {
+  const std::int64_t B = cached.size(0), H = cached.size(1), S = cached.size(2), D = cached.size(3), T = fresh.size(2);
+  const std::int64_t room = cached.stride(1) / std::max<std::int64_t>(D, 1);  // positions the buffer holds
+  const bool buffer_layout = cached.stride(3) == 1 && cached.stride(2) == D && cached.stride(0) == H * cached.stride(1) &&
+                             cached.storage_offset() == 0;
+  const bool alone = sole_owner(cached) && !at::GradMode::is_enabled();
+  if (buffer_layout && alone && S + T <= room && fresh.scalar_type() == cached.scalar_type()) {
+    at::Tensor grown = cached.as_strided({B, H, S + T, D}, cached.strides());  // (B, H, S + T, D)
+    grown.narrow(2, S, T).copy_(fresh);
+    return grown;
+  }
+  const at::ScalarType dtype = at::promote_types(cached.scalar_type(), fresh.scalar_type());
+  at::Tensor buffer = at::empty({B, H, 2 * (S + T), D}, cached.options().dtype(dtype));  // (B, H, 2 (S + T), D)
+  at::Tensor grown = buffer.narrow(2, 0, S + T);                                        // (B, H, S + T, D)
+  grown.narrow(2, 0, S).copy_(cached);
+  grown.narrow(2, S, T).copy_(fresh);
+  return grown;
 }
 
 at::Tensor attend_plain(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionInputs& in,
@@ -191,7 +227,7 @@ at::Tensor MultiHeadAttentionImpl::forward(const at::Tensor& x, const at::Tensor
     k = qkv[1].view({B, T, H_kv, D}).transpose(1, 2);  // (B, H_kv, T, D)
     v = qkv[2].view({B, T, H_kv, D}).transpose(1, 2);  // (B, H_kv, T, D)
   } else {
-    q = query(x).view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
+    q = nn::linear(x, *query).view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
   }
   if (cross_ && cache && cache->k.defined()) {
     k = cache->k;  // (B, H_kv, S, D): the encoder's, computed at the first step
@@ -200,8 +236,8 @@ at::Tensor MultiHeadAttentionImpl::forward(const at::Tensor& x, const at::Tensor
     if (cross_) {
       if (!memory.defined()) throw std::invalid_argument("cross-attention needs the encoder output (memory)");
       const std::int64_t S = memory.size(1);
-      k = key(memory).view({B, S, H_kv, D}).transpose(1, 2);    // (B, H_kv, S, D)
-      v = value(memory).view({B, S, H_kv, D}).transpose(1, 2);  // (B, H_kv, S, D)
+      k = nn::linear(memory, *key).view({B, S, H_kv, D}).transpose(1, 2);    // (B, H_kv, S, D)
+      v = nn::linear(memory, *value).view({B, S, H_kv, D}).transpose(1, 2);  // (B, H_kv, S, D)
     }
     if (!cross_ && in.rotary) {
       q = apply_rotary(q, *in.rotary);  // (B, H, T, D)
@@ -209,15 +245,15 @@ at::Tensor MultiHeadAttentionImpl::forward(const at::Tensor& x, const at::Tensor
     }
     if (cache) {
       if (!cross_ && cache->k.defined()) {
-        k = at::cat({cache->k, k}, 2);  // (B, H_kv, past + T, D)
-        v = at::cat({cache->v, v}, 2);  // (B, H_kv, past + T, D)
+        k = append_positions(cache->k, k);  // (B, H_kv, past + T, D)
+        v = append_positions(cache->v, v);  // (B, H_kv, past + T, D)
       }
       cache->k = k;  // (B, H_kv, S, D)
       cache->v = v;  // (B, H_kv, S, D)
     }
   }
   const at::Tensor y = attend(q, k, v, in, is_training() ? dropout_ : 0.0, backend);  // (B, H, T, D)
-  return out(y.transpose(1, 2).reshape({B, T, C}));                                   // (B, T, C)
+  return nn::linear(y.transpose(1, 2).reshape({B, T, C}), *out);                                   // (B, T, C)
 }
 
 }  // namespace lmlab::nn

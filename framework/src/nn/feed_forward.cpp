@@ -6,6 +6,8 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include "lmlab/nn/linear.hpp"
+
 namespace lmlab::nn {
 
 bool is_gated(const std::string& activation) { return activation == "swiglu" || activation == "geglu"; }
@@ -28,14 +30,14 @@ FeedForwardImpl::FeedForwardImpl(std::int64_t d_model, std::int64_t d_ff, const 
 }
 
 at::Tensor FeedForwardImpl::forward(const at::Tensor& x) {
-  at::Tensor h = fc(x);  // (B, T, F) or (B, T, 2F) when gated
+  at::Tensor h = nn::linear(x, *fc);  // (B, T, F) or (B, T, 2F) when gated
   if (gated_) {
     const std::vector<at::Tensor> halves = h.chunk(2, -1);  // 2 x (B, T, F)
     h = activate(activation_, halves[0]) * halves[1];       // (B, T, F)
   } else {
     h = activate(activation_, h);  // (B, T, F)
   }
-  return proj(h);  // (B, T, C)
+  return nn::linear(h, *proj);  // (B, T, C)
 }
 
 }  // namespace lmlab::nn

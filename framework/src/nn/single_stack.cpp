@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "lmlab/nn/linear.hpp"
+
 namespace lmlab::nn {
 
 void check_prefix_lengths(const std::string& family, const at::Tensor& prefix_lengths, std::int64_t batch,
@@ -118,8 +120,8 @@ ModelOutput SingleStackModel::forward(const ModelInput& input) {
   if (input.return_hidden) out.hidden = x;
   // Tied: the output projection is the token embedding itself, which saves V * C parameters
   // and ties each token's input and output representations.
-  out.logits = head ? head(x) : at::linear(x, embeddings->tokens->weight);  // (B, T, V)
-  if (pooler) out.pooled = at::tanh(pooler(x.select(1, 0)));                 // (B, C)
+  out.logits = head ? nn::linear(x, *head) : nn::linear(x, embeddings->tokens->weight);  // (B, T, V)
+  if (pooler) out.pooled = at::tanh(nn::linear(x.select(1, 0), *pooler));                 // (B, C)
   guard.release();
   return out;
 }

@@ -9,6 +9,7 @@
 #include "data/corpus.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/tokenizer.hpp"
+#include "training/bf16_products.hpp"
 #include "training/blas_kernels.hpp"
 #include "training/optimizer.hpp"
 #include "training/runtime.hpp"
@@ -59,6 +60,8 @@ RunSetup set_up_run(const Experiment& e, const Registry& registry, const RunOpti
   const int threads = configure_threads(e.experiment.threads > 0 ? e.experiment.threads : options.threads);
   const c10::Device device = resolve_device(e.experiment.device);
   print_placement(e, options, device, threads);
+  const Bf16ProductsChoice products = choose_bf16_products(device, e.experiment.precision == "bf16");
+  if (device.is_cpu() && e.experiment.precision == "bf16") out << fmt::format("bf16 products: {}\n", products.describe());
 
   const ByteTokenizer tokenizer;
   const Corpus corpus = load_corpus(e.data, tokenizer);

@@ -1,5 +1,6 @@
 #include "training/runtime.hpp"
 
+#include <malloc.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -62,6 +63,13 @@ int configure_threads(std::int64_t requested) {
   const int n = requested > 0 ? static_cast<int>(requested) : available_cpus();
   at::set_num_threads(n);
   return at::get_num_threads();
+}
+
+void keep_freed_memory() {
+  // 32 MiB is the largest threshold glibc accepts (half its heap size); larger tensors are
+  // mapped still, and are few and costly enough to compute that their page faults matter less.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
 namespace {

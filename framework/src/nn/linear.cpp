@@ -1,0 +1,79 @@
+#include "lmlab/nn/linear.hpp"
+
+#include <atomic>
+
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/version.h>
+
+namespace lmlab::nn {
+
+namespace {
+
+std::atomic<CpuBf16Products> g_cpu_bf16_products{CpuBf16Products::bf16_kernels};
+
+bool cpu_bf16_autocast() {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  return at::autocast::is_autocast_enabled(at::kCPU) && at::autocast::get_autocast_dtype(at::kCPU) == at::kBFloat16;
+#else
+  return at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
+#endif
+}
+
+at::Tensor rounded(const at::Tensor& t) { return t.to(at::kBFloat16).to(at::kFloat); }
+
+// Autocast's bf16 product computed on float32 kernels (see linear.hpp). Keeps the rounded
+// operands in bf16 for the backward pass, as autocast does. No bias is an empty tensor: an
+// undefined one cannot be a custom function's input in LibTorch 1.13.
+class Bf16ProductOnFloat32 : public torch::autograd::Function<Bf16ProductOnFloat32> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& bias) {
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+    const at::Tensor x16 = x.to(at::kBFloat16), w16 = weight.to(at::kBFloat16);  // (..., C_in), (C_out, C_in)
+    ctx->save_for_backward({x16, w16});
+    ctx->saved_data["dtypes"] = std::vector<std::int64_t>{static_cast<std::int64_t>(x.scalar_type()),
+                                                           static_cast<std::int64_t>(weight.scalar_type()),
+                                                           bias.numel() > 0 ? static_cast<std::int64_t>(bias.scalar_type()) : -1};
+    const at::Tensor y = at::linear(x16.to(at::kFloat), w16.to(at::kFloat), bias.numel() > 0 ? rounded(bias) : at::Tensor());
+    return y.to(at::kBFloat16);  // (..., C_out)
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto dtypes = ctx->saved_data["dtypes"].toIntVector();
+    const auto as = [&](const at::Tensor& t, std::size_t i) {
+      return t.to(at::kBFloat16).to(static_cast<at::ScalarType>(dtypes[i]));  // rounded as autocast's gradients
+    };
+    const at::Tensor x = saved[0].to(at::kFloat), w = saved[1].to(at::kFloat);  // (..., C_in), (C_out, C_in)
+    const at::Tensor dy = grads[0].to(at::kFloat);                               // (..., C_out)
+    const at::Tensor dy2 = dy.reshape({-1, dy.size(-1)});                        // (N, C_out)
+    const at::Tensor dx = at::matmul(dy, w);                                     // (..., C_in)
+    const at::Tensor dw = at::mm(dy2.t(), x.reshape({-1, x.size(-1)}));          // (C_out, C_in)
+    const at::Tensor db = dtypes[2] >= 0 ? as(dy2.sum(0), 2) : at::Tensor();     // (C_out)
+    return {as(dx, 0), as(dw, 1), db};
+  }
+};
+
+}  // namespace
+
+CpuBf16Products cpu_bf16_products() { return g_cpu_bf16_products.load(); }
+
+void set_cpu_bf16_products(CpuBf16Products products) { g_cpu_bf16_products.store(products); }
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  if (x.device().is_cpu() && cpu_bf16_products() == CpuBf16Products::float32_kernels && cpu_bf16_autocast()) {
+    const at::Tensor no_bias = bias.defined() ? bias : at::empty({0}, weight.options());
+    return Bf16ProductOnFloat32::apply(x, weight, no_bias);  // (..., C_out) bf16
+  }
+  return at::linear(x, weight, bias);  // (..., C_out)
+}
+
+at::Tensor linear(const at::Tensor& x, const torch::nn::LinearImpl& layer) {
+  return nn::linear(x, layer.weight, layer.bias);  // (..., C_out)
+}
+
+}  // namespace lmlab::nn

@@ -1,0 +1,29 @@
+/// How a CPU run in bf16 multiplies (lmlab/nn/linear.hpp): on bf16 kernels, or on the float32
+/// kernels with bf16-rounded operands, the same numbers up to the order of the sums. Chosen by
+/// measurement: the peak matrix-product rates of both dtypes on this machine with these threads
+/// (measured_peak.hpp, cached per machine), float32 only when it is clearly the faster. Like the
+/// BLAS kernels or the thread count, this is how the machine computes, not what the experiment
+/// is: it is not in the config (or its hash); LMLAB_CPU_BF16_PRODUCTS=bf16|float32 overrides it.
+#pragma once
+#include <string>
+
+#include <c10/core/Device.h>
+
+#include "lmlab/nn/linear.hpp"
+
+namespace lmlab {
+
+struct Bf16ProductsChoice {
+  nn::CpuBf16Products products = nn::CpuBf16Products::bf16_kernels;
+  std::string reason;  // "float32 kernels: 270 against 150 GFLOP/s measured", "LMLAB_CPU_BF16_PRODUCTS=bf16"
+
+  /// What the run prints and records: "float32 kernels (...)".
+  std::string describe() const;
+};
+
+/// Decides for a bf16 run on `device` and sets it for the process (nn::set_cpu_bf16_products).
+/// On CUDA, or in float32, nothing changes: bf16_kernels. Call after configure_threads().
+/// Throws ConfigError for an LMLAB_CPU_BF16_PRODUCTS value it does not accept.
+Bf16ProductsChoice choose_bf16_products(const c10::Device& device, bool bf16);
+
+}  // namespace lmlab

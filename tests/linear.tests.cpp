@@ -1,0 +1,89 @@
+// lmlab::nn::linear: the plain product outside bf16 autocast, and under CPU bf16 autocast with
+// float32 kernels the numbers autocast's bf16 kernels give: bf16 outputs and gradients that
+// agree with the bf16 kernels' to bf16's rounding, and exactly with float64 products of the
+// bf16-rounded operands rounded once.
+#include <ATen/ATen.h>
+
+#include "lmlab/nn/linear.hpp"
+#include "training/runtime.hpp"
+
+// Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
+#include "support/catch.hpp"
+
+namespace linear_tests {
+
+using lmlab::nn::CpuBf16Products;
+
+namespace {
+
+// Restores the process's choice when a test ends.
+struct ProductsScope {
+  CpuBf16Products before = lmlab::nn::cpu_bf16_products();
+  explicit ProductsScope(CpuBf16Products p) { lmlab::nn::set_cpu_bf16_products(p); }
+  ~ProductsScope() { lmlab::nn::set_cpu_bf16_products(before); }
+};
+
+struct Result {
+  at::Tensor y, dx, dw, db;
+};
+
+Result run(const at::Tensor& x0, const at::Tensor& w0, const at::Tensor& b0, const at::Tensor& upstream, bool bf16) {
+  const at::Tensor x = x0.detach().requires_grad_(), w = w0.detach().requires_grad_(), b = b0.detach().requires_grad_();
+  at::Tensor y;
+  {
+    lmlab::AutocastScope autocast(c10::Device(c10::kCPU), bf16);
+    y = lmlab::nn::linear(x, w, b);
+  }
+  (y.to(at::kDouble) * upstream).sum().backward();
+  return {y.detach(), x.grad(), w.grad(), b.grad()};
+}
+
+}  // namespace
+
+TEST_CASE("linear: outside autocast it is x W^T + b", "[linear]") {
+  ProductsScope scope(CpuBf16Products::float32_kernels);
+  at::manual_seed(21);
+  const at::Tensor x = at::randn({2, 3, 5}), w = at::randn({4, 5}), b = at::randn({4});
+  CHECK(at::allclose(lmlab::nn::linear(x, w, b), at::matmul(x, w.t()) + b, 1e-5, 1e-6));
+  CHECK(at::allclose(lmlab::nn::linear(x, w), at::matmul(x, w.t()), 1e-5, 1e-6));
+}
+
+TEST_CASE("linear: bf16 on float32 kernels gives autocast's bf16 numbers", "[linear]") {
+  at::manual_seed(22);
+  const at::Tensor x = at::randn({4, 33, 64}), w = at::randn({48, 64}) * 0.1, b = at::randn({48});
+  const at::Tensor upstream = at::randn({4, 33, 48}, at::kDouble);
+  Result native, emulated;
+  {
+    ProductsScope scope(CpuBf16Products::bf16_kernels);
+    native = run(x, w, b, upstream, true);
+  }
+  {
+    ProductsScope scope(CpuBf16Products::float32_kernels);
+    emulated = run(x, w, b, upstream, true);
+  }
+  CHECK(emulated.y.scalar_type() == at::kBFloat16);
+  CHECK(native.y.scalar_type() == at::kBFloat16);
+  CHECK(emulated.dx.scalar_type() == at::kFloat);  // the input's dtype, as autocast's cast gives it back
+  // Both round a float32-accumulated sum of exact products to bf16: at most a unit of bf16's
+  // last place apart where the two sums' orders round differently.
+  CHECK(at::allclose(emulated.y.to(at::kFloat), native.y.to(at::kFloat), 1e-2, 1e-2));
+  CHECK(at::allclose(emulated.dx, native.dx, 1e-2, 1e-2));
+  CHECK(at::allclose(emulated.dw, native.dw, 1e-2, 1e-2));
+  CHECK(at::allclose(emulated.db, native.db, 1e-2, 1e-2));
+  // Against the products of the rounded operands in float64, rounded to bf16 once.
+  const at::Tensor xr = x.to(at::kBFloat16).to(at::kDouble), wr = w.to(at::kBFloat16).to(at::kDouble);
+  const at::Tensor exact = (at::matmul(xr, wr.t()) + b.to(at::kBFloat16).to(at::kDouble)).to(at::kBFloat16);
+  const double differ = (emulated.y != exact).to(at::kDouble).mean().item<double>();
+  CHECK(differ < 0.02);  // float32's sums round to the same bf16 value but for a few ties
+}
+
+TEST_CASE("linear: with bf16 kernels chosen, autocast's own product runs", "[linear]") {
+  ProductsScope scope(CpuBf16Products::bf16_kernels);
+  const at::Tensor x = at::randn({3, 8}), w = at::randn({2, 8});
+  lmlab::AutocastScope autocast(c10::Device(c10::kCPU), true);
+  const at::Tensor y = lmlab::nn::linear(x, w);
+  CHECK(y.scalar_type() == at::kBFloat16);
+  CHECK(at::equal(y, at::linear(x, w)));
+}
+
+}  // namespace linear_tests
