@@ -7,6 +7,7 @@
 
 #include "build_info.hpp"
 #include "lmlab/capabilities.hpp"
+#include "lmlab/nn/linear.hpp"
 #include "lmlab/plugin_call.hpp"
 #include "results/run_reader.hpp"
 #include "training/blas_kernels.hpp"
@@ -60,6 +61,11 @@ void write_provenance(RunFile& file, const Experiment& e, const RunSetup& run) {
   file.set_attribute("device", run.device.str());
   file.set_attribute("threads", static_cast<std::int64_t>(run.threads));
   file.set_attribute("blas", tune_blas_kernels().describe());
+  if (run.bf16 && run.device.is_cpu()) {
+    file.set_attribute("cpu_bf16_products", nn::cpu_bf16_products() == nn::CpuBf16Products::float32_kernels
+                                                ? "float32 kernels, bf16-rounded operands and results"
+                                                : "bf16 kernels");
+  }
   write_plugins(file, run.plugins);
   const RunModel& model = run.plugins.model;
   const Accounting size = plugin_call(model.info, "accounting", [&] { return model.plugin->accounting(); });
