@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -472,7 +473,14 @@ namespace attention_tests {
 
 TEST_CASE("attention: a cache grows in place, and a copied cache is never written through", "[attention]") {
   at::manual_seed(31);
-  c10::InferenceMode inference;
+  // Generation runs without gradients; under InferenceMode views keep no base, under NoGradGuard
+  // they do, and both must grow in place.
+  const bool inference_mode = GENERATE(true, false);
+  CAPTURE(inference_mode);
+  std::optional<c10::InferenceMode> inference;
+  std::optional<at::NoGradGuard> no_grad;
+  if (inference_mode) inference.emplace();
+  else no_grad.emplace();
   MultiHeadAttention attention(8, 2, 2, false, 0.0, false);
   const at::Tensor prompt = at::randn({1, 4, 8});
   lmlab::LayerKv cache;
@@ -492,6 +500,14 @@ TEST_CASE("attention: a cache grows in place, and a copied cache is never writte
   attention->forward(at::randn({1, 1, 8}), {}, all_visible, &copy);
   CHECK(at::equal(copy.k.narrow(2, 0, 6), before));
   CHECK_FALSE(at::equal(copy.k.narrow(2, 6, 1), cache.k.narrow(2, 6, 1)));
+
+  // Another tensor on the cache's memory (a plugin keeping a detached view): the next step copies.
+  const at::Tensor alias = cache.k.detach();
+  const at::Tensor alias_before = alias.clone();
+  const void* shared = cache.k.data_ptr();
+  attention->forward(at::randn({1, 1, 8}), {}, all_visible, &cache);
+  CHECK(cache.k.data_ptr() != shared);
+  CHECK(at::equal(alias, alias_before));
 }
 
 }  // namespace attention_tests

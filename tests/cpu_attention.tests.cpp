@@ -54,8 +54,7 @@ void check_close(const Grads& got, const Grads& want, double tolerance) {
 }  // namespace
 
 TEST_CASE("cpu_attention: equals the written-out chain, values and gradients", "[cpu_attention]") {
-  if (!lmlab::nn::cpu_attention_supports(at::zeros({1, 1, 2, 4}), at::zeros({1, 1, 2, 4}), at::zeros({1, 1, 2, 4}),
-                                         true)) {
+  if (!lmlab::nn::cpu_attention_built()) {
     WARN("cpu_attention not built here (LibTorch >= 2 or no CBLAS): attend() uses another path");
     return;
   }
@@ -75,10 +74,7 @@ TEST_CASE("cpu_attention: equals the written-out chain, values and gradients", "
 }
 
 TEST_CASE("cpu_attention: strided heads as one fused projection lays them out", "[cpu_attention]") {
-  if (!lmlab::nn::cpu_attention_supports(at::zeros({1, 1, 2, 4}), at::zeros({1, 1, 2, 4}), at::zeros({1, 1, 2, 4}),
-                                         true)) {
-    return;
-  }
+  if (!lmlab::nn::cpu_attention_built()) return;
   at::manual_seed(12);
   // (B, T, 3C) split into q, k, v and viewed as heads: rows 3C apart, heads D apart.
   const at::Tensor qkv = at::randn({2, 70, 3 * 32});
@@ -98,7 +94,8 @@ TEST_CASE("cpu_attention: cross-attention, more keys than queries", "[cpu_attent
   at::manual_seed(13);
   const at::Tensor q = at::randn({1, 2, 7, 8}), k = at::randn({1, 2, 90, 8}), v = at::randn({1, 2, 90, 8});
   CHECK_FALSE(lmlab::nn::cpu_attention_supports(q, k, v, /*causal=*/true));  // causal needs T == S
-  if (!lmlab::nn::cpu_attention_supports(q, k, v, false)) return;
+  if (!lmlab::nn::cpu_attention_built()) return;
+  REQUIRE(lmlab::nn::cpu_attention_supports(q, k, v, false));
   const at::Tensor upstream = at::randn({1, 2, 7, 8}, at::kDouble);
   const auto kernel = [](const at::Tensor& q_, const at::Tensor& k_, const at::Tensor& v_) {
     return lmlab::nn::cpu_attention(q_, k_, v_, false);
@@ -113,7 +110,8 @@ TEST_CASE("cpu_attention: bf16 inputs give bf16 outputs and gradients, computed 
   at::manual_seed(14);
   const at::Tensor q = at::randn({1, 2, 80, 16}).to(at::kBFloat16), k = at::randn({1, 2, 80, 16}).to(at::kBFloat16),
                    v = at::randn({1, 2, 80, 16}).to(at::kBFloat16);
-  if (!lmlab::nn::cpu_attention_supports(q, k, v, true)) return;
+  if (!lmlab::nn::cpu_attention_built()) return;
+  REQUIRE(lmlab::nn::cpu_attention_supports(q, k, v, true));
   const at::Tensor upstream = at::randn({1, 2, 80, 16}, at::kDouble);
   const auto kernel = [](const at::Tensor& q_, const at::Tensor& k_, const at::Tensor& v_) {
     return lmlab::nn::cpu_attention(q_, k_, v_, true);
@@ -140,9 +138,46 @@ TEST_CASE("cpu_attention: attend() takes it for mask-free inputs and matches the
   const at::Tensor q = at::randn({2, 2, 66, 8}), k = at::randn({2, 2, 66, 8}), v = at::randn({2, 2, 66, 8});
   lmlab::nn::AttentionInputs in;
   in.is_causal = true;
-  const at::Tensor fused = lmlab::nn::attend(q, k, v, in, 0.0, lmlab::nn::AttentionBackend::fused);
+  const at::Tensor qg = q.detach().requires_grad_();
+  const at::Tensor fused = lmlab::nn::attend(qg, k, v, in, 0.0, lmlab::nn::AttentionBackend::fused);
   const at::Tensor plain = lmlab::nn::attend(q, k, v, in, 0.0, lmlab::nn::AttentionBackend::plain);
   CHECK(at::allclose(fused, plain, 1e-5, 1e-5));
+  if (lmlab::nn::cpu_attention_built()) {
+    REQUIRE(fused.grad_fn());
+    CHECK_THAT(fused.grad_fn()->name(), Catch::Contains("CpuAttentionFunction"));  // the kernel ran, not plain
+  }
+}
+
+TEST_CASE("cpu_attention: gradients with odd strides: expanded upstream, one query", "[cpu_attention]") {
+  if (!lmlab::nn::cpu_attention_built()) return;
+  at::manual_seed(16);
+  // A loss that sums over the positions hands backward a gradient expanded along T (stride 0).
+  const at::Tensor q = at::randn({2, 2, 9, 8}), k = at::randn({2, 2, 9, 8}), v = at::randn({2, 2, 9, 8});
+  const auto grads_of = [](const auto& attention, const at::Tensor& q0, const at::Tensor& k0, const at::Tensor& v0) {
+    at::Tensor q_ = q0.detach().requires_grad_(), k_ = k0.detach().requires_grad_(), v_ = v0.detach().requires_grad_();
+    attention(q_, k_, v_).sum(2).sum().backward();
+    return std::vector<at::Tensor>{q_.grad(), k_.grad(), v_.grad()};
+  };
+  const auto kernel = [](const at::Tensor& a, const at::Tensor& b, const at::Tensor& c) {
+    return lmlab::nn::cpu_attention(a, b, c, true);
+  };
+  const auto reference = [](const at::Tensor& a, const at::Tensor& b, const at::Tensor& c) {
+    return written_out(a, b, c, true).to(at::kFloat);
+  };
+  const auto got = grads_of(kernel, q, k, v), want = grads_of(reference, q, k, v);
+  for (std::size_t i = 0; i < 3; ++i) CHECK(at::allclose(got[i], want[i], 1e-4, 1e-4));
+  // One query against many keys, its rows given with a stride below D.
+  const at::Tensor q1 = at::randn({1, 2, 8, 1}).transpose(2, 3);  // (1, 2, 1, 8), stride(2) == 1
+  const at::Tensor k1 = at::randn({1, 2, 5, 8}), v1 = at::randn({1, 2, 5, 8});
+  const auto full = [](const at::Tensor& a, const at::Tensor& b, const at::Tensor& c) {
+    return lmlab::nn::cpu_attention(a, b, c, false);
+  };
+  const auto full_reference = [](const at::Tensor& a, const at::Tensor& b, const at::Tensor& c) {
+    return written_out(a, b, c, false).to(at::kFloat);
+  };
+  const auto got1 = grads_of(full, q1, k1, v1), want1 = grads_of(full_reference, q1, k1, v1);
+  for (std::size_t i = 0; i < 3; ++i) CHECK(at::allclose(got1[i], want1[i], 1e-4, 1e-4));
+  CHECK(at::allclose(full(q1, k1, v1), full_reference(q1, k1, v1), 1e-4, 1e-5));
 }
 
 }  // namespace cpu_attention_tests

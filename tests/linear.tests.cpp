@@ -2,9 +2,12 @@
 // float32 kernels the numbers autocast's bf16 kernels give: bf16 outputs and gradients that
 // agree with the bf16 kernels' to bf16's rounding, and exactly with float64 products of the
 // bf16-rounded operands rounded once.
+#include <string>
+
 #include <ATen/ATen.h>
 
 #include "lmlab/nn/linear.hpp"
+#include "nn/cpu_bf16_products.hpp"
 #include "training/runtime.hpp"
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
@@ -25,6 +28,7 @@ struct ProductsScope {
 
 struct Result {
   at::Tensor y, dx, dw, db;
+  std::string grad_fn;  // the autograd node that made y
 };
 
 Result run(const at::Tensor& x0, const at::Tensor& w0, const at::Tensor& b0, const at::Tensor& upstream, bool bf16) {
@@ -34,8 +38,9 @@ Result run(const at::Tensor& x0, const at::Tensor& w0, const at::Tensor& b0, con
     lmlab::AutocastScope autocast(c10::Device(c10::kCPU), bf16);
     y = lmlab::nn::linear(x, w, b);
   }
+  const std::string node = y.grad_fn() ? y.grad_fn()->name() : "";
   (y.to(at::kDouble) * upstream).sum().backward();
-  return {y.detach(), x.grad(), w.grad(), b.grad()};
+  return {y.detach(), x.grad(), w.grad(), b.grad(), node};
 }
 
 }  // namespace
@@ -61,6 +66,8 @@ TEST_CASE("linear: bf16 on float32 kernels gives autocast's bf16 numbers", "[lin
     ProductsScope scope(CpuBf16Products::float32_kernels);
     emulated = run(x, w, b, upstream, true);
   }
+  CHECK_THAT(emulated.grad_fn, Catch::Contains("Bf16ProductOnFloat32"));  // the float32 path ran
+  CHECK_THAT(native.grad_fn, !Catch::Contains("Bf16ProductOnFloat32"));
   CHECK(emulated.y.scalar_type() == at::kBFloat16);
   CHECK(native.y.scalar_type() == at::kBFloat16);
   CHECK(emulated.dx.scalar_type() == at::kFloat);  // the input's dtype, as autocast's cast gives it back
@@ -84,6 +91,17 @@ TEST_CASE("linear: with bf16 kernels chosen, autocast's own product runs", "[lin
   const at::Tensor y = lmlab::nn::linear(x, w);
   CHECK(y.scalar_type() == at::kBFloat16);
   CHECK(at::equal(y, at::linear(x, w)));
+}
+
+}  // namespace linear_tests
+
+namespace linear_tests {
+
+TEST_CASE("linear: float64 stays float64, as autocast leaves it", "[linear]") {
+  ProductsScope scope(CpuBf16Products::float32_kernels);
+  const at::Tensor x = at::randn({3, 4}, at::kDouble), w = at::randn({2, 4}, at::kDouble);
+  lmlab::AutocastScope autocast(c10::Device(c10::kCPU), true);
+  CHECK(lmlab::nn::linear(x, w).scalar_type() == at::kDouble);
 }
 
 }  // namespace linear_tests

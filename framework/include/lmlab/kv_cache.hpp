@@ -10,9 +10,13 @@
 
 namespace lmlab {
 
-/// One attention layer's keys and values.
+/// One attention layer's keys and values. The self-attention layers' k and v grow in place: each
+/// may be a non-contiguous view into a larger buffer with room for the next positions, on which
+/// view() fails where it merges the positions with the heads or rows: use reshape() or contiguous().
 struct LayerKv {
-  at::Tensor k, v;  // (B, H_kv, L, D)
+  // (B, H_kv, L, D). May be views into a buffer with room for later positions (decoding grows
+  // them in place): reshape, not view; a copy the plugin keeps makes the next step copy instead.
+  at::Tensor k, v;
 };
 
 class KvCache {
@@ -36,7 +40,8 @@ class KvCache {
   void clear_decoder();
   /// True once an encoder-decoder's first pass has cached the encoder's keys and values.
   bool has_memory() const { return !cross.empty() && cross.front().k.defined(); }
-  /// Bytes held by every cached tensor.
+  /// Bytes of memory the cache holds: each tensor's whole storage (a buffer's room included),
+  /// counted once however many of its tensors view it.
   std::int64_t bytes() const;
 };
 

@@ -112,6 +112,9 @@ namespace {
 // stacked; the parameters stay three, as checkpoints name them.
 std::vector<at::Tensor> project_qkv(const at::Tensor& x, const torch::nn::LinearImpl& query,
                                     const torch::nn::LinearImpl& key, const torch::nn::LinearImpl& value) {
+  // Without gradients (generation), stacking the weights would copy 3 C^2 floats per layer per
+  // token, which costs more than the one-token products gain.
+  if (!at::GradMode::is_enabled()) return {nn::linear(x, query), nn::linear(x, key), nn::linear(x, value)};
   const at::Tensor weight = at::cat({query.weight, key.weight, value.weight}, 0);  // (C + 2 C_kv, C)
   const at::Tensor bias =
       query.bias.defined() ? at::cat({query.bias, key.bias, value.bias}, 0) : at::Tensor();  // (C + 2 C_kv)
@@ -135,11 +138,14 @@ bool sole_owner(const at::Tensor& t) {
 // buffer (no other tensor shares its storage) and no gradient is being recorded.
 at::Tensor append_positions(const at::Tensor& cached, const at::Tensor& fresh) {
   const std::int64_t B = cached.size(0), H = cached.size(1), S = cached.size(2), D = cached.size(3), T = fresh.size(2);
-  const std::int64_t room = cached.stride(1) / std::max<std::int64_t>(D, 1);  // positions the buffer holds
-  const bool buffer_layout = cached.stride(3) == 1 && cached.stride(2) == D && cached.stride(0) == H * cached.stride(1) &&
-                             cached.storage_offset() == 0;
-  const bool alone = sole_owner(cached) && !at::GradMode::is_enabled();
-  if (buffer_layout && alone && S + T <= room && fresh.scalar_type() == cached.scalar_type()) {
+  // Under autograd each step's cache is a new tensor the graph keeps: nothing to grow.
+  if (at::GradMode::is_enabled()) return at::cat({cached, fresh}, 2);  // (B, H, S + T, D)
+  const std::int64_t room = cached.stride(1) / std::max<std::int64_t>(D, 1);  // positions a head's slot holds
+  const bool buffer_layout = cached.stride(3) == 1 && cached.stride(2) == D &&
+                             cached.stride(0) == H * cached.stride(1) && cached.storage_offset() == 0;
+  const auto held = static_cast<std::int64_t>(cached.storage().nbytes()) / std::max<std::int64_t>(cached.element_size(), 1);
+  const bool fits = S + T <= room && B * H * room * D <= held;
+  if (buffer_layout && fits && sole_owner(cached) && fresh.scalar_type() == cached.scalar_type()) {
     at::Tensor grown = cached.as_strided({B, H, S + T, D}, cached.strides());  // (B, H, S + T, D)
     grown.narrow(2, S, T).copy_(fresh);
     return grown;

@@ -1,5 +1,7 @@
 #include "nn/cpu_attention.hpp"
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -39,13 +41,17 @@ struct HeadRows {
 };
 
 HeadRows head_rows(const at::Tensor& t, std::int64_t b, std::int64_t h) {
-  return {t.data_ptr<float>() + b * t.stride(0) + h * t.stride(1), t.stride(2)};
+  // One row: its stride is arbitrary, and BLAS wants a leading dimension of at least D.
+  const std::int64_t ld = t.size(2) == 1 ? t.size(3) : t.stride(2);
+  return {t.data_ptr<float>() + b * t.stride(0) + h * t.stride(1), ld};
 }
 
-// A float32 tensor with a dense last dimension: `t` itself when it is one already.
+// A float32 tensor whose rows BLAS can read in place (dense rows, each at least D after the
+// last): `t` itself when it is one already. An expanded gradient (stride 0) is copied.
 at::Tensor dense_float(const at::Tensor& t) {
   at::Tensor f = t.to(at::kFloat);
-  return f.stride(-1) == 1 ? f : f.contiguous();
+  const bool rows_ok = f.stride(3) == 1 && (f.size(2) == 1 || f.stride(2) >= f.size(3));
+  return rows_ok ? f : f.contiguous();
 }
 
 // (B, N, H, D) storage seen as (B, H, N, D): each head's rows are H * D apart, the layout the
@@ -122,10 +128,27 @@ void backward_head(const Blocks& g, HeadRows q, HeadRows k, HeadRows v, HeadRows
   }
 }
 
-// Runs `task(b, h)` for every (batch, head) pair on the intra-op threads; the BLAS calls inside
-// run single-threaded there.
+// True when the BLAS runs its own threads outside OpenMP (OpenBLAS's pthreads build): called
+// from LibTorch's OpenMP threads it would start a pool per call and oversubscribe the cores.
+// OpenBLAS's OpenMP build (Debian's libopenblas0-openmp) sees the enclosing parallel region and
+// runs each call on the calling thread.
+bool blas_has_own_threads() {
+  static const bool own = [] {
+    using Parallel = int (*)();
+    const auto parallel = reinterpret_cast<Parallel>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+    return parallel && parallel() == 1;  // 0 sequential, 1 pthreads, 2 OpenMP
+  }();
+  return own;
+}
+
+// Runs `task(b, h)` for every (batch, head) pair: spread over the intra-op threads, or one after
+// another when the BLAS threads each call itself.
 template <typename Task>
 void for_each_head(std::int64_t B, std::int64_t H, const Task& task) {
+  if (blas_has_own_threads()) {
+    for (std::int64_t bh = 0; bh < B * H; ++bh) task(bh / H, bh % H);
+    return;
+  }
   at::parallel_for(0, B * H, 1, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t bh = begin; bh < end; ++bh) task(bh / H, bh % H);
   });
@@ -139,7 +162,7 @@ class CpuAttentionFunction : public torch::autograd::Function<CpuAttentionFuncti
     const at::Tensor q = dense_float(q_in), k = dense_float(k_in), v = dense_float(v_in);  // (B, H, T|S, D)
     const std::int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k.size(2), D = q.size(3);
     const Blocks g(T, S, D, causal);
-    at::Tensor probs = at::empty({B * H, g.slab()}, q.options());  // each head's block softmaxes
+    at::Tensor probs = at::empty({B * H, g.slab()}, q.options());  // (B H, slab): each head's block softmaxes
     at::Tensor out = heads_view(B, H, T, D);                        // (B, H, T, D)
     for_each_head(B, H, [&](std::int64_t b, std::int64_t h) {
       forward_head(g, head_rows(q, b, h), head_rows(k, b, h), head_rows(v, b, h),
@@ -157,10 +180,12 @@ class CpuAttentionFunction : public torch::autograd::Function<CpuAttentionFuncti
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &out = saved[3], &probs = saved[4];
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
     const at::Tensor dout = dense_float(grads[0]);  // (B, H, T, D)
     const std::int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k.size(2), D = q.size(3);
     const Blocks g(T, S, D, ctx->saved_data["causal"].toBool());
-    at::Tensor dq = heads_view(B, H, T, D), dk = heads_view(B, H, S, D), dv = heads_view(B, H, S, D);
+    at::Tensor dq = heads_view(B, H, T, D);                                   // (B, H, T, D)
+    at::Tensor dk = heads_view(B, H, S, D), dv = heads_view(B, H, S, D);      // (B, H, S, D) each
     for_each_head(B, H, [&](std::int64_t b, std::int64_t h) {
       backward_head(g, head_rows(q, b, h), head_rows(k, b, h), head_rows(v, b, h), head_rows(out, b, h),
                     head_rows(dout, b, h), probs.data_ptr<float>() + (b * H + h) * g.slab(), head_rows(dq, b, h),
@@ -173,6 +198,8 @@ class CpuAttentionFunction : public torch::autograd::Function<CpuAttentionFuncti
 };
 
 }  // namespace
+
+bool cpu_attention_built() { return true; }
 
 bool cpu_attention_supports(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal) {
   // Row strides and sizes go to CBLAS as int.
@@ -192,6 +219,8 @@ at::Tensor cpu_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
 }
 
 #else  // no CBLAS, or LibTorch has at::scaled_dot_product_attention: attend() does not ask
+
+bool cpu_attention_built() { return false; }
 
 bool cpu_attention_supports(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool) { return false; }
 

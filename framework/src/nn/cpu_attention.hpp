@@ -13,6 +13,10 @@
 
 namespace lmlab::nn {
 
+/// True when this build has the kernel: LibTorch < 2 (without scaled_dot_product_attention)
+/// and a CBLAS to link.
+bool cpu_attention_built();
+
 /// True when cpu_attention can compute softmax(q k^T / sqrt(D)) v for these inputs: CPU
 /// float32 or bfloat16 tensors, as many key/value heads as query heads, and, when causal, as
 /// many queries as keys.

@@ -6,7 +6,10 @@
 #include <ATen/autocast_mode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/csrc/autograd/custom_function.h>
+#include <torch/nn/modules/linear.h>
 #include <torch/version.h>
+
+#include "nn/cpu_bf16_products.hpp"
 
 namespace lmlab::nn {
 
@@ -37,12 +40,15 @@ class Bf16ProductOnFloat32 : public torch::autograd::Function<Bf16ProductOnFloat
     ctx->saved_data["dtypes"] = std::vector<std::int64_t>{static_cast<std::int64_t>(x.scalar_type()),
                                                            static_cast<std::int64_t>(weight.scalar_type()),
                                                            bias.numel() > 0 ? static_cast<std::int64_t>(bias.scalar_type()) : -1};
-    const at::Tensor y = at::linear(x16.to(at::kFloat), w16.to(at::kFloat), bias.numel() > 0 ? rounded(bias) : at::Tensor());
-    return y.to(at::kBFloat16);  // (..., C_out)
+    const at::Tensor b = bias.numel() > 0 ? rounded(bias) : at::Tensor();  // (C_out) or undefined
+    const at::Tensor y = at::linear(x16.to(at::kFloat), w16.to(at::kFloat), b);  // (..., C_out) float32
+    return y.to(at::kBFloat16);                                                // (..., C_out)
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
+    // A backward pass started inside an autocast scope must not recast these products either.
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
     const auto saved = ctx->get_saved_variables();
     const auto dtypes = ctx->saved_data["dtypes"].toIntVector();
     const auto as = [&](const at::Tensor& t, std::size_t i) {
@@ -65,7 +71,12 @@ CpuBf16Products cpu_bf16_products() { return g_cpu_bf16_products.load(); }
 void set_cpu_bf16_products(CpuBf16Products products) { g_cpu_bf16_products.store(products); }
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  if (x.device().is_cpu() && cpu_bf16_products() == CpuBf16Products::float32_kernels && cpu_bf16_autocast()) {
+  // Autocast leaves float64 alone, and so does this path.
+  const auto castable = [](const at::Tensor& t) {
+    return t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16;
+  };
+  if (x.device().is_cpu() && cpu_bf16_products() == CpuBf16Products::float32_kernels && cpu_bf16_autocast() &&
+      castable(x) && castable(weight)) {
     const at::Tensor no_bias = bias.defined() ? bias : at::empty({0}, weight.options());
     return Bf16ProductOnFloat32::apply(x, weight, no_bias);  // (..., C_out) bf16
   }

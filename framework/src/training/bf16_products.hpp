@@ -5,11 +5,12 @@
 /// BLAS kernels or the thread count, this is how the machine computes, not what the experiment
 /// is: it is not in the config (or its hash); LMLAB_CPU_BF16_PRODUCTS=bf16|float32 overrides it.
 #pragma once
+#include <optional>
 #include <string>
 
 #include <c10/core/Device.h>
 
-#include "lmlab/nn/linear.hpp"
+#include "nn/cpu_bf16_products.hpp"
 
 namespace lmlab {
 
@@ -22,8 +23,19 @@ struct Bf16ProductsChoice {
 };
 
 /// Decides for a bf16 run on `device` and sets it for the process (nn::set_cpu_bf16_products).
-/// On CUDA, or in float32, nothing changes: bf16_kernels. Call after configure_threads().
-/// Throws ConfigError for an LMLAB_CPU_BF16_PRODUCTS value it does not accept.
-Bf16ProductsChoice choose_bf16_products(const c10::Device& device, bool bf16);
+/// On CUDA, or in float32, nothing changes: bf16_kernels. A resumed run passes the choice its
+/// file records (`recorded`, the run_attribute() text), which wins over a new measurement, so
+/// that it goes on as it started. Call after configure_threads(). Throws ConfigError for an
+/// LMLAB_CPU_BF16_PRODUCTS value it does not accept, whatever the run.
+Bf16ProductsChoice choose_bf16_products(const c10::Device& device, bool bf16,
+                                        const std::optional<std::string>& recorded = std::nullopt);
+
+/// The run file's text for a choice: "bf16 kernels" or "float32 kernels, bf16-rounded operands
+/// and results".
+std::string run_attribute(nn::CpuBf16Products products);
+
+/// The value LMLAB_CPU_BF16_PRODUCTS takes for a choice ("bf16", "float32"): what a sweep hands
+/// its runs so that all of them multiply alike.
+std::string environment_value(nn::CpuBf16Products products);
 
 }  // namespace lmlab

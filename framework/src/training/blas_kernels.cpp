@@ -36,8 +36,10 @@ int level_of(std::string name) {
   return -1;
 }
 
-// The best OpenBLAS core for what this CPU executes, and its level; empty below AVX.
+// The best OpenBLAS core for what this CPU executes, and its level; empty below AVX, and on
+// other architectures (whose OpenBLAS detection lmlab leaves alone).
 CoreLevel best_core_for_cpu() {
+#if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
@@ -45,6 +47,7 @@ CoreLevel best_core_for_cpu() {
   if (avx512) return {"SkylakeX", 3};
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {"Haswell", 2};
   if (__builtin_cpu_supports("avx")) return {"Sandybridge", 1};
+#endif
   return {"", 0};
 }
 
@@ -64,7 +67,7 @@ BlasKernels tune() {
   BlasKernels k;
   const OpenBlas blas;
   if (!blas.config || !blas.corename) {
-    k.reason = "not OpenBLAS: left as it is";
+    k.reason = "left as it is";
     return k;
   }
   k.library = blas.config();
@@ -85,7 +88,7 @@ BlasKernels tune() {
   blas.quit();
   blas.init();
   k.chosen = blas.corename();
-  k.reason = fmt::format("OpenBLAS chose {} on a CPU that runs {} kernels", k.detected, best.name);
+  k.reason = fmt::format("switched: OpenBLAS chose {} on a CPU that runs {} kernels", k.detected, best.name);
   return k;
 }
 
@@ -94,9 +97,10 @@ BlasKernels tune() {
 std::string BlasKernels::describe() const {
   if (library.empty()) return "not OpenBLAS";
   const std::string_view name = std::string_view(library).substr(0, library.find(' ', library.find(' ') + 1));
-  if (chosen == detected) return fmt::format("{}, {} kernels", name, chosen);
-  return fmt::format("{}, {} kernels (detected {})", name, chosen, detected);
+  return fmt::format("{}, {} kernels", name, chosen);
 }
+
+std::string BlasKernels::explain() const { return fmt::format("{} ({})", describe(), reason); }
 
 const BlasKernels& tune_blas_kernels() {
   static const BlasKernels kernels = tune();

@@ -18,9 +18,12 @@ struct BlasKernels {
   std::string chosen;    ///< the core in force now ("Cooperlake"); == detected when unchanged
   std::string reason;    ///< one line: why it was (or was not) changed
 
-  /// What the run file's "blas" attribute and the run's header line say: "OpenBLAS, Cooperlake
-  /// kernels (detected Prescott)".
+  /// The kernels in force, what the run file's "blas" attribute, resume checks and the peak
+  /// cache compare: "OpenBLAS 0.3.21, Cooperlake kernels". How they were chosen is left out: a
+  /// sweep's runs inherit the choice through OPENBLAS_CORETYPE and run the same kernels.
   std::string describe() const;
+  /// describe() and how the kernels were chosen, for the run's header line.
+  std::string explain() const;
 };
 
 /// Once per process, before the first matrix product: upgrades OpenBLAS's kernels to the best

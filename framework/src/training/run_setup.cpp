@@ -1,6 +1,8 @@
 #include "training/run_setup.hpp"
 
 #include <cmath>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include <ATen/Context.h>
@@ -9,10 +11,12 @@
 #include "data/corpus.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/tokenizer.hpp"
+#include "results/run_file.hpp"
 #include "training/bf16_products.hpp"
 #include "training/blas_kernels.hpp"
 #include "training/optimizer.hpp"
 #include "training/runtime.hpp"
+#include "training/trainer.hpp"
 
 namespace fs = std::filesystem;
 
@@ -37,7 +41,7 @@ void print_placement(const Experiment& e, const RunOptions& options, const c10::
                               : options.threads > 0 ? std::string("--threads: the sweep's share of the CPUs")
                                                     : fmt::format("CPUs available to the process: {}", available_cpus()),
                               e.experiment.precision);
-  if (device.is_cpu()) *options.out << fmt::format("BLAS: {}\n", tune_blas_kernels().describe());
+  if (device.is_cpu()) *options.out << fmt::format("BLAS: {}\n", tune_blas_kernels().explain());
 }
 
 // Copies train.init_from's weights into `model`; returns the config hash they were trained for.
@@ -57,10 +61,17 @@ std::string load_init_from(const Experiment& e, Architecture& model, const c10::
 RunSetup set_up_run(const Experiment& e, const Registry& registry, const RunOptions& options, bool resuming) {
   std::ostream& out = *options.out;
   // The config's count wins; a sweep's share of the CPUs comes next; then every CPU available.
+  tune_blas_kernels();  // idempotent: programs other than lmlab's main() get the same kernels
   const int threads = configure_threads(e.experiment.threads > 0 ? e.experiment.threads : options.threads);
   const c10::Device device = resolve_device(e.experiment.device);
   print_placement(e, options, device, threads);
-  const Bf16ProductsChoice products = choose_bf16_products(device, e.experiment.precision == "bf16");
+  const bool bf16 = e.experiment.precision == "bf16";
+  std::optional<std::string> recorded;  // a resumed run multiplies as it started
+  if (resuming && bf16 && device.is_cpu() && fs::exists(run_file_path(e)) &&
+      run_file::has_attribute(run_file_path(e), "cpu_bf16_products")) {
+    recorded = run_file::read_attribute(run_file_path(e), "cpu_bf16_products");
+  }
+  const Bf16ProductsChoice products = choose_bf16_products(device, bf16, recorded);
   if (device.is_cpu() && e.experiment.precision == "bf16") out << fmt::format("bf16 products: {}\n", products.describe());
 
   const ByteTokenizer tokenizer;

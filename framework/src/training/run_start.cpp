@@ -7,9 +7,9 @@
 
 #include "build_info.hpp"
 #include "lmlab/capabilities.hpp"
-#include "lmlab/nn/linear.hpp"
 #include "lmlab/plugin_call.hpp"
 #include "results/run_reader.hpp"
+#include "training/bf16_products.hpp"
 #include "training/blas_kernels.hpp"
 #include "training/provenance.hpp"
 #include "util/suggest.hpp"
@@ -62,9 +62,7 @@ void write_provenance(RunFile& file, const Experiment& e, const RunSetup& run) {
   file.set_attribute("threads", static_cast<std::int64_t>(run.threads));
   file.set_attribute("blas", tune_blas_kernels().describe());
   if (run.bf16 && run.device.is_cpu()) {
-    file.set_attribute("cpu_bf16_products", nn::cpu_bf16_products() == nn::CpuBf16Products::float32_kernels
-                                                ? "float32 kernels, bf16-rounded operands and results"
-                                                : "bf16 kernels");
+    file.set_attribute("cpu_bf16_products", run_attribute(nn::cpu_bf16_products()));
   }
   write_plugins(file, run.plugins);
   const RunModel& model = run.plugins.model;
@@ -78,7 +76,8 @@ void write_provenance(RunFile& file, const Experiment& e, const RunSetup& run) {
 // The file keeps where the run started; each resume adds a row saying where it went on.
 RunFile reopen(const RunSetup& run, const RunSummary& summary, std::int64_t step, std::ostream& out) {
   const std::string threads_before = run_file::read_attribute(summary.run_file, "threads");
-  const std::string blas_before = run_file::read_attribute(summary.run_file, "blas");
+  const std::string blas_before =
+      run_file::has_attribute(summary.run_file, "blas") ? run_file::read_attribute(summary.run_file, "blas") : "";
   RunFile file = RunFile::resume(summary.run_file, step);
   const GitState git = source_git_state();
   file.append("resumes", {{"step", step}, {"time", utc_now()}, {"git_commit", git.commit},
@@ -88,10 +87,11 @@ RunFile reopen(const RunSetup& run, const RunSummary& summary, std::int64_t step
                        "thread count, so it will not match an uninterrupted run bit for bit\n",
                        threads_before, run.threads);
   }
-  if (run.device.is_cpu() && !blas_before.empty() && blas_before != tune_blas_kernels().describe()) {
-    out << fmt::format("warning: the run started on BLAS \"{}\" and resumes on \"{}\"; its float32 sums will "
-                       "not match an uninterrupted run bit for bit\n",
-                       blas_before, tune_blas_kernels().describe());
+  if (run.device.is_cpu() && blas_before != tune_blas_kernels().describe()) {
+    const std::string before = blas_before.empty() ? "unrecorded kernels" : "BLAS \"" + blas_before + "\"";
+    out << fmt::format("warning: the run started on {} and resumes on BLAS \"{}\"; its float32 sums will not "
+                       "match an uninterrupted run bit for bit\n",
+                       before, tune_blas_kernels().describe());
   }
   return file;
 }

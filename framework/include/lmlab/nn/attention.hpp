@@ -1,7 +1,9 @@
 /// Multi-head attention for every family: self-attention under a causal, prefix or
 /// bidirectional mask, cross-attention on an encoder's output, grouped-query heads, padding,
 /// RoPE and ALiBi, and a key/value cache for incremental decoding. The scores go through
-/// at::scaled_dot_product_attention where LibTorch has it (>= 2.0), else a plain implementation.
+/// at::scaled_dot_product_attention where LibTorch has it (>= 2.0); on LibTorch 1.13 a CPU pass
+/// without a mask tensor or dropout goes through lmlab's head-by-head kernel, and every other
+/// pass through the plain, written-out implementation.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -25,7 +27,7 @@ enum class MaskKind {
 };
 
 enum class AttentionBackend {
-  fused,  // at::scaled_dot_product_attention (LibTorch >= 2.0; the plain one otherwise)
+  fused,  // at::scaled_dot_product_attention (LibTorch >= 2.0); on 1.13 the CPU kernel where it applies, else plain
   plain   // softmax(q k^T / sqrt(D) + mask) v, written out
 };
 
