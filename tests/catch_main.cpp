@@ -1,6 +1,7 @@
 // The Catch2 main of lmlab_tests: the same BLAS kernels as the lmlab program, a peak-FLOP/s
-// cache of the build's own (so that peaks measured while tests share the CPUs never reach the
-// user's cache), then Catch2's own.
+// cache of the build's own, then Catch2's own. The cache folder replaces any LMLAB_CACHE_DIR the
+// developer set: tests never write into a user's cache (peaks measured while tests share the
+// CPUs would mislead every later run there).
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
@@ -12,6 +13,6 @@
 
 int main(int argc, char** argv) {
   lmlab::tune_blas_kernels();
-  setenv("LMLAB_CACHE_DIR", (std::string(lmlab::test_paths::binary_dir) + "/test-cache").c_str(), 0);
+  setenv("LMLAB_CACHE_DIR", (std::string(lmlab::test_paths::binary_dir) + "/test-cache").c_str(), 1);
   return Catch::Session().run(argc, argv);
 }

@@ -137,6 +137,18 @@ TEST_CASE("kv_cache: bytes adds up every tensor it holds", "[kv_cache]") {
   CHECK(cache.bytes() == 768 + 640 + 6 + 48 + 10 - 96);
 }
 
+TEST_CASE("kv_cache: bytes counts the memory held: a buffer's room, and one buffer once", "[kv_cache]") {
+  KvCache cache;
+  // k views the first 3 of 8 positions of a (2, 2, 8, 4) float buffer: it holds 128 floats = 512 bytes.
+  const at::Tensor buffer = at::zeros({2, 2, 8, 4});
+  cache.self = {{buffer.narrow(2, 0, 3), at::zeros({2, 2, 3, 4})}};
+  CHECK(cache.bytes() == 512 + 192);
+  // v viewing the same buffer adds nothing; a second layer's views of it neither.
+  cache.self[0].v = buffer.narrow(2, 3, 3);
+  cache.self.push_back({buffer.narrow(2, 0, 5), buffer});
+  CHECK(cache.bytes() == 512);
+}
+
 TEST_CASE("kv_cache: clear_decoder forgets the decoder's past and keeps the encoder's", "[kv_cache]") {
   lmlab::KvCache cache;
   cache.self.resize(2);

@@ -3,9 +3,11 @@
 #include "support/catch.hpp"
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "experiment/experiment_loader.hpp"
+#include "lmlab/error.hpp"
 #include "lmlab/plugin_loader.hpp"
 #include "reporting/report.hpp"
 #include "results/run_file.hpp"
@@ -108,6 +110,50 @@ TEST_CASE("mfu: a resumed run keeps the peak its file states and goes on logging
   CHECK(lmlab::run_file::read_attribute(second.run_file, "peak_flops_source") == source);
   const auto mfu = lmlab::run_file::read_floats(second.run_file, "train/mfu");
   CHECK(mfu.size() == 4);
+  CHECK(std::isfinite(second.mfu));
+}
+
+TEST_CASE("mfu: a resume whose file states a corrupt peak is a DataError naming the file, attribute and value") {
+  Fixture f;
+  const lmlab::Experiment e = f.load();
+  std::ostringstream log;
+  lmlab::RunOptions stop = quiet(log);
+  stop.stop_after = 4;
+  const lmlab::RunSummary first = lmlab::run_experiment(e, f.registry, stop);
+  REQUIRE(first.status == lmlab::RunStatus::stopped);
+  const auto set_peak = [&](auto value) {
+    lmlab::RunFile::resume(first.run_file, 4).set_attribute("peak_flops", value);
+  };
+  const auto resume_fails_naming = [&](const std::string& value) {
+    lmlab::RunOptions resume = quiet(log);
+    resume.resume = true;
+    INFO("peak_flops = " << value << "\n" << log.str());
+    try {
+      lmlab::run_experiment(e, f.registry, resume);
+      FAIL("the resume went on");
+    } catch (const lmlab::DataError& error) {
+      CHECK_THAT(std::string(error.what()), Catch::Contains(first.run_file.string()) &&
+                                                Catch::Contains("attribute peak_flops") &&
+                                                Catch::Contains("\"" + value + "\""));
+    }
+  };
+  // Text where a number belongs, a number with trailing text, and numbers no peak can be.
+  set_peak("fast");
+  resume_fails_naming("fast");
+  set_peak("3e11 FLOP/s");
+  resume_fails_naming("3e11 FLOP/s");
+  set_peak(std::numeric_limits<double>::quiet_NaN());
+  resume_fails_naming("nan");
+  set_peak(-1.0);
+  resume_fails_naming("-1");
+  // The failed resumes touched nothing: the run is still stopped, and with a peak restored it
+  // resumes and completes.
+  CHECK(lmlab::run_file::read_attribute(first.run_file, "status") == "stopped");
+  set_peak(3.0e11);
+  lmlab::RunOptions resume = quiet(log);
+  resume.resume = true;
+  const lmlab::RunSummary second = lmlab::run_experiment(e, f.registry, resume);
+  CHECK(second.status == lmlab::RunStatus::complete);
   CHECK(std::isfinite(second.mfu));
 }
 

@@ -10,9 +10,7 @@
 
 namespace lmlab {
 
-/// One attention layer's keys and values. The self-attention layers' k and v grow in place: each
-/// may be a non-contiguous view into a larger buffer with room for the next positions, on which
-/// view() fails where it merges the positions with the heads or rows: use reshape() or contiguous().
+/// One attention layer's keys and values.
 struct LayerKv {
   // (B, H_kv, L, D). May be views into a buffer with room for later positions (decoding grows
   // them in place): reshape, not view; a copy the plugin keeps makes the next step copy instead.

@@ -1,5 +1,7 @@
 #include "lmlab/kv_cache.hpp"
 
+#include <unordered_set>
+
 #include <ATen/ATen.h>
 
 #include "generation/select_rows.hpp"
@@ -33,9 +35,14 @@ void KvCache::clear_decoder() {
 }
 
 std::int64_t KvCache::bytes() const {
+  // The memory held, not the tensors' sizes: a layer's keys and values are views into a buffer
+  // with room to grow (nn/attention.cpp), so a view's nbytes would miss the room, and two views of
+  // one buffer would count it twice. Each storage counts once, whole.
+  std::unordered_set<const void*> seen;
   std::int64_t n = 0;
   const auto add = [&](const at::Tensor& t) {
-    if (t.defined()) n += static_cast<std::int64_t>(t.nbytes());
+    if (!t.defined() || !t.has_storage()) return;
+    if (seen.insert(t.storage().unsafeGetStorageImpl()).second) n += static_cast<std::int64_t>(t.storage().nbytes());
   };
   for (const auto* layers : {&self, &cross}) {
     for (const auto& layer : *layers) {

@@ -1,7 +1,11 @@
 #include "training/mfu.hpp"
 
+#include <cmath>
+#include <stdexcept>
+
 #include <fmt/format.h>
 
+#include "lmlab/error.hpp"
 #include "lmlab/plugin_call.hpp"
 #include "results/run_reader.hpp"
 
@@ -11,13 +15,32 @@ namespace lmlab {
 
 namespace {
 
+// The FLOP/s of a resumed file's peak_flops attribute `text`. A corrupt file is a DataError, as
+// a corrupt checkpoint is: dropping MFU quietly would leave half of /train/mfu without a basis,
+// and a NaN would pass as a peak and write NaN into every row.
+double stated_flops(const fs::path& run_file, const std::string& text) {
+  double flops = 0.0;
+  std::size_t used = 0;
+  try {
+    flops = std::stod(text, &used);
+  } catch (const std::logic_error&) {
+    used = 0;  // not a number (std::invalid_argument) or beyond a double (std::out_of_range)
+  }
+  if (used == 0 || used != text.size() || !std::isfinite(flops) || flops < 0) {
+    throw DataError(fmt::format("run file {}: attribute peak_flops is \"{}\"; accepted: a finite FLOP/s >= 0 "
+                                "(0: unknown), the peak this run's /train/mfu is computed against",
+                                run_file.string(), text));
+  }
+  return flops;
+}
+
 // The peak a resumed file states; flops_per_s 0 when it states none.
 PeakFlops stated_peak(const fs::path& run_file) {
   const RunReader reader(run_file);
   const auto flops = reader.attribute("peak_flops");
   const auto source = reader.attribute("peak_flops_source");
   if (!flops || !source) return {0.0, "none: the run started before lmlab logged MFU"};
-  return {std::stod(*flops), *source};
+  return {stated_flops(run_file, *flops), *source};
 }
 
 }  // namespace
