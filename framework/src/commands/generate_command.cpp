@@ -17,6 +17,7 @@
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/tokenizer.hpp"
 #include "plugin_host/run_plugins.hpp"
+#include "training/blas_kernels.hpp"
 #include "training/checkpoint.hpp"
 #include "training/runtime.hpp"
 
@@ -134,6 +135,7 @@ void run_generate(const GenerateRequest& request, PluginLoader& loader, const Re
   log << fmt::format("checkpoint {} (config {}): model {}, {} parameters; decoding '{}': {}; device {}, {} threads\n",
                      checkpoint.string(), trained_for, e.model.name,
                      plugins.model.plugin->accounting().parameters, decoding, chain.chain->name(), device.str(), threads);
+  if (device.is_cpu()) log << fmt::format("BLAS: {}\n", tune_blas_kernels().explain());
 
   const auto start = std::chrono::steady_clock::now();
   const auto lists = plugin_call(plugins.model.info, "generation", [&] {
