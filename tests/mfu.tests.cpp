@@ -41,14 +41,16 @@ struct Fixture {
     REQUIRE(runs.size() == 1);
     return runs.front();
   }
-};
 
-lmlab::RunOptions quiet(std::ostringstream& sink) {
-  lmlab::RunOptions o;
-  o.out = &sink;
-  o.live = false;
-  return o;
-}
+  // Trains `e` to step 4 of 8 and stops there, checkpointed, for a resume to continue.
+  lmlab::RunSummary stop_after_4(const lmlab::Experiment& e, std::ostringstream& log) {
+    lmlab::RunOptions stop = lmlab::test::quiet_run(log);
+    stop.stop_after = 4;
+    lmlab::RunSummary first = lmlab::run_experiment(e, registry, stop);
+    REQUIRE(first.status == lmlab::RunStatus::stopped);
+    return first;
+  }
+};
 
 }  // namespace
 
@@ -68,7 +70,7 @@ TEST_CASE("mfu: a run's file states its peak and logs /train/mfu on every row; t
   Fixture f;
   const lmlab::Experiment e = f.load();
   std::ostringstream log;
-  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
+  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, lmlab::test::quiet_run(log));
   INFO(log.str());
   CHECK_THAT(log.str(), Catch::Contains("MFU against a peak of"));
   const fs::path& file = s.run_file;
@@ -97,12 +99,9 @@ TEST_CASE("mfu: a resumed run keeps the peak its file states and goes on logging
   Fixture f;
   const lmlab::Experiment e = f.load();
   std::ostringstream log;
-  lmlab::RunOptions stop = quiet(log);
-  stop.stop_after = 4;
-  const lmlab::RunSummary first = lmlab::run_experiment(e, f.registry, stop);
-  REQUIRE(first.status == lmlab::RunStatus::stopped);
+  const lmlab::RunSummary first = f.stop_after_4(e, log);
   const std::string source = lmlab::run_file::read_attribute(first.run_file, "peak_flops_source");
-  lmlab::RunOptions resume = quiet(log);
+  lmlab::RunOptions resume = lmlab::test::quiet_run(log);
   resume.resume = true;
   const lmlab::RunSummary second = lmlab::run_experiment(e, f.registry, resume);
   INFO(log.str());
@@ -117,15 +116,12 @@ TEST_CASE("mfu: a resume whose file states a corrupt peak is a DataError naming 
   Fixture f;
   const lmlab::Experiment e = f.load();
   std::ostringstream log;
-  lmlab::RunOptions stop = quiet(log);
-  stop.stop_after = 4;
-  const lmlab::RunSummary first = lmlab::run_experiment(e, f.registry, stop);
-  REQUIRE(first.status == lmlab::RunStatus::stopped);
+  const lmlab::RunSummary first = f.stop_after_4(e, log);
   const auto set_peak = [&](auto value) {
     lmlab::RunFile::resume(first.run_file, 4).set_attribute("peak_flops", value);
   };
   const auto resume_fails_naming = [&](const std::string& value) {
-    lmlab::RunOptions resume = quiet(log);
+    lmlab::RunOptions resume = lmlab::test::quiet_run(log);
     resume.resume = true;
     INFO("peak_flops = " << value << "\n" << log.str());
     try {
@@ -150,7 +146,7 @@ TEST_CASE("mfu: a resume whose file states a corrupt peak is a DataError naming 
   // resumes and completes.
   CHECK(lmlab::run_file::read_attribute(first.run_file, "status") == "stopped");
   set_peak(3.0e11);
-  lmlab::RunOptions resume = quiet(log);
+  lmlab::RunOptions resume = lmlab::test::quiet_run(log);
   resume.resume = true;
   const lmlab::RunSummary second = lmlab::run_experiment(e, f.registry, resume);
   CHECK(second.status == lmlab::RunStatus::complete);

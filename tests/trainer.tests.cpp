@@ -76,20 +76,13 @@ struct Fixture {
   }
 };
 
-lmlab::RunOptions quiet(std::ostringstream& sink) {
-  lmlab::RunOptions o;
-  o.out = &sink;
-  o.live = false;
-  return o;
-}
-
 }  // namespace
 
 TEST_CASE("training on a generated corpus drives the validation loss far below the unigram baseline") {
   Fixture f;
   const auto e = f.load("learn", {"train.steps=400", "train.eval_every=100", "train.log_every=20", "model.residual_dropout=0.0"});
   std::ostringstream log;
-  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
+  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, lmlab::test::quiet_run(log));
   INFO(log.str());
   CHECK(s.status == lmlab::RunStatus::complete);
   CHECK(s.steps == 400);
@@ -112,18 +105,18 @@ TEST_CASE("a run stopped and resumed logs the same losses, bit for bit, as one t
   Fixture f;
   std::ostringstream log;
   const auto straight = f.load("straight", {log_every});
-  const lmlab::RunSummary a = lmlab::run_experiment(straight, f.registry, quiet(log));
+  const lmlab::RunSummary a = lmlab::run_experiment(straight, f.registry, lmlab::test::quiet_run(log));
   REQUIRE(a.status == lmlab::RunStatus::complete);
 
   const auto interrupted = f.load("interrupted", {log_every});
   CHECK(interrupted.config_hash != straight.config_hash);  // results_dir differs, and it is part of the config
-  auto stop = quiet(log);
+  auto stop = lmlab::test::quiet_run(log);
   stop.stop_after = 6;
   const lmlab::RunSummary b1 = lmlab::run_experiment(interrupted, f.registry, stop);
   CHECK(b1.status == lmlab::RunStatus::stopped);
   CHECK(b1.steps == 6);
   CHECK(lmlab::run_file::read_attribute(b1.run_file, "status") == "stopped");
-  auto resume = quiet(log);
+  auto resume = lmlab::test::quiet_run(log);
   resume.resume = true;
   const lmlab::RunSummary b2 = lmlab::run_experiment(interrupted, f.registry, resume);
   CHECK(b2.status == lmlab::RunStatus::complete);
@@ -144,7 +137,7 @@ TEST_CASE("a checkpoint holds the model, optimizer, generators, data position an
   Fixture f;
   std::ostringstream log;
   const auto e = f.load("ckpt");
-  auto stop = quiet(log);
+  auto stop = lmlab::test::quiet_run(log);
   stop.stop_after = 5;
   const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, stop);
   REQUIRE(fs::exists(s.checkpoint));
@@ -175,7 +168,7 @@ TEST_CASE("a checkpoint holds the model, optimizer, generators, data position an
   // starts it from step 0.
   const auto other = f.load("ckpt", {"train.lr=1e-3"});
   CHECK(other.run_name != e.run_name);
-  auto resume = quiet(log);
+  auto resume = lmlab::test::quiet_run(log);
   resume.resume = true;
   CHECK(lmlab::run_experiment(other, f.registry, resume).steps == 12);
   CHECK_THAT(log.str(), Catch::Contains("starting " + other.run_name + " from step 0"));
@@ -198,7 +191,7 @@ TEST_CASE("the run file holds the resolved config, provenance and every table") 
   Fixture f;
   std::ostringstream log;
   const auto e = f.load("attrs");
-  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
+  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, lmlab::test::quiet_run(log));
   CHECK(s.run_file == f.dir / "attrs" / "trainer_test" / (e.run_name + ".h5"));
   CHECK(e.run_name == "seed7-" + e.run_id.substr(0, 8));
   using lmlab::run_file::read_attribute;
@@ -255,7 +248,7 @@ TEST_CASE("each decoding configuration samples under its name, with the entropy 
   const auto e = f.load("named", {"train.steps=4"},
                         "chain = [\"greedy\"]\n[[decoding.eval]]\nname = \"beam\"\nchain = [\"beam_search\"]\n"
                         "beam_search = { width = 2, n_best = 2 }\n");
-  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
+  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, lmlab::test::quiet_run(log));
   using lmlab::run_file::read_ints;
   using lmlab::run_file::read_strings;
   using lmlab::run_file::read_floats;
@@ -310,7 +303,7 @@ TEST_CASE("metrics see every validation batch and each configuration's continuat
   std::ostringstream log;
   const std::string probe_dir = '"' + (fs::path(lmlab::test_paths::fixture_plugin_dir) / "metric_probe").string() + '"';
   const auto e = f.load("metrics", {"train.steps=4", "metrics.names=[\"probe\"]"}, default_decoding, probe_dir);
-  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
+  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, lmlab::test::quiet_run(log));
   using lmlab::run_file::read_floats;
   CHECK_THAT(lmlab::run_file::read_attribute(s.run_file, "plugin.metric.probe"), Catch::Contains("libmetric_probe.so"));
   // eval.batches = 2 batches of 8 windows of 32 predicted tokens, at the one evaluation.
@@ -329,11 +322,11 @@ TEST_CASE("metrics see every validation batch and each configuration's continuat
   // Two metrics claiming one value name, or a value nobody declared, are refused naming them.
   const auto twins = f.load("twins", {"train.steps=4", "metrics.names=[\"probe\", \"probe_twin\"]"}, default_decoding,
                             probe_dir);
-  REQUIRE_THROWS_WITH(lmlab::run_experiment(twins, f.registry, quiet(log)),
+  REQUIRE_THROWS_WITH(lmlab::run_experiment(twins, f.registry, lmlab::test::quiet_run(log)),
                       Catch::Contains("'probe' and 'probe_twin' both report a value named 'ids'"));
   const auto loose = f.load("loose", {"train.steps=4", "metrics.names=[\"probe\"]", "metrics.probe.undeclared=true"},
                             default_decoding, probe_dir);
-  REQUIRE_THROWS_WITH(lmlab::run_experiment(loose, f.registry, quiet(log)),
+  REQUIRE_THROWS_WITH(lmlab::run_experiment(loose, f.registry, lmlab::test::quiet_run(log)),
                       Catch::Contains("libmetric_probe.so") && Catch::Contains("'surprise' it does not declare"));
 }
 
@@ -343,7 +336,7 @@ TEST_CASE("a plugin failing mid-run marks the run failed, naming the plugin, and
   const std::string library_dir = (fs::path(lmlab::test_paths::fixture_plugin_dir) / "throwing").string();
   const auto e = f.load("failing", {}, "chain = [\"failing\", \"greedy\"]\n[decoding.failing]\nfail_in_factory = false",
                         '"' + library_dir + '"');
-  REQUIRE_THROWS_WITH(lmlab::run_experiment(e, f.registry, quiet(log)),
+  REQUIRE_THROWS_WITH(lmlab::run_experiment(e, f.registry, lmlab::test::quiet_run(log)),
                       Catch::Contains("libthrowing.so") && Catch::Contains("failing step applied"));
   const fs::path h5 = lmlab::run_file_path(e);
   CHECK(lmlab::run_file::read_attribute(h5, "status") == "failed");
@@ -363,10 +356,10 @@ TEST_CASE("resuming from a checkpoint older than the file's last rows drops and 
   overrides.push_back(variant);
   Fixture f;
   std::ostringstream log;
-  const lmlab::RunSummary a = lmlab::run_experiment(f.load("straight", overrides), f.registry, quiet(log));
+  const lmlab::RunSummary a = lmlab::run_experiment(f.load("straight", overrides), f.registry, lmlab::test::quiet_run(log));
 
   const auto e = f.load("older", overrides);
-  auto options = quiet(log);
+  auto options = lmlab::test::quiet_run(log);
   options.stop_after = 4;
   const lmlab::RunSummary first = lmlab::run_experiment(e, f.registry, options);
   const fs::path old_checkpoint = f.dir / "step4.ckpt";
@@ -413,7 +406,7 @@ weight = 1.0
 )";
   const auto e = f.load("hooks", {"train.steps=2", "train.eval_every=2"}, default_decoding, '"' + library_dir + '"',
                         regularisers);
-  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, quiet(log));
+  const lmlab::RunSummary s = lmlab::run_experiment(e, f.registry, lmlab::test::quiet_run(log));
   REQUIRE(s.status == lmlab::RunStatus::complete);
 
   // The three groups merged by call number: one step's calls, in the order the trainer made them.
@@ -443,7 +436,7 @@ weight = 1.0
 TEST_CASE("init_from starts a run from another run's weights, and refuses a checkpoint of another shape") {
   Fixture f;
   std::ostringstream log;
-  const lmlab::RunSummary source = lmlab::run_experiment(f.load("source"), f.registry, quiet(log));
+  const lmlab::RunSummary source = lmlab::run_experiment(f.load("source"), f.registry, lmlab::test::quiet_run(log));
   REQUIRE(source.status == lmlab::RunStatus::complete);
   const std::string from = fmt::format("train.init_from=\"{}\"", source.checkpoint.string());
 
@@ -451,30 +444,30 @@ TEST_CASE("init_from starts a run from another run's weights, and refuses a chec
   // sees exactly the source's final weights.
   const std::vector<std::string> frozen = {from, "train.steps=1", "train.lr=1e-30", "train.warmup=0",
                                            "model.residual_dropout=0.0"};
-  const lmlab::RunSummary copy = lmlab::run_experiment(f.load("copy", frozen), f.registry, quiet(log));
+  const lmlab::RunSummary copy = lmlab::run_experiment(f.load("copy", frozen), f.registry, lmlab::test::quiet_run(log));
   const lmlab::RunSummary fresh =
       lmlab::run_experiment(f.load("fresh", {"train.steps=1", "train.lr=1e-30", "train.warmup=0",
                                              "model.residual_dropout=0.0"}),
-                            f.registry, quiet(log));
+                            f.registry, lmlab::test::quiet_run(log));
   CHECK(copy.val_loss == Approx(source.val_loss).epsilon(1e-5));
   CHECK(fresh.val_loss > copy.val_loss + 0.3);
   CHECK(lmlab::run_file::read_attribute(copy.run_file, "init_from.config_hash") ==
         lmlab::run_file::read_attribute(source.run_file, "config_hash"));
 
   const auto wider = f.load("wider", {from, "model.d_model=64"});
-  CHECK_THROWS_WITH(lmlab::run_experiment(wider, f.registry, quiet(log)),
+  CHECK_THROWS_WITH(lmlab::run_experiment(wider, f.registry, lmlab::test::quiet_run(log)),
                     Catch::Contains("train.init_from") && Catch::Contains("has shape") && Catch::Contains("x32") &&
                         Catch::Contains("x64"));
   // A results folder with one checkpoint stands for it; with none it is refused.
   const auto by_folder = f.load("by_folder", {fmt::format("train.init_from=\"{}\"", source.checkpoint.parent_path().string()),
                                               "train.steps=1", "train.lr=1e-30", "train.warmup=0",
                                               "model.residual_dropout=0.0"});
-  CHECK(lmlab::run_experiment(by_folder, f.registry, quiet(log)).val_loss == Approx(copy.val_loss).epsilon(1e-6));
+  CHECK(lmlab::run_experiment(by_folder, f.registry, lmlab::test::quiet_run(log)).val_loss == Approx(copy.val_loss).epsilon(1e-6));
   const auto empty = f.load("empty", {fmt::format("train.init_from=\"{}\"", f.dir.path().string())});
-  CHECK_THROWS_WITH(lmlab::run_experiment(empty, f.registry, quiet(log)),
+  CHECK_THROWS_WITH(lmlab::run_experiment(empty, f.registry, lmlab::test::quiet_run(log)),
                     Catch::Contains("train.init_from") && Catch::Contains("holds 0 checkpoints"));
   const auto missing = f.load("missing", {"train.init_from=\"" + (f.dir / "nowhere.ckpt").string() + '"'});
-  CHECK_THROWS_WITH(lmlab::run_experiment(missing, f.registry, quiet(log)),
+  CHECK_THROWS_WITH(lmlab::run_experiment(missing, f.registry, lmlab::test::quiet_run(log)),
                     Catch::Contains("train.init_from") && Catch::Contains("nowhere.ckpt"));
 }
 

@@ -131,4 +131,11 @@ std::shared_ptr<DecodingStep> decoding_step(const std::string& name, const toml:
   return make_plugin<DecodingStep>(builtin_plugins(), name, resolved, DecodingContext{vocab});
 }
 
+RunOptions quiet_run(std::ostream& sink) {
+  RunOptions o;
+  o.out = &sink;
+  o.live = false;
+  return o;
+}
+
 }  // namespace lmlab::test

@@ -4,10 +4,12 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 
 #include "lmlab/decoding.hpp"
 #include "lmlab/registry.hpp"
+#include "training/trainer.hpp"
 
 namespace lmlab::test {
 
@@ -89,5 +91,8 @@ const Registry& builtin_plugins();
 /// (defaults filled, checks applied: a bad value is the ConfigError a user would see).
 std::shared_ptr<DecodingStep> decoding_step(const std::string& name, const toml::table& options = {},
                                             std::int64_t vocab = 0);
+
+/// Options for run_experiment() that print to `sink` only, with no live progress line.
+RunOptions quiet_run(std::ostream& sink);
 
 }  // namespace lmlab::test
