@@ -147,7 +147,7 @@ def least_disturbed(run_once, retries):
 
 def add_retries_option(parser):
     parser.add_argument("--retries", type=int, default=3, help="runs again a timed process during which other "
-                        f"processes used more than {DISTURBED:.0%} of the CPUs, up to this many times after pauses "
+                        f"processes used more than {round(DISTURBED * 100)}%% of the CPUs, up to this many times after pauses "
                         f"of {RETRY_PAUSE_S} s, {2 * RETRY_PAUSE_S} s, ..., and keeps the least disturbed (default 3)")
 
 

@@ -1,7 +1,5 @@
 #include "nn/cpu_attention.hpp"
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -14,24 +12,16 @@
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/version.h>
 
+#include "nn/cpu_blas.hpp"
+
 #if defined(LMLAB_HAVE_CBLAS) && TORCH_VERSION_MAJOR < 2
 #define LMLAB_CPU_ATTENTION 1
-#include <cblas.h>
 #endif
 
 namespace lmlab::nn {
 
 #ifdef LMLAB_CPU_ATTENTION
 namespace {
-
-// Row-major C (m x n) = alpha op(A) (m x k) op(B) (k x n) + beta C.
-void gemm_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
-               const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
-               std::int64_t ldc) {
-  const auto op = [](bool t) { return t ? CblasTrans : CblasNoTrans; };
-  const auto i = [](std::int64_t x) { return static_cast<int>(x); };
-  cblas_sgemm(CblasRowMajor, op(trans_a), op(trans_b), i(m), i(n), i(k), alpha, a, i(lda), b, i(ldb), beta, c, i(ldc));
-}
 
 // One head's rows of a (B, H, N, D) float tensor whose last dimension is dense.
 struct HeadRows {
@@ -126,19 +116,6 @@ void backward_head(const Blocks& g, HeadRows q, HeadRows k, HeadRows v, HeadRows
     gemm_rows(false, false, rows, g.D, keys, 1.f, ds.data(), keys, k.data, k.ld, 0.f, dq.row(r0), dq.ld);  // dQ
     gemm_rows(true, false, keys, g.D, rows, 1.f, ds.data(), keys, q.row(r0), q.ld, beta, dk.data, dk.ld);  // dK
   }
-}
-
-// True when the BLAS runs its own threads outside OpenMP (OpenBLAS's pthreads build): called
-// from LibTorch's OpenMP threads it would start a pool per call and oversubscribe the cores.
-// OpenBLAS's OpenMP build (Debian's libopenblas0-openmp) sees the enclosing parallel region and
-// runs each call on the calling thread.
-bool blas_has_own_threads() {
-  static const bool own = [] {
-    using Parallel = int (*)();
-    const auto parallel = reinterpret_cast<Parallel>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
-    return parallel && parallel() == 1;  // 0 sequential, 1 pthreads, 2 OpenMP
-  }();
-  return own;
 }
 
 // Runs `task(b, h)` for every (batch, head) pair: spread over the intra-op threads, or one after

@@ -10,6 +10,7 @@
 #include <torch/version.h>
 
 #include "nn/cpu_bf16_products.hpp"
+#include "nn/cpu_thin_products.hpp"
 
 namespace lmlab::nn {
 
@@ -80,6 +81,7 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
     const at::Tensor no_bias = bias.defined() ? bias : at::empty({0}, weight.options());
     return Bf16ProductOnFloat32::apply(x, weight, no_bias);  // (..., C_out) bf16
   }
+  if (thin_product_applies(x, weight, bias)) return thin_product(x, weight, bias);  // (..., C_out)
   return at::linear(x, weight, bias);  // (..., C_out)
 }
 

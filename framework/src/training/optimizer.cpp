@@ -6,6 +6,8 @@
 
 #include <torch/nn/modules/embedding.h>
 
+#include "training/fused_adamw.hpp"
+
 namespace lmlab {
 
 std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model, const TrainSection& train) {
@@ -33,7 +35,7 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model, co
   std::vector<torch::optim::OptimizerParamGroup> groups;
   if (!decayed.empty()) groups.emplace_back(decayed, options(train.weight_decay));
   if (!plain.empty()) groups.emplace_back(plain, options(0.0));
-  return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(train.lr));
+  return std::make_unique<FusedAdamW>(groups, torch::optim::AdamWOptions(train.lr));
 }
 
 double learning_rate(const TrainSection& train, std::int64_t step) {

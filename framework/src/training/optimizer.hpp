@@ -12,7 +12,8 @@ namespace lmlab {
 
 /// AdamW over `model`'s parameters in two groups: decayed (weight matrices) and not decayed
 /// (embeddings, norms and biases, unless train.decay_embeddings / decay_norms_and_biases).
-/// Parameters shared between modules (tied embeddings) appear once.
+/// Parameters shared between modules (tied embeddings) appear once. The update is FusedAdamW's
+/// single pass (training/fused_adamw.hpp).
 std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model, const TrainSection& train);
 
 /// Learning rate for optimizer step `step` (1-based): linear warmup from lr/warmup to lr over
