@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -108,6 +109,17 @@ TEST_CASE("generate: greedy follows the model", "[generate]") {
   options.max_new_tokens = 0;
   CHECK(lmlab::generate(model, greedy, {{3}}, options, at::kCPU) == Batch{{}});
   CHECK(lmlab::generate(model, greedy, {}, options, at::kCPU).empty());
+}
+
+TEST_CASE("generate: reports progress after every step of a sampling chain", "[generate]") {
+  Successor model(10, 32);
+  lmlab::DecodingChain greedy = chain_of({"greedy"});
+  lmlab::GenerateOptions options;
+  options.max_new_tokens = 4;
+  std::vector<std::pair<std::int64_t, std::int64_t>> calls;
+  options.progress = [&](std::int64_t done, std::int64_t total) { calls.emplace_back(done, total); };
+  lmlab::generate(model, greedy, {{3, 4}}, options, at::kCPU);
+  CHECK(calls == std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 4}, {2, 4}, {3, 4}, {4, 4}});
 }
 
 TEST_CASE("generate: a sequence stops at eos, the others go on", "[generate]") {

@@ -94,6 +94,43 @@ TEST_CASE("stepper: history, padding and select", "[stepper]") {
   CHECK(at::equal(stepper.history().select(0, 0).narrow(0, 2, 2), alone.history().select(0, 0)));
 }
 
+TEST_CASE("stepper: appending a token moves the history O(log n) times, not every step", "[stepper]") {
+  // A long generation once took quadratic time: every append concatenated the whole history.
+  // The history now lives in a buffer with room, so it moves only when the buffer doubles, for
+  // a decoder-only model's history and an encoder-decoder's decoded sequence alike.
+  torch::NoGradGuard no_grad;
+  for (const auto& family : lmlab::test::generating_families) {
+    DYNAMIC_SECTION(family) {
+      const auto model = lmlab::test::make_model(family, lmlab::test::tiny_options(), 40, 8);
+      lmlab::StepperOptions options;
+      options.decoder_start_id = 0;
+      lmlab::ModelStepper stepper(*model, {{1, 2, 3}, {4, 5}}, options, at::kCPU);
+      std::vector<std::int64_t> expected_row0 = {1, 2, 3};
+      int moves = 0;
+      const void* where = nullptr;
+      for (std::int64_t s = 0; s < 600; ++s) {
+        stepper.forward();
+        stepper.append(at::tensor(std::vector<std::int64_t>{s % 37, (s + 1) % 37}, at::kLong));
+        expected_row0.push_back(s % 37);
+        if (stepper.history().data_ptr() != where) ++moves;
+        where = stepper.history().data_ptr();
+      }
+      // 3 prompt columns + 600 appended: capacities 16, 32, ..., 1024 (7 buffers).
+      CHECK(moves <= 8);
+      CHECK(stepper.history().size(1) == 603);
+      CHECK(at::equal(stepper.history().select(0, 0), at::tensor(expected_row0, at::kLong)));
+      // Only row 1's one column of left padding is masked.
+      CHECK(stepper.history_mask().sum().item<std::int64_t>() == 2 * 603 - 1);
+      // A select (searches) moves it once more, and appending goes on from there.
+      stepper.select(at::tensor(std::vector<std::int64_t>{1, 0}, at::kLong));
+      stepper.forward();
+      stepper.append(at::tensor(std::vector<std::int64_t>{9, 10}, at::kLong));
+      expected_row0.push_back(10);
+      CHECK(at::equal(stepper.history().select(0, 1), at::tensor(expected_row0, at::kLong)));
+    }
+  }
+}
+
 TEST_CASE("stepper: refuses calls out of order and bad input", "[stepper]") {
   const auto model = lmlab::test::make_model("causal_decoder", lmlab::test::tiny_options(), 40, 16);
   torch::NoGradGuard no_grad;

@@ -2,6 +2,7 @@
 /// chain, append the chosen tokens, repeat; or hand the model to the chain's search strategy.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include <c10/core/Device.h>
@@ -20,6 +21,9 @@ struct GenerateOptions {
   std::int64_t pad_id = 0;       // fills the left of shorter prompts in the history the chain sees
   std::int64_t decoder_start_id = -1;  // encoder-decoders: the decoder's first input (the tokenizer's bos)
   bool use_cache = true;         // false: re-read the window at every step (for comparison and timing)
+  // Called after each step of a sampling chain with the tokens generated per row so far and
+  // max_new_tokens (searches report nothing): lets a caller show progress on long work.
+  std::function<void(std::int64_t done, std::int64_t total)> progress;
 };
 
 /// Continuations of prompts of any lengths, left-padded into one batch: one list per prompt,

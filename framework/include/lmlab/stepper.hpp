@@ -64,8 +64,11 @@ class ModelStepper {
   c10::Device device_;
   Capabilities caps_;
   std::int64_t context_ = 0, prompt_length_ = 0;
+  // The histories are views of the first L columns of buffers with room to grow (R, capacity),
+  // so that appending a token copies one column, not the whole history (see append()).
   at::Tensor history_, history_valid_;    // (R, L)
   at::Tensor decoded_, decoded_valid_;    // (R, Ld) the decoder's own sequence
+  at::Tensor history_room_, history_valid_room_, decoded_room_, decoded_valid_room_;  // (R, capacity)
   at::Tensor encoder_tokens_, encoder_valid_;  // (R, S) encoder-decoders
   at::Tensor pending_;                    // (R, 1) appended since the last forward
   KvCache cache_;

@@ -137,7 +137,28 @@ void run_generate(const GenerateRequest& request, PluginLoader& loader, const Re
                      plugins.model.plugin->accounting().parameters, decoding, chain.chain->name(), device.str(), threads);
   if (device.is_cpu()) log << fmt::format("BLAS: {}\n", tune_blas_kernels().explain());
 
+  // A prompt longer than the context is read from its end; say so rather than cut silently.
+  const std::int64_t context = plugins.model.plugin->context_length();
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    const auto length = static_cast<std::int64_t>(prompts[i].size());
+    if (context > 0 && length > context) {
+      log << fmt::format("prompt {}: {} tokens, more than the model's context of {}: generation reads its last {} "
+                         "({} cut from its start)\n",
+                         i + 1, length, context, context, length - context);
+    }
+  }
   const auto start = std::chrono::steady_clock::now();
+  auto last_report = start;
+  options.progress = [&](std::int64_t done, std::int64_t total) {
+    // Long generations report every few seconds; short ones print nothing extra.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_report < std::chrono::seconds(5) || done == total) return;
+    last_report = now;
+    const double elapsed = std::chrono::duration<double>(now - start).count();
+    log << fmt::format("generating: {}/{} tokens per prompt, {:.0f} tokens/s\n", done, total,
+                       static_cast<double>(done) * static_cast<double>(prompts.size()) / elapsed);
+    log.flush();
+  };
   const auto lists = plugin_call(plugins.model.info, "generation", [&] {
     AutocastScope autocast(device, e.experiment.precision == "bf16");
     return decode(*plugins.model.plugin, *chain.chain, prompts, options, device);

@@ -64,6 +64,7 @@ std::vector<std::vector<Continuation>> select_tokens(ModelStepper& stepper, Deco
         --running;
       }
     }
+    if (options.progress) options.progress(step + 1, options.max_new_tokens);
   }
   std::vector<std::vector<Continuation>> lists;
   lists.reserve(out.size());

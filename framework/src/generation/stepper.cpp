@@ -41,6 +41,23 @@ PaddedPrompts pad_left(const std::vector<std::vector<std::int64_t>>& prompts, st
   return out;
 }
 
+// Appends `column` (R, 1) to `view` (R, L), which is kept as the first L columns of `room`
+// (R, capacity). While there is room the column is written in place; when there is none, or
+// `view` no longer lies in `room` (a search reordered the rows), the history moves to a buffer
+// with twice its width. Generating n tokens thus copies O(n) columns, not O(n^2).
+void append_column(at::Tensor& room, at::Tensor& view, const at::Tensor& column) {
+  const std::int64_t length = view.size(1);
+  const bool in_room = room.defined() && room.size(0) == view.size(0) && view.data_ptr() == room.data_ptr() &&
+                       view.strides() == room.strides();
+  if (!in_room || length == room.size(1)) {
+    at::Tensor wider = at::empty({view.size(0), std::max<std::int64_t>(16, 2 * (length + 1))}, view.options());  // (R, capacity)
+    wider.narrow(1, 0, length).copy_(view);
+    room = wider;
+  }
+  room.narrow(1, length, 1).copy_(column);  // (R, 1)
+  view = room.narrow(1, 0, length + 1);     // (R, L + 1)
+}
+
 }  // namespace
 
 at::Tensor entropy_of(const at::Tensor& log_probs) {
@@ -158,11 +175,11 @@ void ModelStepper::append(const at::Tensor& tokens) {
   }
   pending_ = tokens.reshape({rows(), 1}).to(device_, at::kLong);  // (R, 1)
   const at::Tensor real = at::ones({rows(), 1}, history_valid_.options());  // (R, 1)
-  history_ = at::cat({history_, pending_}, 1);                 // (R, L + 1)
-  history_valid_ = at::cat({history_valid_, real}, 1);         // (R, L + 1)
+  append_column(history_room_, history_, pending_);                // (R, L + 1)
+  append_column(history_valid_room_, history_valid_, real);        // (R, L + 1)
   if (caps_.has_encoder) {
-    decoded_ = at::cat({decoded_, pending_}, 1);               // (R, Ld + 1)
-    decoded_valid_ = at::cat({decoded_valid_, real}, 1);       // (R, Ld + 1)
+    append_column(decoded_room_, decoded_, pending_);              // (R, Ld + 1)
+    append_column(decoded_valid_room_, decoded_valid_, real);      // (R, Ld + 1)
   } else {
     decoded_ = history_;
     decoded_valid_ = history_valid_;
