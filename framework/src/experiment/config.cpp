@@ -5,11 +5,15 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 #include <utility>
 
 #include <fmt/format.h>
 
+#include "experiment/quote_bounded.hpp"
+#include "experiment/toml_limits.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/options.hpp"
 
@@ -47,14 +51,17 @@ toml::table parse_one(const fs::path& file, const toml::node* included_by) {
   std::error_code ec;
   if (!fs::exists(file, ec)) unreadable(file, included_by, "no such file");
   if (!fs::is_regular_file(file, ec)) unreadable(file, included_by, "not a regular file");
-  try {
-    return toml::parse_file(file.string());
-  } catch (const toml::parse_error& e) {
-    const auto& begin = e.source().begin;
-    // toml++ reports a file it cannot open at position 0:0.
-    if (!begin) unreadable(file, included_by, e.description());
-    config_error_at(fmt::format("{}:{}:{}", file.string(), begin.line, begin.column), "", e.description());
+  // Sized before reading, so a huge file is refused without being loaded.
+  const std::uintmax_t size = fs::file_size(file, ec);
+  if (ec) unreadable(file, included_by, ec.message());
+  if (size > max_toml_bytes) {
+    unreadable(file, included_by, fmt::format("{} bytes is too large for an experiment file (at most {} MiB)", size,
+                                              max_toml_bytes >> 20));
   }
+  std::ifstream in(file, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in && !in.eof()) unreadable(file, included_by, "read failed");
+  return parse_toml(text, file.string());
 }
 
 toml::table load(const fs::path& file, IncludeChain& chain, const toml::node* included_by) {
@@ -88,7 +95,7 @@ std::string trim(std::string_view s) {
 
 // `path` is the override's key path, when it has a well-formed one.
 [[noreturn]] void bad_override(std::string_view text, std::string_view why, std::string_view path = {}) {
-  config_error_at("--set", path, fmt::format("'{}': {}", text, why));
+  config_error_at("--set", path, fmt::format("{}: {}", quote_bounded(text), why));
 }
 
 std::vector<std::string> split_key(std::string_view key) {
@@ -103,17 +110,18 @@ std::vector<std::string> split_key(std::string_view key) {
 }
 
 // A one-entry document `v = <value>` parsed with source "--set", so the node reports that origin.
-toml::table parse_override_value(const std::string& value) {
+toml::table parse_override_value(const std::string& value, std::size_t outer_depth) {
   try {
-    toml::table doc = toml::parse("v = " + value, std::string_view("--set"));
+    toml::table doc = parse_toml("v = " + value, "--set", outer_depth);
     if (doc.size() == 1 && doc.contains("v")) return doc;
-  } catch (const toml::parse_error&) {
+  } catch (const ConfigError&) {
+    // Limits are checked again below on the quoted text, which nests no deeper.
   }
   // Not a TOML value: a bare word such as `cosine` or `cuda:0`, taken as that string. toml++
   // quotes it, so any character survives the second parse.
   std::ostringstream quoted;
   quoted << toml::value<std::string>(value);
-  return toml::parse("v = " + quoted.str(), std::string_view("--set"));
+  return parse_toml("v = " + quoted.str(), "--set", outer_depth);
 }
 
 // An empty table whose source is "--set", for the intermediate tables an override creates.
@@ -128,6 +136,9 @@ void apply_override(toml::table& config, const std::string& text) {
   const std::vector<std::string> parts = split_key(std::string_view(text).substr(0, equals));
   if (std::any_of(parts.begin(), parts.end(), [](const std::string& p) { return p.empty(); })) {
     bad_override(text, "the key path has an empty part; expected section.key=value");
+  }
+  if (parts.size() > max_toml_depth) {
+    bad_override(text, fmt::format("the key path has {} parts; at most {} are accepted", parts.size(), max_toml_depth));
   }
   std::string full_path;
   for (const auto& part : parts) full_path = key_path(full_path, part);
@@ -149,7 +160,7 @@ void apply_override(toml::table& config, const std::string& text) {
     }
     table = next->as_table();
   }
-  toml::table parsed = parse_override_value(value);
+  toml::table parsed = parse_override_value(value, parts.size() - 1);
   toml::node& node = *parsed.get("v");
   // The key carries the node's "--set" origin too, for unknown-key errors.
   table->insert_or_assign(toml::key(parts.back(), node.source()), std::move(node));
