@@ -148,6 +148,15 @@ TEST_CASE("values of the wrong type or out of range are rejected with what is ac
   CHECK_THAT(resolve_error("train = 3\n" + minimal), Contains("exp.toml:1:9: train: expected a table, got integer 3"));
 }
 
+TEST_CASE("train.lr = inf is refused like nan and -inf, with its line and the accepted range", "[config]") {
+  for (const std::string value : {"inf", "+inf", "-inf", "nan"}) {
+    CHECK_THAT(resolve_error(minimal + "\n[train]\nlr = " + value + "\n"),
+               Contains("exp.toml:8:6: train.lr:") && Contains("not a finite number") &&
+                   Contains("accepted: finite and > 0"));
+  }
+  CHECK_THAT(resolve_error(minimal, {"train.lr=inf"}), Contains("--set: train.lr: inf is out of range"));
+}
+
 TEST_CASE("a bad choice lists the accepted values", "[config]") {
   CHECK_THAT(resolve_error(minimal + "\n[experiment]\nprecision = \"bf-16\"\n"),
              Contains("exp.toml:8:13: experiment.precision: unknown value \"bf-16\" (did you mean 'bf16'?)") &&

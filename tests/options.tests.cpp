@@ -175,6 +175,18 @@ TEST_CASE("an out-of-range value is quoted with the accepted range", "[options]"
              Contains("model.ratios[1]: 1.5 is out of range; accepted: >= 0 and <= 1"));
 }
 
+TEST_CASE("a bounded float option refuses inf, -inf and nan as not finite, naming key, line and range",
+          "[options]") {
+  CHECK(parse_error_of("lr = inf") ==
+        "exp.toml:1:6: model.lr: inf is out of range: not a finite number; accepted: finite and > 0");
+  CHECK_THAT(parse_error_of("lr = +inf"), Contains("model.lr: inf is out of range: not a finite number"));
+  CHECK_THAT(parse_error_of("lr = -inf"), Contains("-inf is out of range: not a finite number"));
+  CHECK_THAT(parse_error_of("lr = nan"), Contains("accepted: finite and > 0"));
+  CHECK_THAT(parse_error_of("ratios = [0.5, inf]"),
+             Contains("exp.toml:1:16: model.ratios[1]: inf is out of range: not a finite number; accepted: finite and "
+                      ">= 0 and <= 1"));
+}
+
 TEST_CASE("a string outside its choices lists them and suggests the closest", "[options]") {
   CHECK(parse_error_of("act = \"relu2\"") ==
         "exp.toml:1:7: model.act: unknown value \"relu2\" (did you mean 'relu'?); accepted: gelu, relu, swiglu");

@@ -13,6 +13,7 @@
 #include "lmlab/error.hpp"
 #include "training/blas_kernels.hpp"
 #include "training/runtime.hpp"
+#include "util/error_text.hpp"
 
 int main(int argc, char** argv) {
   namespace cmd = lmlab::commands;
@@ -47,7 +48,7 @@ int main(int argc, char** argv) {
     std::cerr << "error: " << e.what() << '\n';
     return cmd::exit_bad_input;
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << '\n';
+    std::cerr << "error: " << lmlab::error_text(e) << '\n';
     return cmd::exit_failed;
   } catch (...) {
     std::cerr << "error: unknown exception\n";

@@ -19,6 +19,7 @@
 #include "reporting/report.hpp"
 #include "results/run_status.hpp"
 #include "training/trainer.hpp"
+#include "util/error_text.hpp"
 
 namespace lmlab::commands {
 namespace {
@@ -56,7 +57,7 @@ int train(const RunArgs& a, const std::vector<Experiment>& runs, const Registry&
     try {
       summaries.push_back(run_experiment(run, registry, options));
     } catch (const std::exception& e) {
-      std::cerr << fmt::format("run {} failed: {}\n", run.run_name, e.what());
+      std::cerr << fmt::format("run {} failed: {}\n", run.run_name, error_text(e));
       failures.push_back(run.run_name);
       continue;
     }

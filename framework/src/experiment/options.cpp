@@ -104,6 +104,15 @@ void check_range(const toml::node& n, std::string_view path, double v, const Lim
   if (low || high) config_error(&n, path, shown + " is out of range", detail::describe_limits(limits));
 }
 
+// A bounded option is a finite quantity: `lr = inf` lies above 0 but is no learning rate. An
+// option without limits (a logit bias, where -inf bans a token) may be infinite; NaN never is.
+void check_finite(const toml::node& n, std::string_view path, double v, const Limits& limits) {
+  const bool bounded = limits.min || limits.max;
+  if (!std::isnan(v) && (!bounded || std::isfinite(v))) return;
+  config_error(&n, path, detail::format_float(v) + " is out of range: not a finite number",
+               bounded ? "finite and " + detail::describe_limits(limits) : "any number but nan");
+}
+
 }  // namespace
 
 std::string where(const toml::node& node) { return region_text(region_of(node)); }
@@ -160,6 +169,7 @@ double read_float(const toml::node& n, std::string_view path, const Limits& limi
   if (const auto* f = n.as_floating_point()) value = f->get();
   else if (const auto* i = n.as_integer()) value = static_cast<double>(i->get());
   else wrong_type(n, path, "a float");
+  check_finite(n, path, value, limits);
   check_range(n, path, value, limits, format_float(value));
   return value;
 }

@@ -4,6 +4,7 @@
 
 #include "lmlab/error.hpp"
 #include "lmlab/plugin_call.hpp"
+#include "util/error_text.hpp"
 #include "util/suggest.hpp"
 
 namespace lmlab::detail {
@@ -59,7 +60,7 @@ void rethrow_from_plugin(const PluginInfo& info, std::string_view during) {
   } catch (const PluginError&) {
     throw;  // already names the plugin it came from (a step called inside another plugin's call)
   } catch (const std::exception& e) {
-    throw PluginError(fmt::format("{} failed during {}: {}", who, during, e.what()));
+    throw PluginError(fmt::format("{} failed during {}: {}", who, during, error_text(e)));
   } catch (...) {
     throw PluginError(fmt::format("{} failed during {}: unknown exception", who, during));
   }
