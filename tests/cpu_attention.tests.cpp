@@ -73,6 +73,19 @@ TEST_CASE("cpu_attention: equals the written-out chain, values and gradients", "
   check_close(run(kernel, q, k, v, upstream), run(reference, q, k, v, upstream), 1e-4);
 }
 
+TEST_CASE("cpu_attention: without gradients to record, the same output and no autograd node", "[cpu_attention]") {
+  if (!lmlab::nn::cpu_attention_built()) return;
+  at::manual_seed(12);
+  const bool causal = GENERATE(true, false);
+  const at::Tensor q = at::randn({2, 3, 7, 16}), k = at::randn({2, 3, 7, 16}), v = at::randn({2, 3, 7, 16});
+  const at::Tensor recorded = lmlab::nn::cpu_attention(q.detach().requires_grad_(), k, v, causal);  // (B, H, T, D)
+  REQUIRE(recorded.grad_fn() != nullptr);
+  at::NoGradGuard no_grad;
+  const at::Tensor plain = lmlab::nn::cpu_attention(q.detach().requires_grad_(), k, v, causal);  // (B, H, T, D)
+  CHECK(plain.grad_fn() == nullptr);
+  CHECK(at::equal(plain, recorded.detach()));
+}
+
 TEST_CASE("cpu_attention: strided heads as one fused projection lays them out", "[cpu_attention]") {
   if (!lmlab::nn::cpu_attention_built()) return;
   at::manual_seed(12);

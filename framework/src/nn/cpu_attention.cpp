@@ -131,20 +131,32 @@ void for_each_head(std::int64_t B, std::int64_t H, const Task& task) {
   });
 }
 
+// The forward pass: `out` (B, H, T, D) float32 and each head's block softmaxes `probs`, which
+// the backward pass reads.
+struct Forward {
+  at::Tensor q, k, v, out, probs;
+};
+
+Forward attention_forward(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in, bool causal) {
+  Forward f{dense_float(q_in), dense_float(k_in), dense_float(v_in), {}, {}};  // (B, H, T|S, D)
+  const std::int64_t B = f.q.size(0), H = f.q.size(1), T = f.q.size(2), S = f.k.size(2), D = f.q.size(3);
+  const Blocks g(T, S, D, causal);
+  f.probs = at::empty({B * H, g.slab()}, f.q.options());  // (B H, slab): each head's block softmaxes
+  f.out = heads_view(B, H, T, D);                          // (B, H, T, D)
+  for_each_head(B, H, [&](std::int64_t b, std::int64_t h) {
+    forward_head(g, head_rows(f.q, b, h), head_rows(f.k, b, h), head_rows(f.v, b, h),
+                 f.probs.data_ptr<float>() + (b * H + h) * g.slab(), head_rows(f.out, b, h));
+  });
+  return f;
+}
+
 class CpuAttentionFunction : public torch::autograd::Function<CpuAttentionFunction> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q_in, const at::Tensor& k_in,
                             const at::Tensor& v_in, bool causal) {
     c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
-    const at::Tensor q = dense_float(q_in), k = dense_float(k_in), v = dense_float(v_in);  // (B, H, T|S, D)
-    const std::int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k.size(2), D = q.size(3);
-    const Blocks g(T, S, D, causal);
-    at::Tensor probs = at::empty({B * H, g.slab()}, q.options());  // (B H, slab): each head's block softmaxes
-    at::Tensor out = heads_view(B, H, T, D);                        // (B, H, T, D)
-    for_each_head(B, H, [&](std::int64_t b, std::int64_t h) {
-      forward_head(g, head_rows(q, b, h), head_rows(k, b, h), head_rows(v, b, h),
-                   probs.data_ptr<float>() + (b * H + h) * g.slab(), head_rows(out, b, h));
-    });
+    const Forward f = attention_forward(q_in, k_in, v_in, causal);
+    const at::Tensor &q = f.q, &k = f.k, &v = f.v, &out = f.out, &probs = f.probs;
     ctx->save_for_backward({q, k, v, out, probs});
     ctx->saved_data["causal"] = causal;
     ctx->saved_data["dtypes"] = std::vector<std::int64_t>{static_cast<std::int64_t>(q_in.scalar_type()),
@@ -192,7 +204,12 @@ bool cpu_attention_supports(const at::Tensor& q, const at::Tensor& k, const at::
 }
 
 at::Tensor cpu_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal) {
-  return CpuAttentionFunction::apply(q, k, v, causal);  // (B, H, T, D)
+  const bool records = at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+  if (records) return CpuAttentionFunction::apply(q, k, v, causal);  // (B, H, T, D)
+  // Nothing to differentiate (decoding, evaluation): no autograd node, nothing saved for it, a
+  // few microseconds less per layer and token.
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  return attention_forward(q, k, v, causal).out.to(q.scalar_type());  // (B, H, T, D)
 }
 
 #else  // no CBLAS, or LibTorch has at::scaled_dot_product_attention: attend() does not ask
