@@ -11,11 +11,14 @@
 #include "build_info.hpp"
 #include "commands/command.hpp"
 #include "lmlab/error.hpp"
+#include "results/run_file.hpp"
 #include "training/blas_kernels.hpp"
 #include "training/runtime.hpp"
 #include "util/error_text.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run_lmlab(int argc, char** argv) {
   namespace cmd = lmlab::commands;
   // Before anything computes: OpenBLAS may have chosen kernels far below this CPU's, and glibc
   // would hand freed tensor memory back to the kernel after every step.
@@ -55,3 +58,9 @@ int main(int argc, char** argv) {
     return cmd::exit_failed;
   }
 }
+
+}  // namespace
+
+// Every object of the command is gone when run_lmlab returns; end_process then decides whether
+// HDF5's library close may run (it must not after a run file failed to write).
+int main(int argc, char** argv) { lmlab::run_file::end_process(run_lmlab(argc, argv)); }

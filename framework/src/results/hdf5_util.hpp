@@ -1,6 +1,8 @@
 // HDF5 helpers shared by the run file's writer (run_file.cpp) and its readers (run_reader.cpp).
 #pragma once
+#include <atomic>
 #include <filesystem>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -39,10 +41,38 @@ inline std::string hdf5_detail(const H5::Exception& e) {
   return detail;
 }
 
+/// Set once an HDF5 file had to be left open because it could not be written (see
+/// RunFile::Impl's destructor): the process must then end without HDF5's library close.
+inline std::atomic<bool> files_left_open{false};
+
+/// Keeps an HDF5 object open for the rest of the process. HDF5 1.10 frees an object whose close
+/// fails (it flushes first, which fails on a full disk) but keeps its id registered: the next
+/// call that walks the ids, and the library close at exit, then crash on it. With a reference
+/// more, the C++ wrapper's close only drops that reference and nothing is freed.
+inline void keep_open(const H5::IdComponent& object) {
+  if (object.getId() >= 0 && H5Iis_valid(object.getId()) > 0) H5Iinc_ref(object.getId());
+  files_left_open = true;
+}
+
+/// Mutes std::cerr while it lives: HDF5's C++ destructors print there when a close fails, which
+/// they do for every object of a file that can no longer be written; the failure is reported
+/// once instead, as a DataError.
+class MutedCerr {
+ public:
+  MutedCerr() : saved_(std::cerr.rdbuf(nullptr)) {}
+  ~MutedCerr() { std::cerr.rdbuf(saved_); }
+  MutedCerr(const MutedCerr&) = delete;
+  MutedCerr& operator=(const MutedCerr&) = delete;
+
+ private:
+  std::streambuf* saved_;
+};
+
 /// Runs an HDF5 operation, turning its exceptions into a DataError naming the file.
 template <class F>
 auto guarded(const std::filesystem::path& path, const std::string& action, F&& operation) {
   quiet_hdf5();
+  const MutedCerr muted;  // through the unwinding of the operation's objects too
   try {
     return operation();
   } catch (const H5::Exception& e) {

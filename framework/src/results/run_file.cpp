@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -69,6 +72,9 @@ H5::Group open_or_create(H5::H5File& file, const std::string& path) {
 struct Column {
   std::string name;
   Kind kind = Kind::int64;
+  // Open from the first flush to the file's close: a dataset closed between flushes would write
+  // its chunk cache on that close, where a full disk leaves HDF5 with an object it cannot close.
+  H5::DataSet dataset;
   std::vector<std::int64_t> ints;
   std::vector<double> floats;
   std::vector<std::string> strings;
@@ -129,16 +135,40 @@ struct RunFile::Impl {
   fs::path path;
   H5::H5File file;
   std::map<std::string, Group> groups;
+  bool broken = false;  // a write failed: what HDF5 holds of the file may never reach the disk
 
   ~Impl() {
+    if (!broken) {
+      try {
+        flush();
+      } catch (...) {  // a destructor must not throw; the rows since the last flush are lost
+      }
+    }
+    // A file that cannot be written cannot be closed either (closing flushes): it stays open,
+    // and the process ends without HDF5's library close (run_file::end_process).
+    const hdf5::MutedCerr muted;
+    if (broken) {
+      hdf5::keep_open(file);
+      for (auto& [name, group] : groups) {
+        for (Column& column : group.columns) hdf5::keep_open(column.dataset);
+      }
+    }
+    groups.clear();
+  }
+
+  /// guarded() for an operation that writes: a failure marks the file broken.
+  template <class F>
+  auto writing(const std::string& action, F&& operation) {
     try {
-      flush();
-    } catch (...) {  // a destructor must not throw; the rows since the last flush are lost
+      return guarded(path, action, std::forward<F>(operation));
+    } catch (...) {
+      broken = true;
+      throw;
     }
   }
 
   void flush() {
-    guarded(path, "flush", [&] {
+    writing("flush", [&] {
       for (auto& [name, group] : groups) write_group(name, group);
       file.flush(H5F_SCOPE_GLOBAL);
     });
@@ -146,13 +176,15 @@ struct RunFile::Impl {
 
   void write_group(const std::string& name, Group& group) {
     if (group.buffered_rows == 0) return;
-    H5::Group h5_group = open_or_create(file, name);
     const hsize_t total = group.rows_on_disk + group.buffered_rows;
     for (Column& column : group.columns) {
-      H5::DataSet dataset = h5_group.nameExists(column.name) ? h5_group.openDataSet(column.name)
-                                                             : create_column(h5_group, column);
-      dataset.extend(&total);
-      write_column(dataset, column, group.rows_on_disk, group.buffered_rows);
+      if (column.dataset.getId() < 0) {
+        H5::Group h5_group = open_or_create(file, name);
+        column.dataset = h5_group.nameExists(column.name) ? h5_group.openDataSet(column.name)
+                                                          : create_column(h5_group, column);
+      }
+      column.dataset.extend(&total);
+      write_column(column.dataset, column, group.rows_on_disk, group.buffered_rows);
     }
     for (Column& column : group.columns) column.clear();
     group.rows_on_disk = total;
@@ -190,7 +222,10 @@ struct RunFile::Impl {
       while (keep < rows && steps[keep] <= last_step) ++keep;
       rows = keep;
     }
-    for (H5::DataSet& dataset : datasets) dataset.extend(&rows);
+    for (std::size_t c = 0; c < group.columns.size(); ++c) {
+      datasets[c].extend(&rows);
+      group.columns[c].dataset = datasets[c];
+    }
     group.rows_on_disk = rows;
     return group;
   }
@@ -205,7 +240,7 @@ struct RunFile::Impl {
       throw DataError(fmt::format("run file {}: {}: {} values do not fill shape ({})", path.string(), path_in_file,
                                   values.size(), fmt::join(shape, ", ")));
     }
-    guarded(path, "writing " + path_in_file, [&] {
+    writing("writing " + path_in_file, [&] {
       const std::size_t slash = path_in_file.rfind('/');
       H5::Group parent = slash == std::string::npos ? file.openGroup("/") : open_or_create(file, path_in_file.substr(0, slash));
       const std::string name = path_in_file.substr(slash == std::string::npos ? 0 : slash + 1);
@@ -217,21 +252,26 @@ struct RunFile::Impl {
       if (parent.nameExists(name)) parent.unlink(name);
       const std::vector<hsize_t> dims(shape.begin(), shape.end());
       H5::DataSet dataset = parent.createDataSet(name, file_type, H5::DataSpace(static_cast<int>(dims.size()), dims.data()));
-      if constexpr (std::is_same_v<T, std::string>) {
-        std::vector<const char*> pointers;
-        for (const std::string& v : values) pointers.push_back(v.c_str());
-        if (!pointers.empty()) dataset.write(pointers.data(), memory_type);
-      } else {
-        if (!values.empty()) dataset.write(values.data(), memory_type);
+      try {
+        if constexpr (std::is_same_v<T, std::string>) {
+          std::vector<const char*> pointers;
+          for (const std::string& v : values) pointers.push_back(v.c_str());
+          if (!pointers.empty()) dataset.write(pointers.data(), memory_type);
+        } else {
+          if (!values.empty()) dataset.write(values.data(), memory_type);
+        }
+        file.flush(H5F_SCOPE_GLOBAL);
+      } catch (const H5::Exception&) {
+        hdf5::keep_open(dataset);  // its close would try the write again (see keep_open)
+        throw;
       }
-      file.flush(H5F_SCOPE_GLOBAL);
     });
   }
 
   template <class T>
   void put_attribute(const std::string& name, const H5::DataType& file_type, const H5::DataType& memory_type,
                      const T& value) {
-    guarded(path, "setting attribute " + name, [&] {
+    writing("setting attribute " + name, [&] {
       if (file.attrExists(name)) file.removeAttr(name);
       H5::Attribute attribute = file.createAttribute(name, file_type, H5::DataSpace(H5S_SCALAR));
       if constexpr (std::is_same_v<T, std::string>) {
@@ -260,7 +300,7 @@ RunFile RunFile::create(const fs::path& path) {
   impl->file = guarded(path, "creating", [&] {
     return H5::H5File(path.string(), H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, unlocked_access());
   });
-  guarded(path, "flush", [&] { impl->file.flush(H5F_SCOPE_GLOBAL); });
+  impl->writing("flush", [&] { impl->file.flush(H5F_SCOPE_GLOBAL); });
   return RunFile(std::move(impl));
 }
 
@@ -275,7 +315,7 @@ RunFile RunFile::resume(const fs::path& path, std::int64_t last_step) {
   impl->file = guarded(path, "opening for resume", [&] {
     return H5::H5File(path.string(), H5F_ACC_RDWR, H5::FileCreatPropList::DEFAULT, unlocked_access());
   });
-  guarded(path, "truncating to step " + std::to_string(last_step), [&] {
+  impl->writing("truncating to step " + std::to_string(last_step), [&] {
     // Every group holding columns, at any depth (/generation/<decoding>/metrics).
     std::vector<std::string> pending{""};
     while (!pending.empty()) {
@@ -334,7 +374,7 @@ void RunFile::write_array(const std::string& path, const std::vector<std::uint64
 
 void RunFile::link_external(const std::string& path, const std::string& target, const std::string& object) {
   check_group_path(path);
-  guarded(impl_->path, "linking " + path + " to " + target, [&] {
+  impl_->writing("linking " + path + " to " + target, [&] {
     const std::size_t slash = path.rfind('/');
     if (slash != std::string::npos) open_or_create(impl_->file, path.substr(0, slash));
     if (H5Lcreate_external(target.c_str(), object.c_str(), impl_->file.getId(), path.c_str(), H5P_DEFAULT,
@@ -360,7 +400,7 @@ void RunFile::append(const std::string& group_name, const Row& row) {
   }
   Group& group = impl_->groups[group_name];
   if (group.columns.empty()) {
-    for (const auto& [name, value] : row) group.columns.push_back(Column{name, kind_of(value), {}, {}, {}});
+    for (const auto& [name, value] : row) group.columns.push_back(Column{name, kind_of(value), {}, {}, {}, {}});
   }
   // Check the whole row before buffering any of it, so a rejected row leaves the columns even.
   std::vector<const RunFile::Value*> values;
@@ -397,5 +437,13 @@ void RunFile::set_status(const fs::path& file, const std::string& status, const 
 }
 
 const fs::path& RunFile::path() const { return impl_->path; }
+
+void run_file::end_process(int status) {
+  if (!hdf5::files_left_open) std::exit(status);
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  std::_Exit(status);
+}
 
 }  // namespace lmlab

@@ -79,6 +79,12 @@ std::vector<std::string> read_strings(const std::filesystem::path& file, const s
 /// A root attribute rendered as text (numbers in decimal); throws DataError when absent.
 std::string read_attribute(const std::filesystem::path& file, const std::string& name);
 bool has_attribute(const std::filesystem::path& file, const std::string& name);
+
+/// Ends the process with `status`, for main() to call last. A run file that could not be written
+/// (disk full) stays open until the end, since HDF5 1.10 cannot close it; its library close at
+/// exit would then crash (exit 139). So when one did, the process ends without that close, after
+/// flushing the standard streams; otherwise as std::exit does.
+[[noreturn]] void end_process(int status);
 }  // namespace run_file
 
 }  // namespace lmlab

@@ -43,6 +43,18 @@ struct RunReader::Impl {
   fs::path path;
   H5::H5File file;
 
+  // Closing fails when this process also writes the file and could not (a full disk): HDF5 then
+  // shares one open file between both handles and flushes it on this close too. It stays open
+  // (see hdf5::keep_open), and the failure is the writer's to report.
+  ~Impl() {
+    const hdf5::MutedCerr muted;
+    try {
+      file.close();
+    } catch (const H5::Exception&) {
+      hdf5::keep_open(file);
+    }
+  }
+
   std::vector<std::string> children(const std::string& group, H5O_type_t type) const {
     return guarded(path, "listing " + group_path(group), [&] {
       H5::Group g = file.openGroup(group_path(group));

@@ -20,6 +20,7 @@
 #include "training/run_start.hpp"
 #include "training/train_log.hpp"
 #include "training/train_step.hpp"
+#include "util/error_text.hpp"
 
 namespace fs = std::filesystem;
 
@@ -83,15 +84,22 @@ RunStatus train(OpenRun& run) {
   return RunStatus::complete;
 }
 
-// A failed run's file says why, and keeps the gradient flow of the steps it logged.
+// A failed run's file says why, and keeps the gradient flow of the steps it logged. When the
+// file cannot be written (the disk that failed the run is full) it stays as it was, and `out`
+// says so: the caller reports the run's own error, not this one.
 void mark_failed(RunFile& file, const std::exception& error, std::ostream& out) {
-  set_run_status(file, RunStatus::failed, error.what());
-  file.set_attribute("end_time", utc_now());
-  file.flush();
+  try {
+    set_run_status(file, RunStatus::failed, error_text(error));
+    file.set_attribute("end_time", utc_now());
+    file.flush();
+  } catch (const std::exception& also) {
+    out << fmt::format("warning: cannot mark {} failed: {}\n", file.path().string(), error_text(also));
+    return;
+  }
   try {
     write_grad_flow(file, read_grad_flow(RunReader(file.path())));
   } catch (const std::exception& also) {
-    out << fmt::format("warning: {}: cannot write /grad_flow: {}\n", file.path().string(), also.what());
+    out << fmt::format("warning: {}: cannot write /grad_flow: {}\n", file.path().string(), error_text(also));
   }
 }
 
