@@ -80,4 +80,26 @@ TEST_CASE("a run file that cannot be written ends the run with one message and a
   check_no_temporaries(dir / "results" / "cli");
 }
 
+TEST_CASE("a checkpoint that cannot be written fails the run, marked so in its file, with no temporary left") {
+  TempDir dir;
+  lmlab::test::write_generated_corpus(dir / "corpus");
+  // A checkpoint of several MB against a run file under 1 MB: the checkpoint is what hits the limit.
+  const std::string text =
+      lmlab::test::SmallExperiment{.corpus = dir / "corpus", .results = dir / "results", .d_model = 256}.text();
+  lmlab::test::write_file(dir / "exp.toml", text);
+  const auto r = run_limited(dir / "exp.toml", 1536 * 1024, dir / "log.txt");
+  INFO(r.output);
+  // LibTorch's writer aborted the process here (SIGABRT, exit 134).
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("cannot write checkpoint ") && Contains("File too large") && !Contains("frame #"));
+  fs::path h5;
+  for (const fs::path& file : files_in(dir / "results" / "cli")) {
+    if (file.extension() == ".h5" && file.filename() != "index.h5") h5 = file;
+  }
+  REQUIRE_FALSE(h5.empty());
+  CHECK(lmlab::run_file::read_attribute(h5, "status") == "failed");
+  CHECK_THAT(lmlab::run_file::read_attribute(h5, "status_reason"), Contains("cannot write checkpoint"));
+  check_no_temporaries(dir / "results" / "cli");
+}
+
 }  // namespace full_disk_tests

@@ -1,7 +1,14 @@
 #include "training/checkpoint.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <cerrno>
+#include <cstring>
+#include <ostream>
 #include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
@@ -12,6 +19,9 @@
 
 #include "lmlab/error.hpp"
 #include "results/run_file.hpp"
+#include "util/error_text.hpp"
+#include "util/file_digest.hpp"
+#include "util/sealed_writer.hpp"
 
 namespace fs = std::filesystem;
 
@@ -92,7 +102,61 @@ void load_module(torch::nn::Module& module, torch::serialize::InputArchive& in, 
   }
 }
 
+// The checkpoint a save replaces stays beside the new one as <file>.prev, for --resume to fall
+// back to when the newer one turns out damaged. A hard link, made before the rename, so that
+// <file> itself is never missing; where no link can be made the older .prev (if any) stays.
+void keep_previous(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return;
+  const fs::path previous = previous_checkpoint_path(file);
+  const fs::path staged = previous.string() + ".tmp";
+  fs::remove(staged, ec);
+  fs::create_hard_link(file, staged, ec);
+  if (!ec) fs::rename(staged, previous, ec);
+  fs::remove(staged, ec);  // left when .prev was already this very file (rename then does nothing)
+}
+
+// Reads checkpoint `file` into `archive` once its SHA-256 seal matches its contents, so nothing
+// is taken from a damaged file. Checkpoints written before they were sealed are read unchecked.
+void read_archive(torch::serialize::InputArchive& archive, const fs::path& file, const c10::Device& device) {
+  if (!fs::exists(file)) throw DataError(fmt::format("no checkpoint at {}", file.string()));
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw DataError(fmt::format("cannot open checkpoint {}: {}", file.string(), std::strerror(errno)));
+  const std::unique_ptr<int, void (*)(int*)> closer(new int(fd), [](int* f) {
+    ::close(*f);
+    delete f;
+  });
+  const SealCheck seal = check_seal(fd, file);
+  if (seal.state == SealCheck::State::corrupt) {
+    throw CorruptCheckpoint(fmt::format("checkpoint {} is corrupt: {} (it changed after it was written)",
+                                        file.string(), seal.problem));
+  }
+  const std::uint64_t size = seal.contents_size;
+  const auto read = [fd, size](std::uint64_t pos, void* buffer, std::size_t n) -> std::size_t {
+    std::size_t done = 0;
+    n = static_cast<std::size_t>(std::min<std::uint64_t>(n, pos < size ? size - pos : 0));
+    while (done < n) {
+      const ssize_t got = ::pread(fd, static_cast<char*>(buffer) + done, n - done, static_cast<off_t>(pos + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break;
+      done += static_cast<std::size_t>(got);
+    }
+    return done;
+  };
+  try {
+    archive.load_from(read, [size] { return static_cast<std::size_t>(size); }, device);
+  } catch (const std::exception& e) {
+    throw DataError(fmt::format("cannot read checkpoint {}: {}", file.string(), error_text(e)));
+  }
+}
+
 }  // namespace
+
+fs::path previous_checkpoint_path(const fs::path& file) { return file.string() + ".prev"; }
+
+void remove_checkpoint(const fs::path& file) {
+  for (const std::string suffix : {"", ".tmp", ".prev", ".prev.tmp"}) fs::remove(file.string() + suffix);
+}
 
 void save_checkpoint(const fs::path& file, const CheckpointParts& parts, const TrainingState& state,
                      const std::string& config_hash, const std::string& config) {
@@ -114,20 +178,25 @@ void save_checkpoint(const fs::path& file, const CheckpointParts& parts, const T
   archive.write("last_eval_step", scalar(state.last_eval_step));
   write_components(archive, state.components);
 
-  fs::create_directories(file.parent_path());
-  const fs::path temporary = file.string() + ".tmp";
-  archive.save_to(temporary.string());
-  fs::rename(temporary, file);
+  SealedWriter out(file, "checkpoint");
+  try {
+    // Through a writer that never fails: LibTorch's own file writer, on a full disk, throws
+    // from its destructor while unwinding, which aborts the process.
+    archive.save_to([&](const void* data, std::size_t size) {
+      out.write(data, size);
+      return size;
+    });
+  } catch (const std::exception& e) {
+    throw DataError(fmt::format("cannot write checkpoint {}: {}", file.string(), error_text(e)));
+  }
+  out.finish();
+  keep_previous(file);
+  out.publish();
 }
 
 TrainingState load_checkpoint(const fs::path& file, const CheckpointParts& parts, const std::string& config_hash) {
-  if (!fs::exists(file)) throw DataError(fmt::format("no checkpoint at {}", file.string()));
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(file.string(), parts.device);
-  } catch (const std::exception& e) {
-    throw DataError(fmt::format("cannot read checkpoint {}: {}", file.string(), e.what()));
-  }
+  read_archive(archive, file, parts.device);
   try {
     c10::IValue hash;
     archive.read("config_hash", hash);
@@ -156,18 +225,46 @@ TrainingState load_checkpoint(const fs::path& file, const CheckpointParts& parts
   } catch (const DataError&) {
     throw;
   } catch (const std::exception& e) {
-    throw DataError(fmt::format("checkpoint {} is incomplete or not an lmlab checkpoint: {}", file.string(), e.what()));
+    throw DataError(fmt::format("checkpoint {} is incomplete or not an lmlab checkpoint: {}", file.string(),
+                                error_text(e)));
+  }
+}
+
+TrainingState resume_checkpoint(const fs::path& file, const CheckpointParts& parts, const std::string& config_hash,
+                                std::ostream& out) {
+  try {
+    return load_checkpoint(file, parts, config_hash);
+  } catch (const CorruptCheckpoint& corrupt) {
+    const fs::path previous = previous_checkpoint_path(file);
+    const std::string untouched = fmt::format(
+        "nothing was changed: restore {} from a copy, or delete it to start the run afresh", file.string());
+    if (!fs::exists(previous)) {
+      throw DataError(fmt::format("{}, and no previous checkpoint {} is kept to resume from; {}", corrupt.what(),
+                                  previous.string(), untouched));
+    }
+    TrainingState state;
+    try {
+      state = load_checkpoint(previous, parts, config_hash);
+    } catch (const DataError& also) {
+      throw DataError(fmt::format("{}, and the previous one cannot be resumed from either ({}); {}", corrupt.what(),
+                                  also.what(), untouched));
+    }
+    // The previous one becomes the current: the next save then keeps an intact .prev.
+    const fs::path aside = file.string() + ".corrupt";
+    fs::rename(file, aside);
+    std::error_code ec;
+    fs::create_hard_link(previous, file, ec);
+    if (ec) fs::copy_file(previous, file, fs::copy_options::overwrite_existing);
+    out << fmt::format("warning: {}; resuming from the previous checkpoint {} (step {}) instead; the damaged one is "
+                       "kept as {}\n",
+                       corrupt.what(), previous.string(), state.step, aside.string());
+    return state;
   }
 }
 
 std::string load_model_weights(const fs::path& file, torch::nn::Module& model, const c10::Device& device) {
-  if (!fs::exists(file)) throw DataError(fmt::format("no checkpoint at {}", file.string()));
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(file.string(), device);
-  } catch (const std::exception& e) {
-    throw DataError(fmt::format("cannot read checkpoint {}: {}", file.string(), e.what()));
-  }
+  read_archive(archive, file, device);
   torch::serialize::InputArchive weights;
   c10::IValue hash;
   if (!archive.try_read("model", weights) || !archive.try_read("config_hash", hash)) {
@@ -178,13 +275,8 @@ std::string load_model_weights(const fs::path& file, torch::nn::Module& model, c
 }
 
 std::string read_checkpoint_config(const fs::path& file) {
-  if (!fs::exists(file)) throw DataError(fmt::format("no checkpoint at {}", file.string()));
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(file.string(), c10::Device(c10::kCPU));
-  } catch (const std::exception& e) {
-    throw DataError(fmt::format("cannot read checkpoint {}: {}", file.string(), e.what()));
-  }
+  read_archive(archive, file, c10::Device(c10::kCPU));
   c10::IValue config;
   if (archive.try_read("config", config)) return config.toStringRef();
   // Checkpoints from before the config was stored in them: the run file written beside it has it.

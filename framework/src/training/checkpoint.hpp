@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <iosfwd>
 #include <map>
 #include <string>
 
@@ -11,7 +12,15 @@
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 
+#include "lmlab/error.hpp"
+
 namespace lmlab {
+
+/// A checkpoint whose bytes differ from those written: its SHA-256 seal does not match.
+class CorruptCheckpoint : public DataError {
+ public:
+  using DataError::DataError;
+};
 
 /// A mean over the steps since the last logged row.
 struct RunningMean {
@@ -37,15 +46,32 @@ struct CheckpointParts {
   c10::Device device;             // whose default generator is saved too (CPU's always)
 };
 
-/// Writes atomically (temporary file, then rename) so a crash mid-write keeps the previous one.
-/// `config` is the run's resolved config text, kept so the checkpoint alone can rebuild its model.
+/// Writes `file` sealed with a SHA-256 digest (util/file_digest.hpp) and atomically: a temporary
+/// file, fsync, rename, so a crash or a full disk mid-write keeps the previous checkpoint; that one
+/// stays beside the new one as `<file>.prev`. `config` is the run's resolved config text, kept so
+/// the checkpoint alone can rebuild its model. Throws DataError naming the file when it cannot be
+/// written (disk full, quota, EIO); the temporary is then removed.
 void save_checkpoint(const std::filesystem::path& file, const CheckpointParts& parts, const TrainingState& state,
                      const std::string& config_hash, const std::string& config = {});
 
-/// Restores into `parts` and returns the counters. Throws DataError when the file is missing or
-/// was written for another config (its hash differs).
+/// Restores into `parts` and returns the counters. Every loader here checks the file's seal
+/// before reading anything from it: CorruptCheckpoint when it does not match. Throws DataError
+/// when the file is missing or was written for another config (its hash differs).
 TrainingState load_checkpoint(const std::filesystem::path& file, const CheckpointParts& parts,
                               const std::string& config_hash);
+
+/// load_checkpoint for --resume: when `file` is corrupt, the previous checkpoint kept beside it is
+/// loaded instead (`out` is told, the damaged file kept as `<file>.corrupt`). Throws DataError,
+/// having changed no file, when neither can be resumed from.
+TrainingState resume_checkpoint(const std::filesystem::path& file, const CheckpointParts& parts,
+                                const std::string& config_hash, std::ostream& out);
+
+/// Where save_checkpoint keeps the checkpoint it replaced.
+std::filesystem::path previous_checkpoint_path(const std::filesystem::path& file);
+
+/// Removes checkpoint `file`, the previous one kept beside it and any temporary (a run that
+/// starts afresh).
+void remove_checkpoint(const std::filesystem::path& file);
 
 /// Copies the model weights of checkpoint `file` into `model` (an experiment's `init_from`): every
 /// parameter and buffer must be there with the same shape. Optimizer and counters are not read.

@@ -9,6 +9,7 @@
 #include "lmlab/capabilities.hpp"
 #include "lmlab/plugin_call.hpp"
 #include "results/run_reader.hpp"
+#include "training/checkpoint.hpp"
 #include "training/bf16_products.hpp"
 #include "training/blas_kernels.hpp"
 #include "training/provenance.hpp"
@@ -111,7 +112,7 @@ void set_run_status(RunFile& file, RunStatus status, const std::string& reason) 
 
 RunFile open_run_file(const Experiment& e, const RunSetup& run, const RunSummary& summary,
                       std::optional<std::int64_t> resumed_at, std::ostream& out) {
-  if (!resumed_at) fs::remove(summary.checkpoint);
+  if (!resumed_at) remove_checkpoint(summary.checkpoint);
   RunFile file = resumed_at ? reopen(run, summary, *resumed_at, out) : RunFile::create(summary.run_file);
   if (!resumed_at) {
     write_provenance(file, e, run);

@@ -157,7 +157,7 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
     out << fmt::format("no checkpoint {}: starting {} from step 0\n", summary.checkpoint.string(), e.run_name);
   }
   if (resume) {
-    state = load_checkpoint(summary.checkpoint, setup.checkpoint_parts(), e.config_hash);
+    state = resume_checkpoint(summary.checkpoint, setup.checkpoint_parts(), e.config_hash, out);
     if (state.step >= e.train.steps) return finished_summary(std::move(summary), state.step, out);
   }
   MfuBasis mfu = mfu_basis(e, setup, resume, summary.run_file, out);
