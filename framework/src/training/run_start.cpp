@@ -97,6 +97,33 @@ RunFile reopen(const RunSetup& run, const RunSummary& summary, std::int64_t step
   return file;
 }
 
+// The summary of a run whose checkpoint is at its last step, read from its file; a file not yet
+// marked complete (killed between its last checkpoint and the mark) is marked so.
+RunSummary read_finished(RunSummary summary, std::int64_t step) {
+  if (run_file::read_attribute(summary.run_file, "status") != to_string(RunStatus::complete)) {
+    RunFile file = RunFile::resume(summary.run_file, step);
+    set_run_status(file, RunStatus::complete,
+                   fmt::format("completed by --resume: its checkpoint was at the last step {}", step));
+    file.set_attribute("end_time", utc_now());
+  }
+  const auto steps = run_file::read_ints(summary.run_file, "train/step");
+  const auto tokens = run_file::read_ints(summary.run_file, "train/tokens");
+  const auto loss = run_file::read_floats(summary.run_file, "eval/val_loss");
+  const auto ppl = run_file::read_floats(summary.run_file, "eval/val_ppl");
+  const auto acc = run_file::read_floats(summary.run_file, "eval/val_acc");
+  // Complete now, whether it was or was only marked so above.
+  summary.status = RunStatus::complete;
+  summary.steps = steps.empty() ? 0 : steps.back();
+  summary.tokens = tokens.empty() ? 0 : tokens.back();
+  if (!loss.empty()) {
+    summary.val_loss = loss.back();
+    summary.val_ppl = ppl.back();
+    summary.val_acc = acc.back();
+  }
+  summary.unigram_ppl = std::stod(run_file::read_attribute(summary.run_file, "unigram_val_ppl"));
+  return summary;
+}
+
 }  // namespace
 
 std::string config_text(const Experiment& e) {
@@ -127,28 +154,18 @@ RunFile open_run_file(const Experiment& e, const RunSetup& run, const RunSummary
 }
 
 RunSummary finished_summary(RunSummary summary, std::int64_t step, std::ostream& out) {
+  // The file is read before anything is said of it: when it is damaged, that is the news.
+  try {
+    summary = read_finished(summary, step);
+  } catch (const DataError& e) {
+    throw DataError(fmt::format(
+        "cannot resume {}: its checkpoint {} is at the last step ({}), so the run trained to its end, but its run "
+        "file is damaged: {}. The checkpoint still serves `lmlab generate` and init_from; to train the run again, "
+        "delete {} and {}",
+        summary.run_name, summary.checkpoint.string(), step, e.what(), summary.run_file.string(),
+        summary.checkpoint.string()));
+  }
   out << fmt::format("{} is already complete ({}); nothing to resume\n", summary.run_name, summary.run_file.string());
-  if (run_file::read_attribute(summary.run_file, "status") != to_string(RunStatus::complete)) {
-    RunFile file = RunFile::resume(summary.run_file, step);
-    set_run_status(file, RunStatus::complete,
-                   fmt::format("completed by --resume: its checkpoint was at the last step {}", step));
-    file.set_attribute("end_time", utc_now());
-  }
-  const auto steps = run_file::read_ints(summary.run_file, "train/step");
-  const auto tokens = run_file::read_ints(summary.run_file, "train/tokens");
-  const auto loss = run_file::read_floats(summary.run_file, "eval/val_loss");
-  const auto ppl = run_file::read_floats(summary.run_file, "eval/val_ppl");
-  const auto acc = run_file::read_floats(summary.run_file, "eval/val_acc");
-  // Complete now, whether it was or was only marked so above.
-  summary.status = RunStatus::complete;
-  summary.steps = steps.empty() ? 0 : steps.back();
-  summary.tokens = tokens.empty() ? 0 : tokens.back();
-  if (!loss.empty()) {
-    summary.val_loss = loss.back();
-    summary.val_ppl = ppl.back();
-    summary.val_acc = acc.back();
-  }
-  summary.unigram_ppl = std::stod(run_file::read_attribute(summary.run_file, "unigram_val_ppl"));
   return summary;
 }
 

@@ -1,0 +1,33 @@
+// Starting and resuming a run's file: --resume of a run that trained to its end.
+#include "support/catch.hpp"
+
+#include "support/test_support.hpp"
+
+namespace run_start_tests {
+
+namespace fs = std::filesystem;
+using Catch::Contains;
+
+TEST_CASE("--resume of a complete run whose file is damaged says what is wrong with the file, and only that") {
+  lmlab::test::TempDir dir;
+  lmlab::test::write_generated_corpus(dir / "corpus");
+  lmlab::test::write_file(dir / "exp.toml", lmlab::test::tiny_experiment(dir / "corpus", dir / "results"));
+  const std::string run = lmlab::test::lmlab_binary() + " run " + (dir / "exp.toml").string();
+  REQUIRE(lmlab::test::run_command(run).exit_code == 0);
+  fs::path h5;
+  for (const auto& entry : fs::directory_iterator(dir / "results" / "cli")) {
+    if (entry.path().extension() == ".h5" && entry.path().filename() != "index.h5") h5 = entry.path();
+  }
+  REQUIRE_FALSE(h5.empty());
+  fs::resize_file(h5, fs::file_size(h5) / 3);
+
+  const auto r = lmlab::test::run_command(run + " --resume");
+  INFO(r.output);
+  CHECK(r.exit_code > 0);
+  CHECK(r.exit_code < 128);
+  // It said "already complete; nothing to resume" first, then failed reading the file.
+  CHECK_THAT(r.output, !Contains("nothing to resume"));
+  CHECK_THAT(r.output, Contains("its run file is damaged") && Contains(h5.string()));
+}
+
+}  // namespace run_start_tests
