@@ -6,6 +6,8 @@
 #include <ctime>
 #include <optional>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -67,6 +69,35 @@ std::string content_of(const std::string& frame) {
   return out;
 }
 
+// What a folder given to watch holds that it could follow: its run files (index.h5 is none).
+std::string run_files_in(const fs::path& folder) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    const fs::path& p = entry.path();
+    if (p.extension() == ".h5" && p.filename() != "index.h5") names.push_back(p.filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  if (names.empty()) return "it holds no run files";
+  const std::size_t shown = std::min<std::size_t>(names.size(), 5);
+  std::string list;
+  for (std::size_t i = 0; i < shown; ++i) list += (i ? ", " : "") + names[i];
+  return fmt::format("its run files: {}{}", list, names.size() > shown ? fmt::format(" and {} more", names.size() - shown) : "");
+}
+
+void refuse_folder(const fs::path& path) {
+  throw DataError(fmt::format("{} is a folder; lmlab watch follows one run file (.h5): {}", path.string(),
+                              run_files_in(path)));
+}
+
+// What tells a file being written from one left as it is: its size and time of last write.
+std::pair<std::uintmax_t, fs::file_time_type> written_state(const fs::path& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  const auto time = fs::last_write_time(path, ec);
+  return {ec ? 0 : size, ec ? fs::file_time_type{} : time};
+}
+
 }  // namespace
 
 std::string watch_frame(const fs::path& path, std::size_t width) {
@@ -118,11 +149,18 @@ std::string watch_frame(const fs::path& path, std::size_t width) {
 
 int watch(const fs::path& path, const WatchOptions& options, std::ostream& out) {
   const auto pause = std::chrono::duration<double>(std::max(0.05, options.interval_s));
+  if (fs::is_directory(path)) refuse_folder(path);
   if (!fs::exists(path)) {
     if (options.once) throw DataError("run file " + path.string() + " does not exist");
     out << fmt::format("waiting for {} to appear...\n", path.string()) << std::flush;
     while (!fs::exists(path)) std::this_thread::sleep_for(pause);
+    if (fs::is_directory(path)) refuse_folder(path);
   }
+  // A read that meets a flush halfway fails for a moment, and so does one of a file just
+  // created; a file that stays unreadable while nothing writes it is truncated or no run file.
+  const auto patience = std::chrono::seconds(5);
+  std::optional<std::chrono::steady_clock::time_point> failing_since;
+  auto last_state = written_state(path);
   std::string previous;
   while (true) {
     std::string frame, status;
@@ -131,10 +169,18 @@ int watch(const fs::path& path, const WatchOptions& options, std::ostream& out) 
       // is the one of the ended run.
       status = RunReader(path).attribute("status").value_or("unknown");
       frame = watch_frame(path);
-    } catch (const DataError&) {
-      // A read that met a flush halfway: read again at the next tick.
+      failing_since.reset();
+    } catch (const DataError& e) {
       if (options.once) throw;
-      std::this_thread::sleep_for(pause);
+      const auto now = std::chrono::steady_clock::now();
+      const auto state = written_state(path);
+      if (!failing_since || state != last_state) failing_since = now;  // still written: wait on
+      last_state = state;
+      if (now - *failing_since >= patience) {
+        throw DataError(fmt::format("cannot read {} (unchanged for {} s): {}. Is it truncated, or not a run file?",
+                                    path.string(), patience.count(), e.what()));
+      }
+      std::this_thread::sleep_for(std::min<std::chrono::duration<double>>(pause, std::chrono::milliseconds(250)));
       continue;
     }
     if (options.redraw) {
