@@ -157,6 +157,41 @@ TEST_CASE("train.lr = inf is refused like nan and -inf, with its line and the ac
   CHECK_THAT(resolve_error(minimal, {"train.lr=inf"}), Contains("--set: train.lr: inf is out of range"));
 }
 
+TEST_CASE("experiment.name is one safe folder name under results_dir", "[config]") {
+  const auto name_error = [](const std::string& name) {
+    return resolve_error("[experiment]\nname = " + name + "\n" + minimal);
+  };
+  CHECK_THAT(name_error("\"../escaped\""),
+             Contains("exp.toml:2:8: experiment.name: \"../escaped\" is not one folder name: it contains '/'") &&
+                 Contains("accepted: 1 to 100 bytes, not '.', without '/', '\\', '..' or control characters"));
+  CHECK_THAT(name_error("\"\""), Contains("experiment.name: \"\" is not one folder name: it is empty"));
+  CHECK_THAT(name_error("\".\""), Contains("it names the folder itself"));
+  CHECK_THAT(name_error("\"..\""), Contains("it contains '..'"));
+  CHECK_THAT(name_error("'a\\b'"), Contains("it contains '\\'"));
+  CHECK_THAT(name_error("\"a\\u0007b\""), Contains("\"a\\x07b\"") && Contains("control character \\x07"));
+  CHECK_THAT(resolve_error(minimal, {"experiment.name=/tmp/x"}), Contains("--set: experiment.name:"));
+
+  // A megabyte name is refused in a message of bounded size that still gives its length.
+  const std::string huge = name_error("\"" + std::string(1 << 20, 'n') + "\"");
+  CHECK_THAT(huge, Contains("it is 1048576 bytes long") && Contains("...\" (1048576 bytes)"));
+  CHECK(huge.size() < 1000);
+
+  const TempDir dir;
+  CHECK(resolve(dir, "[experiment]\nname = \"v1.2_base-line é\"\n" + minimal).experiment.name == "v1.2_base-line é");
+  CHECK(resolve(dir, "[experiment]\nname = \"" + std::string(100, 'n') + "\"\n" + minimal).experiment.name.size() ==
+        100);
+}
+
+TEST_CASE("a long string value is quoted cut to a bounded length in type and choice errors", "[config]") {
+  const std::string long_value(1 << 20, 'v');
+  const std::string type = resolve_error(minimal + "\n[train]\nsteps = \"" + long_value + "\"\n");
+  CHECK_THAT(type, Contains("train.steps: expected an integer, got string \"vvv") && Contains("(1048576 bytes)"));
+  CHECK(type.size() < 1000);
+  const std::string choice = resolve_error(minimal + "\n[train]\nschedule = \"" + long_value + "\"\n");
+  CHECK_THAT(choice, Contains("train.schedule: unknown value \"vvv") && Contains("accepted: cosine, linear"));
+  CHECK(choice.size() < 1000);
+}
+
 TEST_CASE("a bad choice lists the accepted values", "[config]") {
   CHECK_THAT(resolve_error(minimal + "\n[experiment]\nprecision = \"bf-16\"\n"),
              Contains("exp.toml:8:13: experiment.precision: unknown value \"bf-16\" (did you mean 'bf16'?)") &&

@@ -137,6 +137,17 @@ TEST_CASE("a bad sweep point fails before any run starts") {
   CHECK_THROWS_AS(lmlab::load_runs(dir / "sweep.toml", {}, loader, registry), lmlab::ConfigError);
 }
 
+TEST_CASE("a sweep point whose experiment.name would leave results_dir is refused before any run starts") {
+  lmlab::test::TempDir dir;
+  std::string text = sweep_file;
+  text.replace(text.find("seeds = [1, 2]"), 14, "seeds = [1, 2]\narm = [{name = \"a\", set = {\"experiment.name\" = \"../up\"}}]");
+  lmlab::test::write_file(dir / "sweep.toml", text);
+  lmlab::Registry registry;
+  lmlab::PluginLoader loader(registry);
+  REQUIRE_THROWS_WITH(lmlab::load_runs(dir / "sweep.toml", {}, loader, registry),
+                      Catch::Contains("experiment.name: \"../up\" is not one folder name: it contains '/'"));
+}
+
 TEST_CASE("an objective or a decoding chain the architecture cannot serve is refused at validation") {
   lmlab::test::TempDir dir;
   std::string text = sweep_file;

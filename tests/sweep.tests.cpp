@@ -149,19 +149,20 @@ TEST_CASE("file_safe_label keeps label characters and replaces the rest", "[swee
 }
 
 TEST_CASE("sweep labels cannot make folders or hidden files; long ones are cut, hashes stay apart", "[sweep]") {
+  // data.corpus is a free string (a folder or a corpus name), so every value resolves.
   const std::string long_a(150, 'a');
   const std::string text = minimal + R"(
 [sweep.grid]
-"experiment.name" = ["../../etc/passwd", "a\\b", "tab\there\u001Fx", "caf\u00E9 x:y", ")" + long_a + R"(1", ")" +
-                           long_a + R"(2"]
+"data.corpus" = ["../../etc/passwd", "a\\b", "tab\there\u001Fx", "caf\u00E9 x:y", ")" + long_a + R"(1", ")" +
+                       long_a + R"(2"]
 )";
   const auto points = lmlab::expand_sweep(parse_exp(text));
   REQUIRE(points.size() == 6);
-  CHECK(points[0].label == "name=.._.._etc_passwd");
-  CHECK(points[1].label == "name=a_b");
-  CHECK(points[2].label == "name=tab_here_x");
-  CHECK(points[3].label == "name=caf___x_y");
-  CHECK(points[4].label == "name=" + std::string(lmlab::max_label_bytes - 5, 'a'));
+  CHECK(points[0].label == "corpus=.._.._etc_passwd");
+  CHECK(points[1].label == "corpus=a_b");
+  CHECK(points[2].label == "corpus=tab_here_x");
+  CHECK(points[3].label == "corpus=caf___x_y");
+  CHECK(points[4].label == "corpus=" + std::string(lmlab::max_label_bytes - 7, 'a'));
   CHECK(points[5].label == points[4].label);
   for (const auto& point : points) {
     CHECK(point.label.size() <= lmlab::max_label_bytes);
@@ -169,23 +170,39 @@ TEST_CASE("sweep labels cannot make folders or hidden files; long ones are cut, 
   }
 
   // Only the label is sanitised: the override still sets the value as written.
-  CHECK(points[0].overrides == std::vector<std::string>{"experiment.name='../../etc/passwd'"});
-  std::vector<std::string> names, hashes;
+  CHECK(points[0].overrides == std::vector<std::string>{"data.corpus='../../etc/passwd'"});
+  std::vector<std::string> corpora, hashes;
   for (const auto& point : points) {
     toml::table config = parse_exp(text);
     lmlab::apply_overrides(config, point.overrides);
     const lmlab::Experiment e = lmlab::resolve_experiment(config, make_registry(), "exp.toml");
-    names.push_back(e.experiment.name);
+    corpora.push_back(e.data.corpus);
     hashes.push_back(e.config_hash);
   }
-  CHECK(names[0] == "../../etc/passwd");
-  CHECK(names[1] == "a\\b");
-  CHECK(names[3] == "caf\xc3\xa9 x:y");
-  CHECK(names[5] == long_a + "2");
+  CHECK(corpora[0] == "../../etc/passwd");
+  CHECK(corpora[1] == "a\\b");
+  CHECK(corpora[3] == "caf\xc3\xa9 x:y");
+  CHECK(corpora[5] == long_a + "2");
   // The truncated labels coincide; the config hash in the file name keeps the runs apart.
   CHECK(hashes[4] != hashes[5]);
   std::sort(hashes.begin(), hashes.end());
   CHECK(std::unique(hashes.begin(), hashes.end()) == hashes.end());
+}
+
+TEST_CASE("a swept experiment.name is checked at each point as one folder name", "[sweep]") {
+  const std::string text = minimal + R"(
+[sweep.grid]
+"experiment.name" = ["fine", "../../etc/passwd"]
+)";
+  const auto points = lmlab::expand_sweep(parse_exp(text));
+  REQUIRE(points.size() == 2);
+  toml::table good = parse_exp(text);
+  lmlab::apply_overrides(good, points[0].overrides);
+  CHECK(lmlab::resolve_experiment(good, make_registry(), "exp.toml").experiment.name == "fine");
+  toml::table bad = parse_exp(text);
+  lmlab::apply_overrides(bad, points[1].overrides);
+  CHECK_THAT(config_error_of([&] { lmlab::resolve_experiment(bad, make_registry(), "exp.toml"); }),
+             Contains("experiment.name: \"../../etc/passwd\" is not one folder name"));
 }
 
 TEST_CASE("arms x grid x zip x seeds: counts, order and labels", "[sweep]") {

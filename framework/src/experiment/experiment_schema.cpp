@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 
 #include "experiment/config.hpp"
+#include "experiment/path_component.hpp"
+#include "experiment/quote_bounded.hpp"
 #include "experiment/sweep.hpp"
 #include "experiment/sweep_axes.hpp"
 #include "lmlab/error.hpp"
@@ -131,6 +133,13 @@ T parse_section(const toml::table& config, std::string_view name, const OptionSe
 
 ExperimentSection parse_experiment_section(const toml::table& config) {
   ExperimentSection s = parse_section(config, "experiment", experiment_options());
+  // The name is a folder under results_dir: "../x" would write outside it, "" into it.
+  if (const auto problem = path_component_problem(s.name)) {
+    const toml::table* table = section(config, "experiment");
+    config_error(table ? table->get("name") : nullptr, "experiment.name",
+                 fmt::format("{} is not one folder name: {}", quote_bounded(s.name, 80, '"'), *problem),
+                 path_component_rule());
+  }
   if (!is_device(s.device)) {
     config_error(section(config, "experiment")->get("device"), "experiment.device",
                  fmt::format("\"{}\" is not a device", s.device), "auto, cpu, cuda, cuda:<index>");
@@ -311,11 +320,12 @@ void resolve_decoding(const toml::table& config, const Registry& registry, Exper
     const std::string name = detail::read_string(*name_node, key_path(path, "name"), {});
     if (!plain_name(name)) {
       config_error(name_node, key_path(path, "name"),
-                   fmt::format("'{}' is not a plain name: use 1-64 letters, digits, '_', '-' or '.'", name));
+                   fmt::format("{} is not a plain name: use 1-64 letters, digits, '_', '-' or '.'",
+                               quote_bounded(name)));
     }
     if (std::find(names.begin(), names.end(), name) != names.end()) {
       config_error(name_node, key_path(path, "name"),
-                   fmt::format("'{}' is taken ('default' is [decoding].chain's when it is given)", name),
+                   fmt::format("{} is taken ('default' is [decoding].chain's when it is given)", quote_bounded(name)),
                    "a name not among: " + join(names));
     }
     names.push_back(name);

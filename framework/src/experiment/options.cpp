@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "experiment/quote_bounded.hpp"
 #include "lmlab/error.hpp"
 #include "util/suggest.hpp"
 
@@ -75,7 +76,7 @@ std::string type_name(toml::node_type type) {
 // The node's type, and its value when it is short enough to quote.
 std::string described(const toml::node& n) {
   const std::string type = type_name(n.type());
-  if (const auto* s = n.as_string()) return fmt::format("{} \"{}\"", type, s->get());
+  if (const auto* s = n.as_string()) return fmt::format("{} {}", type, quote_bounded(s->get(), 80, '"'));
   if (const auto* i = n.as_integer()) return fmt::format("{} {}", type, i->get());
   if (const auto* f = n.as_floating_point()) return fmt::format("{} {}", type, detail::format_float(f->get()));
   if (const auto* b = n.as_boolean()) return fmt::format("{} {}", type, b->get());
@@ -126,7 +127,10 @@ void config_error_at(std::string_view location, std::string_view key_path, std::
                      std::string_view accepted) {
   std::string text;
   if (!location.empty()) text += fmt::format("{}: ", location);
-  if (!key_path.empty()) text += fmt::format("{}: ", key_path);
+  // A key path is user text too (a quoted key of a megabyte): cut, never the whole of it.
+  constexpr std::size_t longest_key_path = 200;
+  if (key_path.size() > longest_key_path) text += fmt::format("{}...: ", key_path.substr(0, longest_key_path));
+  else if (!key_path.empty()) text += fmt::format("{}: ", key_path);
   text += message;
   if (!accepted.empty()) text += fmt::format("; accepted: {}", accepted);
   throw ConfigError(text);
@@ -185,7 +189,7 @@ std::string read_string(const toml::node& n, std::string_view path, const std::v
   if (!v) wrong_type(n, path, "a string");
   const std::string& s = v->get();
   if (choices.empty() || std::find(choices.begin(), choices.end(), s) != choices.end()) return s;
-  std::string message = fmt::format("unknown value \"{}\"", s);
+  std::string message = fmt::format("unknown value {}", quote_bounded(s, 80, '"'));
   if (auto best = closest_match(s, choices)) message += fmt::format(" (did you mean '{}'?)", *best);
   config_error(&n, path, message, join(choices));
 }

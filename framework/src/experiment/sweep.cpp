@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "experiment/config.hpp"
+#include "experiment/quote_bounded.hpp"
 #include "lmlab/options.hpp"
 #include "util/suggest.hpp"
 
@@ -147,11 +148,11 @@ std::vector<Arm> read_arms(const toml::table& sweep) {
     if (!name_node) config_error(&table, path, "has no name", "name = \"...\" (letters, digits, '_' and '-')");
     Arm arm{detail::read_string(*name_node, key_path(path, "name"), {}), {}, {}, &table};
     if (arm.name.empty() || !detail::is_bare_key(arm.name)) {
-      config_error(name_node, key_path(path, "name"), fmt::format("'{}' is not a plain name", arm.name),
+      config_error(name_node, key_path(path, "name"), fmt::format("{} is not a plain name", quote_bounded(arm.name)),
                    "letters, digits, '_' and '-'");
     }
     for (const Arm& other : arms) {
-      if (other.name == arm.name) config_error(name_node, key_path(path, "name"), fmt::format("arm '{}' appears twice", arm.name));
+      if (other.name == arm.name) config_error(name_node, key_path(path, "name"), fmt::format("arm {} appears twice", quote_bounded(arm.name)));
     }
     if (const toml::node* set = table.get("set")) {
       for (const auto& [key, value] : detail::read_table(*set, key_path(path, "set"))) {
