@@ -7,6 +7,7 @@
 #include <chrono>
 #include <csignal>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <sys/wait.h>
@@ -434,6 +435,130 @@ TEST_CASE("watch follows a run from before its file exists until it ends; --once
   const auto missing = run_command(host("watch --once " + (dir / "absent.h5").string()));
   CHECK(missing.exit_code == 2);
   CHECK_THAT(missing.output, Catch::Contains("absent.h5 does not exist"));
+}
+
+
+namespace {
+
+// dir/exp.toml: the tiny experiment trained for `steps` steps (about a millisecond each).
+fs::path write_steps_experiment(const TempDir& dir, std::int64_t steps, const std::string& extra = "") {
+  lmlab::test::write_generated_corpus(dir / "corpus");
+  std::string text = tiny_experiment(dir / "corpus", dir / "results");
+  text.replace(text.find("steps = 6"), 9, fmt::format("steps = {}", steps));
+  text.replace(text.find("eval_every = 3"), 14, fmt::format("eval_every = {}", steps / 2));
+  write_file(dir / "exp.toml", text + extra);
+  return dir / "exp.toml";
+}
+
+// Starts `lmlab ARGS...` with its output in `log`; returns its PID.
+pid_t start_host(const std::vector<std::string>& args, const fs::path& log) {
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const std::string binary = lmlab::test::lmlab_binary();
+    if (!freopen(log.c_str(), "w", stdout) || dup2(fileno(stdout), STDERR_FILENO) < 0) _exit(126);
+    std::vector<char*> argv{const_cast<char*>(binary.c_str())};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  return child;
+}
+
+// The first run file (not the index) that appears in `folder`, waited for; empty after ~2 minutes.
+fs::path wait_for_run_file(const fs::path& folder) {
+  for (int i = 0; i < 4800; ++i) {
+    if (fs::is_directory(folder)) {
+      for (const auto& entry : fs::directory_iterator(folder)) {
+        if (entry.path().extension() == ".h5" && entry.path().filename() != "index.h5") return entry.path();
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return {};
+}
+
+std::string this_host() {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+}  // namespace
+
+TEST_CASE("a second run of a running experiment is refused at once naming the holder; the first is untouched") {
+  TempDir dir;
+  const fs::path file = write_steps_experiment(dir, 4000);
+  const pid_t first = start_host({"run", file.string()}, dir / "first.log");
+  const fs::path h5 = wait_for_run_file(dir / "results" / "cli");
+  REQUIRE_FALSE(h5.empty());
+  const auto started = std::chrono::steady_clock::now();
+  const auto second = run_command(host("run " + file.string()));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  int status = 0;
+  REQUIRE(waitpid(first, &status, 0) == first);
+  INFO(second.output << "\nfirst run's output:\n" << lmlab::test::read_file(dir / "first.log"));
+  CHECK(second.exit_code == 3);
+  CHECK(seconds < 20);  // refused before it loads anything
+  CHECK_THAT(second.output, Catch::Contains(fmt::format("PID {} on host {}", first, this_host())) &&
+                                Catch::Contains("started 20") && Catch::Contains("--resume") &&
+                                Catch::Contains(h5.filename().string()));
+  // The first run never noticed.
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(lmlab::run_file::read_attribute(h5, "status") == "complete");
+  CHECK(lmlab::run_file::read_ints(h5, "train/step").size() == 4000);
+  CHECK(lmlab::run_file::read_ints(h5, "eval/step").size() == 2);
+}
+
+TEST_CASE("a run killed with SIGKILL leaves its lock to the next process, which says whose it was") {
+  TempDir dir;
+  write_long_experiment(dir);
+  const pid_t killed = fork();
+  REQUIRE(killed >= 0);
+  if (killed == 0) {
+    const std::string binary = lmlab::test::lmlab_binary();
+    if (!freopen("/dev/null", "w", stderr)) _exit(126);
+    execl(binary.c_str(), binary.c_str(), "run", (dir / "long.toml").c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const fs::path h5 = wait_for_run_file(dir / "results" / "cli");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(killed, SIGKILL);
+  int status = 0;
+  waitpid(killed, &status, 0);
+  REQUIRE_FALSE(h5.empty());
+  const auto again = run_command(host("run --resume --stop-after 3 " + (dir / "long.toml").string()));
+  INFO(again.output);
+  CHECK(again.exit_code == 130);
+  CHECK_THAT(again.output, Catch::Contains(fmt::format("PID {} on host {}", killed, this_host())) &&
+                               Catch::Contains("no longer running"));
+}
+
+TEST_CASE("two sweeps of one experiment, or two shards with one index, cannot run at once") {
+  TempDir dir;
+  const fs::path file =
+      write_steps_experiment(dir, 3000, "\n[sweep]\ngrid = { \"model.n_layers\" = [1, 2] }\n");
+  const pid_t first = start_host({"sweep", file.string()}, dir / "first.log");
+  const fs::path h5 = wait_for_run_file(dir / "results" / "cli");
+  REQUIRE_FALSE(h5.empty());
+  const auto second = run_command(host("sweep " + file.string()));
+  const auto shard = run_command(host("sweep --shard 0/1 " + file.string()));
+  int status = 0;
+  REQUIRE(waitpid(first, &status, 0) == first);
+  INFO(second.output << "\n" << shard.output << "\nfirst sweep's output:\n" << lmlab::test::read_file(dir / "first.log"));
+  CHECK(second.exit_code == 3);
+  CHECK(shard.exit_code == 3);
+  CHECK_THAT(second.output, Catch::Contains(fmt::format("PID {} on host {}", first, this_host())));
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  std::size_t complete = 0;
+  for (const auto& entry : fs::directory_iterator(dir / "results" / "cli")) {
+    if (entry.path().extension() != ".h5" || entry.path().filename() == "index.h5") continue;
+    complete += lmlab::run_file::read_attribute(entry.path(), "status") == "complete";
+  }
+  CHECK(complete == 2);
 }
 
 }  // namespace cli_tests

@@ -15,6 +15,7 @@
 #include "training/blas_kernels.hpp"
 #include "training/runtime.hpp"
 #include "util/error_text.hpp"
+#include "util/run_lock.hpp"
 
 namespace {
 
@@ -47,6 +48,9 @@ int run_lmlab(int argc, char** argv) {
       if (*command.sub) return command.run();
     }
     return cmd::exit_failed;  // not reached: require_subcommand(1) makes the parse choose one
+  } catch (const lmlab::LockHeld& e) {  // another process writes what this command would
+    std::cerr << "error: " << e.what() << '\n';
+    return cmd::exit_busy;
   } catch (const lmlab::Error& e) {
     std::cerr << "error: " << e.what() << '\n';
     return cmd::exit_bad_input;

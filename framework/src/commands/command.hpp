@@ -20,6 +20,7 @@ namespace lmlab::commands {
 // Exit codes, so scripts can tell a bad file from a failed run.
 inline constexpr int exit_failed = 1;
 inline constexpr int exit_bad_input = 2;
+inline constexpr int exit_busy = 3;  // another process holds the run, sweep or index (util/run_lock.hpp)
 inline constexpr int exit_stopped = 130;
 
 /// A registered subcommand: `*sub` is true when the command line chose it; `run` then does its

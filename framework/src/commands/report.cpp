@@ -1,4 +1,6 @@
 // `lmlab report FOLDER`: report.md and the plots of an experiment's results folder.
+#include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -8,6 +10,7 @@
 
 #include "commands/command.hpp"
 #include "reporting/experiment_report.hpp"
+#include "util/run_lock.hpp"
 
 namespace lmlab::commands {
 namespace {
@@ -21,6 +24,10 @@ struct ReportArgs {
 int report(const ReportArgs& a) {
   ReportOptions options = a.options;
   options.plots = !a.no_plots;
+  // Two reports of one folder at once would write the same plots and report.md together.
+  const RunLock lock = RunLock::acquire(std::filesystem::path(a.folder) / "report.md.lock", "the report of " + a.folder,
+                                        "Another lmlab is writing it; run the command again once that one ends.",
+                                        &std::cerr, std::chrono::minutes(2));
   const auto result = write_report(a.folder, options);
   std::cout << fmt::format("{} ({} runs, {} plots)\n", result.markdown.string(), result.runs.size(), result.plots.size());
   for (const auto& png : result.plots) std::cout << "  " << png.string() << '\n';

@@ -20,6 +20,7 @@
 #include "results/run_status.hpp"
 #include "training/trainer.hpp"
 #include "util/error_text.hpp"
+#include "util/run_lock.hpp"
 
 namespace lmlab::commands {
 namespace {
@@ -56,6 +57,8 @@ int train(const RunArgs& a, const std::vector<Experiment>& runs, const Registry&
     options.threads = a.threads;
     try {
       summaries.push_back(run_experiment(run, registry, options));
+    } catch (const LockHeld&) {
+      throw;  // another process runs it: not this run's failure (main exits 3, busy)
     } catch (const std::exception& e) {
       std::cerr << fmt::format("run {} failed: {}\n", run.run_name, error_text(e));
       failures.push_back(run.run_name);

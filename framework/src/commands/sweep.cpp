@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "sweeps/sweep_plan.hpp"
 #include "sweeps/sweep_runner.hpp"
 #include "training/trainer.hpp"
+#include "util/run_lock.hpp"
 
 namespace lmlab::commands {
 namespace {
@@ -58,6 +60,19 @@ int emit_slurm(const SweepArgs& a, const std::vector<Experiment>& runs) {
   std::cout << fmt::format("{}: an sbatch job array for {} run(s); submit it with `sbatch {}`\n", a.emit_slurm,
                            runs.size(), a.emit_slurm);
   return 0;
+}
+
+// The sweep's lock in its results folder, one per shard: a second sweep of the experiment, or a
+// second Slurm task given the same --shard, is refused before it plans anything. (Overlapping
+// shards of different counts are caught run by run, by each run's own lock.)
+RunLock lock_sweep(const Experiment& first, std::int64_t shard, std::int64_t shards) {
+  const std::string name = shards == 1 ? "sweep.lock" : fmt::format("sweep-shard-{}-of-{}.lock", shard, shards);
+  return RunLock::acquire(first.experiment.results_folder() / name,
+                          shards == 1 ? "the sweep" : fmt::format("shard {}/{} of the sweep", shard, shards),
+                          "Two sweeps of one experiment would start the same runs twice, so this one does not start. "
+                          "Wait for the other to end, or stop it (Ctrl-C or SIGINT: its runs checkpoint) and run the "
+                          "sweep again to resume them; shards of one sweep each need their own --shard i/N.",
+                          &std::cerr);
 }
 
 // The planned runs, each in a child process, `--jobs` at a time. Runs that failed in an earlier
@@ -96,11 +111,15 @@ int sweep(const SweepArgs& a) {
   std::vector<Experiment> runs;
   std::vector<SweepPoint> excluded;
   std::vector<PlannedRun> plan;
+  std::optional<RunLock> lock;  // held until every child has ended and the index is rebuilt
   try {
     runs = load_runs(a.experiment.file, a.experiment.overrides, loader, registry, &excluded);
     SweepPlanOptions plan_options;
     plan_options.retry_failed = a.retry_failed;
     std::tie(plan_options.shard, plan_options.shards) = parse_shard(a.shard);
+    // Planned under the lock: what another sweep was doing is over by then.
+    const bool runs_children = !a.dry_run && a.emit_slurm.empty();
+    if (runs_children && !runs.empty()) lock = lock_sweep(runs.front(), plan_options.shard, plan_options.shards);
     plan = plan_sweep(runs, excluded, plan_options);
   } catch (const Error& e) {
     std::cerr << "error: " << e.what() << '\n';

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <limits>
 #include <map>
 #include <set>
@@ -16,6 +17,7 @@
 #include "results/grad_flow.hpp"
 #include "results/run_file.hpp"
 #include "results/run_reader.hpp"
+#include "util/run_lock.hpp"
 
 namespace lmlab {
 
@@ -231,6 +233,12 @@ void write_index(const fs::path& folder, const std::vector<RunRecord>& runs) {
 }
 
 std::vector<RunRecord> rebuild_index(const fs::path& folder) {
+  // One writer of the index at a time (shards and runs ending together, `lmlab index` beside a
+  // sweep); each rebuild is short, so the next one waits for it rather than giving up.
+  if (!fs::is_directory(folder)) throw DataError("results folder " + folder.string() + " does not exist");
+  const RunLock lock = RunLock::acquire(folder / "index.h5.lock", "the index of " + folder.string(),
+                                        "Another lmlab is rebuilding it; run the command again once that one ends.",
+                                        &std::cerr, std::chrono::seconds(60));
   std::vector<RunRecord> runs = scan_runs(folder);
   write_index(folder, runs);
   return runs;

@@ -27,6 +27,7 @@
 #include "training/runtime.hpp"
 #include "training/trainer.hpp"
 #include "util/format.hpp"
+#include "util/run_lock.hpp"
 
 namespace lmlab {
 
@@ -124,11 +125,15 @@ std::pair<RunStatus, std::string> outcome(const PlannedRun& planned, int status)
   }
   // A killed process cannot mark its own file: do it here, only over `running` (what the run
   // wrote while it trained). A complete or stopped file, or one the child never reached (it
-  // exited 2 on its input), keeps what it says.
+  // exited 2 on its input), keeps what it says. Only under the run's lock: a child refused
+  // because another process runs the run (exit 3) must not mark that process's file.
   if (fs::exists(file, ec) && parse_run_status(attribute("status")) == RunStatus::running) {
     try {
+      const RunLock lock = RunLock::acquire(lock_file_for(file), "run " + planned.name, "", nullptr);
       RunFile::set_status(file, std::string(to_string(RunStatus::failed)), reason);
-    } catch (const Error& e) {
+    } catch (const LockHeld&) {
+      reason += " (its run file is in use by another process and was left as it is)";
+    } catch (const std::exception& e) {
       reason += fmt::format(" (and its run file could not be marked failed: {})", e.what());
     }
   }

@@ -21,6 +21,7 @@
 #include "training/train_log.hpp"
 #include "training/train_step.hpp"
 #include "util/error_text.hpp"
+#include "util/run_lock.hpp"
 
 namespace fs = std::filesystem;
 
@@ -123,6 +124,20 @@ void finish(OpenRun& run, RunStatus status, double seconds, const TrainingState&
   write_grad_flow(run.file, read_grad_flow(RunReader(run.file.path())));
 }
 
+// The run's lock, taken before any of its files is read or written: a second process starting
+// the same run (the command given twice, two sweeps, two shards with one index) is refused here,
+// before it could truncate the file the first one writes.
+RunLock lock_run(const Experiment& e, std::ostream& out) {
+  const fs::path file = run_file_path(e);
+  return RunLock::acquire(
+      lock_file_for(file), "run " + e.run_name,
+      fmt::format("Two processes writing one run would corrupt {}, so this one does not start. Wait for the other to "
+                  "end (`lmlab watch {}` follows it), or stop it (SIGINT: it checkpoints first) and continue the run "
+                  "with `lmlab run --resume`.",
+                  file.filename().string(), file.string()),
+      &out);
+}
+
 // What the summary knows before the first step: the run's name and files, where it computes,
 // and the unigram baseline.
 RunSummary start_summary(const Experiment& e, const RunSetup& setup) {
@@ -147,6 +162,7 @@ fs::path checkpoint_path(const Experiment& e) { return e.experiment.results_fold
 
 RunSummary run_experiment(const Experiment& e, const Registry& registry, const RunOptions& options) {
   std::ostream& out = *options.out;
+  const RunLock lock = lock_run(e, out);  // held until the run file and checkpoint are closed
   // Open or resume the run: build what it trains with, restore its checkpoint, open its file.
   const bool resume = options.resume && fs::exists(checkpoint_path(e));
   RunSetup setup = set_up_run(e, registry, options, resume);

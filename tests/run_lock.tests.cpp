@@ -1,0 +1,117 @@
+// The lock that keeps a second process from writing a run, a sweep or an index another process
+// is writing: refused at once (or after a wait) with the holder named, and taken over from a
+// holder that died. The same through the lmlab program: cli.tests.cpp.
+#include "support/catch.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support/test_support.hpp"
+#include "util/run_lock.hpp"
+
+namespace run_lock_tests {
+
+namespace fs = std::filesystem;
+using lmlab::LockHeld;
+using lmlab::RunLock;
+using lmlab::test::TempDir;
+
+namespace {
+
+// A PID that was a process of this host a moment ago and is no longer.
+pid_t dead_pid() {
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  int status = 0;
+  waitpid(child, &status, 0);
+  return child;
+}
+
+}  // namespace
+
+TEST_CASE("a held lock refuses a second taker at once, naming the holder; released, it is free and gone") {
+  TempDir dir;
+  const fs::path file = lmlab::lock_file_for(dir / "results" / "run.h5");
+  CHECK(file.filename() == "run.h5.lock");
+  std::optional<RunLock> first = RunLock::acquire(file, "run r1", "", nullptr);
+  CHECK(first->kernel_locked());
+  const auto holder = lmlab::read_lock_holder(file);
+  REQUIRE(holder);
+  CHECK(holder->pid == getpid());
+  CHECK(holder->host == lmlab::this_process().host);
+  CHECK(holder->started.rfind("20", 0) == 0);
+  CHECK_THAT(holder->command, Catch::Contains("lmlab_tests"));
+  CHECK_FALSE(holder->gone());
+
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    RunLock::acquire(file, "run r1", "Wait for it to end.", nullptr);
+    FAIL("a second lock was granted");
+  } catch (const LockHeld& e) {
+    CHECK_THAT(std::string(e.what()), Catch::Contains(fmt::format("run r1 is in use by PID {} on host {}, started 20",
+                                                                 getpid(), holder->host)) &&
+                                          Catch::Contains(file.string()) && Catch::Contains("Wait for it to end."));
+  }
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+  CHECK(lmlab::read_lock_holder(file)->pid == getpid());  // the refused one wrote nothing
+
+  first.reset();
+  CHECK_FALSE(fs::exists(file));
+  std::ostringstream notes;
+  const RunLock again = RunLock::acquire(file, "run r1", "", &notes);
+  CHECK(notes.str().empty());  // released properly: nothing to take over
+}
+
+TEST_CASE("a lock taker given time waits for the holder to release it") {
+  TempDir dir;
+  const fs::path file = dir / "index.h5.lock";
+  std::optional<RunLock> holder = RunLock::acquire(file, "the index", "", nullptr);
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    holder.reset();
+  });
+  const RunLock waited = RunLock::acquire(file, "the index", "", nullptr, std::chrono::seconds(20));
+  release.join();
+  CHECK(lmlab::read_lock_holder(file)->pid == getpid());
+  CHECK_THROWS_AS(RunLock::acquire(file, "the index", "", nullptr, std::chrono::milliseconds(300)), LockHeld);
+}
+
+TEST_CASE("a lock left by a process that died is taken over, with a note naming it") {
+  TempDir dir;
+  const fs::path file = dir / "run.h5.lock";
+  const pid_t dead = dead_pid();
+  lmlab::test::write_file(file, fmt::format("host={}\npid={}\nstarted=2024-05-01T12:00:00Z\ncommand=lmlab run x.toml\n",
+                                            lmlab::this_process().host, dead));
+  REQUIRE(lmlab::read_lock_holder(file)->gone());
+  std::ostringstream notes;
+  const RunLock lock = RunLock::acquire(file, "run r2", "", &notes);
+  CHECK_THAT(notes.str(), Catch::Contains(fmt::format("PID {} on host", dead)) &&
+                              Catch::Contains("started 2024-05-01T12:00:00Z (lmlab run x.toml)") &&
+                              Catch::Contains("no longer running"));
+  CHECK(lmlab::read_lock_holder(file)->pid == getpid());
+}
+
+TEST_CASE("a lock holder is gone only when it is a process of this host that ended or whose PID was reused") {
+  lmlab::LockHolder me = lmlab::this_process();
+  CHECK_FALSE(me.gone());
+  REQUIRE_FALSE(me.pid_start.empty());
+  lmlab::LockHolder reused = me;
+  reused.pid_start = "1";  // this PID, but a process that started at another time
+  CHECK(reused.gone());
+  lmlab::LockHolder dead = me;
+  dead.pid = dead_pid();
+  CHECK(dead.gone());
+  lmlab::LockHolder elsewhere = dead;
+  elsewhere.host = me.host + "-other-node";  // cannot be checked from here: assumed alive
+  CHECK_FALSE(elsewhere.gone());
+}
+
+}  // namespace run_lock_tests
