@@ -561,4 +561,18 @@ TEST_CASE("two sweeps of one experiment, or two shards with one index, cannot ru
   CHECK(complete == 2);
 }
 
+TEST_CASE("a run whose output pipe closes early trains on and completes its file") {
+  TempDir dir;
+  const fs::path file = write_steps_experiment(dir, 300);
+  // `head` leaves after two lines; every later line of the run meets a closed pipe.
+  const auto piped = run_command("(" + host("run " + file.string()) + " 2>&1; echo $? > " + (dir / "code").string() +
+                                 ") | head -n 2");
+  INFO(piped.output);
+  const fs::path h5 = wait_for_run_file(dir / "results" / "cli");
+  REQUIRE_FALSE(h5.empty());
+  CHECK(lmlab::test::read_file(dir / "code") == "0\n");
+  CHECK(lmlab::run_file::read_attribute(h5, "status") == "complete");
+  CHECK(lmlab::run_file::read_ints(h5, "train/step").size() == 300);
+}
+
 }  // namespace cli_tests

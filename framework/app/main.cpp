@@ -1,6 +1,7 @@
 // The lmlab host: runs, validates and sweeps experiment files and lists the loaded plugins. Each
 // subcommand, its options and its action live in framework/src/commands/<name>.cpp; main() adds
 // them to the command line, parses it and runs the one chosen.
+#include <csignal>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -21,6 +22,9 @@ namespace {
 
 int run_lmlab(int argc, char** argv) {
   namespace cmd = lmlab::commands;
+  // A closed stdout or stderr (`lmlab run ... | head`) must not kill a run halfway through its
+  // files: writes to it fail quietly instead (iostreams only set badbit), and the run completes.
+  std::signal(SIGPIPE, SIG_IGN);
   // Before anything computes: OpenBLAS may have chosen kernels far below this CPU's, and glibc
   // would hand freed tensor memory back to the kernel after every step.
   lmlab::tune_blas_kernels();
