@@ -192,6 +192,29 @@ TEST_CASE("a long string value is quoted cut to a bounded length in type and cho
   CHECK(choice.size() < 1000);
 }
 
+TEST_CASE("an integer past 64 bits is reported out of range with its key and line, in a file and in --set",
+          "[config]") {
+  const std::string range = "accepted: integers from -9223372036854775808 to 9223372036854775807";
+  CHECK_THAT(resolve_error(minimal + "\n[train]\nsteps = 99999999999999999999\n"),
+             Contains("exp.toml:8:") &&
+                 Contains("train.steps: 99999999999999999999 is out of range for a 64-bit integer; " + range));
+  CHECK_THAT(resolve_error(minimal + "\n[train]\n# note\nwarmup = -9223372036854775809  # too low\n"),
+             Contains("exp.toml:9:") && Contains("train.warmup: -9223372036854775809 is out of range"));
+  CHECK_THAT(resolve_error("steps = 0x1_0000_0000_0000_0000\n" + minimal),
+             Contains("exp.toml:1:") && Contains(": steps: 0x1_0000_0000_0000_0000 is out of range for a 64-bit"));
+  const std::string long_digits = resolve_error(minimal + "\n[train]\nsteps = " + std::string(100000, '9') + "\n");
+  CHECK_THAT(long_digits, Contains("train.steps: 9999") && Contains("... (100000 characters) is out of range"));
+  CHECK(long_digits.size() < 1000);
+
+  CHECK(resolve_error(minimal, {"train.steps=99999999999999999999"}) ==
+        "--set: train.steps: 99999999999999999999 is out of range for a 64-bit integer; " + range);
+  CHECK_THAT(resolve_error(minimal, {"train.steps=-1_000_000_000_000_000_000_000"}),
+             Contains("--set: train.steps: -1_000_000_000_000_000_000_000 is out of range"));
+  const TempDir dir;
+  CHECK(resolve(dir, minimal, {"train.steps=9223372036854775807"}).train.steps == 9223372036854775807);
+  CHECK(resolve(dir, minimal, {"experiment.name=007"}).experiment.name == "007");
+}
+
 TEST_CASE("a bad choice lists the accepted values", "[config]") {
   CHECK_THAT(resolve_error(minimal + "\n[experiment]\nprecision = \"bf-16\"\n"),
              Contains("exp.toml:8:13: experiment.precision: unknown value \"bf-16\" (did you mean 'bf16'?)") &&

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "experiment/integer_literal.hpp"
 #include "experiment/quote_bounded.hpp"
 #include "experiment/toml_limits.hpp"
 #include "lmlab/error.hpp"
@@ -110,12 +111,16 @@ std::vector<std::string> split_key(std::string_view key) {
 }
 
 // A one-entry document `v = <value>` parsed with source "--set", so the node reports that origin.
-toml::table parse_override_value(const std::string& value, std::size_t outer_depth) {
+toml::table parse_override_value(const std::string& value, std::string_view path, std::size_t outer_depth) {
   try {
     toml::table doc = parse_toml("v = " + value, "--set", outer_depth);
     if (doc.size() == 1 && doc.contains("v")) return doc;
   } catch (const ConfigError&) {
     // Limits are checked again below on the quoted text, which nests no deeper.
+  }
+  // Digits that do not fit 64 bits are a number out of range, not a word.
+  if (is_integer_literal(value)) {
+    config_error_at("--set", path, integer_overflow_message(value), integer_range_text());
   }
   // Not a TOML value: a bare word such as `cosine` or `cuda:0`, taken as that string. toml++
   // quotes it, so any character survives the second parse.
@@ -160,7 +165,7 @@ void apply_override(toml::table& config, const std::string& text) {
     }
     table = next->as_table();
   }
-  toml::table parsed = parse_override_value(value, parts.size() - 1);
+  toml::table parsed = parse_override_value(value, full_path, parts.size() - 1);
   toml::node& node = *parsed.get("v");
   // The key carries the node's "--set" origin too, for unknown-key errors.
   table->insert_or_assign(toml::key(parts.back(), node.source()), std::move(node));

@@ -2,11 +2,13 @@
 // recursive descent deeper than max_toml_depth.
 #include "experiment/toml_limits.hpp"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "experiment/integer_literal.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/options.hpp"
 
@@ -168,6 +170,41 @@ class TomlDepthScan {
   std::vector<Open> open_;
 };
 
+std::string_view trim_toml_space(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t\r");
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(" \t\r") - first + 1);
+}
+
+struct LineValue {
+  std::string key_path;    // "train.steps"; "" when the line holds no `=`
+  std::string_view value;  // the text after `=`, up to a comment
+};
+
+// The `key = value` on line `line` (1-based), its key under the nearest [table] header above it,
+// for messages about that value. Good for the plain layout of experiment files, which is all a
+// message needs; anything else gives an empty LineValue.
+LineValue value_at_line(std::string_view text, std::size_t line) {
+  std::string_view header;
+  std::string_view here;
+  std::size_t number = 1;
+  for (std::size_t pos = 0; pos <= text.size() && number <= line; ++number) {
+    const std::size_t end = std::min(text.find('\n', pos), text.size());
+    const std::string_view content = trim_toml_space(text.substr(pos, end - pos));
+    if (number == line) here = content;
+    else if (content.starts_with('[')) header = content.substr(0, content.find(']'));
+    pos = end + 1;
+  }
+  while (header.starts_with('[')) header.remove_prefix(1);
+  const std::size_t equals = here.find('=');
+  if (equals == std::string_view::npos) return {};
+  const std::string key(trim_toml_space(here.substr(0, equals)));
+  const std::string table(trim_toml_space(header));
+  const std::string_view rest = here.substr(equals + 1);
+  const std::string_view value = trim_toml_space(rest.substr(0, rest.find('#')));
+  return {(table.empty() ? key : table + "." + key).substr(0, 200), value};
+}
+
 }  // namespace
 
 void check_toml_limits(std::string_view text, std::string_view source, std::size_t outer_depth) {
@@ -185,8 +222,17 @@ toml::table parse_toml(std::string_view text, std::string_view source, std::size
     return toml::parse(text, source);
   } catch (const toml::parse_error& e) {
     const auto& begin = e.source().begin;
-    config_error_at(fmt::format("{}:{}:{}", source.empty() ? "<input>" : source, begin.line, begin.column), "",
-                    e.description());
+    const std::string location =
+        fmt::format("{}:{}:{}", source.empty() ? "<input>" : source, begin.line, begin.column);
+    const std::string_view description = e.description();
+    // toml++ words an integer past 64 bits as a syntax error; it is a value out of range.
+    const bool too_big = description.find("is not representable in 64 bits") != std::string_view::npos ||
+                         description.find("numeric value too long") != std::string_view::npos;
+    const LineValue line = value_at_line(text, begin.line);
+    if (too_big && is_integer_literal(line.value)) {
+      config_error_at(location, line.key_path, integer_overflow_message(line.value), integer_range_text());
+    }
+    config_error_at(location, "", description.substr(0, 500));
   }
 }
 
