@@ -315,7 +315,7 @@ value = 0.7
   CHECK(d.decoding[0].options["value"].value<double>() == 1.0);
 
   CHECK_THAT(resolve_error(minimal + "\n[decoding]\nchain = [\"temperature\", \"sampel\"]\n"),
-             Contains("exp.toml:8:25: decoding.chain[1]: unknown decoding 'sampel' (did you mean 'sample'?)"));
+             Contains("exp.toml:8:25: decoding.chain[1]: unknown decoding step 'sampel' (did you mean 'sample'?)"));
   CHECK_THAT(resolve_error(minimal + "\n[decoding]\nchain = [\"sample\"]\n[decoding.temperature]\nvalue = 2.0\n"),
              Contains("exp.toml:9:11: decoding.temperature: unknown key") && Contains("accepted: chain, eval, sample"));
   CHECK_THAT(resolve_error(minimal + "\n[decoding]\nchain = [\"temperature\", \"sample\"]\ntemperature = 0.5\n"),
@@ -369,7 +369,31 @@ chain = ["temperature", "sample"]
   CHECK_THAT(resolve_error(minimal + "\n[[decoding.eval]]\nname = \"x\"\nchain = [\"greedy\"]\ntop_p = { p = 0.5 }\n"),
              Contains("decoding.eval[0].top_p: unknown key") && Contains("accepted: chain, greedy, name"));
   CHECK_THAT(resolve_error(minimal + "\n[[decoding.eval]]\nname = \"x\"\nchain = [\"gredy\"]\n"),
-             Contains("decoding.eval[0].chain[0]: unknown decoding 'gredy' (did you mean 'greedy'?)"));
+             Contains("decoding.eval[0].chain[0]: unknown decoding step 'gredy' (did you mean 'greedy'?)"));
+}
+
+TEST_CASE("a misspelt decoding step or metric is named as such with the closest names, not as an unknown key",
+          "[config]") {
+  const std::string chain = minimal + "\n[decoding]\nchain = [\"temperatur\", \"sample\"]\n[decoding.temperature]\nvalue = 0.8\n";
+  const std::string step = resolve_error(chain);
+  CHECK_THAT(step, Contains("exp.toml:8:10: decoding.chain[0]: unknown decoding step 'temperatur' (did you mean "
+                            "'temperature'?); known decoding step plugins: greedy, sample, temperature"));
+  CHECK_THAT(step, !Contains("unknown key"));
+  const std::string eval = minimal +
+                           "\n[[decoding.eval]]\nname = \"warm\"\nchain = [\"temperatur\", \"sample\"]\n"
+                           "[decoding.eval.temperature]\nvalue = 0.8\n";
+  CHECK_THAT(resolve_error(eval), Contains("decoding.eval[0].chain[0]: unknown decoding step 'temperatur'"));
+  const std::string metric =
+      resolve_error(minimal + "\n[metrics]\nnames = [\"toy_cont\"]\n[metrics.toy_count]\nmax_n = 3\n");
+  CHECK_THAT(metric, Contains("exp.toml:8:10: metrics.names[0]: unknown metric 'toy_cont' (did you mean 'toy_count'?)"));
+  CHECK_THAT(metric, !Contains("unknown key"));
+  // Objectives, architectures and regularisers were named as such already; kept so.
+  CHECK_THAT(resolve_error("[model]\narch = \"toy_ach\"\n[objective]\nname = \"toy_lm\"\n"),
+             Contains("model.arch: unknown architecture 'toy_ach' (did you mean 'toy_arch'?)"));
+  CHECK_THAT(resolve_error("[model]\narch = \"toy_arch\"\n[objective]\nname = \"toy_ln\"\n"),
+             Contains("objective.name: unknown objective 'toy_ln' (did you mean 'toy_lm'?)"));
+  CHECK_THAT(resolve_error(minimal + "\n[[regularisers]]\nname = \"toy_rge\"\n"),
+             Contains("regularisers[0].name: unknown regulariser 'toy_rge' (did you mean 'toy_reg'?)"));
 }
 
 TEST_CASE("[metrics] names the metrics with their options; by default every loaded metric", "[config]") {

@@ -78,8 +78,8 @@ TEST_CASE("an unknown name lists the known ones and the closest match") {
   add_scale(r, "scale");
   add_scale(r, "shift");
   REQUIRE_THROWS_WITH(registry.get<lmlab::DecodingStep>("scael"),
-                      Catch::Contains("unknown decoding 'scael'") && Catch::Contains("did you mean 'scale'") &&
-                          Catch::Contains("known decoding plugins: scale, shift"));
+                      Catch::Contains("unknown decoding step 'scael'") && Catch::Contains("did you mean 'scale'") &&
+                          Catch::Contains("known decoding step plugins: scale, shift"));
   REQUIRE_THROWS_WITH(registry.get<lmlab::Architecture>("gpt"), Catch::Contains("no architecture plugins are loaded"));
 }
 

@@ -272,14 +272,15 @@ std::vector<PluginChoice> resolve_chain(const toml::table* table, const toml::no
   static const toml::table no_options;
   const std::string chain_path = key_path(path, "chain");
   const std::vector<std::string> chain = chain_node ? detail::read_string_list(*chain_node, chain_path) : fallback;
+  // Steps first: a misspelt step would otherwise show up as its options table being an unknown key.
+  for (std::size_t i = 0; chain_node && i < chain.size(); ++i) {
+    check_registered<DecodingStep>(registry, chain[i], *chain_node->as_array()->get(i),
+                                   fmt::format("{}[{}]", chain_path, i));
+  }
   if (table) detail::check_keys(*table, path, chain, reserved);
   std::vector<PluginChoice> out;
   for (std::size_t i = 0; i < chain.size(); ++i) {
     const std::string& step = chain[i];
-    if (chain_node) {
-      check_registered<DecodingStep>(registry, step, *chain_node->as_array()->get(i),
-                                     fmt::format("{}[{}]", chain_path, i));
-    }
     const std::string step_path = key_path(path, step);
     const toml::node* options = table ? table->get(step) : nullptr;
     const toml::table& user = options ? detail::read_table(*options, step_path) : no_options;
@@ -341,11 +342,14 @@ std::vector<PluginChoice> resolve_metrics(const toml::table& config, const Regis
   const toml::node* names_node = table ? table->get("names") : nullptr;
   const std::vector<std::string> names =
       names_node ? detail::read_string_list(*names_node, "metrics.names") : registry.names<Metric>();
+  // Names first: a misspelt metric would otherwise show up as its options table being an unknown key.
+  for (std::size_t i = 0; names_node && i < names.size(); ++i) {
+    check_registered<Metric>(registry, names[i], *names_node->as_array()->get(i), fmt::format("metrics.names[{}]", i));
+  }
   if (table) detail::check_keys(*table, "metrics", names, {"names"});
   std::vector<PluginChoice> out;
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (names_node) {
-      check_registered<Metric>(registry, names[i], *names_node->as_array()->get(i), fmt::format("metrics.names[{}]", i));
       const auto before = names.begin() + static_cast<std::ptrdiff_t>(i);
       if (std::find(names.begin(), before, names[i]) != before) {
         config_error(names_node->as_array()->get(i), fmt::format("metrics.names[{}]", i),

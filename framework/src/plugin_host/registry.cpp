@@ -18,15 +18,18 @@ std::string with_article(std::string_view noun) {
 
 void throw_unknown_plugin(std::string_view kind, std::string_view name, const std::vector<std::string>& known,
                           const PluginInfo* other_kind) {
-  std::string message = fmt::format("unknown {} '{}'", kind, name);
+  // A decoding plugin is one step of a chain, and named so where a step is misspelt.
+  const std::string noun = kind == "decoding" ? "decoding step" : std::string(kind);
+  // The name is user text: quoted cut, so a megabyte name makes a short message.
+  std::string message = fmt::format("unknown {} '{:.80}'{}", noun, name, name.size() > 80 ? "..." : "");
   if (other_kind) {
     message += fmt::format(": '{}' is {} plugin (from {}), not {}", name, with_article(other_kind->kind),
                            other_kind->library, with_article(kind));
-  } else if (auto best = closest_match(name, known)) {
-    message += fmt::format(" (did you mean '{}'?)", *best);
+  } else {
+    message += did_you_mean(name, known);
   }
-  message += known.empty() ? fmt::format("; no {} plugins are loaded", kind)
-                           : fmt::format("; known {} plugins: {}", kind, join(known));
+  message += known.empty() ? fmt::format("; no {} plugins are loaded", noun)
+                           : fmt::format("; known {} plugins: {}", noun, join(known));
   throw PluginError(message);
 }
 

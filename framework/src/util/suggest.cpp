@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <utility>
 
 namespace lmlab {
 
@@ -31,6 +32,33 @@ std::optional<std::string> closest_match(std::string_view name, const std::vecto
     }
   }
   return best;
+}
+
+std::vector<std::string> closest_matches(std::string_view name, const std::vector<std::string>& candidates,
+                                         std::size_t count) {
+  const std::size_t limit = std::max<std::size_t>(2, name.size() / 3);
+  std::vector<std::pair<std::size_t, std::string>> near;
+  for (const auto& candidate : candidates) {
+    // Lengths far apart are far apart: no need to align a megabyte name with each candidate.
+    const std::size_t gap = name.size() > candidate.size() ? name.size() - candidate.size() : candidate.size() - name.size();
+    if (gap > limit) continue;
+    if (const std::size_t d = edit_distance(name, candidate); d <= limit) near.emplace_back(d, candidate);
+  }
+  std::stable_sort(near.begin(), near.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < near.size() && i < count; ++i) out.push_back(near[i].second);
+  return out;
+}
+
+std::string did_you_mean(std::string_view name, const std::vector<std::string>& candidates) {
+  const std::vector<std::string> near = closest_matches(name, candidates);
+  if (near.empty()) return {};
+  std::string out = " (did you mean ";
+  for (std::size_t i = 0; i < near.size(); ++i) {
+    if (i) out += i + 1 == near.size() ? " or " : ", ";
+    out += "'" + near[i] + "'";
+  }
+  return out + "?)";
 }
 
 std::string join(const std::vector<std::string>& items, std::string_view sep) {
