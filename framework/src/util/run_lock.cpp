@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -17,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lmlab/error.hpp"
+
 namespace lmlab {
 
 namespace fs = std::filesystem;
@@ -29,8 +32,8 @@ std::string lock_host_name() {
   return name;
 }
 
-// Field 22 of /proc/PID/stat, the process's start in clock ticks since boot; empty if unknown.
-std::string lock_process_start(std::int64_t pid) {
+// Field `n` (3: the state, 22: the start in clock ticks since boot) of /proc/PID/stat; empty if unknown.
+std::string lock_proc_stat(std::int64_t pid, int n) {
   std::ifstream in(fmt::format("/proc/{}/stat", pid));
   std::string stat;
   if (!std::getline(in, stat)) return "";
@@ -39,8 +42,8 @@ std::string lock_process_start(std::int64_t pid) {
   if (close == std::string::npos) return "";
   std::istringstream fields(stat.substr(close + 1));
   std::string field;
-  for (int i = 3; i <= 22 && fields >> field; ++i) {
-    if (i == 22) return field;
+  for (int i = 3; i <= n && fields >> field; ++i) {
+    if (i == n) return field;
   }
   return "";
 }
@@ -126,6 +129,45 @@ bool lock_fd_is_current(int fd, const fs::path& path) {
 // ENOLCK (NFS without a lock daemon), EOPNOTSUPP/ENOSYS (file systems mounted without locks).
 bool locks_unsupported(int error) { return error == ENOLCK || error == EOPNOTSUPP || error == ENOSYS || error == EINVAL; }
 
+// Opens the lock file, creating it when absent; `created`: whether this call made it (atomic with
+// O_EXCL, on NFSv3 and later too). -1: it was removed between two calls here; open again.
+int open_lock_file(const fs::path& path, const std::string& what, bool& created) {
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  created = fd >= 0;
+  if (!created && errno == EEXIST) fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) return -1;
+  if (fd < 0) {
+    throw std::runtime_error(fmt::format("cannot open the lock file {} of {}: {}", path.string(), what, std::strerror(errno)));
+  }
+  return fd;
+}
+
+// LMLAB_LOCKS: "flock" (the default) or "record", the record alone, for file systems whose locks
+// hang (an NFS server whose lock daemon is down) rather than fail.
+bool record_only_locks() {
+  const char* value = std::getenv("LMLAB_LOCKS");
+  const std::string mode = value ? value : "";
+  if (mode.empty() || mode == "flock") return false;
+  if (mode == "record") return true;
+  throw ConfigError(fmt::format("environment variable LMLAB_LOCKS = \"{}\": accepted values are flock (the default) "
+                                "and record",
+                                mode.size() > 40 ? mode.substr(0, 40) + "..." : mode));
+}
+
+// What a process that takes over a record left behind says. From another host the kernel lock's
+// release is all there is to go by: it is right where locks reach every host (NFS with its lock
+// service), wrong where each host locks only for itself, which lmlab cannot see from here.
+std::string takeover_note(const std::string& what, const LockHolder& recorded, bool kernel_locked) {
+  if (recorded.host == lock_host_name() || !kernel_locked) {
+    return fmt::format("note: {} was left locked by PID {}, which is no longer running; taking it over\n", what,
+                       recorded.describe());
+  }
+  return fmt::format("warning: {} was locked by PID {}, which released the lock (it ended, or its host lost contact "
+                     "with the file server); taking it over. If that process is still running, this file system locks "
+                     "files for each host alone: stop this one and set LMLAB_LOCKS=record (docs/reliability.md)\n",
+                     what, recorded.describe());
+}
+
 std::string held_message(const std::string& what, const fs::path& path, const std::optional<LockHolder>& holder,
                          const std::string& advice) {
   if (!holder) {
@@ -150,8 +192,9 @@ std::string LockHolder::describe() const {
 bool LockHolder::gone() const {
   if (host != lock_host_name()) return false;
   if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return true;
+  if (lock_proc_stat(pid, 3) == "Z") return true;  // ended, not yet reaped by its parent
   // Alive, but maybe a later process that was given the same PID.
-  const std::string now = lock_process_start(pid);
+  const std::string now = lock_proc_stat(pid, 22);
   return !pid_start.empty() && !now.empty() && now != pid_start;
 }
 
@@ -159,7 +202,7 @@ LockHolder this_process() {
   LockHolder h;
   h.host = lock_host_name();
   h.pid = getpid();
-  h.pid_start = lock_process_start(h.pid);
+  h.pid_start = lock_proc_stat(h.pid, 22);
   h.started = lock_utc_now();
   h.command = lock_command_line();
   return h;
@@ -178,47 +221,46 @@ std::optional<LockHolder> read_lock_holder(const fs::path& lock_file) {
 RunLock RunLock::acquire(const fs::path& path, const std::string& what, const std::string& advice, std::ostream* notes,
                          std::chrono::duration<double> wait) {
   const auto deadline = std::chrono::steady_clock::now() + wait;
+  const bool record_only = record_only_locks();
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
   while (true) {
-    const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      throw std::runtime_error(fmt::format("cannot open the lock file {} of {}: {}", path.string(), what, std::strerror(errno)));
-    }
-    bool kernel_locked = flock(fd, LOCK_EX | LOCK_NB) == 0;
-    const int error = kernel_locked ? 0 : errno;
+    bool created = false;
+    const int fd = open_lock_file(path, what, created);
+    if (fd < 0) continue;
+    const bool kernel_locked = !record_only && flock(fd, LOCK_EX | LOCK_NB) == 0;
+    const int error = kernel_locked || record_only ? 0 : errno;
     if (kernel_locked && !lock_fd_is_current(fd, path)) {  // released and removed meanwhile: take the new file
       close(fd);
       continue;
     }
+    const bool by_record = !kernel_locked && (record_only || locks_unsupported(error));
+    if (!kernel_locked && !by_record && error != EWOULDBLOCK) {
+      close(fd);
+      throw std::runtime_error(fmt::format("cannot lock {} for {}: {}", path.string(), what, std::strerror(error)));
+    }
+    // Without kernel locks the record decides: the file lives from its holder's start to its end,
+    // so one this process did not create is held, unless it names a holder that has ended.
     const std::optional<LockHolder> recorded = parse_lock_record(read_lock_fd(fd));
-    // Without kernel locks, the record decides: a holder still running elsewhere, or on this host, holds it.
-    const bool unsupported = !kernel_locked && locks_unsupported(error);
-    const bool held = !kernel_locked && (!unsupported || (recorded && !recorded->gone()));
+    const bool held = !kernel_locked && (!by_record || (!created && !(recorded && recorded->gone())));
+    const std::string why = record_only ? "LMLAB_LOCKS=record" : std::strerror(error);
     if (held) {
       close(fd);
-      if (error != EWOULDBLOCK && !unsupported) {
-        throw std::runtime_error(fmt::format("cannot lock {} for {}: {}", path.string(), what, std::strerror(error)));
-      }
       if (std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         continue;
       }
       std::string message = held_message(what, path, recorded, advice);
-      if (unsupported) {
-        message += fmt::format(" (This file system does not lock files ({}), so lmlab goes by the record alone: if that "
-                               "process has ended, delete {}.)",
-                               std::strerror(error), path.string());
+      if (by_record) {
+        message += fmt::format(" (Files are not locked here ({}), so lmlab goes by the record alone: if that process "
+                               "has ended, delete {}.)",
+                               why, path.string());
       }
       throw LockHeld(message);
     }
-    if (recorded && notes) {
-      *notes << fmt::format("note: {} was left locked by PID {}, which is no longer running; taking it over\n", what,
-                            recorded->describe());
-    }
-    if (unsupported && notes) {
-      *notes << fmt::format("warning: {} cannot be locked ({}): two processes starting {} at the same moment would not "
-                            "be told apart\n",
-                            path.string(), std::strerror(error), what);
+    if (recorded && notes) *notes << takeover_note(what, *recorded, kernel_locked);
+    if (by_record && !record_only && notes) {
+      *notes << fmt::format("warning: {} cannot be locked ({}): lmlab goes by the record it writes there\n",
+                            path.string(), why);
     }
     try {
       write_lock_record(fd, path);

@@ -3,7 +3,9 @@
 /// the kernel's (flock), so it ends with its process however that dies; the file also records the
 /// holder (host, PID, start time, command), so a refused process can say who holds it, and a
 /// record left by a process that died is recognised and taken over. Where the file system has no
-/// locks, the record alone decides. What holds on shared cluster file systems: docs/reliability.md.
+/// locks, or LMLAB_LOCKS=record says so (locks that hang), the record alone decides: the file
+/// exists from its holder's start to its end. What holds on shared cluster file systems:
+/// docs/reliability.md.
 #pragma once
 #include <chrono>
 #include <cstdint>
