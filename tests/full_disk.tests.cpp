@@ -74,7 +74,7 @@ TEST_CASE("a run file that cannot be written ends the run with one message and a
   const auto r = run_limited(dir / "exp.toml", 100 * 1024, dir / "log.txt");
   INFO(r.output);
   CHECK(r.exit_code == 1);
-  CHECK_THAT(r.output, Contains("failed: run file ") && Contains("flush failed"));
+  CHECK_THAT(r.output, Contains("failed: run file ") && Contains("flush failed") && Contains("File too large"));
   // HDF5's C++ destructors' complaints are not the message.
   CHECK_THAT(r.output, !Contains("H5Fclose failed") && !Contains("H5Dclose failed"));
   check_no_temporaries(dir / "results" / "cli");

@@ -1,5 +1,6 @@
 // HDF5 helpers shared by the run file's writer (run_file.cpp) and its readers (run_reader.cpp).
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <iostream>
@@ -24,18 +25,35 @@ inline void quiet_hdf5() {
   [[maybe_unused]] static const bool done = (H5::Exception::dontPrint(), true);
 }
 
-/// The most specific messages of HDF5's error stack ("unable to lock file", ...): the C++
-/// exception itself only names the API function that failed.
+/// HDF5's message for a failed system call spells out its whole state (the time, buffer address,
+/// sizes, on two lines): the call and its errno text are what a user needs ("file write failed:
+/// File too large").
+inline std::string system_reason(std::string message) {
+  const std::string marker = "error message = '";
+  const std::size_t quoted = message.find(marker);
+  if (quoted != std::string::npos) {
+    const std::size_t start = quoted + marker.size();
+    return message.substr(0, message.find(':')) + ": " + message.substr(start, message.find('\'', start) - start);
+  }
+  std::replace(message.begin(), message.end(), '\n', ' ');
+  return message;
+}
+
+/// The messages of HDF5's error stack ("unable to lock file", ...): the C++ exception itself only
+/// names the API function that failed. The two outermost say what failed, the innermost why
+/// ("truncated file: eof = 244000, ...").
 inline std::string hdf5_detail(const H5::Exception& e) {
   std::vector<std::string> messages;
   H5Ewalk2(
       H5E_DEFAULT, H5E_WALK_DOWNWARD,
       [](unsigned, const H5E_error2_t* err, void* data) -> herr_t {
         auto* out = static_cast<std::vector<std::string>*>(data);
-        if (err->desc && *err->desc && out->size() < 2) out->emplace_back(err->desc);
+        if (err->desc && *err->desc) out->emplace_back(err->desc);
         return 0;
       },
       &messages);
+  if (messages.size() > 3) messages.erase(messages.begin() + 2, messages.end() - 1);
+  if (!messages.empty()) messages.back() = system_reason(messages.back());
   std::string detail = e.getDetailMsg();
   for (const std::string& m : messages) detail += "; " + m;
   return detail;
@@ -93,6 +111,14 @@ inline H5::FileAccPropList unlocked_access() {
   H5Pset_file_locking(access.getId(), /*use_file_locking=*/false, /*ignore_when_disabled=*/true);
 #endif
   return access;
+}
+
+/// Opens `path` (creates it, with H5F_ACC_TRUNC) unlocked. The access list lives past guarded()'s
+/// catch: closing it is an HDF5 call, which clears the error stack whose reason ("truncated file:
+/// eof = ...") the DataError quotes.
+inline H5::H5File open_file(const std::filesystem::path& path, unsigned flags, const std::string& action) {
+  const H5::FileAccPropList access = unlocked_access();
+  return guarded(path, action, [&] { return H5::H5File(path.string(), flags, H5::FileCreatPropList::DEFAULT, access); });
 }
 
 }  // namespace lmlab::hdf5

@@ -27,7 +27,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using hdf5::guarded;
-using hdf5::unlocked_access;
 using hdf5::utf8_string;
 
 constexpr hsize_t chunk_rows = 1024;
@@ -297,9 +296,7 @@ RunFile RunFile::create(const fs::path& path) {
   impl->path = path;
   // Default (earliest) file format on purpose: the newest one marks the superblock "open for
   // writing", and a killed run's file then needs h5clear before anything can open it.
-  impl->file = guarded(path, "creating", [&] {
-    return H5::H5File(path.string(), H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, unlocked_access());
-  });
+  impl->file = hdf5::open_file(path, H5F_ACC_TRUNC, "creating");
   impl->writing("flush", [&] { impl->file.flush(H5F_SCOPE_GLOBAL); });
   return RunFile(std::move(impl));
 }
@@ -312,9 +309,7 @@ RunFile RunFile::resume(const fs::path& path, std::int64_t last_step) {
   }
   auto impl = std::make_unique<Impl>();
   impl->path = path;
-  impl->file = guarded(path, "opening for resume", [&] {
-    return H5::H5File(path.string(), H5F_ACC_RDWR, H5::FileCreatPropList::DEFAULT, unlocked_access());
-  });
+  impl->file = hdf5::open_file(path, H5F_ACC_RDWR, "opening for resume");
   impl->writing("truncating to step " + std::to_string(last_step), [&] {
     // Every group holding columns, at any depth (/generation/<decoding>/metrics).
     std::vector<std::string> pending{""};
@@ -429,9 +424,7 @@ void RunFile::flush() { impl_->flush(); }
 void RunFile::set_status(const fs::path& file, const std::string& status, const std::string& reason) {
   Impl impl;
   impl.path = file;
-  impl.file = guarded(file, "opening to set its status", [&] {
-    return H5::H5File(file.string(), H5F_ACC_RDWR, H5::FileCreatPropList::DEFAULT, unlocked_access());
-  });
+  impl.file = hdf5::open_file(file, H5F_ACC_RDWR, "opening to set its status");
   impl.put_attribute("status", utf8_string(), utf8_string(), status);
   impl.put_attribute("status_reason", utf8_string(), utf8_string(), reason);
 }

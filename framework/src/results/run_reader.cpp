@@ -91,9 +91,7 @@ RunReader::RunReader(const fs::path& file) : impl_(std::make_unique<Impl>()) {
   impl_->path = file;
   // Unlocked like the writer: HDF5 refuses to open a file twice in one process with different
   // locking flags, and a reader's lock must not stop a writer's flush either.
-  impl_->file = guarded(file, "opening", [&] {
-    return H5::H5File(file.string(), H5F_ACC_RDONLY, H5::FileCreatPropList::DEFAULT, hdf5::unlocked_access());
-  });
+  impl_->file = hdf5::open_file(file, H5F_ACC_RDONLY, "opening");
 }
 
 RunReader::RunReader(RunReader&&) noexcept = default;
