@@ -1,7 +1,6 @@
 #include "training/checkpoint.hpp"
 
 #include <algorithm>
-#include <memory>
 #include <cerrno>
 #include <cstring>
 #include <ostream>
@@ -116,16 +115,21 @@ void keep_previous(const fs::path& file) {
   fs::remove(staged, ec);  // left when .prev was already this very file (rename then does nothing)
 }
 
+// An open checkpoint, closed when the loader is done with it.
+struct CheckpointFile {
+  int fd = -1;
+  ~CheckpointFile() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
 // Reads checkpoint `file` into `archive` once its SHA-256 seal matches its contents, so nothing
 // is taken from a damaged file. Checkpoints written before they were sealed are read unchecked.
 void read_archive(torch::serialize::InputArchive& archive, const fs::path& file, const c10::Device& device) {
   if (!fs::exists(file)) throw DataError(fmt::format("no checkpoint at {}", file.string()));
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  const CheckpointFile opened{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
+  const int fd = opened.fd;
   if (fd < 0) throw DataError(fmt::format("cannot open checkpoint {}: {}", file.string(), std::strerror(errno)));
-  const std::unique_ptr<int, void (*)(int*)> closer(new int(fd), [](int* f) {
-    ::close(*f);
-    delete f;
-  });
   const SealCheck seal = check_seal(fd, file);
   if (seal.state == SealCheck::State::corrupt) {
     throw CorruptCheckpoint(fmt::format("checkpoint {} is corrupt: {} (it changed after it was written)",
