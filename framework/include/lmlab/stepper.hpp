@@ -4,6 +4,7 @@
 /// encoder-decoder's encoded prompt are handled in one place; a search expands and reorders rows.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -19,7 +20,12 @@ struct StepperOptions {
   std::int64_t decoder_start_id = -1;  // encoder-decoders: the decoder's first input
   bool use_cache = true;               // false: every forward re-reads the whole window
   bool hidden = false;                 // also return the final hidden states (contrastive search)
+  // Time one-token steps on all intra-op threads and on one, and run them the faster way (the
+  // host's decode() sets it; see framework/src/generation/step_threads.hpp).
+  bool adapt_threads = false;
 };
+
+class StepThreads;
 
 /// The model's output at the positions a forward fed.
 struct StepOutput {
@@ -37,6 +43,9 @@ class ModelStepper {
   /// no-grad for the stepper's lifetime.
   ModelStepper(Architecture& model, const std::vector<std::vector<std::int64_t>>& prompts,
                const StepperOptions& options, const c10::Device& device);
+  ~ModelStepper();
+  ModelStepper(const ModelStepper&) = delete;
+  ModelStepper& operator=(const ModelStepper&) = delete;
 
   /// Runs the model over what is new: the prompts on the first call, the appended token after.
   /// When a row's window would exceed the context, the model re-reads every row's window, that
@@ -74,6 +83,7 @@ class ModelStepper {
   KvCache cache_;
   std::vector<std::int64_t> window_start_;  // per row: the first decoded column its model input holds
   bool started_ = false;
+  std::unique_ptr<StepThreads> threads_;  // with adapt_threads on a CPU
 };
 
 /// Entropy in nats of each row's distribution given its log-probabilities (R, V) -> (R); -inf

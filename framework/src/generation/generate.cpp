@@ -94,6 +94,7 @@ std::vector<std::vector<Continuation>> decode(Architecture& model, DecodingStep&
   stepper_options.decoder_start_id = options.decoder_start_id;
   stepper_options.use_cache = options.use_cache;
   stepper_options.hidden = search != nullptr && search->needs_hidden();
+  stepper_options.adapt_threads = true;
   ModelStepper stepper(model, prompts, stepper_options, device);
 
   chain.reset();

@@ -1,6 +1,7 @@
 #include "lmlab/stepper.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 #include <ATen/ATen.h>
@@ -8,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "generation/select_rows.hpp"
+#include "generation/step_threads.hpp"
 
 namespace lmlab {
 
@@ -101,7 +103,10 @@ ModelStepper::ModelStepper(Architecture& model, const std::vector<std::vector<st
   for (const auto& p : prompts) {
     window_start_.push_back(caps_.has_encoder ? 0 : prompt_length_ - static_cast<std::int64_t>(p.size()));
   }
+  if (options.adapt_threads && device.is_cpu()) threads_ = std::make_unique<StepThreads>(at::get_num_threads());
 }
+
+ModelStepper::~ModelStepper() = default;
 
 StepOutput ModelStepper::forward() {
   if (started_ && !pending_.defined()) throw std::logic_error("ModelStepper: forward() twice without an append()");
@@ -153,7 +158,16 @@ StepOutput ModelStepper::forward() {
   }
   started_ = true;
   pending_ = at::Tensor();
+  // One-token steps run on the number of threads measured faster; a prompt or window read is
+  // large enough work to take them all.
+  const bool one_token = out.fresh == 1 && input.tokens.size(1) == 1;
+  if (threads_ && one_token) threads_->begin_step();
+  else if (threads_) threads_->all();
+  const auto start = std::chrono::steady_clock::now();
   const ModelOutput result = model_.forward(input);
+  if (threads_ && one_token) {
+    threads_->end_step(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), rows());
+  }
   // A float32 copy: warpers may change it in place without touching the model's output.
   out.logits = result.logits.select(1, -1).to(at::kFloat, /*non_blocking=*/false, /*copy=*/true);  // (R, V)
   out.log_probs = at::log_softmax(out.logits, -1);  // (R, V)
