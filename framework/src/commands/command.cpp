@@ -12,6 +12,7 @@
 #include "experiment/experiment.hpp"
 #include "results/experiment_index.hpp"
 #include "training/trainer.hpp"
+#include "util/error_text.hpp"
 
 namespace lmlab::commands {
 
@@ -41,7 +42,7 @@ void rebuild_index_of(const std::vector<Experiment>& runs) {
   try {
     if (fs::is_directory(folder)) lmlab::rebuild_index(folder);
   } catch (const std::exception& e) {
-    std::cerr << fmt::format("warning: cannot rebuild {}: {}\n", (folder / "index.h5").string(), e.what());
+    std::cerr << fmt::format("warning: cannot rebuild {}: {}\n", (folder / "index.h5").string(), error_text(e));
   }
 }
 
