@@ -561,6 +561,28 @@ TEST_CASE("two sweeps of one experiment, or two shards with one index, cannot ru
   CHECK(complete == 2);
 }
 
+TEST_CASE("a sweep whose run another process is running leaves that run's file alone and says so") {
+  TempDir dir;
+  const fs::path file = write_steps_experiment(dir, 3000, "\n[sweep]\ngrid = { \"model.n_layers\" = [1] }\n");
+  const auto valid = run_command(host("validate " + file.string()));
+  REQUIRE(valid.exit_code == 0);
+  const std::string name = valid.output.substr(4, valid.output.find(' ', 4) - 4);  // "ok  <run>  <hash>"
+  const pid_t first = start_host({"run", file.string(), "--point", name}, dir / "first.log");
+  const fs::path h5 = wait_for_run_file(dir / "results" / "cli");
+  REQUIRE_FALSE(h5.empty());
+  const auto sweep = run_command(host("sweep " + file.string()));
+  const std::string status_meanwhile = lmlab::run_file::read_attribute(h5, "status");
+  int status = 0;
+  REQUIRE(waitpid(first, &status, 0) == first);
+  INFO(sweep.output << "\nthe run's output:\n" << lmlab::test::read_file(dir / "first.log"));
+  CHECK(sweep.exit_code == 1);
+  CHECK_THAT(sweep.output, Catch::Contains("another process is running it") && Catch::Contains(name + ".h5.lock"));
+  CHECK(status_meanwhile == "running");  // not marked failed under the run that writes it
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(lmlab::run_file::read_attribute(h5, "status") == "complete");
+}
+
 TEST_CASE("a run whose output pipe closes early trains on and completes its file") {
   TempDir dir;
   const fs::path file = write_steps_experiment(dir, 300);

@@ -109,6 +109,12 @@ std::pair<RunStatus, std::string> outcome(const PlannedRun& planned, int status)
     if (WEXITSTATUS(status) == 130 || s == RunStatus::stopped) return {RunStatus::stopped, ""};
     return {RunStatus::complete, ""};
   }
+  // Exit 3 (busy): another process holds the run's lock, and its files are that process's. (The
+  // log, which both append to, may end with the other's lines: the reason is said here.)
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
+    return {RunStatus::failed, fmt::format("another process is running it (its lock: {}); its files were left as they are",
+                                           lock_file_for(file).string())};
+  }
   // A child that got the sweep's SIGTERM before it could install its handler (while starting)
   // dies of it: it was stopped, not failed, and its files are as resumable as they were.
   if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGINT) && stop_requested()) {
