@@ -374,7 +374,8 @@ chain = ["temperature", "sample"]
 
 TEST_CASE("a misspelt decoding step or metric is named as such with the closest names, not as an unknown key",
           "[config]") {
-  const std::string chain = minimal + "\n[decoding]\nchain = [\"temperatur\", \"sample\"]\n[decoding.temperature]\nvalue = 0.8\n";
+  const std::string chain =
+      minimal + "\n[decoding]\nchain = [\"temperatur\", \"sample\"]\n[decoding.temperature]\nvalue = 0.8\n";
   const std::string step = resolve_error(chain);
   CHECK_THAT(step, Contains("exp.toml:8:10: decoding.chain[0]: unknown decoding step 'temperatur' (did you mean "
                             "'temperature'?); known decoding step plugins: greedy, sample, temperature"));
@@ -385,7 +386,8 @@ TEST_CASE("a misspelt decoding step or metric is named as such with the closest 
   CHECK_THAT(resolve_error(eval), Contains("decoding.eval[0].chain[0]: unknown decoding step 'temperatur'"));
   const std::string metric =
       resolve_error(minimal + "\n[metrics]\nnames = [\"toy_cont\"]\n[metrics.toy_count]\nmax_n = 3\n");
-  CHECK_THAT(metric, Contains("exp.toml:8:10: metrics.names[0]: unknown metric 'toy_cont' (did you mean 'toy_count'?)"));
+  CHECK_THAT(metric,
+             Contains("exp.toml:8:10: metrics.names[0]: unknown metric 'toy_cont' (did you mean 'toy_count'?)"));
   CHECK_THAT(metric, !Contains("unknown key"));
   // Objectives, architectures and regularisers were named as such already; kept so.
   CHECK_THAT(resolve_error("[model]\narch = \"toy_ach\"\n[objective]\nname = \"toy_lm\"\n"),

@@ -40,7 +40,7 @@ std::vector<std::string> closest_matches(std::string_view name, const std::vecto
   std::vector<std::pair<std::size_t, std::string>> near;
   for (const auto& candidate : candidates) {
     // Lengths far apart are far apart: no need to align a megabyte name with each candidate.
-    const std::size_t gap = name.size() > candidate.size() ? name.size() - candidate.size() : candidate.size() - name.size();
+    const std::size_t gap = std::max(name.size(), candidate.size()) - std::min(name.size(), candidate.size());
     if (gap > limit) continue;
     if (const std::size_t d = edit_distance(name, candidate); d <= limit) near.emplace_back(d, candidate);
   }
