@@ -3,11 +3,13 @@
 #include "support/catch.hpp"
 
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <string>
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "results/run_file.hpp"
 #include "support/test_support.hpp"
@@ -82,6 +84,31 @@ TEST_CASE("watch given a folder says it wants a run file and names the run files
   CHECK(w.result.exit_code == 2);
   CHECK(w.seconds < 10);
   CHECK_THAT(w.result.output, Catch::Contains("is a folder") && Catch::Contains("seed1-abc.h5"));
+}
+
+TEST_CASE("watch piped into a reader that leaves early ends with it, not with the run") {
+  TempDir dir;
+  lmlab::test::write_generated_corpus(dir / "corpus");
+  std::string text = lmlab::test::tiny_experiment(dir / "corpus", dir / "results");
+  text.replace(text.find("steps = 6"), 9, "steps = 100000");  // far longer than the test waits
+  lmlab::test::write_file(dir / "long.toml", text);
+  const auto valid = run_command(lmlab::test::lmlab_binary() + " validate " + (dir / "long.toml").string());
+  REQUIRE(valid.exit_code == 0);
+  const std::string name = valid.output.substr(4, valid.output.find(' ', 4) - 4);  // "ok  <run>  <hash>"
+  const fs::path h5 = dir / "results" / "cli" / (name + ".h5");
+  const std::string run = lmlab::test::lmlab_binary() + " run " + (dir / "long.toml").string();
+  // The run in the background (its PID kept, to end it), the watch read by `head -n 1`.
+  const auto w = run_command(fmt::format("{} > /dev/null 2>&1 & echo $! > {}; ( {} ; echo $? > {} ) | head -n 1",
+                                         run, (dir / "run.pid").string(),
+                                         "timeout 60 " + lmlab::test::lmlab_binary() + " watch --plain --interval 0.1 " +
+                                             h5.string(),
+                                         (dir / "code").string()));
+  const pid_t runner = std::stoi(lmlab::test::read_file(dir / "run.pid"));
+  const bool run_alive = kill(runner, 0) == 0;
+  kill(runner, SIGKILL);
+  INFO(w.output);
+  CHECK(lmlab::test::read_file(dir / "code") == "0\n");  // not 124: it ended before the run did
+  CHECK(run_alive);
 }
 
 }  // namespace watch_tests

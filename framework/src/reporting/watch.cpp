@@ -188,6 +188,9 @@ int watch(const fs::path& path, const WatchOptions& options, std::ostream& out) 
     } else if (content_of(frame) != previous) {
       out << frame << '\n' << std::flush;
     }
+    // Nobody reads any more (`lmlab watch ... | head`): lmlab ignores SIGPIPE, so the failed
+    // write shows only here, and watching on would be for no one.
+    if (!out) return 0;
     previous = content_of(frame);
     // A file just created has no status yet: the run is starting, not over.
     const auto known = parse_run_status(status);

@@ -18,7 +18,7 @@ std::string watch_frame(const std::filesystem::path& run, std::size_t width = 10
 
 /// Shows frames until the run is `complete`, `failed` or `stopped` (waiting first for the file to
 /// appear; a file without a status yet is a run starting).
-/// Returns the process exit code: 0 complete or stopped, 1 failed. Throws DataError for a folder
+/// Returns the process exit code: 0 complete or stopped (or `out` closed by its reader), 1 failed. Throws DataError for a folder
 /// (naming its run files) and for a file that stays unreadable for 5 s while nothing writes it.
 int watch(const std::filesystem::path& run, const WatchOptions& options, std::ostream& out);
 
