@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 #include <toml++/toml.h>
 
+#include "experiment/toml_limits.hpp"
 #include "experiment/config.hpp"
 #include "experiment/experiment_schema.hpp"
 #include "lmlab/error.hpp"
@@ -72,9 +73,9 @@ toml::table checkpoint_config(const fs::path& checkpoint, const GenerateRequest&
   const std::string text = read_checkpoint_config(checkpoint);
   toml::table config;
   try {
-    config = toml::parse(text, checkpoint.string() + ":config");
-  } catch (const toml::parse_error& e) {
-    throw DataError(fmt::format("{}: its stored config does not parse: {}", checkpoint.string(), e.description()));
+    config = parse_toml(text, checkpoint.string() + ":config");
+  } catch (const ConfigError& e) {
+    throw DataError(fmt::format("{}: its stored config does not parse: {}", checkpoint.string(), e.what()));
   }
   decoding = single_decoding(config, request.decoding);
   const auto& overrides = request.overrides;

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "experiment/toml_limits.hpp"
 #include "lmlab/error.hpp"
 #include "reporting/report.hpp"
 #include "results/run_reader.hpp"
@@ -105,7 +106,7 @@ std::string watch_frame(const fs::path& path, std::size_t width) {
   const std::string status = run.attribute("status").value_or("unknown");
   const std::string reason = run.attribute("status_reason").value_or("");
   std::int64_t total = 0;
-  if (const auto config = run.attribute("config")) total = toml::parse(*config)["train"]["steps"].value_or<std::int64_t>(0);
+  if (const auto config = run.attribute("config")) total = parse_toml(*config, path.string() + ":config")["train"]["steps"].value_or<std::int64_t>(0);
   std::string out = fmt::format("{}  [{}]{}\n", path.stem().string(), status, reason.empty() ? "" : "  " + reason);
 
   std::int64_t step = 0;

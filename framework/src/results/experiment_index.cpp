@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include "experiment/toml_limits.hpp"
 #include "experiment/config.hpp"
 #include "lmlab/error.hpp"
 #include "results/grad_flow.hpp"
@@ -69,7 +70,7 @@ RunRecord read_record(const fs::path& file) {
   record.config_hash = attribute("config_hash");
   record.start_time = attribute("start_time");
   if (attributes.count("config")) {
-    toml::table config = toml::parse(attribute("config"));
+    toml::table config = parse_toml(attribute("config"), file.string() + ":config");
     if (auto* experiment = config["experiment"].as_table()) experiment->erase("seed");
     // A run that starts from another run's checkpoint names a different base run in each seed;
     // scan_runs puts the base run's own variant in its place.
@@ -81,7 +82,7 @@ RunRecord read_record(const fs::path& file) {
   record.status_reason = attribute("status_reason");
   if (attributes.count("seed")) {
     record.seed = std::stoll(attribute("seed"));
-  } else if (const auto seed = toml::parse(attribute("config"))["experiment"]["seed"].value<std::int64_t>()) {
+  } else if (const auto seed = parse_toml(attribute("config"), file.string() + ":config")["experiment"]["seed"].value<std::int64_t>()) {
     record.seed = *seed;
   }
   if (attributes.count("sweep_point")) {
@@ -154,7 +155,8 @@ std::vector<RunRecord> scan_runs(const fs::path& folder) {
     by_name[run.name] = &run;
     if (run.status == "unreadable") continue;
     const auto config = RunReader(run.file).attribute("config");
-    const auto from = config ? toml::parse(*config)["train"]["init_from"].value<std::string>() : std::nullopt;
+    const auto from =
+        config ? parse_toml(*config, run.file.string() + ":config")["train"]["init_from"].value<std::string>() : std::nullopt;
     if (from && !from->empty()) base_of[&run] = fs::path(*from).stem().string();  // run names are unique in a folder
   }
   for (std::size_t pass = 0; pass < base_of.size(); ++pass) {

@@ -5,11 +5,16 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
+#include <string>
 #include <stdexcept>
 #include <system_error>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
+
+#include "experiment/toml_limits.hpp"
+#include "lmlab/error.hpp"
 
 namespace fs = std::filesystem;
 
@@ -24,10 +29,13 @@ toml::array read_peak_entries(const fs::path& file) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) return {};
   try {
-    toml::table doc = toml::parse_file(file.string());
+    std::ifstream in(file, std::ios::binary);
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    toml::table doc = parse_toml(text, file.string());
     if (toml::array* peaks = doc["peak"].as_array()) return std::move(*peaks);
-  } catch (const toml::parse_error&) {
-    // Truncated by a crash or edited by hand: treated as empty, so it is measured and rewritten.
+  } catch (const Error&) {
+    // Truncated by a crash, edited by hand or hostile: treated as empty, so it is measured and
+    // rewritten (parse_toml refuses what could crash the parser).
   }
   return {};
 }
