@@ -13,16 +13,11 @@
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
+#include "support/test_support.hpp"
 
 namespace cpu_thin_products_tests {
 
 namespace {
-
-struct Threads {
-  int before = at::get_num_threads();
-  explicit Threads(int n) { at::set_num_threads(n); }
-  ~Threads() { at::set_num_threads(before); }
-};
 
 bool kernel_built() { return lmlab::nn::cpu_blas_built() && !lmlab::nn::blas_has_own_threads(); }
 
@@ -33,10 +28,10 @@ TEST_CASE("lmlab's CPU kernels reach every intra-op thread", "[cpu_thin_products
     WARN("this build has no CPU kernels of its own (LibTorch 2.x or no CBLAS): nothing to check");
     return;
   }
-  Threads two(2);
+  lmlab::test::IntraOpThreads two(2);
   // Built without LibTorch's OpenMP, at::parallel_for would run every loop on this thread.
   REQUIRE(lmlab::nn::kernel_threads_reached() == 2);
-  Threads one(1);
+  lmlab::test::IntraOpThreads one(1);
   REQUIRE(lmlab::nn::kernel_threads_reached() == 1);
 }
 
@@ -45,7 +40,7 @@ TEST_CASE("thin products apply to few float32 rows without autograd or autocast"
     WARN("no thin-product kernel in this build");
     return;
   }
-  Threads two(2);
+  lmlab::test::IntraOpThreads two(2);
   const at::Tensor x = at::randn({2, 1, 64}), w = at::randn({256, 64}), b = at::randn({256});
   c10::InferenceMode inference;
   CHECK(lmlab::nn::thin_product_applies(x, w, b));
@@ -59,14 +54,14 @@ TEST_CASE("thin products apply to few float32 rows without autograd or autocast"
     CHECK_FALSE(lmlab::nn::thin_product_applies(x, w, b));
   }
   {
-    Threads one(1);
+    lmlab::test::IntraOpThreads one(1);
     CHECK_FALSE(lmlab::nn::thin_product_applies(x, w, b));
   }
 }
 
 TEST_CASE("thin products need no gradient to record", "[cpu_thin_products]") {
   if (!kernel_built()) return;
-  Threads two(2);
+  lmlab::test::IntraOpThreads two(2);
   const at::Tensor x = at::randn({1, 64}), w = at::randn({256, 64}).requires_grad_();
   CHECK_FALSE(lmlab::nn::thin_product_applies(x, w, at::Tensor()));
   at::NoGradGuard no_grad;
@@ -75,7 +70,7 @@ TEST_CASE("thin products need no gradient to record", "[cpu_thin_products]") {
 
 TEST_CASE("thin products give at::linear's numbers", "[cpu_thin_products]") {
   if (!kernel_built()) return;
-  Threads two(2);
+  lmlab::test::IntraOpThreads two(2);
   c10::InferenceMode inference;
   // Widths that do and do not fill whole 16-column blocks; one row, a batch of rows in 3-D.
   for (const std::int64_t width : {256, 200, 1031}) {

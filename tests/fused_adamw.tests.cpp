@@ -14,6 +14,7 @@
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
+#include "support/test_support.hpp"
 
 namespace fused_adamw_tests {
 
@@ -82,13 +83,16 @@ TEST_CASE("FusedAdamW follows torch::optim::AdamW over many steps", "[fused_adam
 }
 
 TEST_CASE("FusedAdamW is deterministic and the same on one thread as on several", "[fused_adamw]") {
-  const int before = at::get_num_threads();
-  at::set_num_threads(1);
-  const auto one = train<lmlab::FusedAdamW>(20, 0.1);
-  at::set_num_threads(2);
-  const auto two = train<lmlab::FusedAdamW>(20, 0.1);
-  const auto again = train<lmlab::FusedAdamW>(20, 0.1);
-  at::set_num_threads(before);
+  std::vector<at::Tensor> one, two, again;
+  {
+    lmlab::test::IntraOpThreads threads(1);
+    one = train<lmlab::FusedAdamW>(20, 0.1);
+  }
+  {
+    lmlab::test::IntraOpThreads threads(2);
+    two = train<lmlab::FusedAdamW>(20, 0.1);
+    again = train<lmlab::FusedAdamW>(20, 0.1);
+  }
   require_equal(one, two);
   require_equal(two, again);
 }

@@ -7,25 +7,16 @@
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
 #include "support/catch.hpp"
+#include "support/test_support.hpp"
 
 namespace step_threads_tests {
-
-namespace {
-
-struct Threads {
-  int before = at::get_num_threads();
-  explicit Threads(int n) { at::set_num_threads(n); }
-  ~Threads() { at::set_num_threads(before); }
-};
-
-}  // namespace
 
 TEST_CASE("StepThreads chooses one thread or all, and restores all at the end", "[step_threads]") {
   if (!lmlab::StepThreads::can_switch()) {
     WARN("this build cannot switch threads per step (no OpenMP runtime shared with LibTorch)");
     return;
   }
-  Threads two(2);
+  lmlab::test::IntraOpThreads two(2);
   {
     lmlab::StepThreads choice(2);
     for (int step = 0; step < 40; ++step) {
@@ -40,7 +31,7 @@ TEST_CASE("StepThreads chooses one thread or all, and restores all at the end", 
 
 TEST_CASE("StepThreads settles on one thread when steps on all are slower", "[step_threads]") {
   if (!lmlab::StepThreads::can_switch()) return;
-  Threads two(2);
+  lmlab::test::IntraOpThreads two(2);
   lmlab::StepThreads choice(2);
   int one = 0;
   for (int step = 0; step < 200; ++step) {
@@ -54,7 +45,7 @@ TEST_CASE("StepThreads settles on one thread when steps on all are slower", "[st
 }
 
 TEST_CASE("StepThreads with one thread never switches", "[step_threads]") {
-  Threads one(1);
+  lmlab::test::IntraOpThreads one(1);
   lmlab::StepThreads choice(1);
   for (int step = 0; step < 10; ++step) CHECK(choice.begin_step() == 1);
   choice.all();

@@ -1,5 +1,7 @@
 #include "support/test_support.hpp"
 
+#include <ATen/Parallel.h>
+
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -113,6 +115,10 @@ std::string SmallExperiment::text() const {
 std::string tiny_experiment(const std::filesystem::path& corpus, const std::filesystem::path& results) {
   return "# a tiny experiment for the CLI tests\n" + SmallExperiment{.corpus = corpus, .results = results}.text();
 }
+
+IntraOpThreads::IntraOpThreads(int n) : before_(at::get_num_threads()) { at::set_num_threads(n); }
+
+IntraOpThreads::~IntraOpThreads() { at::set_num_threads(before_); }
 
 std::string lmlab_binary() { return test_paths::lmlab_binary; }
 

@@ -38,6 +38,18 @@ void write_generated_corpus(const std::filesystem::path& folder, std::size_t tra
                             unsigned seed = 1);
 
 /// Result of running a command through the shell.
+/// LibTorch's intra-op threads set to `n` for a scope, restored at its end.
+class IntraOpThreads {
+ public:
+  explicit IntraOpThreads(int n);
+  ~IntraOpThreads();
+  IntraOpThreads(const IntraOpThreads&) = delete;
+  IntraOpThreads& operator=(const IntraOpThreads&) = delete;
+
+ private:
+  int before_;
+};
+
 struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr together
