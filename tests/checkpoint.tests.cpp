@@ -164,6 +164,26 @@ TEST_CASE("resuming from a corrupt checkpoint falls back to the previous one, or
   CHECK(fs::file_size(file) == size);
 }
 
+TEST_CASE("resuming falls back to the previous checkpoint when the current one is cut short or missing") {
+  TempDir dir;
+  Parts p;
+  const fs::path file = dir / "run.ckpt";
+  lmlab::save_checkpoint(file, p.parts(), at_step(3), "hash");
+  lmlab::save_checkpoint(file, p.parts(), at_step(6), "hash");
+  // Cut short, seal and all: it reads as an unsealed file that does not load.
+  fs::resize_file(file, fs::file_size(file) / 2);
+  std::ostringstream out;
+  Parts resumed;
+  CHECK(lmlab::resume_checkpoint(file, resumed.parts(), "hash", out).step == 3);
+  CHECK_THAT(out.str(), Contains("resuming from the previous checkpoint"));
+  // Missing altogether (a restore or save stopped between its steps): the previous one serves.
+  fs::remove(file);
+  Parts again;
+  CHECK(lmlab::resume_checkpoint(file, again.parts(), "hash", out).step == 3);
+  CHECK(fs::exists(file));
+  CHECK(fs::exists(lmlab::previous_checkpoint_path(file)));
+}
+
 TEST_CASE("checkpoint errors leave out LibTorch's backtrace unless LMLAB_DEBUG is set") {
   TempDir dir;
   const fs::path file = dir / "garbage.ckpt";

@@ -150,6 +150,13 @@ void read_archive(torch::serialize::InputArchive& archive, const fs::path& file,
   try {
     archive.load_from(read, [size] { return static_cast<std::size_t>(size); }, device);
   } catch (const std::exception& e) {
+    // Without a seal that does not read: an old checkpoint damaged, or a sealed one whose seal was
+    // cut off with its end. Either way it is corrupt, and a resume may fall back.
+    if (seal.state == SealCheck::State::unsealed) {
+      throw CorruptCheckpoint(fmt::format("cannot read checkpoint {}: it has no seal and does not read, so it is "
+                                          "corrupt ({})",
+                                          file.string(), error_text(e)));
+    }
     throw DataError(fmt::format("cannot read checkpoint {}: {}", file.string(), error_text(e)));
   }
 }
@@ -234,36 +241,70 @@ TrainingState load_checkpoint(const fs::path& file, const CheckpointParts& parts
   }
 }
 
+namespace {
+
+// Makes `previous` the current checkpoint `file` without a moment in which `file` is missing (a
+// run without its checkpoint would start afresh and delete `previous`): the copy is staged and
+// renamed over `file`. The damaged file, if any, is kept as `aside` where a hard link can keep it.
+// Returns whether it was.
+bool restore_previous(const fs::path& file, const fs::path& previous, const fs::path& aside) {
+  const fs::path staged = file.string() + ".restoring";
+  std::error_code ec;
+  fs::remove(staged, ec);
+  fs::create_hard_link(previous, staged, ec);
+  if (ec) fs::copy_file(previous, staged, fs::copy_options::overwrite_existing);  // throws: nothing changed yet
+  bool kept = false;
+  if (fs::exists(file)) {
+    fs::remove(aside, ec);
+    fs::create_hard_link(file, aside, ec);
+    kept = !ec;
+  }
+  fs::rename(staged, file);
+  return kept;
+}
+
+}  // namespace
+
 TrainingState resume_checkpoint(const fs::path& file, const CheckpointParts& parts, const std::string& config_hash,
                                 std::ostream& out) {
-  try {
-    return load_checkpoint(file, parts, config_hash);
-  } catch (const CorruptCheckpoint& corrupt) {
-    const fs::path previous = previous_checkpoint_path(file);
-    const std::string untouched = fmt::format(
-        "nothing was changed: restore {} from a copy, or delete it to start the run afresh", file.string());
-    if (!fs::exists(previous)) {
-      throw DataError(fmt::format("{}, and no previous checkpoint {} is kept to resume from; {}", corrupt.what(),
-                                  previous.string(), untouched));
-    }
-    TrainingState state;
+  const fs::path previous = previous_checkpoint_path(file);
+  std::string problem;
+  if (!fs::exists(file) && fs::exists(previous)) {
+    // A save or a restore cut short between its steps: the previous checkpoint is all there is.
+    problem = fmt::format("checkpoint {} is missing", file.string());
+  } else {
     try {
-      state = load_checkpoint(previous, parts, config_hash);
-    } catch (const DataError& also) {
-      throw DataError(fmt::format("{}, and the previous one cannot be resumed from either ({}); {}", corrupt.what(),
-                                  also.what(), untouched));
+      return load_checkpoint(file, parts, config_hash);
+    } catch (const CorruptCheckpoint& corrupt) {
+      problem = corrupt.what();
     }
-    // The previous one becomes the current: the next save then keeps an intact .prev.
-    const fs::path aside = file.string() + ".corrupt";
-    fs::rename(file, aside);
-    std::error_code ec;
-    fs::create_hard_link(previous, file, ec);
-    if (ec) fs::copy_file(previous, file, fs::copy_options::overwrite_existing);
-    out << fmt::format("warning: {}; resuming from the previous checkpoint {} (step {}) instead; the damaged one is "
-                       "kept as {}\n",
-                       corrupt.what(), previous.string(), state.step, aside.string());
-    return state;
   }
+  const std::string untouched = fmt::format(
+      "nothing was changed: restore {} from a copy, or delete it to start the run afresh", file.string());
+  if (!fs::exists(previous)) {
+    throw DataError(fmt::format("{}, and no previous checkpoint {} is kept to resume from; {}", problem,
+                                previous.string(), untouched));
+  }
+  TrainingState state;
+  try {
+    state = load_checkpoint(previous, parts, config_hash);
+  } catch (const DataError& also) {
+    throw DataError(fmt::format("{}, and the previous one cannot be resumed from either ({}); {}", problem,
+                                also.what(), untouched));
+  }
+  // The previous one becomes the current: the next save then keeps an intact .prev.
+  const fs::path aside = file.string() + ".corrupt";
+  bool kept = false;
+  try {
+    kept = restore_previous(file, previous, aside);
+  } catch (const fs::filesystem_error& e) {
+    throw DataError(fmt::format("{}; the previous checkpoint {} is intact but could not be put in its place ({}); {}",
+                                problem, previous.string(), e.what(), untouched));
+  }
+  out << fmt::format("warning: {}; resuming from the previous checkpoint {} (step {}) instead{}\n", problem,
+                     previous.string(), state.step,
+                     kept ? fmt::format("; the damaged one is kept as {}", aside.string()) : std::string());
+  return state;
 }
 
 std::string load_model_weights(const fs::path& file, torch::nn::Module& model, const c10::Device& device) {

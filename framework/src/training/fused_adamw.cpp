@@ -55,7 +55,7 @@ void update(float* p, float* m, float* v, const float* g, std::int64_t n, const 
       const float mi = m[i] * c.beta1 + c.rest1 * g[i];                     // exp_avg.mul_(b1).add_(g, 1 - b1)
       const float vi = v[i] * c.beta2 + c.rest2 * g[i] * g[i];              // exp_avg_sq.mul_(b2).addcmul_(g, g, 1 - b2)
       const float denom = std::sqrt(vi) / c.root_bc2 + c.eps;              // (sqrt(v) / sqrt(bc2)).add_(eps)
-      p[i] = decayed + c.neg_step_size * (mi / denom);                      // p.addcdiv_(m, denom, -step_size)
+      p[i] = decayed + (c.neg_step_size * mi) / denom;                      // p.addcdiv_(m, denom, -step_size)
       m[i] = mi;
       v[i] = vi;
     }

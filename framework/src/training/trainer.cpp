@@ -164,7 +164,9 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
   std::ostream& out = *options.out;
   const RunLock lock = lock_run(e, out);  // held until the run file and checkpoint are closed
   // Open or resume the run: build what it trains with, restore its checkpoint, open its file.
-  const bool resume = options.resume && fs::exists(checkpoint_path(e));
+  // A kept previous checkpoint counts: a save cut short may have left only it.
+  const fs::path checkpoint = checkpoint_path(e);
+  const bool resume = options.resume && (fs::exists(checkpoint) || fs::exists(previous_checkpoint_path(checkpoint)));
   RunSetup setup = set_up_run(e, registry, options, resume);
   RunSummary summary = start_summary(e, setup);
 
