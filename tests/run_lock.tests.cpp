@@ -184,6 +184,22 @@ TEST_CASE("without kernel locks the record decides: a live holder refuses, a dea
   CHECK(lmlab::read_lock_holder(file)->pid == getpid());
 }
 
+TEST_CASE("a live holder that goes by the record refuses a taker that goes by kernel locks") {
+  TempDir dir;
+  const fs::path file = dir / "run.h5.lock";
+  std::optional<RunLock> first;
+  {
+    const LocksEnv record("record");
+    first = RunLock::acquire(file, "run r5", "", nullptr);
+  }
+  // The record holder took no kernel lock, so this process gets one; the record still says
+  // that a live process of this host holds the run.
+  const LocksEnv kernel("flock");
+  CHECK_THROWS_AS(RunLock::acquire(file, "run r5", "", nullptr), LockHeld);
+  first.reset();
+  CHECK(RunLock::acquire(file, "run r5", "", nullptr).kernel_locked());
+}
+
 TEST_CASE("LMLAB_LOCKS accepts flock and record only") {
   TempDir dir;
   const LocksEnv bogus("nfs");

@@ -134,8 +134,13 @@ bool locks_unsupported(int error) { return error == ENOLCK || error == EOPNOTSUP
 int open_lock_file(const fs::path& path, const std::string& what, bool& created) {
   int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   created = fd >= 0;
-  if (!created && errno == EEXIST) fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) return -1;
+  if (created) return fd;
+  // Only a file that existed a moment ago and is gone now is worth another try: any other
+  // failure (the folder removed, no permission) would make the caller spin.
+  if (errno == EEXIST) {
+    fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) return -1;
+  }
   if (fd < 0) {
     throw std::runtime_error(fmt::format("cannot open the lock file {} of {}: {}", path.string(), what, std::strerror(errno)));
   }
@@ -241,7 +246,12 @@ RunLock RunLock::acquire(const fs::path& path, const std::string& what, const st
     // Without kernel locks the record decides: the file lives from its holder's start to its end,
     // so one this process did not create is held, unless it names a holder that has ended.
     const std::optional<LockHolder> recorded = parse_lock_record(read_lock_fd(fd));
-    const bool held = !kernel_locked && (!by_record || (!created && !(recorded && recorded->gone())));
+    // A live holder on this host that goes by the record (LMLAB_LOCKS=record) holds no kernel
+    // lock, so taking the kernel lock does not make it gone.
+    const bool live_record_holder = kernel_locked && !created && recorded && recorded->host == lock_host_name() &&
+                                    !recorded->gone();
+    const bool held =
+        live_record_holder || (!kernel_locked && (!by_record || (!created && !(recorded && recorded->gone()))));
     const std::string why = record_only ? "LMLAB_LOCKS=record" : std::strerror(error);
     if (held) {
       close(fd);
