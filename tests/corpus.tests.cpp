@@ -141,7 +141,7 @@ TEST_CASE("corpus: unigram baseline of a generated corpus lies below log(256)", 
   lmlab::test::TempDir tmp;
   lmlab::test::write_generated_corpus(tmp / "gen", 20000);
   const lmlab::Corpus corpus = lmlab::load_corpus(folder_data(tmp / "gen"), ByteTokenizer{});
-  const double h = lmlab::unigram_cross_entropy(corpus.train, corpus.valid, ByteTokenizer::vocab_size);
+  const double h = lmlab::unigram_cross_entropy(corpus.train, corpus.valid, ByteTokenizer::byte_vocab_size);
   // About 25 distinct letters, space and punctuation: entropy near log(20), far from uniform.
   CHECK(h > 2.0);
   CHECK(h < 3.2);

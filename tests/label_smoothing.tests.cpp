@@ -113,7 +113,7 @@ TEST_CASE("label_smoothing: reads the targets an objective returns, with its ign
           "[label_smoothing]") {
   // masked_lm leaves most positions unpredicted: the term must average over its chosen ones only.
   at::manual_seed(5);
-  constexpr std::int64_t V = lmlab::ByteTokenizer::vocab_size;
+  constexpr std::int64_t V = lmlab::ByteTokenizer::byte_vocab_size;
   lmlab::test::RecordingModel model(V, {.bidirectional = true}, at::kDouble);
   {
     at::NoGradGuard no_grad;

@@ -41,7 +41,7 @@ TEST_CASE("min_new_tokens: bans end-of-sequence exactly until count tokens are g
   // count 0 never bans.
   check_logits(run(make_step("min_new_tokens", toml::table{{"count", 0}, {"eos_id", 3}}), two, {{0}, {0}}, 1), two);
   // The defaults: count 1, the byte tokenizer's eos.
-  const std::int64_t vocab = lmlab::ByteTokenizer::vocab_size, eos = lmlab::ByteTokenizer::eos_id;
+  const std::int64_t vocab = lmlab::ByteTokenizer::byte_vocab_size, eos = lmlab::ByteTokenizer::eos_id;
   const StepPtr defaults = make_step("min_new_tokens", {}, vocab);
   DecodeState first = state_for(Rows{std::vector<double>(static_cast<std::size_t>(vocab), 1.0)}, {{65, 66}}, 2);
   defaults->apply(first);

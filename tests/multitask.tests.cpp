@@ -33,7 +33,7 @@ using lmlab::test::RecordingModel;
 
 namespace {
 
-constexpr std::int64_t V = ByteTokenizer::vocab_size;
+constexpr std::int64_t V = ByteTokenizer::byte_vocab_size;
 
 toml::array list(const std::vector<std::string>& names) {
   toml::array out;

@@ -26,7 +26,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::int64_t V = lmlab::ByteTokenizer::vocab_size;
+constexpr std::int64_t V = lmlab::ByteTokenizer::byte_vocab_size;
 constexpr std::int64_t T = 32;
 
 const lmlab::Registry& plugins() { return lmlab::test::builtin_plugins(); }

@@ -23,7 +23,7 @@ using lmlab::test::RecordingModel;
 
 namespace {
 
-constexpr std::int64_t V = ByteTokenizer::vocab_size;
+constexpr std::int64_t V = ByteTokenizer::byte_vocab_size;
 
 std::shared_ptr<lmlab::Objective> make(const toml::table& options = {}) {
   return lmlab::test::make_objective("span_corruption", options, V);

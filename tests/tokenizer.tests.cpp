@@ -36,7 +36,7 @@ TEST_CASE("tokenizer: ASCII round trip, one id per byte", "[tokenizer]") {
   CHECK(ids[13] == '\n');
   CHECK(tok.decode(ids) == text);
   CHECK(tok.encode("").empty());
-  CHECK(tok.decode({}).empty());
+  CHECK(tok.decode(std::vector<std::int64_t>{}).empty());
 }
 
 TEST_CASE("tokenizer: Chinese text is its UTF-8 bytes and decodes back", "[tokenizer]") {
@@ -105,7 +105,7 @@ TEST_CASE("tokenizer: special ids render by name", "[tokenizer]") {
   CHECK(tok.decode({'a', ByteTokenizer::mask_id, 'b'}) == "a<mask>b");
   CHECK(tok.decode({ByteTokenizer::sentinel(0), 'x', ByteTokenizer::sentinel(99)}) == "<extra_id_0>x<extra_id_99>");
   CHECK(ByteTokenizer::sentinel(7) == 267);
-  CHECK(ByteTokenizer::vocab_size == 360);
+  CHECK(ByteTokenizer::byte_vocab_size == 360);
   CHECK_THROWS_AS(ByteTokenizer::sentinel(100), lmlab::Error);
   CHECK_THROWS_AS(ByteTokenizer::sentinel(-1), lmlab::Error);
   CHECK_FALSE(ByteTokenizer::is_special(255));
@@ -128,7 +128,7 @@ TEST_CASE("tokenizer: ids outside the vocabulary decode to U+FFFD and never thro
   CHECK(out == std::string("a").append(repeat(fffd, 4)).append("b"));
   // Every id of a wide range, in one sequence: decoding must stay total.
   std::vector<std::int64_t> all;
-  for (std::int64_t id = -5; id < ByteTokenizer::vocab_size + 5; ++id) all.push_back(id);
+  for (std::int64_t id = -5; id < ByteTokenizer::byte_vocab_size + 5; ++id) all.push_back(id);
   REQUIRE_NOTHROW(out = tok.decode(all));
   CHECK(out.find("<extra_id_42>") != std::string::npos);
 }

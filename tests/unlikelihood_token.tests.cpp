@@ -81,7 +81,7 @@ TEST_CASE("unlikelihood_token: alpha = 0 is causal LM; a sure candidate costs at
 TEST_CASE("unlikelihood_token: lowers the probability of repeating the context", "[unlikelihood_token]") {
   // A text that repeats itself: likelihood training learns to repeat; with the penalty, the
   // probability mass on tokens already in the context is lower.
-  const std::int64_t V = lmlab::ByteTokenizer::vocab_size;
+  const std::int64_t V = lmlab::ByteTokenizer::byte_vocab_size;
   const at::Tensor block = at::arange(33, at::kLong).remainder(4).add(97).expand({8, 33}).contiguous();
   auto repeated_mass = [&](double alpha) {
     at::manual_seed(5);

@@ -158,10 +158,10 @@ void register_plugins(lmlab::Registrar& r) {
       "T5's span corruption: spans of the input replaced by sentinels, the target lists what each replaced",
       options(),
       [](const SpanCorruptionOptions& o, const lmlab::ObjectiveContext& context) {
-        if (context.vocab_size < ByteTokenizer::vocab_size) {
+        if (context.vocab_size < ByteTokenizer::byte_vocab_size) {
           throw std::invalid_argument(fmt::format("span_corruption needs the byte tokenizer's {} ids (sentinels "
                                                   "included), got {}",
-                                                  ByteTokenizer::vocab_size, context.vocab_size));
+                                                  ByteTokenizer::byte_vocab_size, context.vocab_size));
         }
         return std::make_shared<SpanCorruption>(o, context.vocab_size);
       },

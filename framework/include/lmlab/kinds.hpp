@@ -8,12 +8,13 @@
 #include "lmlab/metric.hpp"
 #include "lmlab/objective.hpp"
 #include "lmlab/regulariser.hpp"
+#include "lmlab/tokenizer.hpp"
 
 namespace lmlab {
 
 template <class... Interfaces>
 struct KindList {};
 
-using PluginKinds = KindList<Architecture, Objective, DecodingStep, Regulariser, Metric>;
+using PluginKinds = KindList<Architecture, Objective, DecodingStep, Regulariser, Metric, Tokenizer>;
 
 }  // namespace lmlab

@@ -23,8 +23,9 @@ namespace lmlab {
 /// Bumped whenever a kind's interface or a type crossing the boundary changes (4: a DecodingStep
 /// holds the name it was registered under; 5: lmlab::nn::linear, which the SDK's layers and
 /// plugins call, and KV caches that may be views into a larger buffer; 6: ModelStepper's history
-/// is a view into a buffer with room, and GenerateOptions reports progress).
-inline constexpr std::uint32_t abi_version = 6;
+/// is a view into a buffer with room, and GenerateOptions reports progress; 7: the tokenizer kind, and objectives get the tokenizer's
+/// special ids).
+inline constexpr std::uint32_t abi_version = 7;
 
 /// Plain data, so the host can read a plugin's record before trusting anything else about it.
 struct AbiRecord {

@@ -2,11 +2,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "lmlab/error.hpp"
+#include "util/file_digest.hpp"
 
 namespace lmlab {
 
@@ -21,8 +25,9 @@ bool in(unsigned char b, unsigned char lo, unsigned char hi) { return b >= lo &&
 /// Table 3-7); checking the second byte against its lead-specific range is what rejects
 /// overlongs, surrogates and code points above U+10FFFF at the earliest byte, so that
 /// e.g. "E0 80" is two subparts while "E6 9D" (a truncated valid prefix) is one.
-void append_utf8(const std::vector<unsigned char>& bytes, std::string& out) {
-  const std::size_t n = bytes.size();
+void append_utf8(std::string_view text, std::string& out) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
   std::size_t i = 0;
   while (i < n) {
     const unsigned char lead = bytes[i];
@@ -62,7 +67,7 @@ void append_utf8(const std::vector<unsigned char>& bytes, std::string& out) {
       ++good;
     }
     if (good == length) {
-      out.append(reinterpret_cast<const char*>(bytes.data() + i), length);
+      out.append(text.data() + i, length);
     } else {
       out += replacement;
     }
@@ -82,6 +87,64 @@ std::string special_name(std::int64_t id) {
 
 }  // namespace
 
+std::int64_t SpecialIds::sentinel(std::int64_t i) const {
+  if (i < 0 || i >= n_sentinels) {
+    throw Error(n_sentinels == 0 ? "this tokenizer has no sentinel ids"
+                                 : "sentinel index " + std::to_string(i) + " is outside 0.." + std::to_string(n_sentinels - 1));
+  }
+  return first_sentinel + i;
+}
+
+bool SpecialIds::is_special(std::int64_t id) const {
+  if (id < 0) return false;
+  if (id == pad || id == bos || id == eos || id == mask || id == unk) return true;
+  return n_sentinels > 0 && id >= first_sentinel && id < first_sentinel + n_sentinels;
+}
+
+Tokenizer::~Tokenizer() = default;
+
+std::vector<std::int64_t> Tokenizer::newline_ids() const {
+  std::vector<std::int64_t> ids;
+  const std::int64_t n = vocab_size();
+  for (std::int64_t id = 0; id < n; ++id) {
+    const std::int64_t one[] = {id};
+    if (!special().is_special(id) && decode(one) == "\n") ids.push_back(id);
+  }
+  return ids;
+}
+
+void append_valid_utf8(std::string_view bytes, std::string& out) { append_utf8(bytes, out); }
+
+std::string file_sha256(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw DataError("cannot open " + file.string() + " to compute its digest");
+  Sha256 hash;
+  std::vector<char> buffer(1 << 20);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    hash.update(buffer.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  if (in.bad()) throw DataError("cannot read " + file.string() + " to compute its digest");
+  return to_hex(hash.digest());
+}
+
+std::string text_sha256(std::string_view text) {
+  Sha256 hash;
+  hash.update(text.data(), text.size());
+  return to_hex(hash.digest());
+}
+
+ByteTokenizer::ByteTokenizer() {
+  special_.pad = pad_id;
+  special_.bos = bos_id;
+  special_.eos = eos_id;
+  special_.mask = mask_id;
+  special_.first_sentinel = first_sentinel_id;
+  special_.n_sentinels = n_sentinels;
+  special_.ordinary_begin = 0;
+  special_.ordinary_end = n_bytes;
+}
+
 std::vector<std::int64_t> ByteTokenizer::encode(std::string_view text) const {
   std::vector<std::int64_t> ids;
   ids.reserve(text.size());
@@ -89,15 +152,15 @@ std::vector<std::int64_t> ByteTokenizer::encode(std::string_view text) const {
   return ids;
 }
 
-std::string ByteTokenizer::decode(const std::vector<std::int64_t>& ids) const {
+std::string ByteTokenizer::decode(std::span<const std::int64_t> ids) const {
   std::string out;
   out.reserve(ids.size());
   // Bytes are validated run by run: a special id in the middle of a multi-byte sequence
   // ends it, so the truncated prefix becomes U+FFFD like any other.
-  std::vector<unsigned char> run;
+  std::string run;
   for (const std::int64_t id : ids) {
     if (id >= 0 && id < n_bytes) {
-      run.push_back(static_cast<unsigned char>(id));
+      run.push_back(static_cast<char>(id));
       continue;
     }
     append_utf8(run, out);
@@ -112,6 +175,15 @@ std::string ByteTokenizer::decode(const std::vector<std::int64_t>& ids) const {
   return out;
 }
 
+std::string ByteTokenizer::piece(std::int64_t id) const {
+  if (is_special(id)) return special_name(id);
+  if (id < 0 || id >= n_bytes) return "<unknown " + std::to_string(id) + ">";
+  const auto b = static_cast<unsigned char>(id);
+  if (b >= 0x21 && b < 0x7F) return std::string(1, static_cast<char>(b));
+  static constexpr char hex[] = "0123456789ABCDEF";
+  return std::string("<0x") + hex[b >> 4] + hex[b & 15] + ">";
+}
+
 std::int64_t ByteTokenizer::sentinel(std::int64_t i) {
   if (i < 0 || i >= n_sentinels) {
     throw Error("sentinel index " + std::to_string(i) + " is outside 0.." + std::to_string(n_sentinels - 1));
@@ -119,6 +191,6 @@ std::int64_t ByteTokenizer::sentinel(std::int64_t i) {
   return first_sentinel_id + i;
 }
 
-bool ByteTokenizer::is_special(std::int64_t id) { return id >= pad_id && id < vocab_size; }
+bool ByteTokenizer::is_special(std::int64_t id) { return id >= pad_id && id < byte_vocab_size; }
 
 }  // namespace lmlab

@@ -91,7 +91,7 @@ void check_decoding_chains(const std::filesystem::path& file, const Experiment& 
   auto check = [&](const std::vector<PluginChoice>& chain, const std::string& path) {
     std::vector<std::shared_ptr<DecodingStep>> steps;
     for (const auto& d : chain) {
-      steps.push_back(make_plugin<DecodingStep>(registry, d.name, d.options, DecodingContext{ByteTokenizer::vocab_size}));
+      steps.push_back(make_plugin<DecodingStep>(registry, d.name, d.options, DecodingContext{ByteTokenizer::byte_vocab_size}));
     }
     if (steps.empty()) return;
     try {

@@ -117,7 +117,7 @@ std::vector<SampleText> write_samples(RunFile& file, const Plugins& plugins,
       out.push_back({named.name, prompt_texts[i], best_texts.back()});
     }
     write_entropy_curve(file, group, step, best);
-    file.append(group + "/metrics", metrics_row(step, best, metrics, as_tokens(prompts, best_tokens, ByteTokenizer::vocab_size),
+    file.append(group + "/metrics", metrics_row(step, best, metrics, as_tokens(prompts, best_tokens, ByteTokenizer::byte_vocab_size),
                                                 as_words(prompt_texts, best_texts)));
   }
   return out;

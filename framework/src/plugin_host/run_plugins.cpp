@@ -151,7 +151,7 @@ std::vector<RunMetric> build_metrics(const Experiment& e, const Registry& regist
   for (const auto& m : e.metrics) {
     const PluginInfo& info = registry.get<Metric>(m.name).info;
     auto metric = std::make_shared<GuardedMetric>(make_plugin<Metric>(registry, m.name, m.options,
-                                                                      MetricContext{ByteTokenizer::vocab_size}),
+                                                                      MetricContext{ByteTokenizer::byte_vocab_size}),
                                                   info);
     for (const auto& v : declared_values(m.name, *metric)) {
       if (v.empty() || v.find('/') != std::string::npos) {
@@ -178,7 +178,7 @@ void add_chain(std::vector<NamedChain>& decodings, const Registry& registry, con
   for (const auto& d : chain) {
     named.info.push_back(registry.get<DecodingStep>(d.name).info);
     steps.push_back(std::make_shared<GuardedStep>(
-        make_plugin<DecodingStep>(registry, d.name, d.options, DecodingContext{ByteTokenizer::vocab_size}),
+        make_plugin<DecodingStep>(registry, d.name, d.options, DecodingContext{ByteTokenizer::byte_vocab_size}),
         named.info.back()));
   }
   named.chain = std::make_shared<DecodingChain>(std::move(steps));
@@ -189,12 +189,12 @@ void add_chain(std::vector<NamedChain>& decodings, const Registry& registry, con
 
 Plugins build_plugins(const Experiment& e, const Registry& registry, const c10::Device& device) {
   Plugins p;
-  const ArchitectureContext arch_context{ByteTokenizer::vocab_size, e.data.block_size};
+  const ArchitectureContext arch_context{ByteTokenizer::byte_vocab_size, e.data.block_size};
   p.model.plugin = make_plugin<Architecture>(registry, e.model.name, e.model.options, arch_context);
   p.model.plugin->to(device);
   p.model.info = registry.get<Architecture>(e.model.name).info;
   static const ByteTokenizer tokenizer;
-  ObjectiveContext objective_context{ByteTokenizer::vocab_size, &tokenizer, {}};
+  ObjectiveContext objective_context{ByteTokenizer::byte_vocab_size, &tokenizer, {}};
   for (const auto& task : e.objective.tasks) {
     auto built = make_plugin<Objective>(registry, task.name, task.options, objective_context);
     objective_context.tasks.push_back(

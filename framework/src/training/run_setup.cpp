@@ -77,7 +77,7 @@ RunSetup set_up_run(const Experiment& e, const Registry& registry, const RunOpti
   const ByteTokenizer tokenizer;
   const Corpus corpus = load_corpus(e.data, tokenizer);
   const double unigram_ppl =
-      std::exp(unigram_cross_entropy(corpus.train, corpus.valid, ByteTokenizer::vocab_size));
+      std::exp(unigram_cross_entropy(corpus.train, corpus.valid, ByteTokenizer::byte_vocab_size));
   out << fmt::format("corpus {}: {} train / {} valid tokens; unigram baseline perplexity {:.2f}\n",
                      corpus.folder.string(), corpus.train.numel(), corpus.valid.numel(), unigram_ppl);
 
