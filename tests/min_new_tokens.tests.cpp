@@ -40,9 +40,9 @@ TEST_CASE("min_new_tokens: bans end-of-sequence exactly until count tokens are g
   check_logits(run(step, two, {{0, 1, 2, 0, 0, 0}, {4, 4, 4, 1, 1, 1}}, 3), two);
   // count 0 never bans.
   check_logits(run(make_step("min_new_tokens", toml::table{{"count", 0}, {"eos_id", 3}}), two, {{0}, {0}}, 1), two);
-  // The defaults: count 1, the byte tokenizer's eos.
+  // The defaults: count 1, the run's tokenizer's eos (here the byte tokenizer's).
   const std::int64_t vocab = lmlab::ByteTokenizer::byte_vocab_size, eos = lmlab::ByteTokenizer::eos_id;
-  const StepPtr defaults = make_step("min_new_tokens", {}, vocab);
+  const StepPtr defaults = lmlab::test::decoding_step("min_new_tokens", {}, vocab, eos);
   DecodeState first = state_for(Rows{std::vector<double>(static_cast<std::size_t>(vocab), 1.0)}, {{65, 66}}, 2);
   defaults->apply(first);
   CHECK(std::isinf(first.logits[0][eos].item<float>()));
@@ -55,8 +55,10 @@ TEST_CASE("min_new_tokens: bans end-of-sequence exactly until count tokens are g
 TEST_CASE("min_new_tokens: bad options are ConfigErrors naming the key", "[decoding][penalties]") {
   CHECK_THROWS_MATCHES(make_step("min_new_tokens", toml::table{{"count", -1}}), lmlab::ConfigError,
                        MessageContains("decoding.min_new_tokens.count"));
-  // The default eos (258) does not exist in a 5-token vocabulary.
+  // No eos from the tokenizer and none given; an eos outside the vocabulary.
   CHECK_THROWS_MATCHES(make_step("min_new_tokens"), lmlab::ConfigError, MessageContains("min_new_tokens.eos_id"));
+  CHECK_THROWS_MATCHES(lmlab::test::decoding_step("min_new_tokens", {}, 5, 258), lmlab::ConfigError,
+                       MessageContains("min_new_tokens.eos_id: 258 is outside"));
 }
 
 }  // namespace min_new_tokens_tests

@@ -31,14 +31,15 @@ lmlab::OptionSet<MaskedLmOptions> options() {
       .add("replace_with_mask", &O::replace_with_mask, "of the chosen tokens, the fraction replaced by the mask id",
            probability)
       .add("replace_with_random", &O::replace_with_random,
-           "of the chosen tokens, the fraction replaced by a random byte (the rest stay as they are)", probability)
+           "of the chosen tokens, the fraction replaced by a random text token (the rest stay as they are)", probability)
       .check("replace_with_mask + replace_with_random must be at most 1",
              [](const O& o) { return o.replace_with_mask + o.replace_with_random <= 1.0; });
 }
 
 class MaskedLm final : public lmlab::Objective {
  public:
-  MaskedLm(const MaskedLmOptions& o, std::int64_t vocab_size) : o_(o), vocab_size_(vocab_size) {}
+  MaskedLm(const MaskedLmOptions& o, std::int64_t vocab_size, const lmlab::SpecialIds& ids)
+      : o_(o), vocab_size_(vocab_size), ids_(ids) {}
 
   lmlab::LossOutput compute(lmlab::Architecture& model, const at::Tensor& block) override {
     if (block.dim() != 2 || block.size(1) < 2) {
@@ -53,9 +54,10 @@ class MaskedLm final : public lmlab::Objective {
     const at::Tensor to_mask = chosen.logical_and(how.lt(o_.replace_with_mask));                                 // (B, T)
     const at::Tensor to_random =
         chosen.logical_and(how.ge(o_.replace_with_mask)).logical_and(how.lt(o_.replace_with_mask + o_.replace_with_random));  // (B, T)
-    const at::Tensor random = at::randint(lmlab::ByteTokenizer::n_bytes, original.sizes(), original.options());   // (B, T)
-    const at::Tensor input =
-        at::where(to_random, random, original.masked_fill(to_mask, lmlab::ByteTokenizer::mask_id));  // (B, T)
+    // Random replacements are text ids only: a control id in the input would teach nothing.
+    const at::Tensor random =
+        at::randint(ids_.ordinary_begin, ids_.ordinary_end, original.sizes(), original.options());  // (B, T)
+    const at::Tensor input = at::where(to_random, random, original.masked_fill(to_mask, ids_.mask));  // (B, T)
 
     // Float32 whatever the model computed in: a log-softmax over the vocabulary loses too much in bf16.
     const at::Tensor logits = lmlab::at_least_float(model.forward(lmlab::ModelInput{input}).logits);  // (B, T, V)
@@ -80,6 +82,7 @@ class MaskedLm final : public lmlab::Objective {
  private:
   MaskedLmOptions o_;
   std::int64_t vocab_size_;
+  lmlab::SpecialIds ids_;
 };
 
 void register_plugins(lmlab::Registrar& r) {
@@ -87,12 +90,14 @@ void register_plugins(lmlab::Registrar& r) {
       "masked_lm", "BERT's masked LM: predict chosen tokens (80% masked, 10% random, 10% kept) from both sides",
       options(),
       [](const MaskedLmOptions& o, const lmlab::ObjectiveContext& context) {
-        if (context.vocab_size <= lmlab::ByteTokenizer::mask_id) {
-          throw std::invalid_argument(
-              fmt::format("masked_lm needs a vocabulary with the mask id {}, got {} ids", lmlab::ByteTokenizer::mask_id,
-                          context.vocab_size));
+        if (!context.tokenizer) throw std::invalid_argument("masked_lm needs the run's tokenizer");
+        const lmlab::SpecialIds& ids = context.tokenizer->special();
+        if (ids.mask < 0 || ids.mask >= context.vocab_size) {
+          throw std::invalid_argument(fmt::format("masked_lm needs a mask id within the model's {} ids; the "
+                                                  "tokenizer's is {}",
+                                                  context.vocab_size, ids.mask));
         }
-        return std::make_shared<MaskedLm>(o, context.vocab_size);
+        return std::make_shared<MaskedLm>(o, context.vocab_size, ids);
       },
       // Both sides of every position, from one stack: an encoder.
       {.needs = {.bidirectional = true, .has_encoder = false, .prefix = false}});

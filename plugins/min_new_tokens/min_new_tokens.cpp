@@ -15,21 +15,20 @@
 #include "lmlab/decoding.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/plugin.hpp"
-#include "lmlab/tokenizer.hpp"
 
 namespace {
 
 struct MinNewTokensOptions {
   std::int64_t count = 1;
-  std::int64_t eos_id = lmlab::ByteTokenizer::eos_id;
+  std::int64_t eos_id = -1;  // -1: the tokenizer's
 };
 
 lmlab::OptionSet<MinNewTokensOptions> options() {
   return lmlab::OptionSet<MinNewTokensOptions>{}
       .add("count", &MinNewTokensOptions::count, "end-of-sequence is banned until this many tokens are generated",
            {.min = 0.0})
-      .add("eos_id", &MinNewTokensOptions::eos_id, "the end-of-sequence id (the byte tokenizer's by default)",
-           {.min = 0.0});
+      .add("eos_id", &MinNewTokensOptions::eos_id, "the end-of-sequence id; -1: the run's tokenizer's",
+           {.min = -1.0});
 }
 
 class MinNewTokens final : public lmlab::Cloneable<MinNewTokens> {
@@ -57,12 +56,18 @@ class MinNewTokens final : public lmlab::Cloneable<MinNewTokens> {
 void register_plugins(lmlab::Registrar& r) {
   r.add<lmlab::DecodingStep>("min_new_tokens", "ban end-of-sequence until a minimum number of tokens is generated",
                              options(), [](const MinNewTokensOptions& o, const lmlab::DecodingContext& c) {
-                               if (c.vocab_size > 0 && o.eos_id >= c.vocab_size) {
+                               MinNewTokensOptions resolved = o;
+                               if (resolved.eos_id < 0) resolved.eos_id = c.eos_id;
+                               if (resolved.eos_id < 0) {
+                                 throw lmlab::ConfigError(
+                                     "min_new_tokens.eos_id: the tokenizer has no end-of-sequence id; set eos_id");
+                               }
+                               if (c.vocab_size > 0 && resolved.eos_id >= c.vocab_size) {
                                  throw lmlab::ConfigError(fmt::format(
-                                     "min_new_tokens.eos_id: {} is outside the vocabulary of {} ids", o.eos_id,
+                                     "min_new_tokens.eos_id: {} is outside the vocabulary of {} ids", resolved.eos_id,
                                      c.vocab_size));
                                }
-                               return std::make_shared<MinNewTokens>(o);
+                               return std::make_shared<MinNewTokens>(resolved);
                              });
 }
 

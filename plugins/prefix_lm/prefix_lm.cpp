@@ -35,7 +35,8 @@ lmlab::OptionSet<PrefixLmOptions> options() {
 
 class PrefixLm final : public lmlab::Objective {
  public:
-  PrefixLm(const PrefixLmOptions& o, std::int64_t vocab_size) : o_(o), vocab_size_(vocab_size) {}
+  PrefixLm(const PrefixLmOptions& o, std::int64_t vocab_size, const lmlab::SpecialIds& ids)
+      : o_(o), vocab_size_(vocab_size), ids_(ids) {}
 
   lmlab::LossOutput compute(lmlab::Architecture& model, const at::Tensor& block) override {
     if (block.dim() != 2 || block.size(1) < 2) {
@@ -91,15 +92,15 @@ class PrefixLm final : public lmlab::Objective {
     const std::int64_t P = longest_prefix, L = T + 1 - shortest_prefix;  // longest prefix, longest continuation
     const at::Tensor i = at::arange(P, block.options()).unsqueeze(0);                       // (1, P)
     const at::Tensor encoder_valid = i.lt(p.unsqueeze(1));                                   // (B, P)
-    const at::Tensor encoder = block.narrow(1, 0, P).masked_fill(encoder_valid.logical_not(), lmlab::ByteTokenizer::pad_id);  // (B, P)
+    const at::Tensor encoder = block.narrow(1, 0, P).masked_fill(encoder_valid.logical_not(), ids_.pad);  // (B, P)
     const at::Tensor j = at::arange(L, block.options()).unsqueeze(0);                       // (1, L)
     const at::Tensor source = p.unsqueeze(1) + j;                                            // (B, L): index of target j
     const at::Tensor decoder_valid = source.le(T);                                           // (B, L)
     const at::Tensor target = block.gather(1, source.clamp_max(T)).masked_fill(decoder_valid.logical_not(), lmlab::ignore_index);  // (B, L)
     // Teacher forcing: the decoder reads the start token, then the continuation shifted right.
     const at::Tensor previous = block.gather(1, (source - 1).clamp(0, T));                   // (B, L)
-    const at::Tensor decoder = at::where(j.eq(0), at::full_like(previous, lmlab::ByteTokenizer::bos_id), previous)
-                                   .masked_fill(decoder_valid.logical_not(), lmlab::ByteTokenizer::pad_id);  // (B, L)
+    const at::Tensor decoder = at::where(j.eq(0), at::full_like(previous, ids_.bos), previous)
+                                   .masked_fill(decoder_valid.logical_not(), ids_.pad);  // (B, L)
     lmlab::ModelInput in;
     in.tokens = decoder;
     in.padding_mask = decoder_valid;
@@ -110,6 +111,7 @@ class PrefixLm final : public lmlab::Objective {
 
   PrefixLmOptions o_;
   std::int64_t vocab_size_;
+  lmlab::SpecialIds ids_;
 };
 
 void register_plugins(lmlab::Registrar& r) {
@@ -119,11 +121,14 @@ void register_plugins(lmlab::Registrar& r) {
       "bidirectionally where the architecture can",
       options(),
       [](const PrefixLmOptions& o, const lmlab::ObjectiveContext& context) {
-        if (context.vocab_size <= lmlab::ByteTokenizer::bos_id) {
-          throw std::invalid_argument(fmt::format("prefix_lm needs a vocabulary with pad and bos ids, got {} ids",
-                                                  context.vocab_size));
+        if (!context.tokenizer) throw std::invalid_argument("prefix_lm needs the run's tokenizer");
+        const lmlab::SpecialIds& ids = context.tokenizer->special();
+        if (ids.pad < 0 || ids.bos < 0 || ids.pad >= context.vocab_size || ids.bos >= context.vocab_size) {
+          throw std::invalid_argument(fmt::format("prefix_lm needs pad and bos ids within the model's {} ids; the "
+                                                  "tokenizer's are pad {}, bos {}",
+                                                  context.vocab_size, ids.pad, ids.bos));
         }
-        return std::make_shared<PrefixLm>(o, context.vocab_size);
+        return std::make_shared<PrefixLm>(o, context.vocab_size, ids);
       },
       // A causal path for the continuation: causal_decoder, prefix_decoder, encoder_decoder.
       {.needs = {.generates = true}});

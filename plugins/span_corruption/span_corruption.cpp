@@ -20,8 +20,6 @@
 
 namespace {
 
-using lmlab::ByteTokenizer;
-
 struct SpanCorruptionOptions {
   double noise_density = 0.15;
   double mean_span_length = 3.0;
@@ -40,11 +38,11 @@ struct Layout {
   std::int64_t noise = 0, spans = 0;
 };
 
-Layout layout_of(std::int64_t n, const SpanCorruptionOptions& o) {
+Layout layout_of(std::int64_t n, const SpanCorruptionOptions& o, std::int64_t n_sentinels) {
   Layout l;
   l.noise = std::clamp<std::int64_t>(std::llround(static_cast<double>(n) * o.noise_density), 1, n - 1);
   l.spans = std::clamp<std::int64_t>(std::llround(static_cast<double>(l.noise) / o.mean_span_length), 1,
-                                     std::min({l.noise, n - l.noise, ByteTokenizer::n_sentinels}));
+                                     std::min({l.noise, n - l.noise, n_sentinels}));
   return l;
 }
 
@@ -63,7 +61,8 @@ std::vector<std::int64_t> random_partition(std::int64_t total, std::int64_t part
 
 class SpanCorruption final : public lmlab::Objective {
  public:
-  SpanCorruption(const SpanCorruptionOptions& o, std::int64_t vocab_size) : o_(o), vocab_size_(vocab_size) {}
+  SpanCorruption(const SpanCorruptionOptions& o, std::int64_t vocab_size, const lmlab::SpecialIds& ids)
+      : o_(o), vocab_size_(vocab_size), ids_(ids) {}
 
   lmlab::LossOutput compute(lmlab::Architecture& model, const at::Tensor& block) override {
     if (block.dim() != 2 || block.size(1) < 3) {
@@ -76,7 +75,7 @@ class SpanCorruption final : public lmlab::Objective {
     // in one sequence of at most T tokens, so it corrupts the longest prefix that fits.
     std::int64_t n = T + 1;
     while (!caps.has_encoder && n > 2 && concatenated_length(n) - 1 > T) --n;
-    const Layout l = layout_of(n, o_);
+    const Layout l = layout_of(n, o_, ids_.n_sentinels);
     const at::Tensor source = block.narrow(1, 0, n).to(at::kCPU);  // (B, n)
     std::vector<at::Tensor> inputs, targets;
     for (std::int64_t b = 0; b < block.size(0); ++b) {
@@ -93,7 +92,7 @@ class SpanCorruption final : public lmlab::Objective {
       lmlab::ModelInput in;
       in.encoder_tokens = input;
       // Teacher forcing: <bos>, then the target shifted right.
-      in.tokens = at::cat({at::full({B, 1}, ByteTokenizer::bos_id, target.options()), target.narrow(1, 0, L - 1)}, 1);  // (B, L)
+      in.tokens = at::cat({at::full({B, 1}, ids_.bos, target.options()), target.narrow(1, 0, L - 1)}, 1);  // (B, L)
       logits = lmlab::at_least_float(model.forward(in).logits);  // (B, L, V)
       labels = target;                                   // (B, L)
     } else {
@@ -123,7 +122,7 @@ class SpanCorruption final : public lmlab::Objective {
 
  private:
   std::int64_t concatenated_length(std::int64_t n) const {
-    const Layout l = layout_of(n, o_);
+    const Layout l = layout_of(n, o_, ids_.n_sentinels);
     return (n - l.noise + l.spans) + (l.noise + l.spans + 1);
   }
 
@@ -139,17 +138,18 @@ class SpanCorruption final : public lmlab::Objective {
     for (std::int64_t s = 0; s < l.spans; ++s) {
       input.insert(input.end(), t + at, t + at + kept[static_cast<std::size_t>(s)]);
       at += kept[static_cast<std::size_t>(s)];
-      input.push_back(ByteTokenizer::sentinel(s));
-      target.push_back(ByteTokenizer::sentinel(s));
+      input.push_back(ids_.sentinel(s));
+      target.push_back(ids_.sentinel(s));
       target.insert(target.end(), t + at, t + at + noise[static_cast<std::size_t>(s)]);
       at += noise[static_cast<std::size_t>(s)];
     }
-    target.push_back(ByteTokenizer::eos_id);
+    target.push_back(ids_.eos);
     return {at::tensor(input, at::kLong), at::tensor(target, at::kLong)};
   }
 
   SpanCorruptionOptions o_;
   std::int64_t vocab_size_;
+  lmlab::SpecialIds ids_;
 };
 
 void register_plugins(lmlab::Registrar& r) {
@@ -158,12 +158,18 @@ void register_plugins(lmlab::Registrar& r) {
       "T5's span corruption: spans of the input replaced by sentinels, the target lists what each replaced",
       options(),
       [](const SpanCorruptionOptions& o, const lmlab::ObjectiveContext& context) {
-        if (context.vocab_size < ByteTokenizer::byte_vocab_size) {
-          throw std::invalid_argument(fmt::format("span_corruption needs the byte tokenizer's {} ids (sentinels "
-                                                  "included), got {}",
-                                                  ByteTokenizer::byte_vocab_size, context.vocab_size));
+        if (!context.tokenizer) throw std::invalid_argument("span_corruption needs the run's tokenizer");
+        const lmlab::SpecialIds& ids = context.tokenizer->special();
+        if (ids.n_sentinels < 1 || ids.bos < 0 || ids.eos < 0) {
+          throw std::invalid_argument(fmt::format("span_corruption needs sentinel, bos and eos ids; the tokenizer has "
+                                                  "{} sentinels, bos {}, eos {}",
+                                                  ids.n_sentinels, ids.bos, ids.eos));
         }
-        return std::make_shared<SpanCorruption>(o, context.vocab_size);
+        if (context.vocab_size < context.tokenizer->vocab_size()) {
+          throw std::invalid_argument(fmt::format("span_corruption: the model's {} ids are fewer than the tokenizer's {}",
+                                                  context.vocab_size, context.tokenizer->vocab_size()));
+        }
+        return std::make_shared<SpanCorruption>(o, context.vocab_size, ids);
       },
       // A causal path for the target: causal_decoder, prefix_decoder, encoder_decoder.
       {.needs = {.generates = true}});

@@ -132,9 +132,10 @@ const Registry& builtin_plugins() {
   return registry;
 }
 
-std::shared_ptr<DecodingStep> decoding_step(const std::string& name, const toml::table& options, std::int64_t vocab) {
+std::shared_ptr<DecodingStep> decoding_step(const std::string& name, const toml::table& options, std::int64_t vocab,
+                                            std::int64_t eos_id) {
   const toml::table resolved = resolve_plugin<DecodingStep>(builtin_plugins(), name, options, "decoding." + name);
-  return make_plugin<DecodingStep>(builtin_plugins(), name, resolved, DecodingContext{vocab});
+  return make_plugin<DecodingStep>(builtin_plugins(), name, resolved, DecodingContext{vocab, eos_id});
 }
 
 RunOptions quiet_run(std::ostream& sink) {

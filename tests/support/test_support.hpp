@@ -100,9 +100,10 @@ std::string lmlab_binary();
 const Registry& builtin_plugins();
 
 /// Built-in decoding step `name`, its options resolved as an experiment file's would be
-/// (defaults filled, checks applied: a bad value is the ConfigError a user would see).
+/// (defaults filled, checks applied: a bad value is the ConfigError a user would see), for a run
+/// whose tokenizer has `vocab` ids and end-of-sequence `eos_id` (-1: none).
 std::shared_ptr<DecodingStep> decoding_step(const std::string& name, const toml::table& options = {},
-                                            std::int64_t vocab = 0);
+                                            std::int64_t vocab = 0, std::int64_t eos_id = -1);
 
 /// Options for run_experiment() that print to `sink` only, with no live progress line.
 RunOptions quiet_run(std::ostream& sink);

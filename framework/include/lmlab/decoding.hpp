@@ -18,6 +18,7 @@ class SearchStrategy;
 
 struct DecodingContext {
   std::int64_t vocab_size = 0;
+  std::int64_t eos_id = -1;  // the run's tokenizer's end of sequence; -1: none
 };
 
 /// What a step sees for one decoding position of a batch of sequences.

@@ -12,7 +12,7 @@
 
 namespace lmlab {
 
-class ByteTokenizer;
+class Tokenizer;
 
 class Objective;
 
@@ -27,8 +27,8 @@ struct NamedObjective {
 
 /// What the host gives an objective when it builds one.
 struct ObjectiveContext {
-  std::int64_t vocab_size = 0;
-  const ByteTokenizer* tokenizer = nullptr;
+  std::int64_t vocab_size = 0;          // of the model: at least the tokenizer's
+  const Tokenizer* tokenizer = nullptr;  // the run's; its special() ids are the ones to use (pad, bos, mask, sentinels)
   std::vector<NamedObjective> tasks;  // a composite objective's tasks, in the order `tasks` lists them
 };
 

@@ -18,6 +18,7 @@
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/tokenizer.hpp"
 #include "plugin_host/run_plugins.hpp"
+#include "plugin_host/run_tokenizer.hpp"
 #include "training/blas_kernels.hpp"
 #include "training/checkpoint.hpp"
 #include "training/runtime.hpp"
@@ -116,22 +117,25 @@ void run_generate(const GenerateRequest& request, PluginLoader& loader, const Re
 
   const int threads = configure_threads(e.experiment.threads);
   const c10::Device device = resolve_device(e.experiment.device);
-  Plugins plugins = build_plugins(e, registry, device);
+  // The checkpoint's config names its tokenizer; its recorded identity says the files are the same.
+  std::shared_ptr<const Tokenizer> tokenizer = build_tokenizer(registry, e.tokenizer);
+  check_tokenizer_identity(*tokenizer, read_checkpoint_tokenizer_identity(checkpoint),
+                           "checkpoint " + checkpoint.string(), e.tokenizer);
+  Plugins plugins = build_plugins(e, registry, device, tokenizer);
   const std::string trained_for = load_model_weights(checkpoint, *plugins.model.plugin, device);
   if (plugins.decodings.empty()) {
     throw ConfigError("the checkpoint's config has no decoding chain; give one with --set decoding.chain=[...]");
   }
   const NamedChain& chain = plugins.decodings.front();
 
-  const ByteTokenizer tokenizer;
   std::vector<std::vector<std::int64_t>> prompts;
-  for (const auto& p : request.prompts) prompts.push_back(tokenizer.encode(p));
+  for (const auto& p : request.prompts) prompts.push_back(tokenizer->encode(p));
   GenerateOptions options;
   options.max_new_tokens = request.max_new_tokens.value_or(e.eval.max_new_tokens);
   options.seed = static_cast<std::uint64_t>(request.seed.value_or(e.experiment.seed));
-  options.eos_id = ByteTokenizer::eos_id;
-  options.pad_id = ByteTokenizer::pad_id;
-  options.decoder_start_id = ByteTokenizer::bos_id;
+  options.eos_id = tokenizer->special().eos;
+  options.pad_id = tokenizer->special().pad;
+  options.decoder_start_id = tokenizer->special().bos;
   options.use_cache = request.use_cache;
   log << fmt::format("checkpoint {} (config {}): model {}, {} parameters; decoding '{}': {}; device {}, {} threads\n",
                      checkpoint.string(), trained_for, e.model.name,
@@ -175,7 +179,7 @@ void run_generate(const GenerateRequest& request, PluginLoader& loader, const Re
       const auto n = static_cast<double>(std::max<std::size_t>(1, c.tokens.size()));
       out << fmt::format("-- {}: {} tokens, score {:.4f}, log p {:.4f}, mean next-token entropy {:.4f} nats\n",
                          rank + 1, c.tokens.size(), c.score, c.logprob, entropy / n);
-      out << request.prompts[i] << tokenizer.decode(c.tokens) << "\n";
+      out << request.prompts[i] << tokenizer->decode(c.tokens) << "\n";
     }
     generated += static_cast<std::int64_t>(lists[i].front().tokens.size());
   }

@@ -25,7 +25,7 @@ struct ExperimentSection {
 
 struct DataSection {
   std::string corpus = "brown";  // "brown" (data/brown) or a folder holding train.txt, valid.txt[, test.txt]
-  std::string tokenizer = "byte";
+  std::string tokenizer = "byte";  // the tokenizer plugin; its options are [tokenizer]
   std::int64_t block_size = 256;
   std::string data_dir = "data";  // where named corpora live
 };
@@ -78,6 +78,7 @@ struct Experiment {
   DataSection data;
   TrainSection train;
   EvalSection eval;
+  PluginChoice tokenizer;  // data.tokenizer, with [tokenizer]'s options
   PluginChoice model;
   PluginChoice objective;
   std::vector<PluginChoice> regularisers;
@@ -87,6 +88,8 @@ struct Experiment {
   toml::table resolved;                // every section, every default filled in
   std::string config_hash;             // 16 hex digits of the resolved config's canonical text
   std::string run_id;                  // 16 hex digits of config_hash and the content hashes of the plugin libraries used
+  std::string tokenizer_identity;      // the tokenizer's (lmlab/tokenizer.hpp): its files' digest and options
+  std::int64_t vocab_size = 0;         // the tokenizer's: the model's vocabulary
   std::vector<std::string> plugin_hashes;  // "<kind> <name> <hash of its library>", one per plugin used, sorted
   std::string run_name;                // sweep point and seed, then the first 8 digits of run_id
   std::string sweep_label;             // the sweep point as the run name gives it ("n_layers=4,seed=2"); empty without [sweep]

@@ -23,6 +23,7 @@
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/regulariser.hpp"
 #include "lmlab/tokenizer.hpp"
+#include "plugin_host/run_tokenizer.hpp"
 #include "training/trainer.hpp"
 #include "util/suggest.hpp"
 
@@ -58,6 +59,8 @@ void add_plugin_hash(std::vector<std::string>& lines, const Registry& registry, 
 // Every plugin the run uses, with its library's hash: what run_id covers besides the config.
 std::vector<std::string> plugin_hashes(const Experiment& run, const Registry& registry) {
   std::vector<std::string> lines;
+  add_plugin_hash<Tokenizer>(lines, registry, run.tokenizer.name);
+  lines.push_back("tokenizer-identity " + run.tokenizer_identity);  // the files the options name
   add_plugin_hash<Architecture>(lines, registry, run.model.name);
   add_plugin_hash<Objective>(lines, registry, run.objective.name);
   for (const auto& task : run.objective.tasks) add_plugin_hash<Objective>(lines, registry, task.name);
@@ -87,11 +90,13 @@ void reject_overrides_of_axes(const std::filesystem::path& file, const SweepPoin
 
 // Each chain is built once here, so a chain that cannot decode (no selector, a selector before a
 // warper) is reported by `lmlab validate`, before any run starts.
-void check_decoding_chains(const std::filesystem::path& file, const Experiment& run, const Registry& registry) {
+void check_decoding_chains(const std::filesystem::path& file, const Experiment& run, const Registry& registry,
+                           const Tokenizer& tokenizer) {
+  const DecodingContext context{tokenizer.vocab_size(), tokenizer.special().eos};
   auto check = [&](const std::vector<PluginChoice>& chain, const std::string& path) {
     std::vector<std::shared_ptr<DecodingStep>> steps;
     for (const auto& d : chain) {
-      steps.push_back(make_plugin<DecodingStep>(registry, d.name, d.options, DecodingContext{ByteTokenizer::byte_vocab_size}));
+      steps.push_back(make_plugin<DecodingStep>(registry, d.name, d.options, context));
     }
     if (steps.empty()) return;
     try {
@@ -280,7 +285,10 @@ std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::
     loader.load_standard(plugin_paths_of(config), file.parent_path(),
                          fmt::format("experiment.plugin_paths in {}", file.string()));
     Experiment run = resolve_experiment(config, registry, file.string());
-    check_decoding_chains(file, run, registry);
+    const auto tokenizer = build_tokenizer(registry, run.tokenizer);
+    run.tokenizer_identity = tokenizer->identity();
+    run.vocab_size = tokenizer->vocab_size();
+    check_decoding_chains(file, run, registry, *tokenizer);
     check_compatibility(file, config, run, registry);
     run.plugin_hashes = plugin_hashes(run, registry);
     run.run_id = hash_text(run.config_hash + "\n" + join(run.plugin_hashes, "\n"));

@@ -25,8 +25,9 @@
 namespace lmlab {
 namespace {
 
-const std::vector<std::string> top_level_keys = {"base",  "data",      "decoding",     "eval",  "expect", "experiment", "metrics",
-                                                 "model", "objective", "regularisers", "slurm", "sweep",  "train"};
+const std::vector<std::string> top_level_keys = {"base",      "data",         "decoding", "eval",  "expect",
+                                                 "experiment", "metrics",     "model",    "objective", "regularisers",
+                                                 "slurm",     "sweep",        "tokenizer", "train"};
 
 constexpr Limits at_least(double min) { return Limits{.min = min}; }
 constexpr Limits above(double min) { return Limits{.min = min, .exclusive_min = true}; }
@@ -56,7 +57,8 @@ const OptionSet<DataSection>& data_options() {
   static const OptionSet<S> options =
       OptionSet<S>()
           .add("corpus", &S::corpus, "a named corpus under data_dir, or a folder with train.txt and valid.txt")
-          .add("tokenizer", &S::tokenizer, "how text becomes tokens", {"byte"})
+          .add("tokenizer", &S::tokenizer,
+               "the tokenizer plugin (lmlab plugins lists them); its options go in [tokenizer]")
           .add("block_size", &S::block_size, "tokens per training example", at_least(8))
           .add("data_dir", &S::data_dir, "where named corpora live")
           .check("corpus must not be empty", [](const S& s) { return !s.corpus.empty(); });
@@ -246,6 +248,25 @@ PluginChoice resolve_required(const toml::table& config, const Registry& registr
   return resolve_named<I>(registry, *table, section_name, name_key);
 }
 
+// data.tokenizer names the plugin and [tokenizer] holds its options, as [decoding] holds a
+// step's: byte-level experiments, which have no options, keep the config (and hash) they had.
+PluginChoice resolve_tokenizer(const toml::table& config, const Registry& registry, const std::string& name) {
+  static const toml::table no_options;
+  const toml::table* data = section(config, "data");
+  const toml::node* name_node = data ? data->get("tokenizer") : nullptr;
+  if (name_node) {
+    check_registered<Tokenizer>(registry, name, *name_node, "data.tokenizer");
+  } else {
+    const auto known = registry.names<Tokenizer>();
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      config_error(nullptr, "data.tokenizer",
+                   fmt::format("the default tokenizer '{}' is not loaded", name), known_plugins<Tokenizer>(registry));
+    }
+  }
+  const toml::table* options = section(config, "tokenizer");
+  return {name, resolve_plugin<Tokenizer>(registry, name, options ? *options : no_options, "tokenizer"), {}};
+}
+
 std::vector<PluginChoice> resolve_regularisers(const toml::table& config, const Registry& registry) {
   const toml::node* node = config.get("regularisers");
   if (!node) return {};
@@ -379,6 +400,7 @@ toml::table resolved_table(const Experiment& e) {
   out.insert("eval", eval_options().to_toml(e.eval));
   out.insert("model", with_name(e.model, "arch"));
   out.insert("objective", with_name(e.objective, "name"));
+  if (!e.tokenizer.options.empty()) out.insert("tokenizer", e.tokenizer.options);
   toml::array regularisers;
   for (const auto& r : e.regularisers) regularisers.push_back(with_name(r, "name"));
   out.insert("regularisers", std::move(regularisers));
@@ -429,6 +451,7 @@ Experiment resolve_experiment(const toml::table& config, const Registry& registr
   e.data = parse_section(config, "data", data_options());
   e.train = parse_section(config, "train", train_options());
   e.eval = parse_section(config, "eval", eval_options());
+  e.tokenizer = resolve_tokenizer(config, registry, e.data.tokenizer);
   e.model = resolve_required<Architecture>(config, registry, source, "model", "arch");
   e.objective = resolve_required<Objective>(config, registry, source, "objective", "name");
   e.regularisers = resolve_regularisers(config, registry);

@@ -61,8 +61,8 @@ void write_entropy_curve(RunFile& file, const std::string& group, std::int64_t s
 // One prompt's continuations: a `samples` row for each rank, a `positions` row for each position
 // of the best one.
 void write_continuations(RunFile& file, const std::string& group, std::int64_t step, std::size_t i,
-                         const std::string& prompt_text, const std::vector<Continuation>& list) {
-  static const ByteTokenizer tokenizer;
+                         const std::string& prompt_text, const std::vector<Continuation>& list,
+                         const Tokenizer& tokenizer) {
   const auto prompt_index = static_cast<std::int64_t>(i);
   for (std::size_t rank = 0; rank < list.size(); ++rank) {
     const Continuation& c = list[rank];
@@ -94,7 +94,7 @@ std::vector<SampleText> write_samples(RunFile& file, const Plugins& plugins,
                                       const std::vector<std::vector<std::int64_t>>& prompts,
                                       const GenerateOptions& options, std::int64_t step, const c10::Device& device,
                                       bool bf16) {
-  static const ByteTokenizer tokenizer;
+  const Tokenizer& tokenizer = *plugins.tokenizer;
   const std::vector<Metric*> metrics = metric_pointers(plugins);
   std::vector<std::string> prompt_texts;
   for (const auto& p : prompts) prompt_texts.push_back(tokenizer.decode(p));
@@ -109,7 +109,7 @@ std::vector<SampleText> write_samples(RunFile& file, const Plugins& plugins,
     std::vector<std::vector<std::int64_t>> best_tokens;
     std::vector<std::string> best_texts;
     for (std::size_t i = 0; i < prompts.size(); ++i) {
-      write_continuations(file, group, step, i, prompt_texts[i], lists[i]);
+      write_continuations(file, group, step, i, prompt_texts[i], lists[i], tokenizer);
       const Continuation& c = lists[i].front();
       best.push_back(c);
       best_tokens.push_back(c.tokens);
@@ -117,7 +117,7 @@ std::vector<SampleText> write_samples(RunFile& file, const Plugins& plugins,
       out.push_back({named.name, prompt_texts[i], best_texts.back()});
     }
     write_entropy_curve(file, group, step, best);
-    file.append(group + "/metrics", metrics_row(step, best, metrics, as_tokens(prompts, best_tokens, ByteTokenizer::byte_vocab_size),
+    file.append(group + "/metrics", metrics_row(step, best, metrics, as_tokens(prompts, best_tokens, tokenizer.vocab_size()),
                                                 as_words(prompt_texts, best_texts)));
   }
   return out;

@@ -13,6 +13,7 @@
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/search.hpp"
 #include "lmlab/tokenizer.hpp"
+#include "plugin_host/run_tokenizer.hpp"
 
 namespace lmlab {
 
@@ -144,14 +145,14 @@ std::vector<std::string> declared_values(const std::string& name, const Metric& 
   return names;
 }
 
-std::vector<RunMetric> build_metrics(const Experiment& e, const Registry& registry) {
+std::vector<RunMetric> build_metrics(const Experiment& e, const Registry& registry, std::int64_t vocab_size) {
   std::vector<RunMetric> built;
   // Value names become run-file columns: two metrics may not claim the same one.
   std::map<std::string, std::string> owner;
   for (const auto& m : e.metrics) {
     const PluginInfo& info = registry.get<Metric>(m.name).info;
     auto metric = std::make_shared<GuardedMetric>(make_plugin<Metric>(registry, m.name, m.options,
-                                                                      MetricContext{ByteTokenizer::byte_vocab_size}),
+                                                                      MetricContext{vocab_size}),
                                                   info);
     for (const auto& v : declared_values(m.name, *metric)) {
       if (v.empty() || v.find('/') != std::string::npos) {
@@ -171,14 +172,14 @@ std::vector<RunMetric> build_metrics(const Experiment& e, const Registry& regist
 
 // A decoding configuration's chain, each step guarded; nothing for an empty chain.
 void add_chain(std::vector<NamedChain>& decodings, const Registry& registry, const std::string& name,
-               const std::vector<PluginChoice>& chain) {
+               const std::vector<PluginChoice>& chain, const DecodingContext& context) {
   if (chain.empty()) return;
   NamedChain named{name, {}, {}};
   std::vector<std::shared_ptr<DecodingStep>> steps;
   for (const auto& d : chain) {
     named.info.push_back(registry.get<DecodingStep>(d.name).info);
     steps.push_back(std::make_shared<GuardedStep>(
-        make_plugin<DecodingStep>(registry, d.name, d.options, DecodingContext{ByteTokenizer::byte_vocab_size}),
+        make_plugin<DecodingStep>(registry, d.name, d.options, context),
         named.info.back()));
   }
   named.chain = std::make_shared<DecodingChain>(std::move(steps));
@@ -187,14 +188,16 @@ void add_chain(std::vector<NamedChain>& decodings, const Registry& registry, con
 
 }  // namespace
 
-Plugins build_plugins(const Experiment& e, const Registry& registry, const c10::Device& device) {
+Plugins build_plugins(const Experiment& e, const Registry& registry, const c10::Device& device,
+                      std::shared_ptr<const Tokenizer> tokenizer) {
   Plugins p;
-  const ArchitectureContext arch_context{ByteTokenizer::byte_vocab_size, e.data.block_size};
+  p.tokenizer = std::move(tokenizer);
+  const std::int64_t vocab_size = p.tokenizer->vocab_size();
+  const ArchitectureContext arch_context{vocab_size, e.data.block_size};
   p.model.plugin = make_plugin<Architecture>(registry, e.model.name, e.model.options, arch_context);
   p.model.plugin->to(device);
   p.model.info = registry.get<Architecture>(e.model.name).info;
-  static const ByteTokenizer tokenizer;
-  ObjectiveContext objective_context{ByteTokenizer::byte_vocab_size, &tokenizer, {}};
+  ObjectiveContext objective_context{vocab_size, p.tokenizer.get(), {}};
   for (const auto& task : e.objective.tasks) {
     auto built = make_plugin<Objective>(registry, task.name, task.options, objective_context);
     objective_context.tasks.push_back(
@@ -203,9 +206,10 @@ Plugins build_plugins(const Experiment& e, const Registry& registry, const c10::
   p.objective.plugin = make_plugin<Objective>(registry, e.objective.name, e.objective.options, objective_context);
   p.objective.info = registry.get<Objective>(e.objective.name).info;
   p.regularisers = build_regularisers(e, registry);
-  p.metrics = build_metrics(e, registry);
-  add_chain(p.decodings, registry, "default", e.decoding);
-  for (const auto& d : e.decoding_eval) add_chain(p.decodings, registry, d.name, d.chain);
+  p.metrics = build_metrics(e, registry, vocab_size);
+  const DecodingContext decoding_context{vocab_size, p.tokenizer->special().eos};
+  add_chain(p.decodings, registry, "default", e.decoding, decoding_context);
+  for (const auto& d : e.decoding_eval) add_chain(p.decodings, registry, d.name, d.chain, decoding_context);
   return p;
 }
 

@@ -19,6 +19,7 @@
 #include "lmlab/plugin_call.hpp"
 #include "lmlab/registry.hpp"
 #include "lmlab/regulariser.hpp"
+#include "lmlab/tokenizer.hpp"
 #include "results/run_file.hpp"
 
 namespace lmlab {
@@ -63,6 +64,7 @@ struct NamedChain {
 
 /// Everything built from the experiment's plugins, in the order the experiment lists them.
 struct Plugins {
+  std::shared_ptr<const Tokenizer> tokenizer;  // guarded: calls name its plugin
   RunModel model;
   RunObjective objective;
   std::vector<RunRegulariser> regularisers;
@@ -71,8 +73,9 @@ struct Plugins {
 };
 
 /// Builds every plugin the experiment names, the model on `device`, a composite objective's tasks
-/// first.
-Plugins build_plugins(const Experiment& e, const Registry& registry, const c10::Device& device);
+/// first, around the run's `tokenizer` (build_tokenizer: the corpus needs it before the plugins).
+Plugins build_plugins(const Experiment& e, const Registry& registry, const c10::Device& device,
+                      std::shared_ptr<const Tokenizer> tokenizer);
 
 /// The train/loss.<name> columns: the objective's declared components, then one per regulariser
 /// that adds a loss term.

@@ -170,7 +170,8 @@ void remove_checkpoint(const fs::path& file) {
 }
 
 void save_checkpoint(const fs::path& file, const CheckpointParts& parts, const TrainingState& state,
-                     const std::string& config_hash, const std::string& config) {
+                     const std::string& config_hash, const std::string& config,
+                     const std::string& tokenizer_identity) {
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model, optimizer;
   parts.model.save(model);
@@ -179,6 +180,7 @@ void save_checkpoint(const fs::path& file, const CheckpointParts& parts, const T
   archive.write("optimizer", optimizer);
   archive.write("config_hash", c10::IValue(config_hash));
   if (!config.empty()) archive.write("config", c10::IValue(config));
+  if (!tokenizer_identity.empty()) archive.write("tokenizer_identity", c10::IValue(tokenizer_identity));
   archive.write("rng_data", parts.data_generator.get_state());
   archive.write("rng_cpu", default_generator(c10::Device(c10::kCPU)).get_state());
   if (parts.device.is_cuda()) archive.write("rng_device", default_generator(parts.device).get_state());
@@ -332,6 +334,13 @@ std::string read_checkpoint_config(const fs::path& file) {
   }
   throw DataError(fmt::format("{} holds no config, and there is no run file {} beside it to read one from",
                               file.string(), run_file.string()));
+}
+
+std::string read_checkpoint_tokenizer_identity(const fs::path& file) {
+  torch::serialize::InputArchive archive;
+  read_archive(archive, file, c10::Device(c10::kCPU));
+  c10::IValue identity;
+  return archive.try_read("tokenizer_identity", identity) ? identity.toStringRef() : std::string();
 }
 
 fs::path find_checkpoint(const fs::path& from) {

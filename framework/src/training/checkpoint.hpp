@@ -49,10 +49,13 @@ struct CheckpointParts {
 /// Writes `file` sealed with a SHA-256 digest (util/file_digest.hpp) and atomically: a temporary
 /// file, fsync, rename, so a crash or a full disk mid-write keeps the previous checkpoint; that one
 /// stays beside the new one as `<file>.prev`. `config` is the run's resolved config text, kept so
-/// the checkpoint alone can rebuild its model. Throws DataError naming the file when it cannot be
-/// written (disk full, quota, EIO); the temporary is then removed.
+/// the checkpoint alone can rebuild its model, and `tokenizer_identity` the identity of the
+/// tokenizer that config names (lmlab/tokenizer.hpp), so that its files can be checked. Throws
+/// DataError naming the file when it cannot be written (disk full, quota, EIO); the temporary is
+/// then removed.
 void save_checkpoint(const std::filesystem::path& file, const CheckpointParts& parts, const TrainingState& state,
-                     const std::string& config_hash, const std::string& config = {});
+                     const std::string& config_hash, const std::string& config = {},
+                     const std::string& tokenizer_identity = {});
 
 /// Restores into `parts` and returns the counters. Every loader here checks the file's seal
 /// before reading anything from it: CorruptCheckpoint when it does not match. Throws DataError
@@ -82,6 +85,10 @@ std::string load_model_weights(const std::filesystem::path& file, torch::nn::Mod
 /// The resolved config text checkpoint `file` was written for: stored in it, or (older
 /// checkpoints) the `config` attribute of the run file beside it. Throws DataError when neither has one.
 std::string read_checkpoint_config(const std::filesystem::path& file);
+
+/// The tokenizer identity checkpoint `file` recorded; empty for checkpoints from before tokenizers
+/// were plugins (all of them byte-level).
+std::string read_checkpoint_tokenizer_identity(const std::filesystem::path& file);
 
 /// The checkpoint `from` names: a .ckpt file, or a results folder holding exactly one, so that
 /// `init_from` and `lmlab generate` need not spell a run's config hash. Throws DataError naming

@@ -28,8 +28,8 @@ EvalResult evaluate_and_sample(const Experiment& e, RunSetup& run, RunFile& file
     GenerateOptions g;
     g.max_new_tokens = e.eval.max_new_tokens;
     g.seed = static_cast<std::uint64_t>(e.experiment.seed);
-    g.pad_id = ByteTokenizer::pad_id;
-    g.decoder_start_id = ByteTokenizer::bos_id;
+    g.pad_id = plugins.tokenizer->special().pad;
+    g.decoder_start_id = plugins.tokenizer->special().bos;
     samples = write_samples(file, plugins, run.prompts, g, step, run.device, run.bf16);
   }
   file.flush();

@@ -8,6 +8,7 @@
 #include "build_info.hpp"
 #include "lmlab/capabilities.hpp"
 #include "lmlab/plugin_call.hpp"
+#include "lmlab/tokenizer.hpp"
 #include "results/run_reader.hpp"
 #include "training/checkpoint.hpp"
 #include "training/bf16_products.hpp"
@@ -66,6 +67,11 @@ void write_provenance(RunFile& file, const Experiment& e, const RunSetup& run) {
     file.set_attribute("cpu_bf16_products", run_attribute(nn::cpu_bf16_products()));
   }
   write_plugins(file, run.plugins);
+  // Which tokenizer made the ids every curve and sample of this file counts in.
+  const Tokenizer& tokenizer = *run.plugins.tokenizer;
+  file.set_attribute("tokenizer", e.tokenizer.name);
+  file.set_attribute("tokenizer.identity", tokenizer.identity());
+  file.set_attribute("tokenizer.vocab_size", tokenizer.vocab_size());
   const RunModel& model = run.plugins.model;
   const Accounting size = plugin_call(model.info, "accounting", [&] { return model.plugin->accounting(); });
   file.set_attribute("model.parameters", size.parameters);

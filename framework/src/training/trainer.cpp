@@ -47,7 +47,8 @@ struct OpenRun {
 
 void checkpoint(OpenRun& run) {
   run.file.flush();  // rows up to this step must be on disk before a resume may drop later ones
-  save_checkpoint(run.summary.checkpoint, run.setup.checkpoint_parts(), run.state, run.e.config_hash, run.config);
+  save_checkpoint(run.summary.checkpoint, run.setup.checkpoint_parts(), run.state, run.e.config_hash, run.config,
+                  run.e.tokenizer_identity);
 }
 
 // Trains from the state's step to train.steps, or until a stop: each step is trained, logged
