@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include "data/corpus.hpp"
+#include "data/prepared_corpus.hpp"
 #include "lmlab/error.hpp"
 #include "support/test_support.hpp"
 
@@ -25,6 +26,11 @@ DataSection folder_data(const std::filesystem::path& folder) {
   return data;
 }
 
+// The corpus as a run reads it: prepared with the byte tokenizer on first use, then mapped.
+lmlab::PreparedCorpus load_bytes(const DataSection& data) {
+  return lmlab::open_or_prepare(data, ByteTokenizer{}, lmlab::PrepareOptions{});
+}
+
 }  // namespace
 
 TEST_CASE("corpus: a generated corpus loads as int64 byte streams", "[corpus]") {
@@ -34,30 +40,32 @@ TEST_CASE("corpus: a generated corpus loads as int64 byte streams", "[corpus]") 
   const std::string valid_text = lmlab::test::read_file(tmp / "gen" / "valid.txt");
   const std::string test_text = lmlab::test::read_file(tmp / "gen" / "test.txt");
 
-  const lmlab::Corpus corpus = lmlab::load_corpus(folder_data(tmp / "gen"), ByteTokenizer{});
-  CHECK(corpus.folder == tmp / "gen");
-  REQUIRE(corpus.train.scalar_type() == at::kLong);
-  REQUIRE(corpus.train.dim() == 1);
-  CHECK(corpus.train.numel() == static_cast<std::int64_t>(train_text.size()));
-  CHECK(corpus.valid.numel() == static_cast<std::int64_t>(valid_text.size()));
-  CHECK(corpus.test.numel() == static_cast<std::int64_t>(test_text.size()));
-  const auto* ids = corpus.train.data_ptr<std::int64_t>();
+  const lmlab::PreparedCorpus corpus = load_bytes(folder_data(tmp / "gen"));
+  CHECK(corpus.source == tmp / "gen");
+  CHECK(corpus.folder.parent_path() == tmp / "gen" / "prepared");
+  CHECK(corpus.manifest.dtype == lmlab::TokenDtype::u16);
+  CHECK(corpus.train.size() == static_cast<std::int64_t>(train_text.size()));
+  CHECK(corpus.valid.size() == static_cast<std::int64_t>(valid_text.size()));
+  CHECK(corpus.test.size() == static_cast<std::int64_t>(test_text.size()));
+  const at::Tensor train = corpus.train.to_tensor();
+  REQUIRE(train.scalar_type() == at::kLong);
+  const auto* ids = train.data_ptr<std::int64_t>();
   bool same = true;
   for (std::size_t i = 0; i < train_text.size(); ++i) same = same && ids[i] == static_cast<unsigned char>(train_text[i]);
   CHECK(same);
-  CHECK(corpus.valid[0].item<std::int64_t>() == static_cast<unsigned char>(valid_text[0]));
-  CHECK(corpus.test[-1].item<std::int64_t>() == static_cast<unsigned char>(test_text.back()));
+  CHECK(corpus.valid.at(0) == static_cast<unsigned char>(valid_text[0]));
+  CHECK(corpus.test.at(corpus.test.size() - 1) == static_cast<unsigned char>(test_text.back()));
 }
 
 TEST_CASE("corpus: non-ASCII bytes stay in 0..255", "[corpus]") {
   lmlab::test::TempDir tmp;
   lmlab::test::write_file(tmp / "c" / "train.txt", "杭州是个好地方\n");
   lmlab::test::write_file(tmp / "c" / "valid.txt", "\xFF\x80");
-  const lmlab::Corpus corpus = lmlab::load_corpus(folder_data(tmp / "c"), ByteTokenizer{});
-  CHECK(corpus.train.numel() == 22);
-  CHECK(corpus.train[0].item<std::int64_t>() == 0xE6);
-  CHECK(corpus.valid[0].item<std::int64_t>() == 0xFF);
-  CHECK(corpus.valid[1].item<std::int64_t>() == 0x80);
+  const lmlab::PreparedCorpus corpus = load_bytes(folder_data(tmp / "c"));
+  CHECK(corpus.train.size() == 22);
+  CHECK(corpus.train.at(0) == 0xE6);
+  CHECK(corpus.valid.at(0) == 0xFF);
+  CHECK(corpus.valid.at(1) == 0x80);
 }
 
 TEST_CASE("corpus: a name is looked up under data_dir", "[corpus]") {
@@ -66,8 +74,8 @@ TEST_CASE("corpus: a name is looked up under data_dir", "[corpus]") {
   DataSection data;
   data.corpus = "tiny";
   data.data_dir = (tmp / "corpora").string();
-  CHECK(lmlab::corpus_folder(data) == tmp / "corpora" / "tiny");
-  CHECK(lmlab::load_corpus(data, ByteTokenizer{}).train.numel() > 4000);
+  CHECK(lmlab::corpus_path(data) == tmp / "corpora" / "tiny");
+  CHECK(load_bytes(data).train.size() > 4000);
 }
 
 TEST_CASE("corpus: missing folders and files are DataErrors naming them", "[corpus]") {
@@ -75,41 +83,41 @@ TEST_CASE("corpus: missing folders and files are DataErrors naming them", "[corp
   SECTION("missing brown folder mentions the fetch script") {
     DataSection data;
     data.data_dir = (tmp / "nowhere").string();
-    CHECK_THROWS_AS(lmlab::corpus_folder(data), lmlab::DataError);
-    CHECK_THROWS_WITH(lmlab::corpus_folder(data), Contains((tmp / "nowhere" / "brown").string()) &&
+    CHECK_THROWS_AS(lmlab::find_corpus(data), lmlab::DataError);
+    CHECK_THROWS_WITH(lmlab::find_corpus(data), Contains((tmp / "nowhere" / "brown").string()) &&
                                                       Contains("./scripts/fetch-brown"));
   }
   SECTION("missing named corpus does not mention the brown script") {
     DataSection data;
     data.corpus = "other";
     data.data_dir = tmp.path().string();
-    CHECK_THROWS_WITH(lmlab::load_corpus(data, ByteTokenizer{}),
+    CHECK_THROWS_WITH(load_bytes(data),
                       Contains((tmp / "other").string()) && !Contains("fetch-brown"));
   }
   SECTION("missing valid.txt") {
     lmlab::test::write_file(tmp / "c" / "train.txt", "some text");
-    CHECK_THROWS_AS(lmlab::load_corpus(folder_data(tmp / "c"), ByteTokenizer{}), lmlab::DataError);
-    CHECK_THROWS_WITH(lmlab::load_corpus(folder_data(tmp / "c"), ByteTokenizer{}),
+    CHECK_THROWS_AS(load_bytes(folder_data(tmp / "c")), lmlab::DataError);
+    CHECK_THROWS_WITH(load_bytes(folder_data(tmp / "c")),
                       Contains("valid.txt") && Contains((tmp / "c").string()));
   }
   SECTION("missing train.txt") {
     lmlab::test::write_file(tmp / "c" / "valid.txt", "some text");
-    CHECK_THROWS_WITH(lmlab::corpus_folder(folder_data(tmp / "c")), Contains("train.txt"));
+    CHECK_THROWS_WITH(lmlab::find_corpus(folder_data(tmp / "c")), Contains("train.txt"));
   }
   SECTION("missing brown files mention the fetch script") {
     lmlab::test::write_file(tmp / "brown" / "train.txt", "x");
     DataSection data;
     data.data_dir = tmp.path().string();
-    CHECK_THROWS_WITH(lmlab::corpus_folder(data), Contains("valid.txt") && Contains("fetch-brown"));
+    CHECK_THROWS_WITH(lmlab::find_corpus(data), Contains("valid.txt") && Contains("fetch-brown"));
   }
   SECTION("empty train or valid") {
     lmlab::test::write_file(tmp / "c" / "train.txt", "");
     lmlab::test::write_file(tmp / "c" / "valid.txt", "v");
-    CHECK_THROWS_WITH(lmlab::load_corpus(folder_data(tmp / "c"), ByteTokenizer{}),
+    CHECK_THROWS_WITH(load_bytes(folder_data(tmp / "c")),
                       Contains("train.txt") && Contains("empty"));
     lmlab::test::write_file(tmp / "c" / "train.txt", "t");
     lmlab::test::write_file(tmp / "c" / "valid.txt", "");
-    CHECK_THROWS_WITH(lmlab::load_corpus(folder_data(tmp / "c"), ByteTokenizer{}),
+    CHECK_THROWS_WITH(load_bytes(folder_data(tmp / "c")),
                       Contains("valid.txt") && Contains("empty"));
   }
 }
@@ -118,10 +126,10 @@ TEST_CASE("corpus: test split is optional", "[corpus]") {
   lmlab::test::TempDir tmp;
   lmlab::test::write_file(tmp / "c" / "train.txt", "train");
   lmlab::test::write_file(tmp / "c" / "valid.txt", "valid");
-  const lmlab::Corpus corpus = lmlab::load_corpus(folder_data(tmp / "c"), ByteTokenizer{});
-  CHECK(corpus.train.numel() == 5);
-  CHECK(corpus.test.numel() == 0);
-  CHECK(corpus.test.scalar_type() == at::kLong);
+  const lmlab::PreparedCorpus corpus = load_bytes(folder_data(tmp / "c"));
+  CHECK(corpus.train.size() == 5);
+  CHECK(corpus.test.size() == 0);
+  CHECK(corpus.test.to_tensor().scalar_type() == at::kLong);
 }
 
 TEST_CASE("corpus: unigram baseline on a hand-computed example", "[corpus]") {
@@ -140,7 +148,7 @@ TEST_CASE("corpus: unigram baseline on a hand-computed example", "[corpus]") {
 TEST_CASE("corpus: unigram baseline of a generated corpus lies below log(256)", "[corpus]") {
   lmlab::test::TempDir tmp;
   lmlab::test::write_generated_corpus(tmp / "gen", 20000);
-  const lmlab::Corpus corpus = lmlab::load_corpus(folder_data(tmp / "gen"), ByteTokenizer{});
+  const lmlab::PreparedCorpus corpus = load_bytes(folder_data(tmp / "gen"));
   const double h = lmlab::unigram_cross_entropy(corpus.train, corpus.valid, ByteTokenizer::byte_vocab_size);
   // About 25 distinct letters, space and punctuation: entropy near log(20), far from uniform.
   CHECK(h > 2.0);

@@ -1,6 +1,7 @@
 #include "training/run_setup.hpp"
 
 #include <cmath>
+#include <iostream>
 #include <optional>
 #include <string>
 #include <utility>
@@ -8,7 +9,7 @@
 #include <ATen/Context.h>
 #include <fmt/format.h>
 
-#include "data/corpus.hpp"
+#include "data/prepared_corpus.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/tokenizer.hpp"
 #include "results/run_file.hpp"
@@ -75,11 +76,15 @@ RunSetup set_up_run(const Experiment& e, const Registry& registry, const RunOpti
   if (device.is_cpu() && e.experiment.precision == "bf16") out << fmt::format("bf16 products: {}\n", products.describe());
 
   const ByteTokenizer tokenizer;
-  const Corpus corpus = load_corpus(e.data, tokenizer);
-  const double unigram_ppl =
-      std::exp(unigram_cross_entropy(corpus.train, corpus.valid, ByteTokenizer::byte_vocab_size));
-  out << fmt::format("corpus {}: {} train / {} valid tokens; unigram baseline perplexity {:.2f}\n",
-                     corpus.folder.string(), corpus.train.numel(), corpus.valid.numel(), unigram_ppl);
+  PrepareOptions prepare_options;  // prepared on first use, then memory-mapped from the cache
+  prepare_options.log = &out;
+  prepare_options.progress = &std::cerr;
+  const PreparedCorpus corpus = open_or_prepare(e.data, tokenizer, prepare_options);
+  const double unigram_ppl = std::exp(unigram_cross_entropy(corpus.train, corpus.valid, tokenizer.vocab_size()));
+  out << fmt::format("corpus {}: {} train / {} valid tokens ({}); unigram baseline perplexity {:.2f}\n",
+                     corpus.source.string(), corpus.train.size(), corpus.valid.size(), corpus.folder.string(),
+                     unigram_ppl);
+  const std::vector<std::int64_t> newline_ids = tokenizer.newline_ids(), space_ids = prompt_space_ids(tokenizer);
 
   seed_everything(static_cast<std::uint64_t>(e.experiment.seed), device);
   Plugins plugins = build_plugins(e, registry, device);
@@ -101,7 +106,7 @@ RunSetup set_up_run(const Experiment& e, const Registry& registry, const RunOpti
                   WindowSampler(corpus.train, window, static_cast<std::uint64_t>(e.experiment.seed) + 1),
                   eval_batch,
                   fixed_windows(corpus.valid, window, e.eval.batches * eval_batch),
-                  prompt_windows(corpus.valid, e.eval.prompts, e.eval.prompt_tokens)};
+                  prompt_windows(corpus.valid, e.eval.prompts, e.eval.prompt_tokens, newline_ids, space_ids)};
 }
 
 }  // namespace lmlab
