@@ -28,6 +28,12 @@ GeneratedText as_tokens(const std::vector<std::vector<std::int64_t>>& prompts,
   return GeneratedText{"tokens", prompts, continuations, vocab_size};
 }
 
+std::int64_t count_characters(std::string_view text) {
+  std::int64_t n = 0;
+  for (const char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
 GeneratedText as_words(const std::vector<std::string>& prompts, const std::vector<std::string>& continuations) {
   WordVocabulary vocabulary;
   GeneratedText out{"words", {}, {}, 0};

@@ -24,6 +24,10 @@ class WordVocabulary {
   std::unordered_map<std::string, std::int64_t> ids_;
 };
 
+/// Unicode characters (code points) of UTF-8 `text`: bytes that do not continue a sequence. Papers
+/// that compare tokenizers normalise by characters, which every tokenizer of a text shares.
+std::int64_t count_characters(std::string_view text);
+
 /// Continuations (and their prompts) as model tokens.
 GeneratedText as_tokens(const std::vector<std::vector<std::int64_t>>& prompts,
                         const std::vector<std::vector<std::int64_t>>& continuations, std::int64_t vocab_size);

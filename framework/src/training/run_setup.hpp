@@ -34,6 +34,9 @@ struct RunSetup {
   std::int64_t eval_batch = 0;                     // eval.batch_size, or train.batch_size when 0
   at::Tensor eval_windows;                         // (N, T+1) the fixed validation windows
   std::vector<std::vector<std::int64_t>> prompts;  // generation prompts from the validation text
+  /// Characters of the text the validation windows predict (each window less its first token),
+  /// for bits per character; counted at the first evaluation, -1 until then.
+  std::int64_t eval_characters = -1;
 
   Architecture& model() const { return *plugins.model.plugin; }
   /// What a checkpoint saves and restores of this run besides its counters.
