@@ -159,6 +159,11 @@ TEST_CASE("sentencepiece: ids and pieces are python3-sentencepiece's on mixed te
     // Identity normalisation and byte fallback: the text comes back whole, as the library decodes it.
     CHECK(tok->decode(ids) == text);
     CHECK(ref["decoded"].get<std::string>() == text);
+    // A text long enough to be encoded in parts (PartEncoder) gives the whole text's ids.
+    std::string long_text;
+    for (int i = 0; i < 6; ++i) long_text += mixed_text();
+    REQUIRE(long_text.size() > 20000);
+    CHECK(tok->encode(long_text) == as_ids(python_reference(model, long_text, dir)["ids"]));
     // Line by line too: each line's own dummy prefix.
     const std::string line = "  杭州是个好地方 🙂 <mask>x";
     CHECK(tok->encode(line) == as_ids(python_reference(model, line, dir)["ids"]));
@@ -217,6 +222,11 @@ TEST_CASE("sentencepiece: published layouts keep their ids, and what they lack i
   CHECK(s.ordinary_end == 300);
   const std::string text = mixed_text().substr(0, mixed_text().find('\n', 600) + 1);
   CHECK(tok->encode(text) == as_ids(python_reference(t5, text, dir)["ids"]));
+  // Its normaliser turns line breaks into spaces and merges them: a long text is encoded whole.
+  std::string long_text;
+  for (int i = 0; i < 40; ++i) long_text += text + " \n \n";
+  REQUIRE(long_text.size() > 20000);
+  CHECK(tok->encode(long_text) == as_ids(python_reference(t5, long_text, dir)["ids"]));
 
   // LLaMA's: unk 0, bos 1, eos 2, no pad, byte fallback.
   const fs::path llama = python_trained(dir, "llama", 400, "unk_id=0, bos_id=1, eos_id=2, pad_id=-1, byte_fallback=True");

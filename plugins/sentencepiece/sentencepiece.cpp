@@ -18,6 +18,7 @@
 #include "lmlab/error.hpp"
 #include "lmlab/plugin.hpp"
 #include "lmlab/tokenizer.hpp"
+#include "part_encoder.hpp"
 #include "special_pieces.hpp"
 
 namespace {
@@ -71,6 +72,7 @@ class SentencePieceTokenizer final : public lmlab::Tokenizer {
     const std::string bytes = read_model_file(file);
     model_ = lmlab_sentencepiece::open_model(bytes, file);
     special_ = lmlab_sentencepiece::find_special_pieces(*model_, sentinels, file.string());
+    parts_ = std::make_unique<lmlab_sentencepiece::PartEncoder>(*model_, bytes);
     byte_.resize(static_cast<std::size_t>(special_.model_size), -1);
     for (std::int64_t id = 0; id < special_.model_size; ++id) {
       if (model_->is_byte(static_cast<int>(id))) byte_[id] = byte_of(model_->piece(static_cast<int>(id)));
@@ -80,9 +82,7 @@ class SentencePieceTokenizer final : public lmlab::Tokenizer {
   }
 
   std::vector<std::int64_t> encode(std::string_view text) const override {
-    std::vector<int> ids;
-    std::string error;
-    if (!model_->encode(text, ids, error)) throw lmlab::Error("sentencepiece could not encode the text: " + error);
+    const std::vector<int> ids = parts_->encode(text);
     return {ids.begin(), ids.end()};
   }
 
@@ -150,6 +150,7 @@ class SentencePieceTokenizer final : public lmlab::Tokenizer {
   }
 
   std::unique_ptr<lmlab_sentencepiece::Model> model_;
+  std::unique_ptr<lmlab_sentencepiece::PartEncoder> parts_;
   SpecialPieces special_;
   std::vector<int> byte_;  // the byte of each byte-fallback piece, -1 for other pieces
   std::string identity_;
