@@ -8,6 +8,7 @@
 
 #include "lmlab/nn/linear.hpp"
 #include "nn/cpu_bf16_products.hpp"
+#include "nn/rounded_weights.hpp"
 #include "training/runtime.hpp"
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
@@ -102,6 +103,40 @@ TEST_CASE("linear: float64 stays float64, as autocast leaves it", "[linear]") {
   const at::Tensor x = at::randn({3, 4}, at::kDouble), w = at::randn({2, 4}, at::kDouble);
   lmlab::AutocastScope autocast(c10::Device(c10::kCPU), true);
   CHECK(lmlab::nn::linear(x, w).scalar_type() == at::kDouble);
+}
+
+}  // namespace linear_tests
+
+namespace linear_tests {
+
+TEST_CASE("linear: without gradients, bf16 on float32 kernels gives the same numbers, weights rounded once per scope",
+          "[linear]") {
+  ProductsScope scope(CpuBf16Products::float32_kernels);
+  at::manual_seed(23);
+  const at::Tensor x = at::randn({40, 64}), b = at::randn({48});
+  at::Tensor w = at::randn({48, 64}) * 0.1;
+  const auto round = [](const at::Tensor& t) { return t.to(at::kBFloat16).to(at::kFloat); };
+  const at::Tensor doubled_expected = round(x).matmul(round(w * 2.0).t()).to(at::kBFloat16);  // (40, 48), no autocast
+  lmlab::AutocastScope autocast(c10::Device(c10::kCPU), true);
+  const at::Tensor with_grad = lmlab::nn::linear(x, w.detach().requires_grad_(), b).detach();  // (40, 48) bf16
+  at::NoGradGuard no_grad;
+  const at::Tensor y = lmlab::nn::linear(x, w, b);  // (40, 48) bf16, no autograd node
+  CHECK(y.scalar_type() == at::kBFloat16);
+  CHECK(at::equal(y, with_grad));  // the same float32 product of the same rounded operands
+  // A few rows (a decoding step) through the thin-product kernel: the same up to the order of the
+  // float32 sums, so at most one bf16 rounding step apart.
+  const at::Tensor few = lmlab::nn::linear(x.narrow(0, 0, 4), w, b);  // (4, 48)
+  CHECK(at::allclose(few.to(at::kFloat), with_grad.narrow(0, 0, 4).to(at::kFloat), 1e-2, 1e-2));
+  {
+    lmlab::nn::RoundedWeightScope cached;
+    const at::Tensor first = lmlab::nn::linear(x, w, b);
+    CHECK(at::equal(first, y));
+    // A weight changed in place (its version moves on) is rounded afresh, not served stale.
+    w.mul_(2.0);
+    const at::Tensor doubled = lmlab::nn::linear(x, w);
+    CHECK(at::equal(doubled, doubled_expected));
+    CHECK_FALSE(at::equal(doubled, lmlab::nn::linear(x, w * 0.5)));
+  }
 }
 
 }  // namespace linear_tests

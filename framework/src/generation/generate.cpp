@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <c10/core/InferenceMode.h>
 
+#include "nn/rounded_weights.hpp"
 #include "lmlab/stepper.hpp"
 #include "nn/eval_mode.hpp"
 
@@ -101,6 +102,7 @@ std::vector<std::vector<Continuation>> decode(Architecture& model, DecodingStep&
   // Inference mode rather than no-grad: tensors made here never meet autograd, so each op skips
   // autograd's dispatch and view tracking, which is most of a small model's per-token cost.
   c10::InferenceMode inference;
+  nn::RoundedWeightScope rounded_weights;  // bf16 on float32 kernels: each weight rounded once, not per token
   EvalModeScope eval_mode(model);
   // Created once per call: each sequence's stream advances only with its own draws, so what it
   // samples does not depend on which other sequences share its batch.

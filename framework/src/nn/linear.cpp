@@ -11,6 +11,7 @@
 
 #include "nn/cpu_bf16_products.hpp"
 #include "nn/cpu_thin_products.hpp"
+#include "nn/rounded_weights.hpp"
 
 namespace lmlab::nn {
 
@@ -78,6 +79,16 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
   };
   if (x.device().is_cpu() && cpu_bf16_products() == CpuBf16Products::float32_kernels && cpu_bf16_autocast() &&
       castable(x) && castable(weight)) {
+    if (!at::GradMode::is_enabled()) {
+      // Nothing to save for a backward pass; while generating, the rounded weights are cached.
+      c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+      const at::Tensor x32 = rounded(x);                                       // (..., C_in) float32
+      const at::Tensor w32 = rounded_weight(weight);                           // (C_out, C_in) float32
+      const at::Tensor b32 = bias.defined() ? rounded(bias) : at::Tensor();  // (C_out) or undefined
+      const at::Tensor y = thin_product_applies(x32, w32, b32) ? thin_product(x32, w32, b32)
+                                                               : at::linear(x32, w32, b32);  // (..., C_out)
+      return y.to(at::kBFloat16);                                             // (..., C_out)
+    }
     const at::Tensor no_bias = bias.defined() ? bias : at::empty({0}, weight.options());
     return Bf16ProductOnFloat32::apply(x, weight, no_bias);  // (..., C_out) bf16
   }

@@ -1,0 +1,33 @@
+/// bf16-rounded float32 copies of weights, kept while a generation runs. Under CPU bf16 autocast
+/// with the float32-kernel products (nn/cpu_bf16_products.hpp), every product rounds its weight to
+/// bf16 first; in training the weight changes every step, but while decoding it does not, and a
+/// step of a few rows would otherwise spend more time rounding its weights than multiplying
+/// them. Host-internal: generation opens the scope, lmlab::nn::linear reads it.
+#pragma once
+#include <memory>
+
+#include <ATen/core/Tensor.h>
+
+namespace lmlab::nn {
+
+/// While one lives on a thread, rounded_weight() on that thread caches what it rounds. Weights must
+/// not change while it lives (a version bump is caught and rounds afresh). Nested scopes share the
+/// outer one's cache.
+class RoundedWeightScope {
+ public:
+  RoundedWeightScope();
+  ~RoundedWeightScope();
+  RoundedWeightScope(const RoundedWeightScope&) = delete;
+  RoundedWeightScope& operator=(const RoundedWeightScope&) = delete;
+
+  struct Cache;
+
+ private:
+  std::unique_ptr<Cache> cache_;  // null when an outer scope holds the thread's cache
+};
+
+/// `weight` (float32 or bf16) rounded to bf16 and held in float32: from the cache when a scope is
+/// open on this thread, else computed.
+at::Tensor rounded_weight(const at::Tensor& weight);
+
+}  // namespace lmlab::nn
