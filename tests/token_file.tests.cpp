@@ -3,9 +3,11 @@
 // from a memory-mapped split.
 #include "support/catch.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -89,7 +91,7 @@ fs::path write_tokens(const fs::path& file, const std::vector<std::int64_t>& ids
   return file;
 }
 
-lmlab::PrepareOptions quiet_prepare(std::size_t chunk_bytes = std::size_t{4} << 20, int threads = 1) {
+lmlab::PrepareOptions quiet_prepare(std::size_t chunk_bytes = lmlab::PrepareOptions{}.chunk_bytes, int threads = 1) {
   lmlab::PrepareOptions options;
   options.chunk_bytes = chunk_bytes;
   options.threads = threads;
@@ -103,7 +105,7 @@ TEST_CASE("token files: uint16 and uint32 ids round-trip through a mapped file",
   const std::vector<std::int64_t> small = {0, 1, 359, 65535, 7};
   const std::vector<std::int64_t> wide = {0, 65536, 70000, 4294967295LL, 3};
   for (const auto& [ids, dtype, vocab] : {std::tuple{small, lmlab::TokenDtype::u16, std::int64_t{65536}},
-                                           std::tuple{wide, lmlab::TokenDtype::u32, std::int64_t{1} << 32}}) {
+                                          std::tuple{wide, lmlab::TokenDtype::u32, std::int64_t{1} << 32}}) {
     const fs::path file = write_tokens(tmp / std::string(lmlab::dtype_name(dtype)), ids, dtype, vocab);
     CHECK(fs::file_size(file) == ids.size() * lmlab::dtype_bytes(dtype) + lmlab::seal_size);
     CHECK_FALSE(fs::exists(file.string() + ".tmp"));
@@ -136,7 +138,8 @@ TEST_CASE("token files: a cut-short, damaged or foreign file is refused", "[toke
   SECTION("a count that disagrees with the size") {
     CHECK_THROWS_WITH(lmlab::TokenFile::open(file, lmlab::TokenDtype::u16, 1001, Access::random, false),
                       Contains(file.string()) && Contains("cut short"));
-    CHECK_THROWS_AS(lmlab::TokenFile::open(file, lmlab::TokenDtype::u32, 1000, Access::random, false), lmlab::DataError);
+    CHECK_THROWS_AS(lmlab::TokenFile::open(file, lmlab::TokenDtype::u32, 1000, Access::random, false),
+                    lmlab::DataError);
     CHECK_THROWS_AS(lmlab::TokenFile::open(file, lmlab::TokenDtype::u16, -5, Access::random, false), lmlab::DataError);
     CHECK_THROWS_AS(lmlab::TokenFile::open(file, lmlab::TokenDtype::u16, INT64_MAX, Access::random, false),
                     lmlab::DataError);
@@ -166,8 +169,8 @@ TEST_CASE("prepared manifests: hostile or damaged manifests are DataErrors namin
   lmlab::test::TempDir tmp;
   lmlab::test::write_file(tmp / "c" / "train.txt", "some training text\n");
   lmlab::test::write_file(tmp / "c" / "valid.txt", "valid text\n");
-  const auto prepared =
-      lmlab::prepare_into(lmlab::find_corpus(corpus_at(tmp / "c")), lmlab::ByteTokenizer{}, tmp / "p", quiet_prepare(), false);
+  const auto prepared = lmlab::prepare_into(lmlab::find_corpus(corpus_at(tmp / "c")), lmlab::ByteTokenizer{}, tmp / "p",
+                                            quiet_prepare(), false);
   const fs::path manifest = tmp / "p" / "manifest.json";
   const std::string good = lmlab::test::read_file(manifest);
   CHECK(lmlab::read_token_manifest(manifest).split("train")->tokens == 19);
@@ -229,6 +232,11 @@ TEST_CASE("prepared corpus: a preparation made by another tokenizer is refused, 
   lmlab::prepare_into(lmlab::find_corpus(corpus_at(tmp / "c")), bytes, tmp / "out", quiet_prepare(), false);
   CHECK_THROWS_WITH(lmlab::open_or_prepare(corpus_at(tmp / "out"), renamed, quiet_prepare()),
                     Contains("byte:v1") && Contains("byte:v2") && Contains("lmlab prepare") && Contains("--force"));
+  // So is one encoded in chunks of another size (SentencePiece's ids may differ at their edges).
+  lmlab::prepare_into(lmlab::find_corpus(corpus_at(tmp / "c")), bytes, tmp / "small", quiet_prepare(1000), false);
+  CHECK_THROWS_WITH(lmlab::open_or_prepare(corpus_at(tmp / "small"), bytes, quiet_prepare()),
+                    Contains("1000 bytes at a time"));
+  CHECK_NOTHROW(lmlab::open_or_prepare(corpus_at(tmp / "small"), bytes, quiet_prepare(1000)));
   // A cached manifest edited to claim another identity is refused too.
   const fs::path manifest = first.folder / "manifest.json";
   std::string text = lmlab::test::read_file(manifest);
@@ -320,12 +328,9 @@ TEST_CASE("prepared corpus: malformed .jsonl lines name the file and line", "[to
   lmlab::test::TempDir tmp;
   const std::string good = "{\"text\": \"fine\"}\n{\"text\": \"also fine\"}\n";
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"{\"text\": \"cut", "not valid JSON"},
-      {"[\"text\"]", "expected an object"},
-      {"{\"body\": \"x\"}", "no \"text\" field"},
-      {"{\"text\": 42}", "not a string"},
-      {"\"just a string\"", "expected an object"},
-      {std::string(5000, '{'), "not valid JSON"},
+      {"{\"text\": \"cut", "not valid JSON"},      {"[\"text\"]", "expected an object"},
+      {"{\"body\": \"x\"}", "no \"text\" field"},  {"{\"text\": 42}", "not a string"},
+      {"\"just a string\"", "expected an object"}, {std::string(5000, '{'), "not valid JSON"},
   };
   for (const auto& [line, what] : cases) {
     CAPTURE(what);
@@ -349,8 +354,10 @@ TEST_CASE("prepared corpus: chunk size and threads do not change the ids", "[tok
   const auto whole = lmlab::prepare_into(corpus, bytes, tmp / "whole", quiet_prepare(), false);
   const auto chunked = lmlab::prepare_into(corpus, bytes, tmp / "chunked", quiet_prepare(100, 4), false);
   CHECK(text_of(whole.train) == train_text);
-  CHECK(lmlab::test::read_file(tmp / "whole" / "train.tokens") == lmlab::test::read_file(tmp / "chunked" / "train.tokens"));
-  CHECK(lmlab::test::read_file(tmp / "whole" / "test.tokens") == lmlab::test::read_file(tmp / "chunked" / "test.tokens"));
+  CHECK(lmlab::test::read_file(tmp / "whole" / "train.tokens") ==
+        lmlab::test::read_file(tmp / "chunked" / "train.tokens"));
+  CHECK(lmlab::test::read_file(tmp / "whole" / "test.tokens") ==
+        lmlab::test::read_file(tmp / "chunked" / "test.tokens"));
   const auto wide_prepared = lmlab::prepare_into(corpus, wide, tmp / "wide", quiet_prepare(1000, 3), false);
   CHECK(wide_prepared.manifest.dtype == lmlab::TokenDtype::u32);
   CHECK(wide.decode(ids_of(wide_prepared.train)) == train_text);
@@ -358,11 +365,11 @@ TEST_CASE("prepared corpus: chunk size and threads do not change the ids", "[tok
 }
 
 TEST_CASE("prepared corpus: chunks end after a newline that a word follows", "[token_file]") {
-  CHECK(lmlab::chunk_cut("ab\ncd\n\nef\n  gh", 100) == 7);   // before "ef"
-  CHECK(lmlab::chunk_cut("ab\ncd\n\nef\n  gh", 6) == 3);     // the limit leaves only "ab\n" + a word
-  CHECK(lmlab::chunk_cut("ab\n\n\n  ", 7) == 5);              // only newlines that whitespace follows
-  CHECK(lmlab::chunk_cut("abcdef", 4) == 4);                  // no newline: at the limit
-  CHECK(lmlab::chunk_cut("ab\xe6\x9d\xad", 4) == 2);          // never inside a UTF-8 character
+  CHECK(lmlab::chunk_cut("ab\ncd\n\nef\n  gh", 100) == 7);  // before "ef"
+  CHECK(lmlab::chunk_cut("ab\ncd\n\nef\n  gh", 6) == 3);    // the limit leaves only "ab\n" + a word
+  CHECK(lmlab::chunk_cut("ab\n\n\n  ", 7) == 5);            // only newlines that whitespace follows
+  CHECK(lmlab::chunk_cut("abcdef", 4) == 4);                // no newline: at the limit
+  CHECK(lmlab::chunk_cut("ab\xe6\x9d\xad", 4) == 2);        // never inside a UTF-8 character
 }
 
 TEST_CASE("prepared corpus: windows from the mapped file equal the int64 tensor's for the same seed", "[token_file]") {
@@ -392,6 +399,40 @@ TEST_CASE("prepared corpus: windows from the mapped file equal the int64 tensor'
   CHECK(lmlab::prompt_space_ids(lmlab::ByteTokenizer{}) == std::vector<std::int64_t>{' '});
   CHECK(lmlab::unigram_cross_entropy(prepared.train, prepared.valid, 360) ==
         Approx(lmlab::unigram_cross_entropy(tensor, valid, 360)).epsilon(1e-12));
+}
+
+TEST_CASE("prepared corpus: training windows from a mapped file and from an int64 tensor, timed", "[.timing]") {
+  // 50M ids (100 MB as uint16, 400 MB as int64): batches as the quickstart draws them (32 x 129).
+  lmlab::test::TempDir tmp;
+  const std::int64_t n = 50'000'000, batch = 32, window = 129, draws = 2000;
+  const at::Tensor tensor = at::randint(0, 360, {n}, at::kLong);
+  write_tokens(tmp / "t.tokens",
+               std::vector<std::int64_t>(tensor.data_ptr<std::int64_t>(), tensor.data_ptr<std::int64_t>() + n),
+               lmlab::TokenDtype::u16, 360);
+  const auto mapped =
+      lmlab::TokenFile::open(tmp / "t.tokens", lmlab::TokenDtype::u16, n, lmlab::TokenFile::Access::random, false);
+  lmlab::WindowSampler sampler(mapped, window, 7);
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(7);
+  const auto seconds = [](auto&& fn) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  bool same = true;
+  const double old_s = seconds([&] {
+    for (int i = 0; i < draws; ++i) {
+      const auto starts = at::randint(0, n - window + 1, {batch, 1}, generator, at::kLong);
+      const auto index = starts + at::arange(window, at::kLong).unsqueeze(0);
+      const auto x = tensor.index_select(0, index.flatten()).view({batch, window});
+      if (i == 0) same = at::equal(x, lmlab::WindowSampler(mapped, window, 7).next(batch));
+    }
+  });
+  const double mapped_s = seconds([&] {
+    for (int i = 0; i < draws; ++i) sampler.next(batch);
+  });
+  std::cout << "windows (32 x 129) from 50M ids: int64 tensor " << old_s / draws * 1e6
+            << " us a batch, mapped uint16 file " << mapped_s / draws * 1e6 << " us a batch\n";
+  CHECK(same);
 }
 
 }  // namespace token_file_tests

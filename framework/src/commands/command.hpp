@@ -41,6 +41,7 @@ Command add_watch_command(CLI::App& app);       // watch.cpp
 Command add_check_command(CLI::App& app);       // check.cpp: an experiment's [[expect]] claims
 Command add_new_plugin_command(CLI::App& app);  // new_plugin.cpp (the writer: scaffold.hpp)
 Command add_tokenizer_command(CLI::App& app);   // tokenizer.cpp: train, encode, show (training: tokenizer_train.hpp)
+Command add_prepare_command(CLI::App& app);     // prepare.cpp: a corpus as token files
 
 // What several subcommands share (command.cpp).
 

@@ -14,9 +14,10 @@ namespace lmlab {
 WindowSampler::WindowSampler(TokenFile tokens, std::int64_t window, std::uint64_t seed)
     : tokens_(std::move(tokens)), window_(window), generator_(at::make_generator<at::CPUGeneratorImpl>(seed)) {
   if (tokens_.size() < window_) {
-    throw DataError(fmt::format("the training split has {} tokens, fewer than one window of {} "
-                                "(data.block_size + 1); lower data.block_size or use a larger corpus",
-                                tokens_.size(), window_));
+    throw DataError(
+        fmt::format("the training split has {} tokens, fewer than one window of {} "
+                    "(data.block_size + 1); lower data.block_size or use a larger corpus",
+                    tokens_.size(), window_));
   }
 }
 
@@ -28,15 +29,16 @@ at::Tensor WindowSampler::next(std::int64_t batch) {
   // The draw that sampling from an int64 tensor made before token files: the same generator
   // state gives the same windows, so checkpoints of earlier runs resume unchanged.
   const auto starts = at::randint(0, last_start + 1, {batch, 1}, generator_, at::kLong);  // (B, 1)
-  return tokens_.windows(starts, window_);                                                 // (B, W)
+  return tokens_.windows(starts, window_);                                                // (B, W)
 }
 
 at::Tensor fixed_windows(const TokenFile& tokens, std::int64_t window, std::int64_t count) {
   const std::int64_t last_start = tokens.size() - window;
   if (last_start < 0) {
-    throw DataError(fmt::format("the validation split has {} tokens, fewer than one window of {} "
-                                "(data.block_size + 1); lower data.block_size or use a larger corpus",
-                                tokens.size(), window));
+    throw DataError(
+        fmt::format("the validation split has {} tokens, fewer than one window of {} "
+                    "(data.block_size + 1); lower data.block_size or use a larger corpus",
+                    tokens.size(), window));
   }
   const auto starts = at::linspace(0, static_cast<double>(last_start), count, at::kDouble).to(at::kLong);
   return tokens.windows(starts, window);  // (count, W)

@@ -38,7 +38,8 @@ int split_of(const std::string& name) {
 }  // namespace
 
 bool CorpusSource::has_split(int split) const {
-  return std::any_of(files.begin(), files.end(), [&](const CorpusFile& f) { return jsonl ? split < 2 : f.split == split; });
+  return std::any_of(files.begin(), files.end(),
+                     [&](const CorpusFile& f) { return jsonl ? split < 2 : f.split == split; });
 }
 
 fs::path corpus_path(const DataSection& data) {
@@ -92,8 +93,8 @@ std::vector<double> unigram_counts(const TokenFile& tokens, std::int64_t vocab_s
     tokens.copy(start, n, ids.data());
     for (std::int64_t i = 0; i < n; ++i) {
       if (ids[i] >= vocab_size) {
-        throw DataError(fmt::format("unigram baseline: the {} split holds id {}, outside 0..{}", what, ids[i],
-                                    vocab_size - 1));
+        throw DataError(
+            fmt::format("unigram baseline: the {} split holds id {}, outside 0..{}", what, ids[i], vocab_size - 1));
       }
       counts[static_cast<std::size_t>(ids[i])] += 1.0;
     }

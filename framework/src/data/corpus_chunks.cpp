@@ -69,9 +69,10 @@ SourceRecord read_blocks(const CorpusFile& file, std::size_t block_bytes,
   if (in.bad()) throw DataError(fmt::format("cannot read corpus file {}", file.path.string()));
   const SourceRecord after = stat_source(file.path, file.name);
   if (after.size != before.size || after.mtime_ns != before.mtime_ns || total != before.size) {
-    throw DataError(fmt::format("corpus file {} changed while it was being prepared ({} bytes, then {}); prepare "
-                                "again once nothing writes to it",
-                                file.path.string(), before.size, after.size));
+    throw DataError(
+        fmt::format("corpus file {} changed while it was being prepared ({} bytes, then {}); prepare "
+                    "again once nothing writes to it",
+                    file.path.string(), before.size, after.size));
   }
   before.sha256 = to_hex(hash.digest());
   return before;
@@ -86,7 +87,9 @@ std::string jsonl_text(std::string_view line, const fs::path& file, std::int64_t
     throw DataError(fmt::format("{}: expected an object with a \"text\" string, got {}", where, quote_bounded(line)));
   }
   const auto text = doc.find("text");
-  if (text == doc.end()) throw DataError(fmt::format("{}: the object has no \"text\" field: {}", where, quote_bounded(line)));
+  if (text == doc.end()) {
+    throw DataError(fmt::format("{}: the object has no \"text\" field: {}", where, quote_bounded(line)));
+  }
   if (!text->is_string()) {
     throw DataError(fmt::format("{}: \"text\" is not a string: {}", where, quote_bounded(text->dump())));
   }

@@ -88,7 +88,8 @@ std::uint64_t corpus_bytes(const CorpusSource& corpus) {
 std::string split_files(const CorpusSource& corpus, int split) {
   std::string names;
   for (const auto& file : corpus.files) {
-    if (corpus.jsonl || file.split == split) names += (names.empty() ? "" : ", ") + (corpus.folder() / file.name).string();
+    if (corpus.jsonl || file.split == split)
+      names += (names.empty() ? "" : ", ") + (corpus.folder() / file.name).string();
   }
   return names;
 }
@@ -105,6 +106,7 @@ TokenManifest prepare_corpus(const CorpusSource& corpus, const Tokenizer& tokeni
   manifest.corpus = fs::absolute(corpus.root).lexically_normal().string();
   manifest.corpus_kind = corpus.jsonl ? "jsonl" : "folder";
   manifest.valid_every = corpus.jsonl ? jsonl_valid_every : 0;
+  manifest.chunk_bytes = static_cast<std::int64_t>(options.chunk_bytes);
   const std::string what = fmt::format("tokenizer {}", manifest.tokenizer_identity);
 
   std::error_code ec;

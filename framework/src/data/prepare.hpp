@@ -12,11 +12,11 @@
 namespace lmlab {
 
 struct PrepareOptions {
-  std::size_t chunk_bytes = std::size_t{4} << 20;
-  int threads = 0;                   // encoding threads; 0: the CPUs this process may use, at most 8
-  std::ostream* log = nullptr;       // one line when preparing starts and one when it ends
-  std::ostream* progress = nullptr;  // bytes done, MB/s and ETA every few seconds of long work
-  double quiet_seconds = 3.0;        // no progress line before this much time has passed
+  std::size_t chunk_bytes = std::size_t{1} << 20;  // a chunk of text; a tokenizer may hold many times it
+  int threads = 0;                                 // encoding threads; 0: the CPUs this process may use, at most 8
+  std::ostream* log = nullptr;                     // one line when preparing starts and one when it ends
+  std::ostream* progress = nullptr;                // bytes done, MB/s and ETA every few seconds of long work
+  double quiet_seconds = 3.0;                      // no progress line before this much time has passed
 };
 
 /// Tokenizes `corpus` into `folder` (created if needed): <split>.tokens files and manifest.json,

@@ -32,10 +32,11 @@ class PrepareLock {
     std::error_code ec;
     fs::create_directories(folder, ec);
     if (ec) {
-      throw DataError(fmt::format("cannot create prepared-corpus folder {}: {}; for a corpus in a read-only place, "
-                                  "prepare it elsewhere (lmlab prepare --corpus ... --out DIR) and set data.corpus = "
-                                  "DIR",
-                                  folder.string(), ec.message()));
+      throw DataError(
+          fmt::format("cannot create prepared-corpus folder {}: {}; for a corpus in a read-only place, "
+                      "prepare it elsewhere (lmlab prepare --corpus ... --out DIR) and set data.corpus = "
+                      "DIR",
+                      folder.string(), ec.message()));
     }
     fd_ = ::open((folder / ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) {
@@ -43,7 +44,8 @@ class PrepareLock {
     }
     // A file system without locks (some network ones) leaves the folder unguarded, as before.
     if (::flock(fd_, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK) return;
-    if (log != nullptr) *log << fmt::format("waiting for another process preparing {}\n", folder.string()) << std::flush;
+    if (log != nullptr)
+      *log << fmt::format("waiting for another process preparing {}\n", folder.string()) << std::flush;
     while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
     }
   }
@@ -57,9 +59,10 @@ class PrepareLock {
 
 std::string tokenizer_name(const std::string& identity) {
   std::string name = identity.substr(0, identity.find(':'));
-  name.erase(std::remove_if(name.begin(), name.end(),
-                            [](char c) { return !(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'); }),
-             name.end());
+  name.erase(
+      std::remove_if(name.begin(), name.end(),
+                     [](char c) { return !(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'); }),
+      name.end());
   return name.empty() ? "tokenizer" : name.substr(0, 40);
 }
 
@@ -135,17 +138,24 @@ fs::path prepared_cache_folder(const CorpusSource& corpus, const Tokenizer& toke
 }
 
 std::string manifest_differences(TokenManifest& manifest, const CorpusSource* corpus, const Tokenizer& tokenizer,
-                                 bool* refreshed) {
+                                 const PrepareOptions& options, bool* refreshed) {
   std::vector<std::string> out;
   if (manifest.tokenizer_identity != tokenizer.identity()) {
     out.push_back(fmt::format("it was made with tokenizer {}, this run's is {}", manifest.tokenizer_identity,
                               tokenizer.identity()));
   } else if (manifest.vocab_size != tokenizer.vocab_size()) {
-    out.push_back(fmt::format("its vocabulary has {} ids, the tokenizer's {}", manifest.vocab_size, tokenizer.vocab_size()));
+    out.push_back(
+        fmt::format("its vocabulary has {} ids, the tokenizer's {}", manifest.vocab_size, tokenizer.vocab_size()));
+  }
+  // SentencePiece, for one, segments a long text in places otherwise than its parts.
+  if (manifest.chunk_bytes != static_cast<std::int64_t>(options.chunk_bytes)) {
+    out.push_back(fmt::format("it was encoded {} bytes at a time, this lmlab encodes {}", manifest.chunk_bytes,
+                              options.chunk_bytes));
   }
   if (corpus != nullptr) {
     const std::string kind = corpus->jsonl ? "jsonl" : "folder";
-    if (manifest.corpus_kind != kind) out.push_back(fmt::format("it was made from a {}, the corpus is a {}", manifest.corpus_kind, kind));
+    if (manifest.corpus_kind != kind)
+      out.push_back(fmt::format("it was made from a {}, the corpus is a {}", manifest.corpus_kind, kind));
     if (corpus->jsonl && manifest.valid_every != jsonl_valid_every) {
       out.push_back(fmt::format("its validation split took every {}th document, this lmlab takes every {}th",
                                 manifest.valid_every, jsonl_valid_every));
@@ -179,7 +189,8 @@ PreparedCorpus open_or_prepare(const DataSection& data, const Tokenizer& tokeniz
     std::optional<CorpusSource> corpus;
     if (fs::exists(manifest.corpus, ec)) corpus = find_corpus(manifest.corpus, data);
     bool refreshed = false;
-    const std::string differences = manifest_differences(manifest, corpus ? &*corpus : nullptr, tokenizer, &refreshed);
+    const std::string differences =
+        manifest_differences(manifest, corpus ? &*corpus : nullptr, tokenizer, options, &refreshed);
     if (!differences.empty()) refuse(path, manifest.corpus, differences, tokenizer);
     if (refreshed) save_refreshed(path, manifest);
     PreparedCorpus out = open_prepared(path, std::move(manifest));
@@ -192,7 +203,7 @@ PreparedCorpus open_or_prepare(const DataSection& data, const Tokenizer& tokeniz
   if (fs::exists(folder / token_manifest_name, ec)) {
     TokenManifest manifest = read_token_manifest(folder / token_manifest_name);
     bool refreshed = false;
-    const std::string differences = manifest_differences(manifest, &corpus, tokenizer, &refreshed);
+    const std::string differences = manifest_differences(manifest, &corpus, tokenizer, options, &refreshed);
     if (!differences.empty()) refuse(folder, data.corpus, differences, tokenizer);
     if (refreshed) save_refreshed(folder, manifest);
     PreparedCorpus out = open_prepared(folder, std::move(manifest));
@@ -213,7 +224,7 @@ PreparedCorpus prepare_into(const CorpusSource& corpus, const Tokenizer& tokeniz
     try {
       TokenManifest manifest = read_token_manifest(folder / token_manifest_name);
       bool refreshed = false;
-      const std::string differences = manifest_differences(manifest, &corpus, tokenizer, &refreshed);
+      const std::string differences = manifest_differences(manifest, &corpus, tokenizer, options, &refreshed);
       if (differences.empty()) {
         if (refreshed) save_refreshed(folder, manifest);
         PreparedCorpus out = open_prepared(folder, std::move(manifest));

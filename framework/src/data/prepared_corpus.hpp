@@ -18,9 +18,9 @@ struct PreparedCorpus {
   std::filesystem::path source;  // what data.corpus named: a corpus folder, a .jsonl or a prepared folder
   std::filesystem::path folder;  // the token files and manifest.json
   TokenManifest manifest;
-  TokenFile train;  // memory-mapped for random windows
-  TokenFile valid;  // memory-mapped, its seal checked
-  TokenFile test;   // empty when the corpus has no test split
+  TokenFile train;            // memory-mapped for random windows
+  TokenFile valid;            // memory-mapped, its seal checked
+  TokenFile test;             // empty when the corpus has no test split
   bool prepared_now = false;  // false when an earlier preparation was reused
 };
 
@@ -33,9 +33,10 @@ std::filesystem::path prepared_cache_folder(const CorpusSource& corpus, const To
 /// empty when nothing does. A source whose size and modification time are those recorded is
 /// trusted without reading it; one whose size or time changed is hashed again, and when its bytes
 /// are the same its record in `manifest` is brought up to date and `*refreshed` set. `corpus`
-/// may be null (the sources are not at hand): then only the tokenizer is compared.
+/// may be null (the sources are not at hand): then only the tokenizer and the chunk size (the
+/// text encoded at a time, `options.chunk_bytes`) are compared.
 std::string manifest_differences(TokenManifest& manifest, const CorpusSource* corpus, const Tokenizer& tokenizer,
-                                 bool* refreshed);
+                                 const PrepareOptions& options, bool* refreshed);
 
 /// Maps the token files of the preparation in `folder` that `manifest` describes.
 PreparedCorpus open_prepared(const std::filesystem::path& folder, TokenManifest manifest);

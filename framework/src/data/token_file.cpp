@@ -35,9 +35,7 @@ std::optional<TokenDtype> parse_dtype(std::string_view name) {
 
 std::size_t dtype_bytes(TokenDtype dtype) { return dtype == TokenDtype::u16 ? 2 : 4; }
 
-TokenDtype dtype_for_vocab(std::int64_t vocab_size) {
-  return vocab_size <= 65536 ? TokenDtype::u16 : TokenDtype::u32;
-}
+TokenDtype dtype_for_vocab(std::int64_t vocab_size) { return vocab_size <= 65536 ? TokenDtype::u16 : TokenDtype::u32; }
 
 namespace {
 
@@ -71,7 +69,8 @@ std::string pack_ids(std::span<const std::int64_t> ids, TokenDtype dtype, std::i
                                   : pack_as<std::uint32_t>(ids, vocab_size, what);
 }
 
-TokenFileWriter::TokenFileWriter(fs::path file, TokenDtype dtype) : out_(std::move(file), "token file"), dtype_(dtype) {}
+TokenFileWriter::TokenFileWriter(fs::path file, TokenDtype dtype)
+    : out_(std::move(file), "token file"), dtype_(dtype) {}
 
 void TokenFileWriter::append_packed(std::string_view bytes) {
   out_.write(bytes.data(), bytes.size());
@@ -123,9 +122,10 @@ TokenFile TokenFile::open(const fs::path& file, TokenDtype dtype, std::int64_t c
   }
   const auto bytes = static_cast<std::uint64_t>(count) * dtype_bytes(dtype);
   if (static_cast<std::uint64_t>(st.st_size) != bytes + seal_size) {
-    throw DataError(fmt::format("token file {} has {} bytes where its manifest's {} {} ids and the seal need {}: it "
-                                "was cut short or replaced; prepare the corpus again (lmlab prepare)",
-                                file.string(), st.st_size, count, dtype_name(dtype), bytes + seal_size));
+    throw DataError(
+        fmt::format("token file {} has {} bytes where its manifest's {} {} ids and the seal need {}: it "
+                    "was cut short or replaced; prepare the corpus again (lmlab prepare)",
+                    file.string(), st.st_size, count, dtype_name(dtype), bytes + seal_size));
   }
   if (verify) {
     const SealCheck check = check_seal(fd.fd, file);
@@ -138,7 +138,9 @@ TokenFile TokenFile::open(const fs::path& file, TokenDtype dtype, std::int64_t c
   auto storage = std::make_shared<Storage>();
   storage->map_size = static_cast<std::size_t>(st.st_size);
   void* map = ::mmap(nullptr, storage->map_size, PROT_READ, MAP_SHARED, fd.fd, 0);
-  if (map == MAP_FAILED) throw DataError(fmt::format("cannot map token file {}: {}", file.string(), std::strerror(errno)));
+  if (map == MAP_FAILED) {
+    throw DataError(fmt::format("cannot map token file {}: {}", file.string(), std::strerror(errno)));
+  }
   storage->map = map;
   ::madvise(map, storage->map_size, access == Access::random ? MADV_RANDOM : MADV_SEQUENTIAL);
   TokenFile out;

@@ -74,17 +74,18 @@ Json parse_manifest_text(const fs::path& file) {
   const auto size = fs::file_size(file, ec);
   if (ec) throw DataError(fmt::format("cannot read prepared-corpus manifest {}: {}", file.string(), ec.message()));
   if (size > manifest_max_bytes) {
-    throw DataError(fmt::format("prepared-corpus manifest {} has {} bytes, more than a manifest can have",
-                                file.string(), size));
+    throw DataError(
+        fmt::format("prepared-corpus manifest {} has {} bytes, more than a manifest can have", file.string(), size));
   }
   std::ifstream in(file, std::ios::binary);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!in.good() && !in.eof()) throw DataError(fmt::format("cannot read prepared-corpus manifest {}", file.string()));
   Json json = Json::parse(text, nullptr, false);
   if (json.is_discarded() || !json.is_object()) {
-    throw DataError(fmt::format("prepared-corpus manifest {} is not a JSON object (damaged or cut short); prepare the "
-                                "corpus again (lmlab prepare)",
-                                file.string()));
+    throw DataError(
+        fmt::format("prepared-corpus manifest {} is not a JSON object (damaged or cut short); prepare the "
+                    "corpus again (lmlab prepare)",
+                    file.string()));
   }
   return json;
 }
@@ -120,6 +121,7 @@ TokenManifest read_token_manifest(const fs::path& file) {
   m.corpus = r.text(json, "corpus");
   m.corpus_kind = r.text(json, "corpus_kind");
   m.valid_every = r.count(json, "valid_every");
+  m.chunk_bytes = r.count(json, "chunk_bytes");
   for (const Json& s : r.array(json, "sources")) {
     if (!s.is_object()) r.bad("sources", "holds an entry that is not an object");
     SourceRecord rec{r.text(s, "path", "sources[]."), static_cast<std::uint64_t>(r.count(s, "size", "sources[].")),
@@ -132,7 +134,8 @@ TokenManifest read_token_manifest(const fs::path& file) {
     if (rec.name != "train" && rec.name != "valid" && rec.name != "test") {
       r.bad("splits[].name", fmt::format("is {}; accepted: train, valid, test", quote_bounded(rec.name)));
     }
-    if (!plain_name(rec.file)) r.bad("splits[].file", "is not a file name in the manifest's folder: " + quote_bounded(rec.file));
+    if (!plain_name(rec.file))
+      r.bad("splits[].file", "is not a file name in the manifest's folder: " + quote_bounded(rec.file));
     if (m.split(rec.name) != nullptr) r.bad("splits", "names split " + rec.name + " twice");
     m.splits.push_back(std::move(rec));
   }
@@ -157,13 +160,14 @@ Json manifest_json(const TokenManifest& m) {
               {"corpus", m.corpus},
               {"corpus_kind", m.corpus_kind},
               {"valid_every", m.valid_every},
+              {"chunk_bytes", m.chunk_bytes},
               {"sources", sources},
               {"splits", splits}};
 }
 
 [[noreturn]] void manifest_write_failed(const fs::path& file, const std::string& action, int error) {
-  throw DataError(fmt::format("cannot write prepared-corpus manifest {}: {} ({})", file.string(), action,
-                              std::strerror(error)));
+  throw DataError(
+      fmt::format("cannot write prepared-corpus manifest {}: {} ({})", file.string(), action, std::strerror(error)));
 }
 
 }  // namespace

@@ -37,9 +37,10 @@ struct TokenManifest {
   std::string tokenizer_identity;
   std::int64_t vocab_size = 0;
   TokenDtype dtype = TokenDtype::u16;
-  std::string corpus;          // the corpus's absolute path when prepared
-  std::string corpus_kind;     // "folder" or "jsonl"
+  std::string corpus;            // the corpus's absolute path when prepared
+  std::string corpus_kind;       // "folder" or "jsonl"
   std::int64_t valid_every = 0;  // jsonl: every Nth document is validation text; 0 for folders
+  std::int64_t chunk_bytes = 0;  // the text encoded at a time: a tokenizer may split across it otherwise
   std::vector<SourceRecord> sources;
   std::vector<SplitRecord> splits;
 
