@@ -270,6 +270,10 @@ TrainedTokenizer train_sentencepiece(const SentencePieceTraining& o) {
   const int status = train(args.c_str(), &CorpusSentences::next, &sentences, &TrainerOutput::emit, &output,
                            &TrainerOutput::fail, &output);
   if (sentences.error()) std::rethrow_exception(sentences.error());
+  if (sentences.sentences() == 0) {
+    throw DataError(fmt::format("corpus {} has no training text to train a tokenizer on (its train*.txt files, or "
+                                "a .jsonl's training documents, are empty)", corpus.root.string()));
+  }
   if (status != 0) throw DataError(fmt::format("SentencePiece training on {} failed: {}", corpus.root.string(), output.error));
   const std::string& model = output.model;
   const std::string& vocab = output.vocab;
