@@ -205,8 +205,10 @@ TEST_CASE("sentencepiece: a trained model holds every special id lmlab needs, in
 
 TEST_CASE("sentencepiece: published layouts keep their ids, and what they lack is appended", "[sentencepiece]") {
   TempDir dir;
-  // T5's: pad 0, eos 1, unk 2, no bos; no <mask> or sentinels in the model itself.
-  const fs::path t5 = python_trained(dir, "t5", 300, "pad_id=0, eos_id=1, unk_id=2, bos_id=-1");
+  // T5's: pad 0, eos 1, unk 2, no bos; no <mask> or sentinels in the model itself. And a
+  // user-defined piece, which is not an ordinary id though the library's calls cannot tell.
+  const fs::path t5 = python_trained(dir, "t5", 300, "pad_id=0, eos_id=1, unk_id=2, bos_id=-1, "
+                                                     "user_defined_symbols=[\"<sep>\"]");
   const auto tok = sentencepiece(t5);
   const lmlab::SpecialIds& s = tok->special();
   CHECK(s.pad == 0);
@@ -218,7 +220,8 @@ TEST_CASE("sentencepiece: published layouts keep their ids, and what they lack i
   CHECK(tok->vocab_size() == 402);
   CHECK(tok->piece(300) == "<bos>");
   CHECK(tok->piece(401) == "<extra_id_99>");
-  CHECK(s.ordinary_begin == 3);
+  CHECK(tok->piece(3) == "<sep>");
+  CHECK(s.ordinary_begin == 4);
   CHECK(s.ordinary_end == 300);
   const std::string text = mixed_text().substr(0, mixed_text().find('\n', 600) + 1);
   CHECK(tok->encode(text) == as_ids(python_reference(t5, text, dir)["ids"]));

@@ -6,7 +6,6 @@
 // can differ from the whole text (169 of 1.27M ids on Brown); unigram texts are encoded whole.
 #pragma once
 #include <cstddef>
-#include <string>
 #include <string_view>
 #include <vector>
 
@@ -16,9 +15,9 @@ class Model;
 
 class PartEncoder {
  public:
-  /// Probes `model`: parts are used only for a BPE model (`model_bytes` says) where they give
-  /// exactly the whole text's ids.
-  PartEncoder(const Model& model, const std::string& model_bytes);
+  /// Probes `model`: parts are used only for a BPE model where they give exactly the whole
+  /// text's ids.
+  PartEncoder(const Model& model, bool bpe);
 
   /// The library's ids of `text`. Throws lmlab::Error with the library's message.
   std::vector<int> encode(std::string_view text) const;

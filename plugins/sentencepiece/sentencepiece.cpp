@@ -18,6 +18,7 @@
 #include "lmlab/error.hpp"
 #include "lmlab/plugin.hpp"
 #include "lmlab/tokenizer.hpp"
+#include "model_proto.hpp"
 #include "part_encoder.hpp"
 #include "special_pieces.hpp"
 
@@ -71,8 +72,9 @@ class SentencePieceTokenizer final : public lmlab::Tokenizer {
   SentencePieceTokenizer(const fs::path& file, std::int64_t sentinels) {
     const std::string bytes = read_model_file(file);
     model_ = lmlab_sentencepiece::open_model(bytes, file);
-    special_ = lmlab_sentencepiece::find_special_pieces(*model_, sentinels, file.string());
-    parts_ = std::make_unique<lmlab_sentencepiece::PartEncoder>(*model_, bytes);
+    const lmlab_sentencepiece::ModelFacts facts = lmlab_sentencepiece::read_model_facts(bytes);
+    special_ = lmlab_sentencepiece::find_special_pieces(*model_, facts.piece_types, sentinels, file.string());
+    parts_ = std::make_unique<lmlab_sentencepiece::PartEncoder>(*model_, facts.bpe);
     byte_.resize(static_cast<std::size_t>(special_.model_size), -1);
     for (std::int64_t id = 0; id < special_.model_size; ++id) {
       if (model_->is_byte(static_cast<int>(id))) byte_[id] = byte_of(model_->piece(static_cast<int>(id)));

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "backend.hpp"
+#include "model_proto.hpp"
 #include "lmlab/error.hpp"
 
 namespace lmlab_sentencepiece {
@@ -25,18 +26,21 @@ std::int64_t contiguous_sentinels(const Model& sp, std::int64_t first,
   return n;
 }
 
-void find_ordinary(const Model& sp, SpecialPieces& s, const std::string& file) {
+void find_ordinary(const Model& sp, const std::vector<int>& types, SpecialPieces& s, const std::string& file) {
+  // The library cannot tell user-defined pieces from normal ones; the file's piece types can.
+  const bool typed = static_cast<std::int64_t>(types.size()) == s.model_size;
   std::int64_t best_begin = 0, best_end = 0, begin = 0;
   for (std::int64_t id = 0; id <= s.model_size; ++id) {
     const int i = static_cast<int>(id);
-    const bool text = id < s.model_size && !sp.is_control(i) && !sp.is_unknown(i) && !sp.is_unused(i) &&
-                      !sp.is_byte(i) && !s.ids.is_special(id);
+    const bool normal = typed ? types[id] == PieceType::normal
+                              : !sp.is_control(i) && !sp.is_unknown(i) && !sp.is_unused(i) && !sp.is_byte(i);
+    const bool text = id < s.model_size && normal && !s.ids.is_special(id);
     if (text) continue;
     if (id - begin > best_end - best_begin) best_begin = begin, best_end = id;
     begin = id + 1;
   }
   if (best_end == best_begin) {
-    throw lmlab::DataError("sentencepiece model " + file + " has no text pieces (only control, unknown and byte ones)");
+    throw lmlab::DataError("sentencepiece model " + file + " has no normal text pieces");
   }
   s.ids.ordinary_begin = best_begin;
   s.ids.ordinary_end = best_end;
@@ -44,7 +48,7 @@ void find_ordinary(const Model& sp, SpecialPieces& s, const std::string& file) {
 
 }  // namespace
 
-SpecialPieces find_special_pieces(const Model& sp, std::int64_t sentinels,
+SpecialPieces find_special_pieces(const Model& sp, const std::vector<int>& piece_types, std::int64_t sentinels,
                                   const std::string& file) {
   SpecialPieces s;
   s.model_size = sp.size();
@@ -70,7 +74,7 @@ SpecialPieces find_special_pieces(const Model& sp, std::int64_t sentinels,
       for (std::int64_t i = 0; i < sentinels; ++i) append("<extra_id_" + std::to_string(i) + ">");
     }
   }
-  find_ordinary(sp, s, file);
+  find_ordinary(sp, piece_types, s, file);
   return s;
 }
 

@@ -20,9 +20,9 @@ struct SpecialPieces {
 /// The model's own unk/bos/eos/pad, <mask> and <extra_id_0..n-1> where it has them; the others
 /// (and a whole block of `sentinels` when the model's own block is shorter or not contiguous)
 /// appended in the order pad, bos, eos, mask, sentinels. Ordinary ids are the longest run of
-/// plain text pieces (not control, unknown, unused, byte or special). Throws lmlab::DataError
-/// naming `file` when the model has no plain text pieces at all.
-SpecialPieces find_special_pieces(const Model& sp, std::int64_t sentinels,
+/// normal pieces (`piece_types`, model_proto.hpp; not control, unknown, user-defined, unused or
+/// byte ones, nor special). Throws lmlab::DataError naming `file` when the model has none.
+SpecialPieces find_special_pieces(const Model& sp, const std::vector<int>& piece_types, std::int64_t sentinels,
                                   const std::string& file);
 
 }  // namespace lmlab_sentencepiece
