@@ -11,14 +11,9 @@
 #include <unordered_map>
 #include <vector>
 
-namespace bpe_plugin {
+#include "pair_table.hpp"
 
-/// Merging the pair (left, right) makes token `id`; of the pairs present in a piece, the lowest
-/// `rank` merges first (GPT-2: the line of the merge; tiktoken: the rank of the merged token).
-struct Merge {
-  std::int32_t rank;
-  std::int32_t id;
-};
+namespace bpe_plugin {
 
 inline std::uint64_t pair_key(std::int32_t left, std::int32_t right) {
   return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(left)) << 32) | static_cast<std::uint32_t>(right);
@@ -37,14 +32,21 @@ struct Vocabulary {
   std::int64_t size = 0;
   /// The id of each single byte: a piece's merging starts from these.
   std::array<std::int32_t, 256> byte_id{};
+  /// Merging the pair (left, right) makes a token; of the pairs present in a piece, the lowest
+  /// rank merges first (GPT-2: the line of the merge; tiktoken: the rank of the merged token).
+  /// `merges` is what the loaders fill; `pairs` the same, frozen for encoding (finish_merges).
   std::unordered_map<std::uint64_t, Merge> merges;
+  PairTable pairs;
   std::vector<NamedSpecial> specials;
   /// SHA-256 of the files' bytes, in the order read: part of the tokenizer's identity.
   std::string files_digest;
 
-  const Merge* find(std::int32_t left, std::int32_t right) const {
-    const auto it = merges.find(pair_key(left, right));
-    return it == merges.end() ? nullptr : &it->second;
+  const Merge* find(std::int32_t left, std::int32_t right) const { return pairs.find(pair_key(left, right)); }
+
+  /// Freezes `merges` into `pairs` and frees the map: the loaders' last step.
+  void finish_merges() {
+    pairs.build(merges);
+    merges = {};
   }
 };
 

@@ -177,6 +177,7 @@ Vocabulary load_gpt2_files(const std::filesystem::path& encoder, const std::file
   read_encoder(encoder, v, token_ids);
   read_merges(merges, encoder, v, token_ids);
   index_single_bytes(v, encoder);
+  v.finish_merges();
   for (std::int64_t id = 0; id < v.size; ++id) {
     // An id no token has stays out of both lists: it decodes as U+FFFD like any unknown id.
     const bool used = v.byte_level[id] || !v.bytes[id].empty();

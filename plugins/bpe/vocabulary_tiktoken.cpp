@@ -133,6 +133,7 @@ Vocabulary load_tiktoken_file(const std::filesystem::path& ranks) {
   }
   index_single_bytes(v, ranks);
   add_pair_merges(v);
+  v.finish_merges();
   return v;
 }
 
