@@ -42,7 +42,7 @@ struct EncodeArgs {
   std::string file;
   std::vector<std::string> text;
   bool pieces = false, stats = false, lines = false;
-  std::int64_t chunk_bytes = std::int64_t{4} << 20;  // as prepare reads a corpus
+  std::int64_t chunk_bytes = std::int64_t{1} << 20;  // as prepare reads a corpus (PrepareOptions)
 };
 
 struct ShowArgs {
