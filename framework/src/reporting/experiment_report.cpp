@@ -131,11 +131,15 @@ void write_markdown(std::ostream& md, const fs::path& folder, const std::vector<
       folder.string(), build_info::version, utc_today(), runs.size(), runs.size() == 1 ? "" : "s",
       fmt::join(counts, ", "));
 
-  md << "## Runs\n\n| run | sweep point | seed | status | steps | `eval.val_loss` | `eval.val_ppl` |\n|---|---|---|---|---|---|---|\n";
+  // Bits per character beside the per-token figures: the one loss that compares tokenizers.
+  md << "## Runs\n\n| run | sweep point | seed | status | steps | `eval.val_loss` | `eval.val_ppl` | `eval.val_bpc` "
+        "|\n|---|---|---|---|---|---|---|---|\n";
   for (const RunRecord& run : runs) {
-    md << fmt::format("| {} | {} | {} | {}{} | {} | {} | {} |\n", run.name, run.sweep_point.empty() ? "–" : run.sweep_point,
-                      run.seed, run.status, run.superseded ? " (older configuration)" : "", run.steps,
-                      format_value(run.final_value("eval.val_loss")), format_value(run.final_value("eval.val_ppl")));
+    md << fmt::format("| {} | {} | {} | {}{} | {} | {} | {} | {} |\n", run.name,
+                      run.sweep_point.empty() ? "–" : run.sweep_point, run.seed, run.status,
+                      run.superseded ? " (older configuration)" : "", run.steps,
+                      format_value(run.final_value("eval.val_loss")), format_value(run.final_value("eval.val_ppl")),
+                      format_value(run.final_value("eval.val_bpc")));
   }
   md << '\n';
 
