@@ -256,6 +256,8 @@ TEST_CASE("sentencepiece: decoding never throws: bad bytes, unknown ids, special
   CHECK(out == fffd + " hello");
   CHECK(tok->decode({byte(0xE6), byte(0x9D), byte(0xAD)}) == "杭");
   CHECK(tok->decode({byte(0xFF), byte(0x41)}) == fffd + "A");
+  // Text that is not UTF-8 encodes as the library's normaliser makes it: U+FFFD for each bad byte.
+  CHECK(tok->decode(tok->encode("a\xFF\xFE b\xE6\x9D")) == "a" + fffd + fffd + " b" + fffd + fffd);
   CHECK(tok->decode({-1, 500, 1'000'000'000'000LL, INT64_MIN}) == fffd + fffd + fffd + fffd);
   CHECK(tok->piece(500) == "<unknown 500>");
   // A special id between two texts: the second keeps its leading space.
