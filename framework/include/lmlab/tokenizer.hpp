@@ -1,7 +1,8 @@
 /// Tokenizer plugins: how text becomes the ids a model reads and how ids become text again. A
-/// tokenizer is chosen per experiment ([tokenizer] name = "byte" | "sentencepiece" | "bpe"), its
-/// identity is recorded in every run file and checkpoint, and a prepared token file is reused only
-/// by a tokenizer of the same identity. Definitions and examples: docs/tokenizers.md.
+/// tokenizer is chosen per experiment (data.tokenizer = "byte" | "sentencepiece" | "bpe", its
+/// options in a top-level [tokenizer] table), its identity is recorded in every run file and
+/// checkpoint, and a prepared token file is reused only by a tokenizer of the same identity.
+/// Definitions and examples: docs/tokenizers.md.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -36,8 +37,8 @@ struct SpecialIds {
 
 /// What the host gives a tokenizer when it builds one.
 struct TokenizerContext {
-  /// Where relative paths in the tokenizer's options start: the folder of the experiment file
-  /// that named them (the working folder for command-line options).
+  /// Where relative paths in the tokenizer's options start: the working folder, as for
+  /// data.corpus.
   std::filesystem::path base_folder;
 };
 
