@@ -41,7 +41,8 @@ void merge_linear(const Vocabulary& v, std::string_view piece, std::vector<std::
 
 // The same order of merges from a heap of candidate pairs over a linked list of tokens. A
 // candidate goes stale when either of its tokens has changed since it was pushed: a token's id
-// only changes by merging, and a token only disappears by merging into its left neighbour.
+// changes by merging with its right neighbour, and becomes -1 when it merges into its left one
+// (a stale candidate may still name a token that is gone; its id says so).
 void merge_heap(const Vocabulary& v, std::string_view piece, std::vector<std::int32_t>& out) {
   struct Token {
     std::int32_t id, next;  // next: the index of the following live token, -1 at the end
@@ -71,6 +72,7 @@ void merge_heap(const Vocabulary& v, std::string_view piece, std::vector<std::in
     const std::int32_t gone = t.next;
     t.id = c.result;
     t.next = tokens[gone].next;
+    tokens[gone].id = -1;
     if (t.next >= 0) tokens[t.next].prev = c.pos;
     push(t.prev);
     push(c.pos);
