@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -119,6 +120,8 @@ TEST_CASE("token files: uint16 and uint32 ids round-trip through a mapped file",
     CHECK(w[0][1].item<std::int64_t>() == ids[4]);
     CHECK(w[1][0].item<std::int64_t>() == ids[0]);
     CHECK(at::equal(mapped.to_tensor(), at::tensor(ids, at::kLong)));
+    mapped.release(0, 5);  // a hint only: the ids read back the same
+    CHECK(ids_of(mapped) == ids);
     CHECK_THROWS_AS(mapped.copy(4, 2, std::vector<std::int64_t>(2).data()), lmlab::DataError);
     CHECK_THROWS_AS(mapped.windows(at::tensor(std::vector<std::int64_t>{-1}), 2), lmlab::DataError);
   }
@@ -244,6 +247,14 @@ TEST_CASE("prepared corpus: a preparation made by another tokenizer is refused, 
   lmlab::test::write_file(manifest, text);
   CHECK_THROWS_WITH(lmlab::open_or_prepare(corpus_at(tmp / "c"), bytes, quiet_prepare()),
                     Contains("byte:v9") && Contains(first.folder.string()));
+  // One that cannot be read (an older format, a damaged file) describes nothing to reuse: the
+  // cache is prepared afresh, and the log says why.
+  lmlab::test::write_file(manifest, "{\"format_version\": 0}");
+  std::ostringstream log;
+  lmlab::PrepareOptions logged = quiet_prepare();
+  logged.log = &log;
+  CHECK(lmlab::open_or_prepare(corpus_at(tmp / "c"), bytes, logged).prepared_now);
+  CHECK_THAT(log.str(), Contains("replacing") && Contains("format_version"));
 }
 
 TEST_CASE("prepared corpus: changed, added or removed sources are refused; touched ones are rehashed", "[token_file]") {

@@ -91,6 +91,7 @@ std::vector<double> unigram_counts(const TokenFile& tokens, std::int64_t vocab_s
   for (std::int64_t start = 0; start < tokens.size(); start += block) {
     const std::int64_t n = std::min(block, tokens.size() - start);
     tokens.copy(start, n, ids.data());
+    tokens.release(start, n);
     for (std::int64_t i = 0; i < n; ++i) {
       if (ids[i] >= vocab_size) {
         throw DataError(

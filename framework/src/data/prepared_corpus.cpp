@@ -200,8 +200,18 @@ PreparedCorpus open_or_prepare(const DataSection& data, const Tokenizer& tokeniz
   const CorpusSource corpus = find_corpus(path, data);
   const fs::path folder = prepared_cache_folder(corpus, tokenizer);
   const PrepareLock lock(folder, options.log);
+  std::optional<TokenManifest> cached;
   if (fs::exists(folder / token_manifest_name, ec)) {
-    TokenManifest manifest = read_token_manifest(folder / token_manifest_name);
+    try {
+      cached = read_token_manifest(folder / token_manifest_name);
+    } catch (const DataError& e) {
+      // lmlab's own cache, in a form this lmlab cannot read (an older format, a damaged file):
+      // nothing in it can be reused, so it is prepared afresh, saying so.
+      if (options.log != nullptr) *options.log << fmt::format("replacing {}: {}\n", folder.string(), e.what());
+    }
+  }
+  if (cached) {
+    TokenManifest manifest = std::move(*cached);
     bool refreshed = false;
     const std::string differences = manifest_differences(manifest, &corpus, tokenizer, options, &refreshed);
     if (!differences.empty()) refuse(folder, data.corpus, differences, tokenizer);

@@ -205,6 +205,16 @@ at::Tensor TokenFile::windows(const at::Tensor& starts, std::int64_t length) con
   return out;
 }
 
+void TokenFile::release(std::int64_t start, std::int64_t length) const {
+  if (!storage_ || storage_->map == nullptr || start < 0 || length <= 0 || start > count_ - length) return;
+  // Whole pages inside the range only: a page shared with ids outside it stays.
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(data_) + static_cast<std::uintptr_t>(start) * dtype_bytes(dtype_);
+  const auto end = begin + static_cast<std::uintptr_t>(length) * dtype_bytes(dtype_);
+  const std::uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+  if (first < last) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 at::Tensor TokenFile::to_tensor() const {
   at::Tensor out = at::empty({count_}, at::kLong);
   if (count_ > 0) copy(0, count_, out.data_ptr<std::int64_t>());

@@ -84,6 +84,10 @@ class TokenFile {
   at::Tensor windows(const at::Tensor& starts, std::int64_t length) const;
   /// Every id as a (size()) int64 tensor.
   at::Tensor to_tensor() const;
+  /// Says ids [start, start + length) will not be read again soon: a scan of the whole split (the
+  /// unigram baseline) then leaves the process's resident memory as it found it. The pages stay
+  /// in the kernel's page cache; a later read maps them again.
+  void release(std::int64_t start, std::int64_t length) const;
 
  private:
   struct Storage;
