@@ -146,30 +146,30 @@ std::pair<at::Tensor, at::Tensor> batch() {
 }
 
 // The loss of rows [from, from + n) as the mean over them of a squared error, plus the head's
-// term on rows of the second half. Averaged over two ranks holding one half each, it is the
-// loss of the whole batch in one process.
-at::Tensor half_loss(Net& net, std::int64_t from, std::int64_t n, double weight) {
+// term on rows of the second half (below `head_end`). Averaged over two ranks holding one half
+// each, it is the loss of the whole batch in one process.
+at::Tensor half_loss(Net& net, std::int64_t from, std::int64_t n, double weight, std::int64_t head_end = kRows) {
   const auto [x, y] = batch();
   const auto hidden = at::tanh(net->fc1(x.narrow(0, from, n)));
   auto loss = (net->fc2(hidden) - y.narrow(0, from, n)).pow(2).sum(1).mean();
-  if (from >= kRows / 2) loss = loss + net->head(hidden).pow(2).sum(1).mean();
+  if (from >= kRows / 2 && from < head_end) loss = loss + net->head(hidden).pow(2).sum(1).mean();
   return loss * weight;
 }
 
-std::map<std::string, at::Tensor> full_batch_gradients() {
+std::map<std::string, at::Tensor> full_batch_gradients(std::int64_t head_end) {
   Net net(kRootSeed);
   const auto [x, y] = batch();
   const auto hidden = at::tanh(net->fc1(x));
   const auto main = (net->fc2(hidden) - y).pow(2).sum(1).mean();
-  const auto head = net->head(hidden.narrow(0, kRows / 2, kRows / 2)).pow(2).sum() / static_cast<double>(kRows);
+  const auto head = net->head(hidden.narrow(0, kRows / 2, head_end - kRows / 2)).pow(2).sum() / static_cast<double>(kRows);
   (main + head).backward();
   std::map<std::string, at::Tensor> grads;
   for (const auto& p : net->named_parameters()) grads[p.key()] = p.value().grad();
   return grads;
 }
 
-void require_full_batch_gradients(Net& net, const std::string& phase) {
-  const auto expected = full_batch_gradients();
+void require_full_batch_gradients(Net& net, const std::string& phase, std::int64_t head_end = kRows) {
+  const auto expected = full_batch_gradients(head_end);
   for (const auto& p : net->named_parameters()) {
     INFO(phase << ": parameter " << p.key());
     const at::Tensor& want = expected.at(p.key());
@@ -227,6 +227,17 @@ void equivalence_rank(const dist::World& world) {
   reducer.finish();
   REQUIRE_FALSE(at::equal(local, net->fc1->weight.grad()));
   require_full_batch_gradients(net, "two micro-steps");
+
+  // The head only in the first micro-step: its hook does not run in the communicating one, and
+  // what it accumulated before must still be reduced.
+  clear_gradients(net);
+  const std::int64_t head_end = kRows / 2 + half / 2;
+  reducer.set_communicate(false);
+  half_loss(net, from, half / 2, 0.5, head_end).backward();
+  reducer.set_communicate(true);
+  half_loss(net, from + half / 2, half / 2, 0.5, head_end).backward();
+  reducer.finish();
+  require_full_batch_gradients(net, "head in the first micro-step only", head_end);
   group->barrier();
 }
 
