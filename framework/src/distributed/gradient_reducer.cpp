@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
 
+#include "distributed/agreement.hpp"
 #include "lmlab/error.hpp"
 
 namespace lmlab::distributed {
@@ -31,7 +32,8 @@ GradientReducer::GradientReducer(std::vector<std::pair<std::string, at::Tensor>>
   for (auto it = parameters.rbegin(); it != parameters.rend(); ++it) {
     if (!it->second.requires_grad()) continue;
     if (!it->second.is_leaf())
-      throw Error(fmt::format("distributed: parameter '{}' is not a leaf tensor; its gradient cannot be reduced", it->first));
+      throw Error(
+          fmt::format("distributed: parameter '{}' is not a leaf tensor; its gradient cannot be reduced", it->first));
     Param param;
     param.name = it->first;
     param.tensor = it->second;
@@ -78,20 +80,14 @@ void GradientReducer::build_buckets(double bucket_mb) {
   }
 }
 
-// Rank 0's bucket layout against this rank's: ranks that bucket differently would pair unrelated
-// gradients (or wait for each other forever).
+// Ranks that bucket differently would pair unrelated gradients, or wait for each other forever.
 void GradientReducer::check_same_layout() const {
   std::int64_t values = 0;
   for (const auto& bucket : buckets_) values += bucket.numel;
-  const std::int64_t mine[3] = {static_cast<std::int64_t>(params_.size()), static_cast<std::int64_t>(buckets_.size()), values};
-  at::Tensor layout = at::tensor({mine[0], mine[1], mine[2]}, at::kLong);
-  std::vector<at::Tensor> io{layout};
-  group_->wait(group_->collectives().broadcast(io), "the broadcast of the gradient buckets' layout from rank 0");
-  const auto* root = layout.data_ptr<std::int64_t>();
-  if (root[0] != mine[0] || root[1] != mine[1] || root[2] != mine[2])
-    throw Error(fmt::format("distributed: rank {} has {} parameters with gradients in {} buckets ({} values), rank 0 {} in {} "
-                            "({}); every rank must build the same model with the same bucket_mb",
-                            group_->rank(), mine[0], mine[1], mine[2], root[0], root[1], root[2]));
+  require_same_as_rank0(*group_,
+                        {static_cast<std::int64_t>(params_.size()), static_cast<std::int64_t>(buckets_.size()), values},
+                        "the gradient buckets' parameter, bucket and value counts",
+                        "every rank must build the same model with the same bucket_mb");
 }
 
 void GradientReducer::set_communicate(bool communicate) {
@@ -106,12 +102,14 @@ void GradientReducer::on_gradient_ready(std::size_t index) {
   if (!communicate_ || failed_) return;
   Param& param = params_[index];
   if (param.ready)
-    throw Error(fmt::format("distributed: the gradient of '{}' became ready twice in one communicating step; "
-                            "run one backward per step after set_communicate(true), then finish()",
-                            param.name));
+    throw Error(
+        fmt::format("distributed: the gradient of '{}' became ready twice in one communicating step; "
+                    "run one backward per step after set_communicate(true), then finish()",
+                    param.name));
   const at::Tensor& grad = param.tensor.grad();
   if (!grad.defined()) return;  // nothing accumulated: finish() counts it as missing
-  if (grad.is_sparse()) throw Error(fmt::format("distributed: '{}' has a sparse gradient, which is not reduced", param.name));
+  if (grad.is_sparse())
+    throw Error(fmt::format("distributed: '{}' has a sparse gradient, which is not reduced", param.name));
   Bucket& bucket = buckets_[param.bucket];
   bucket.flat.narrow(0, param.offset, param.tensor.numel()).copy_(grad.reshape({-1}));
   bucket.flat[bucket.numel + static_cast<std::int64_t>(param.slot)].fill_(1);
@@ -130,8 +128,10 @@ void GradientReducer::fill_missing(Bucket& bucket) {
     if (param.ready) continue;
     const at::Tensor& grad = param.tensor.grad();
     auto slice = bucket.flat.narrow(0, param.offset, param.tensor.numel());
-    if (grad.defined()) slice.copy_(grad.reshape({-1}));
-    else slice.zero_();
+    if (grad.defined())
+      slice.copy_(grad.reshape({-1}));
+    else
+      slice.zero_();
     bucket.flat[bucket.numel + static_cast<std::int64_t>(param.slot)].fill_(grad.defined() ? 1 : 0);
   }
   bucket.pending = 0;
@@ -144,16 +144,18 @@ void GradientReducer::launch(std::size_t index) {
 
 void GradientReducer::copy_back(Bucket& bucket) {
   bucket.flat.narrow(0, 0, bucket.numel).div_(group_->size());
-  const at::Tensor flags = bucket.flat.narrow(0, bucket.numel, static_cast<std::int64_t>(bucket.members.size()))
-                               .to(at::kCPU, at::kFloat);
+  const at::Tensor flags =
+      bucket.flat.narrow(0, bucket.numel, static_cast<std::int64_t>(bucket.members.size())).to(at::kCPU, at::kFloat);
   const float* flag = flags.data_ptr<float>();
   for (std::size_t index : bucket.members) {
     Param& param = params_[index];
     if (flag[param.slot] == 0) continue;  // no rank had a gradient: leave it undefined
     auto average = bucket.flat.narrow(0, param.offset, param.tensor.numel()).view(param.tensor.sizes());
     at::Tensor& grad = param.tensor.mutable_grad();
-    if (grad.defined()) grad.copy_(average);
-    else grad = average.clone();
+    if (grad.defined())
+      grad.copy_(average);
+    else
+      grad = average.clone();
   }
 }
 
@@ -161,7 +163,9 @@ void GradientReducer::finish() {
   std::lock_guard lock(mutex_);
   if (failed_) throw Error("distributed: the gradient reducer failed in an earlier step and cannot be used again");
   if (!communicate_)
-    throw Error("distributed: finish() on a micro-step that does not communicate; call set_communicate(true) before its backward");
+    throw Error(
+        "distributed: finish() on a micro-step that does not communicate; call set_communicate(true) before its "
+        "backward");
   failed_ = true;  // until every bucket is back
   for (; next_bucket_ < buckets_.size(); ++next_bucket_) {
     fill_missing(buckets_[next_bucket_]);
@@ -169,8 +173,9 @@ void GradientReducer::finish() {
   }
   for (std::size_t b = 0; b < buckets_.size(); ++b) {
     Bucket& bucket = buckets_[b];
-    group_->wait(bucket.work, fmt::format("the all-reduce of gradient bucket {} of {} ({} parameters, first '{}')", b + 1,
-                                          buckets_.size(), bucket.members.size(), params_[bucket.members.front()].name));
+    group_->wait(bucket.work,
+                 fmt::format("the all-reduce of gradient bucket {} of {} ({} parameters, first '{}')", b + 1,
+                             buckets_.size(), bucket.members.size(), params_[bucket.members.front()].name));
     copy_back(bucket);
   }
   reset_step();

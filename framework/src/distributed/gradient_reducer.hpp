@@ -3,16 +3,16 @@
 /// bucket launched from autograd hooks as soon as its gradients are final, so communication
 /// overlaps the rest of backward. See docs/distributed.md.
 #pragma once
+#include <ATen/core/Tensor.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/nn/module.h>
+
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
-#include <torch/csrc/autograd/function.h>
-#include <torch/nn/module.h>
 
 #include "distributed/process_group.hpp"
 
@@ -60,15 +60,15 @@ class GradientReducer {
     std::shared_ptr<torch::autograd::Node> accumulator;  // owned: a parameter only holds it weakly
     std::uintptr_t hook_key = 0;
     std::size_t bucket = 0;
-    std::size_t slot = 0;       // index within the bucket (its flag)
-    std::int64_t offset = 0;    // first element in the bucket's flat buffer
+    std::size_t slot = 0;     // index within the bucket (its flag)
+    std::int64_t offset = 0;  // first element in the bucket's flat buffer
     bool ready = false;
   };
   struct Bucket {
     std::vector<std::size_t> members;
     std::int64_t numel = 0;
-    at::Tensor flat;            // the gradients, then one flag per member: 1 where this rank had one
-    std::size_t pending = 0;    // members whose gradients are not ready yet
+    at::Tensor flat;          // the gradients, then one flag per member: 1 where this rank had one
+    std::size_t pending = 0;  // members whose gradients are not ready yet
     c10::intrusive_ptr<c10d::Work> work;
   };
 

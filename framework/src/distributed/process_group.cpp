@@ -3,9 +3,9 @@
 // also at hand (a CUDA wheel may lack it).
 #include "distributed/process_group.hpp"
 
-#include <cstdlib>
-
 #include <fmt/format.h>
+
+#include <cstdlib>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #if defined(USE_C10D_NCCL) && __has_include(<nccl.h>)
@@ -18,9 +18,7 @@
 namespace lmlab::distributed {
 namespace {
 
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
-}
+bool is_loopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1"; }
 
 // The network interface Gloo's connections use: GLOO_SOCKET_IFNAME as in PyTorch; the loopback
 // when the master is on it (a one-machine job); else the address this host's name resolves to.
@@ -41,10 +39,12 @@ c10::intrusive_ptr<c10d::Store> connect_store(const World& world, std::chrono::m
   try {
     return c10::make_intrusive<c10d::TCPStore>(world.master_addr, options);
   } catch (const std::exception& e) {
-    const std::string role = world.rank == 0 ? fmt::format("rank 0 could not serve the rendezvous store on port {} "
-                                                           "or not all {} ranks connected",
-                                                           world.master_port, world.world_size)
-                                             : fmt::format("rank {} could not reach rank 0's rendezvous store", world.rank);
+    const std::string role = world.rank == 0
+                                 ? fmt::format(
+                                       "rank 0 could not serve the rendezvous store on port {} "
+                                       "or not all {} ranks connected",
+                                       world.master_port, world.world_size)
+                                 : fmt::format("rank {} could not reach rank 0's rendezvous store", world.rank);
     throw Error(fmt::format("distributed: {} at MASTER_ADDR:MASTER_PORT = {}:{} within timeout_s = {}: {}", role,
                             world.master_addr, world.master_port, timeout.count() / 1000.0, error_text(e)));
   }
@@ -52,18 +52,23 @@ c10::intrusive_ptr<c10d::Store> connect_store(const World& world, std::chrono::m
 
 }  // namespace
 
-ProcessGroup::ProcessGroup(World world, std::string backend, std::chrono::milliseconds timeout,
+ProcessGroup::ProcessGroup(World world, std::string backend, c10::Device device, std::chrono::milliseconds timeout,
                            c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<Collectives> collectives)
-    : world_(std::move(world)), backend_(std::move(backend)), timeout_(timeout), store_(std::move(store)),
+    : world_(std::move(world)),
+      backend_(std::move(backend)),
+      device_(device),
+      timeout_(timeout),
+      store_(std::move(store)),
       collectives_(std::move(collectives)) {}
 
 void ProcessGroup::wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what) const {
   try {
     work->wait(timeout_);
   } catch (const std::exception& e) {
-    throw Error(fmt::format("distributed: {} failed on rank {} of {} ({}, timeout_s = {}); a peer rank may have "
-                            "died or stopped: {}",
-                            what, rank(), size(), backend_, timeout_.count() / 1000.0, error_text(e)));
+    throw Error(
+        fmt::format("distributed: {} failed on rank {} of {} ({}, timeout_s = {}); a peer rank may have "
+                    "died or stopped: {}",
+                    what, rank(), size(), backend_, timeout_.count() / 1000.0, error_text(e)));
   }
 }
 
@@ -75,10 +80,12 @@ std::string resolve_backend(const std::string& requested, const c10::Device& dev
   if (requested == "nccl") {
 #if defined(USE_C10D_NCCL) && __has_include(<nccl.h>)
     if (device.is_cuda()) return requested;
-    throw ConfigError(fmt::format("[distributed] backend = 'nccl' needs a CUDA device, not '{}'; accepted on it: 'gloo', 'auto'",
-                                  device.str()));
+    throw ConfigError(fmt::format(
+        "[distributed] backend = 'nccl' needs a CUDA device, not '{}'; accepted on it: 'gloo', 'auto'", device.str()));
 #else
-    throw ConfigError("[distributed] backend = 'nccl': this lmlab is built against a LibTorch without NCCL; accepted: 'gloo', 'auto'");
+    throw ConfigError(
+        "[distributed] backend = 'nccl': this lmlab is built against a LibTorch without NCCL; accepted: 'gloo', "
+        "'auto'");
 #endif
   }
   throw ConfigError(fmt::format("[distributed] backend = '{}' is unknown; accepted: 'auto', 'gloo', 'nccl'",
@@ -105,11 +112,12 @@ std::shared_ptr<ProcessGroup> make_process_group(const World& world, const Group
       collectives = c10::make_intrusive<c10d::ProcessGroupGloo>(store, world.rank, world.world_size, gloo_options);
     }
   } catch (const std::exception& e) {
-    throw Error(fmt::format("distributed: rank {} of {} could not connect the {} group (MASTER_ADDR = {}, timeout_s = {}): {}",
-                            world.rank, world.world_size, backend, world.master_addr, options.timeout.count() / 1000.0,
-                            error_text(e)));
+    throw Error(fmt::format(
+        "distributed: rank {} of {} could not connect the {} group (MASTER_ADDR = {}, timeout_s = {}): {}", world.rank,
+        world.world_size, backend, world.master_addr, options.timeout.count() / 1000.0, error_text(e)));
   }
-  return std::make_shared<ProcessGroup>(world, backend, options.timeout, std::move(store), std::move(collectives));
+  return std::make_shared<ProcessGroup>(world, backend, options.device, options.timeout, std::move(store),
+                                        std::move(collectives));
 }
 
 }  // namespace lmlab::distributed

@@ -2,14 +2,14 @@
 /// rendezvous (rank 0 serves it at MASTER_ADDR:MASTER_PORT) and Gloo on a CPU, NCCL on CUDA where
 /// the LibTorch this is built against has it.
 #pragma once
+#include <c10/core/Device.h>
+#include <torch/version.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
-
-#include <c10/core/Device.h>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/Store.hpp>
-#include <torch/version.h>
 
 #include "distributed/world.hpp"
 
@@ -32,13 +32,15 @@ struct GroupOptions {
 /// One process's membership of the group: its world, the backend chosen and the collectives.
 class ProcessGroup {
  public:
-  ProcessGroup(World world, std::string backend, std::chrono::milliseconds timeout,
+  ProcessGroup(World world, std::string backend, c10::Device device, std::chrono::milliseconds timeout,
                c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<Collectives> collectives);
 
   const World& world() const { return world_; }
   int rank() const { return world_.rank; }
   int size() const { return world_.world_size; }
   const std::string& backend() const { return backend_; }
+  /// Where this rank's tensors for the collectives live (CUDA for NCCL).
+  const c10::Device& device() const { return device_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
   Collectives& collectives() const { return *collectives_; }
 
@@ -52,6 +54,7 @@ class ProcessGroup {
  private:
   World world_;
   std::string backend_;
+  c10::Device device_;
   std::chrono::milliseconds timeout_;
   c10::intrusive_ptr<c10d::Store> store_;  // kept alive: rank 0's serves the others
   c10::intrusive_ptr<Collectives> collectives_;

@@ -1,7 +1,7 @@
 // Slurm's compressed lists: host lists ("node[01-03,07],gpu5") and task counts ("2(x3),1").
-#include <charconv>
-
 #include <fmt/format.h>
+
+#include <charconv>
 
 #include "distributed/world.hpp"
 #include "lmlab/error.hpp"
@@ -65,7 +65,8 @@ std::vector<std::string> expand_group(const std::string& list, const std::string
 }
 
 // One host expression with any number of bracket groups, expanded left to right.
-void expand_host(const std::string& list, const std::string& expr, std::size_t max_hosts, std::vector<std::string>& hosts) {
+void expand_host(const std::string& list, const std::string& expr, std::size_t max_hosts,
+                 std::vector<std::string>& hosts) {
   if (expr.empty()) bad_hostlist(list, "an empty host name");
   std::vector<std::string> names{""};
   std::size_t at = 0;
@@ -76,7 +77,8 @@ void expand_host(const std::string& list, const std::string& expr, std::size_t m
     if (open == std::string::npos) break;
     const std::size_t close = expr.find(']', open);
     const auto suffixes = expand_group(list, expr.substr(open + 1, close - open - 1), max_hosts);
-    if (names.size() * suffixes.size() + hosts.size() > max_hosts) bad_hostlist(list, fmt::format("more than {} hosts", max_hosts));
+    if (names.size() * suffixes.size() + hosts.size() > max_hosts)
+      bad_hostlist(list, fmt::format("more than {} hosts", max_hosts));
     std::vector<std::string> next;
     for (const auto& name : names)
       for (const auto& suffix : suffixes) next.push_back(name + suffix);
@@ -108,7 +110,8 @@ std::vector<int> expand_slurm_tasks_per_node(const std::string& value) {
     int count = 0, repeat = 1;
     const char* end = item.data() + item.size();
     auto [stop, error] = std::from_chars(item.data(), end, count);
-    if (item.empty() || error != std::errc{} || count < 1) throw bad(fmt::format("{} is not a task count", hostlist_quote(item)));
+    if (item.empty() || error != std::errc{} || count < 1)
+      throw bad(fmt::format("{} is not a task count", hostlist_quote(item)));
     if (stop != end) {
       const std::string tail(stop, end);
       if (tail.size() < 4 || tail.compare(0, 2, "(x") != 0 || tail.back() != ')')

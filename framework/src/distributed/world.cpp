@@ -1,9 +1,9 @@
 #include "distributed/world.hpp"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cstdlib>
-
-#include <fmt/format.h>
 
 #include "lmlab/error.hpp"
 
@@ -16,8 +16,7 @@ std::string world_quote(const std::string& value) {
   return value.size() <= limit ? "'" + value + "'" : "'" + value.substr(0, limit) + "...'";
 }
 
-std::int64_t world_integer(const std::string& name, const std::string& value, std::int64_t low,
-                           std::int64_t high) {
+std::int64_t world_integer(const std::string& name, const std::string& value, std::int64_t low, std::int64_t high) {
   std::int64_t parsed = 0;
   const char* end = value.data() + value.size();
   const auto [stop, error] = std::from_chars(value.data(), end, parsed);
@@ -47,11 +46,11 @@ void check_world(const World& w, const std::string& rank_name, const std::string
   if (w.rank >= w.world_size)
     throw ConfigError(fmt::format("environment: {}={} is not below {}={}", rank_name, w.rank, size_name, w.world_size));
   if (w.local_world_size > w.world_size)
-    throw ConfigError(fmt::format("environment: {}={} exceeds {}={}", local_size_name, w.local_world_size,
-                                  size_name, w.world_size));
+    throw ConfigError(
+        fmt::format("environment: {}={} exceeds {}={}", local_size_name, w.local_world_size, size_name, w.world_size));
   if (w.local_rank >= w.local_world_size)
-    throw ConfigError(fmt::format("environment: {}={} is not below {}={}", local_name, w.local_rank,
-                                  local_size_name, w.local_world_size));
+    throw ConfigError(fmt::format("environment: {}={} is not below {}={}", local_name, w.local_rank, local_size_name,
+                                  w.local_world_size));
   if (w.local_rank > w.rank)
     throw ConfigError(fmt::format("environment: {}={} exceeds {}={}", local_name, w.local_rank, rank_name, w.rank));
 }
@@ -69,10 +68,12 @@ World torchrun_world(const EnvLookup& env) {
   w.rank = world_int(env, "RANK", 0, kWorldMaxProcesses, why);
   // Started by hand on one machine, LOCAL_* may be left out: the node is the whole world.
   const auto local_rank = env("LOCAL_RANK");
-  w.local_rank = local_rank ? static_cast<int>(world_integer("LOCAL_RANK", *local_rank, 0, kWorldMaxProcesses)) : w.rank;
+  w.local_rank =
+      local_rank ? static_cast<int>(world_integer("LOCAL_RANK", *local_rank, 0, kWorldMaxProcesses)) : w.rank;
   const auto local_size = env("LOCAL_WORLD_SIZE");
-  w.local_world_size = local_size ? static_cast<int>(world_integer("LOCAL_WORLD_SIZE", *local_size, 1, kWorldMaxProcesses))
-                                  : w.world_size;
+  w.local_world_size = local_size
+                           ? static_cast<int>(world_integer("LOCAL_WORLD_SIZE", *local_size, 1, kWorldMaxProcesses))
+                           : w.world_size;
   check_world(w, "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE");
   const std::string rendezvous = fmt::format("WORLD_SIZE={} needs rank 0's address and port", w.world_size);
   if (w.world_size > 1 || env("MASTER_ADDR")) w.master_addr = world_required(env, "MASTER_ADDR", rendezvous);
@@ -104,7 +105,8 @@ World slurm_world(const EnvLookup& env) {
   w.world_size = world_int(env, "SLURM_NTASKS", 1, kWorldMaxProcesses, "");
   w.rank = world_int(env, "SLURM_PROCID", 0, kWorldMaxProcesses, "");
   const std::string why = fmt::format("srun sets it for each task; SLURM_NTASKS={}", w.world_size);
-  w.local_rank = w.world_size > 1 || env("SLURM_LOCALID") ? world_int(env, "SLURM_LOCALID", 0, kWorldMaxProcesses, why) : 0;
+  w.local_rank =
+      w.world_size > 1 || env("SLURM_LOCALID") ? world_int(env, "SLURM_LOCALID", 0, kWorldMaxProcesses, why) : 0;
   w.local_world_size = slurm_local_world_size(env, w.world_size);
   check_world(w, "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_TASKS_PER_NODE");
   // MASTER_ADDR/MASTER_PORT, when a job script exports them, win over what Slurm implies.
@@ -114,7 +116,8 @@ World slurm_world(const EnvLookup& env) {
   } else if (const auto nodes = env("SLURM_JOB_NODELIST")) {
     w.master_addr = expand_slurm_hostlist(*nodes).front();
   } else if (w.world_size > 1) {
-    throw ConfigError(fmt::format("environment variable SLURM_JOB_NODELIST is not set ({}; its first host is rank 0's)", why));
+    throw ConfigError(
+        fmt::format("environment variable SLURM_JOB_NODELIST is not set ({}; its first host is rank 0's)", why));
   }
   if (const auto port = env("MASTER_PORT")) {
     w.master_port = static_cast<int>(world_integer("MASTER_PORT", *port, 1, 65535));
