@@ -12,6 +12,7 @@
 #include "data/prepared_corpus.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/tokenizer.hpp"
+#include "plugin_host/run_tokenizer.hpp"
 #include "results/run_file.hpp"
 #include "training/bf16_products.hpp"
 #include "training/blas_kernels.hpp"
@@ -75,19 +76,20 @@ RunSetup set_up_run(const Experiment& e, const Registry& registry, const RunOpti
   const Bf16ProductsChoice products = choose_bf16_products(device, bf16, recorded);
   if (device.is_cpu() && e.experiment.precision == "bf16") out << fmt::format("bf16 products: {}\n", products.describe());
 
-  const ByteTokenizer tokenizer;
+  std::shared_ptr<const Tokenizer> tokenizer = build_tokenizer(registry, e.tokenizer);
+  check_tokenizer_identity(*tokenizer, e.tokenizer_identity, "this run's configuration", e.tokenizer);
   PrepareOptions prepare_options;  // prepared on first use, then memory-mapped from the cache
   prepare_options.log = &out;
   prepare_options.progress = &std::cerr;
-  const PreparedCorpus corpus = open_or_prepare(e.data, tokenizer, prepare_options);
-  const double unigram_ppl = std::exp(unigram_cross_entropy(corpus.train, corpus.valid, tokenizer.vocab_size()));
+  const PreparedCorpus corpus = open_or_prepare(e.data, *tokenizer, prepare_options);
+  const double unigram_ppl = std::exp(unigram_cross_entropy(corpus.train, corpus.valid, tokenizer->vocab_size()));
   out << fmt::format("corpus {}: {} train / {} valid tokens ({}); unigram baseline perplexity {:.2f}\n",
                      corpus.source.string(), corpus.train.size(), corpus.valid.size(), corpus.folder.string(),
                      unigram_ppl);
-  const std::vector<std::int64_t> newline_ids = tokenizer.newline_ids(), space_ids = prompt_space_ids(tokenizer);
+  const std::vector<std::int64_t> newline_ids = tokenizer->newline_ids(), space_ids = prompt_space_ids(*tokenizer);
 
   seed_everything(static_cast<std::uint64_t>(e.experiment.seed), device);
-  Plugins plugins = build_plugins(e, registry, device);
+  Plugins plugins = build_plugins(e, registry, device, std::move(tokenizer));
   std::vector<std::string> columns = component_columns(plugins);
   std::string init_hash;
   if (!e.train.init_from.empty() && !resuming) init_hash = load_init_from(e, *plugins.model.plugin, device, out);
