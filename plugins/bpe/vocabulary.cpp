@@ -80,7 +80,8 @@ std::string read_model_file(const std::filesystem::path& file) {
   std::error_code ec;
   const auto status = std::filesystem::status(file, ec);
   if (ec || !std::filesystem::exists(status)) {
-    throw lmlab::DataError("bpe: cannot find " + file.string() + " (a tokenizer file named in the options)");
+    throw lmlab::DataError("bpe: cannot find " + file.string() +
+                           " (a tokenizer file named in the options; GPT-2's come from ./scripts/fetch-gpt2-bpe)");
   }
   if (!std::filesystem::is_regular_file(status)) throw lmlab::DataError("bpe: " + file.string() + " is not a file");
   const auto size = std::filesystem::file_size(file, ec);

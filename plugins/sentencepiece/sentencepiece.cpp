@@ -46,7 +46,11 @@ lmlab::OptionSet<SentencePieceOptions> options() {
 
 std::string read_model_file(const fs::path& file) {
   std::error_code ec;
-  if (!fs::exists(file, ec)) throw lmlab::DataError("sentencepiece model " + file.string() + " does not exist");
+  if (!fs::exists(file, ec)) {
+    throw lmlab::DataError("sentencepiece model " + file.string() +
+                           " does not exist (train one with `lmlab tokenizer train --corpus CORPUS --out " +
+                           file.string() + "`, docs/tokenizers.md)");
+  }
   if (fs::is_directory(file, ec)) throw lmlab::DataError("sentencepiece model " + file.string() + " is a folder");
   std::ifstream in(file, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

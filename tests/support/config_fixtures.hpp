@@ -18,6 +18,7 @@
 #include "lmlab/error.hpp"
 #include "lmlab/options.hpp"
 #include "lmlab/plugin.hpp"
+#include "lmlab/tokenizer.hpp"
 #include "support/test_support.hpp"
 
 namespace lmlab::test {
@@ -94,8 +95,8 @@ auto step(std::string name, bool selects) {
 
 }  // namespace toy
 
-/// toy_arch, toy_lm, toy_reg, the metrics toy_count and toy_rep, and the decoding steps sample,
-/// temperature and (unless told not to) greedy.
+/// toy_arch, toy_lm, toy_reg, the metrics toy_count and toy_rep, the byte tokenizer (every
+/// experiment has one) and the decoding steps sample, temperature and (unless told not to) greedy.
 inline Registry make_registry(bool with_greedy = true) {
   using namespace toy;
   Registry registry;
@@ -125,6 +126,8 @@ inline Registry make_registry(bool with_greedy = true) {
                     OptionSet<MetricOptions>().add("max_n", &MetricOptions::max_n, "longest n-gram", {.min = 1}),
                     [](const MetricOptions&, const MetricContext&) { return std::make_shared<Counter>(); });
   }
+  reg.add<Tokenizer>("byte", "bytes", OptionSet<NoOptions>(),
+                     [](const NoOptions&, const TokenizerContext&) { return std::make_shared<ByteTokenizer>(); });
   if (with_greedy) reg.add<DecodingStep>("greedy", "argmax", OptionSet<NoOptions>(), step<NoOptions>("greedy", true));
   reg.add<DecodingStep>("sample", "draw", OptionSet<NoOptions>(), step<NoOptions>("sample", true));
   reg.add<DecodingStep>("temperature", "divide logits",

@@ -16,6 +16,7 @@
 #include "lmlab/metric.hpp"
 #include "lmlab/objective.hpp"
 #include "lmlab/options.hpp"
+#include "lmlab/tokenizer.hpp"
 #include "util/suggest.hpp"
 
 namespace lmlab::detail {
@@ -67,6 +68,12 @@ std::optional<std::vector<std::string>> settable(const toml::table& config, cons
     const std::string task(parent.substr(10));
     const auto known = registry.names<Objective>();
     if (std::find(known.begin(), known.end(), task) != known.end()) return plugin_option_names<Objective>(registry, task);
+  }
+  // [tokenizer] holds the options of the plugin that data.tokenizer names (not a key of its own).
+  if (parent == "tokenizer") {
+    auto names = named_plugin_options<Tokenizer>(config, registry, "data", "tokenizer");
+    if (names) names->pop_back();
+    return names;
   }
   if (parent == "metrics") {
     std::vector<std::string> names = registry.names<Metric>();
@@ -122,12 +129,13 @@ void check_sweep_axes(const toml::table& config, const Registry& registry) {
     for (std::size_t i = 0; i < arms->size(); ++i) {
       const toml::table* arm = arms->get(i)->as_table();
       if (!arm) continue;
-      // An arm that picks another architecture or objective may set that plugin's options: they
+      // An arm that picks another architecture, objective or tokenizer may set that plugin's options: they
       // are checked against the plugins the arm picks.
       toml::table picked = config;
       if (const toml::table* set = arm->get("set") ? arm->get("set")->as_table() : nullptr) {
         for (const auto& [section_name, key] :
-             {std::pair{"model", "arch"}, std::pair{"objective", "name"}, std::pair{"objective", "tasks"}}) {
+             {std::pair{"model", "arch"}, std::pair{"objective", "name"}, std::pair{"objective", "tasks"},
+              std::pair{"data", "tokenizer"}}) {
           const toml::node* value = set->get(fmt::format("{}.{}", section_name, key));
           toml::table* target = picked.get(section_name) ? picked.get(section_name)->as_table() : nullptr;
           if (!value || !target) continue;
