@@ -37,7 +37,7 @@ struct SentencePieceOptions {
 lmlab::OptionSet<SentencePieceOptions> options() {
   return lmlab::OptionSet<SentencePieceOptions>{}
       .add("model", &SentencePieceOptions::model,
-           "the .model file (relative paths start at the experiment file's folder)")
+           "the .model file (relative paths start at the working folder, as data.corpus does)")
       .add("sentinels", &SentencePieceOptions::sentinels,
            "how many <extra_id_i> span-corruption sentinels; appended unless the model has them all",
            {.min = 0.0, .max = 10000.0})
