@@ -1,0 +1,121 @@
+set terminal pngcairo size 1000,620 font "sans,10"
+set output "loss.png"
+set termoption noenhanced
+set datafile missing "NaN"
+set grid lc rgb "#dddddd"
+$d0 << EOD
+20 5.03106849
+40 3.53563929
+60 3.02494628
+80 2.9477634
+100 2.79109925
+120 2.79643105
+140 2.69009958
+160 2.54934438
+180 2.52064111
+200 2.49907084
+220 2.34169817
+240 2.37823337
+260 2.41024283
+280 2.33425083
+300 2.30217667
+320 2.37248582
+340 2.23509296
+360 2.21244389
+380 2.20689304
+400 2.34180021
+EOD
+$d1 << EOD
+200 2.34707941
+400 2.14577137
+EOD
+$d2 << EOD
+20 9.7431026
+40 6.24421794
+60 5.41637783
+80 4.94473917
+100 4.59163058
+120 4.45196145
+140 4.32315127
+160 4.08484048
+180 3.99331706
+200 4.01475649
+220 3.98646433
+240 3.7988875
+260 3.83081478
+280 3.68631126
+300 3.75184381
+320 3.75326327
+340 3.67239473
+360 3.57621464
+380 3.58703803
+400 3.55864222
+EOD
+$d3 << EOD
+200 3.88301753
+400 3.52803827
+EOD
+$d4 << EOD
+20 8.4730859
+40 7.41627679
+60 7.25470431
+80 7.01902068
+100 6.74613736
+120 6.63077042
+140 6.55550456
+160 6.40253289
+180 6.3587925
+200 6.18738241
+220 6.10748191
+240 6.07699838
+260 6.08083348
+280 6.03258598
+300 6.01916926
+320 5.95351098
+340 5.91560347
+360 5.93696446
+380 6.00521879
+400 5.93845749
+EOD
+$d5 << EOD
+200 6.19183715
+400 5.85170121
+EOD
+$d6 << EOD
+20 8.40380554
+40 7.22501199
+60 7.00691335
+80 6.6904947
+100 6.50657427
+120 6.38449497
+140 6.23322506
+160 6.24524786
+180 6.07968967
+200 6.02948446
+220 6.04400189
+240 5.96168518
+260 5.96001124
+280 5.82975712
+300 5.89301958
+320 5.84639754
+340 5.81575315
+360 5.7039706
+380 5.66935818
+400 5.79241426
+EOD
+$d7 << EOD
+200 6.01688617
+400 5.72097166
+EOD
+set title "Training and validation loss"
+set xlabel "step"
+set ylabel "loss (nats per token)"
+set key outside right top font ",8"
+plot $d0 using 1:2 with lines lw 1.5 lc rgb "#0072B2" title "arm=bytes,seed=1-cb7e1411 train", \
+  $d1 using 1:2 with linespoints dt 2 pt 7 ps 0.6 lw 1.5 lc rgb "#0072B2" title "arm=bytes,seed=1-cb7e1411 validation", \
+  $d2 using 1:2 with lines lw 1.5 lc rgb "#D55E00" title "arm=gpt2_bpe,seed=1-dc28d85d train", \
+  $d3 using 1:2 with linespoints dt 2 pt 7 ps 0.6 lw 1.5 lc rgb "#D55E00" title "arm=gpt2_bpe,seed=1-dc28d85d validation", \
+  $d4 using 1:2 with lines lw 1.5 lc rgb "#009E73" title "arm=sp_bpe,seed=1-e9df43db train", \
+  $d5 using 1:2 with linespoints dt 2 pt 7 ps 0.6 lw 1.5 lc rgb "#009E73" title "arm=sp_bpe,seed=1-e9df43db validation", \
+  $d6 using 1:2 with lines lw 1.5 lc rgb "#CC79A7" title "arm=sp_unigram,seed=1-b904fea1 train", \
+  $d7 using 1:2 with linespoints dt 2 pt 7 ps 0.6 lw 1.5 lc rgb "#CC79A7" title "arm=sp_unigram,seed=1-b904fea1 validation"
