@@ -76,6 +76,26 @@ bool symbols_to_bytes(std::string_view symbols, std::string& bytes) {
   return true;
 }
 
+void for_each_line(std::string_view text, const std::function<void(std::size_t, std::string_view)>& on_line,
+                   const std::function<void(std::size_t)>& on_blank_inside) {
+  std::size_t line_no = 0, first_blank = 0;
+  for (std::size_t start = 0; start < text.size();) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) {
+      if (first_blank == 0) first_blank = line_no;
+      continue;
+    }
+    // Blank lines may end the file; between entries they would be malformed lines.
+    if (first_blank != 0) on_blank_inside(first_blank);
+    on_line(line_no, line);
+  }
+}
+
 std::string read_model_file(const std::filesystem::path& file) {
   std::error_code ec;
   const auto status = std::filesystem::status(file, ec);

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -70,6 +71,12 @@ Vocabulary load_tiktoken_file(const std::filesystem::path& ranks);
 // Shared by the loaders.
 /// The file's bytes; DataError naming the file when it is missing, unreadable or too large.
 std::string read_model_file(const std::filesystem::path& file);
+
+/// Calls `on_line(number, line)` for each line of a model file's `text` (numbered from 1, "\n" or
+/// "\r\n" endings), skipping blank lines at its end. A blank line with more lines after it calls
+/// `on_blank_inside(number of the first such blank line)`, which throws.
+void for_each_line(std::string_view text, const std::function<void(std::size_t, std::string_view)>& on_line,
+                   const std::function<void(std::size_t)>& on_blank_inside);
 /// `text` quoted for an error message: at most ~60 characters, control bytes escaped.
 std::string bounded_quote(std::string_view text);
 /// Fills byte_id from the token of each single byte, and checks that all 256 have one: without

@@ -148,25 +148,17 @@ void read_merges(const std::filesystem::path& file, const std::filesystem::path&
                  const std::unordered_map<std::string, std::int32_t>& token_ids) {
   const std::string text = read_model_file(file);
   v.files_digest += lmlab::text_sha256(text);
-  std::size_t line_no = 0, first_blank = 0;
   std::int32_t rank = 0;
-  for (std::size_t start = 0; start < text.size();) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string_view line(text.data() + start, end - start);
-    start = end + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line_no == 1 && line.starts_with("#version")) continue;
-    if (line.empty()) {
-      if (first_blank == 0) first_blank = line_no;
-      continue;
-    }
-    // Blank lines may end the file; between merges they would be lines that are not two tokens.
-    if (first_blank != 0) throw lmlab::DataError(merges_error(file, first_blank, "an empty line among the merges"));
-    if (rank == std::numeric_limits<std::int32_t>::max()) throw lmlab::DataError(merges_error(file, line_no, "too many merges"));
-    add_merge(v, token_ids, file, encoder, line_no, line, rank++);
-  }
+  for_each_line(
+      text,
+      [&](std::size_t line_no, std::string_view line) {
+        if (line_no == 1 && line.starts_with("#version")) return;
+        if (rank == std::numeric_limits<std::int32_t>::max()) {
+          throw lmlab::DataError(merges_error(file, line_no, "too many merges"));
+        }
+        add_merge(v, token_ids, file, encoder, line_no, line, rank++);
+      },
+      [&](std::size_t blank) { throw lmlab::DataError(merges_error(file, blank, "an empty line among the merges")); });
 }
 
 }  // namespace

@@ -103,21 +103,9 @@ Vocabulary load_tiktoken_file(const std::filesystem::path& ranks) {
   v.files_digest = lmlab::text_sha256(text);
   std::unordered_map<std::int64_t, std::string> by_rank;
   std::unordered_map<std::string, std::int64_t> by_token;
-  std::size_t line_no = 0, first_blank = 0;
-  for (std::size_t start = 0; start < text.size();) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string_view line(text.data() + start, end - start);
-    start = end + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) {
-      if (first_blank == 0) first_blank = line_no;
-      continue;
-    }
-    if (first_blank != 0) throw lmlab::DataError(rank_error(ranks, first_blank, "an empty line among the ranks"));
-    read_rank_line(ranks, line_no, line, by_rank, by_token);
-  }
+  for_each_line(
+      text, [&](std::size_t line_no, std::string_view line) { read_rank_line(ranks, line_no, line, by_rank, by_token); },
+      [&](std::size_t blank) { throw lmlab::DataError(rank_error(ranks, blank, "an empty line among the ranks")); });
   if (by_rank.empty()) throw lmlab::DataError("bpe: " + ranks.string() + " has no tokens");
   for (const auto& [rank, token] : by_rank) v.size = std::max(v.size, rank + 1);
   if (v.size - static_cast<std::int64_t>(by_rank.size()) > max_unused_ids) {
