@@ -28,6 +28,7 @@ class EnvScope {
     if (before_) setenv(name, before_->c_str(), 1);
     else unsetenv(name);
     lmlab::nn::set_cpu_bf16_products(CpuBf16Products::bf16_kernels);
+    lmlab::nn::set_cpu_bf16_decoding_products(CpuBf16Products::float32_kernels);
   }
 
  private:
@@ -45,11 +46,16 @@ TEST_CASE("bf16_products: the environment chooses, and a bad value is refused on
     const auto choice = lmlab::choose_bf16_products(cpu, true);
     CHECK(choice.products == CpuBf16Products::float32_kernels);
     CHECK(lmlab::nn::cpu_bf16_products() == CpuBf16Products::float32_kernels);
+    // Forced, decoding steps too: the environment names one kernel for every product.
+    CHECK(lmlab::nn::cpu_bf16_decoding_products() == CpuBf16Products::float32_kernels);
+    CHECK(choice.decoding == CpuBf16Products::float32_kernels);
     CHECK_THAT(choice.describe(), Catch::Contains("LMLAB_CPU_BF16_PRODUCTS=float32"));
+    CHECK_THAT(choice.describe(), !Catch::Contains("decoding steps"));
   }
   {
     EnvScope env("bf16");
     CHECK(lmlab::choose_bf16_products(cpu, true).products == CpuBf16Products::bf16_kernels);
+    CHECK(lmlab::nn::cpu_bf16_decoding_products() == CpuBf16Products::bf16_kernels);
   }
   EnvScope env("fast");
   CHECK_THROWS_AS(lmlab::choose_bf16_products(cpu, false), lmlab::ConfigError);  // even for a float32 run
@@ -64,6 +70,10 @@ TEST_CASE("bf16_products: a float32 run keeps bf16 kernels, a resumed run its re
   const auto resumed = lmlab::choose_bf16_products(cpu, true, recorded);
   CHECK(resumed.products == CpuBf16Products::float32_kernels);  // over the environment's bf16
   CHECK_THAT(resumed.reason, Catch::Contains("as the run started"));
+  // Its decoding steps follow the CPU (AVX-512 BW/VL/DQ: bf16 kernels), and the text says so.
+  CHECK(lmlab::nn::cpu_bf16_decoding_products() == resumed.decoding);
+  CHECK((resumed.decoding == CpuBf16Products::bf16_kernels) ==
+        (resumed.describe().find("; decoding steps on bf16 kernels") != std::string::npos));
   CHECK(lmlab::environment_value(CpuBf16Products::float32_kernels) == "float32");
 }
 

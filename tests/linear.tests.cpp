@@ -20,11 +20,18 @@ using lmlab::nn::CpuBf16Products;
 
 namespace {
 
-// Restores the process's choice when a test ends.
+// Restores the process's choices when a test ends.
 struct ProductsScope {
   CpuBf16Products before = lmlab::nn::cpu_bf16_products();
-  explicit ProductsScope(CpuBf16Products p) { lmlab::nn::set_cpu_bf16_products(p); }
-  ~ProductsScope() { lmlab::nn::set_cpu_bf16_products(before); }
+  CpuBf16Products decoding_before = lmlab::nn::cpu_bf16_decoding_products();
+  explicit ProductsScope(CpuBf16Products p, CpuBf16Products decoding = CpuBf16Products::float32_kernels) {
+    lmlab::nn::set_cpu_bf16_products(p);
+    lmlab::nn::set_cpu_bf16_decoding_products(decoding);
+  }
+  ~ProductsScope() {
+    lmlab::nn::set_cpu_bf16_products(before);
+    lmlab::nn::set_cpu_bf16_decoding_products(decoding_before);
+  }
 };
 
 struct Result {
@@ -137,6 +144,34 @@ TEST_CASE("linear: without gradients, bf16 on float32 kernels gives the same num
     CHECK(at::equal(doubled, doubled_expected));
     CHECK_FALSE(at::equal(doubled, lmlab::nn::linear(x, w * 0.5)));
   }
+}
+
+TEST_CASE("linear: a decoding step's product runs on bf16 kernels with the scope's bf16 weights", "[linear]") {
+  ProductsScope scope(CpuBf16Products::float32_kernels, CpuBf16Products::bf16_kernels);
+  at::manual_seed(29);
+  const at::Tensor x = at::randn({40, 64}), b = at::randn({48});
+  at::Tensor w = at::randn({48, 64}) * 0.1;
+  const auto bf16 = [](const at::Tensor& t) { return t.to(at::kBFloat16); };
+  const at::Tensor step = x.narrow(0, 0, 4);                                // (4, 64): four sequences' token
+  const at::Tensor expected = at::linear(bf16(step), bf16(w), bf16(b));      // (4, 48) bf16 kernels, no autocast
+  lmlab::AutocastScope autocast(c10::Device(c10::kCPU), true);
+  at::NoGradGuard no_grad;
+  const at::Tensor outside = lmlab::nn::linear(step, w, b);  // (4, 48) no scope: float32 kernels
+  lmlab::nn::RoundedWeightScope cached;
+  const at::Tensor inside = lmlab::nn::linear(step, w, b);   // (4, 48)
+  CHECK(inside.scalar_type() == at::kBFloat16);
+  CHECK(at::equal(inside, expected));
+  // The same rounded operands either way: the kernels differ only in the order of their sums.
+  CHECK(at::allclose(inside.to(at::kFloat), outside.to(at::kFloat), 1e-2, 1e-2));
+  // A product of many rows (a prompt's forward) stays on the float32 kernels.
+  CHECK(at::equal(lmlab::nn::linear(x, w, b), [&] {
+    lmlab::nn::set_cpu_bf16_decoding_products(CpuBf16Products::float32_kernels);
+    return lmlab::nn::linear(x, w, b);
+  }()));
+  lmlab::nn::set_cpu_bf16_decoding_products(CpuBf16Products::bf16_kernels);
+  // A weight changed in place is converted afresh.
+  w.mul_(2.0);
+  CHECK(at::equal(lmlab::nn::linear(step, w, b), at::linear(bf16(step), bf16(w), bf16(b))));
 }
 
 }  // namespace linear_tests

@@ -18,6 +18,7 @@ namespace lmlab::nn {
 namespace {
 
 std::atomic<CpuBf16Products> g_cpu_bf16_products{CpuBf16Products::bf16_kernels};
+std::atomic<CpuBf16Products> g_cpu_bf16_decoding_products{CpuBf16Products::float32_kernels};
 
 bool cpu_bf16_autocast() {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
@@ -28,6 +29,12 @@ bool cpu_bf16_autocast() {
 }
 
 at::Tensor rounded(const at::Tensor& t) { return t.to(at::kBFloat16).to(at::kFloat); }
+
+// A decoding step's product on bf16 kernels, with the generation's cached bf16 weights.
+bool decoding_step_on_bf16_kernels(const at::Tensor& x) {
+  return cpu_bf16_decoding_products() == CpuBf16Products::bf16_kernels && rounded_weight_scope_open() &&
+         x.dim() >= 1 && x.numel() > 0 && x.numel() / x.size(-1) <= thin_product_max_rows;
+}
 
 // Autocast's bf16 product computed on float32 kernels (see linear.hpp). Keeps the rounded
 // operands in bf16 for the backward pass, as autocast does. No bias is an empty tensor: an
@@ -72,6 +79,10 @@ CpuBf16Products cpu_bf16_products() { return g_cpu_bf16_products.load(); }
 
 void set_cpu_bf16_products(CpuBf16Products products) { g_cpu_bf16_products.store(products); }
 
+CpuBf16Products cpu_bf16_decoding_products() { return g_cpu_bf16_decoding_products.load(); }
+
+void set_cpu_bf16_decoding_products(CpuBf16Products products) { g_cpu_bf16_decoding_products.store(products); }
+
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   // Autocast leaves float64 alone, and so does this path.
   const auto castable = [](const at::Tensor& t) {
@@ -82,6 +93,10 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
     if (!at::GradMode::is_enabled()) {
       // Nothing to save for a backward pass; while generating, the rounded weights are cached.
       c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+      if (decoding_step_on_bf16_kernels(x)) {
+        const at::Tensor b16 = bias.defined() ? bf16_weight(bias) : at::Tensor();        // (C_out) or undefined
+        return at::linear(x.to(at::kBFloat16), bf16_weight(weight), b16);              // (..., C_out) bf16
+      }
       const at::Tensor x32 = rounded(x);                                       // (..., C_in) float32
       const at::Tensor w32 = rounded_weight(weight);                           // (C_out, C_in) float32
       const at::Tensor b32 = bias.defined() ? rounded(bias) : at::Tensor();  // (C_out) or undefined

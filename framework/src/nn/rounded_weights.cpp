@@ -11,7 +11,8 @@ struct RoundedWeightScope::Cache {
   struct Entry {
     at::Tensor weight;  // held, so that no other tensor takes its address while the scope lives
     std::int64_t version = -1;
-    at::Tensor rounded;  // float32
+    at::Tensor bf16;     // the rounded weight in bf16
+    at::Tensor rounded;  // the same values in float32, made on first use
   };
   std::unordered_map<const void*, Entry> entries;
 };
@@ -34,16 +35,35 @@ RoundedWeightScope::~RoundedWeightScope() {
   if (cache_) t_rounded_weights = nullptr;
 }
 
-at::Tensor rounded_weight(const at::Tensor& weight) {
-  if (!t_rounded_weights) return round_to_bf16(weight);
+namespace {
+
+// The thread's entry for `weight`, emptied when the weight changed in place since it was filled.
+RoundedWeightScope::Cache::Entry& current_entry(const at::Tensor& weight) {
   auto& entry = t_rounded_weights->entries[weight.unsafeGetTensorImpl()];
   const auto version = static_cast<std::int64_t>(weight._version());
-  if (!entry.rounded.defined() || entry.version != version) {
+  if (!entry.bf16.defined() || entry.version != version) {
     entry.weight = weight;
     entry.version = version;
-    entry.rounded = round_to_bf16(weight);
+    entry.bf16 = weight.to(at::kBFloat16);
+    entry.rounded = at::Tensor();
   }
+  return entry;
+}
+
+}  // namespace
+
+at::Tensor rounded_weight(const at::Tensor& weight) {
+  if (!t_rounded_weights) return round_to_bf16(weight);
+  auto& entry = current_entry(weight);
+  if (!entry.rounded.defined()) entry.rounded = entry.bf16.to(at::kFloat);
   return entry.rounded;
 }
+
+at::Tensor bf16_weight(const at::Tensor& weight) {
+  if (!t_rounded_weights) return weight.to(at::kBFloat16);
+  return current_entry(weight).bf16;
+}
+
+bool rounded_weight_scope_open() { return t_rounded_weights != nullptr; }
 
 }  // namespace lmlab::nn

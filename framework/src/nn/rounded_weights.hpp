@@ -30,4 +30,10 @@ class RoundedWeightScope {
 /// open on this thread, else computed.
 at::Tensor rounded_weight(const at::Tensor& weight);
 
+/// `weight` as a bf16 tensor: from the cache when a scope is open on this thread, else computed.
+at::Tensor bf16_weight(const at::Tensor& weight);
+
+/// True while a RoundedWeightScope is open on this thread (a generation is running on it).
+bool rounded_weight_scope_open();
+
 }  // namespace lmlab::nn

@@ -16,9 +16,14 @@ namespace lmlab {
 
 struct Bf16ProductsChoice {
   nn::CpuBf16Products products = nn::CpuBf16Products::bf16_kernels;
-  std::string reason;  // "float32 kernels: 270 against 150 GFLOP/s measured", "LMLAB_CPU_BF16_PRODUCTS=bf16"
+  std::string reason;
+  /// How decoding steps multiply (nn::cpu_bf16_decoding_products): products' choice, except that a
+  /// float32-kernel choice keeps bf16 kernels for them where the CPU has vectorised bf16 kernels
+  /// (AVX-512 BW, VL and DQ). A forced LMLAB_CPU_BF16_PRODUCTS applies to them too.
+  nn::CpuBf16Products decoding = nn::CpuBf16Products::bf16_kernels;  // "float32 kernels: 270 against 150 GFLOP/s measured", "LMLAB_CPU_BF16_PRODUCTS=bf16"
 
-  /// What the run prints and records: "float32 kernels (...)".
+  /// What the run prints and records: "float32 kernels (...)", with "; decoding steps on bf16
+  /// kernels" where those differ.
   std::string describe() const;
 };
 

@@ -65,6 +65,7 @@ void write_provenance(RunFile& file, const Experiment& e, const RunSetup& run) {
   file.set_attribute("blas", tune_blas_kernels().describe());
   if (run.bf16 && run.device.is_cpu()) {
     file.set_attribute("cpu_bf16_products", run_attribute(nn::cpu_bf16_products()));
+    file.set_attribute("cpu_bf16_decoding_products", run_attribute(nn::cpu_bf16_decoding_products()));
   }
   write_plugins(file, run.plugins);
   // Which tokenizer made the ids every curve and sample of this file counts in.
