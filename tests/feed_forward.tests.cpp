@@ -92,7 +92,7 @@ TEST_CASE("feed_forward: gated activations are proj(act(gate) * up), the gate fi
 }
 
 TEST_CASE("feed_forward: an unknown activation names the accepted ones", "[feed_forward]") {
-  const auto accepted = Contains("gelu, relu, swiglu, geglu, sigmoid, tanh");
+  const auto accepted = Contains("gelu, gelu_tanh, relu, swiglu, geglu, sigmoid, tanh");
   CHECK_THROWS_WITH(FeedForward(4, 6, "swish", true), Contains("\"swish\"") && accepted);
   CHECK_THROWS_AS(FeedForward(4, 6, "GELU", true), std::invalid_argument);
   CHECK_THROWS_WITH(lmlab::nn::activate("softplus", at::zeros({1})), Contains("\"softplus\"") && accepted);

@@ -41,8 +41,9 @@ void add_shared_options(OptionSet<TransformerOptions>& set) {
            {"pre", "post"})
       .add("norm_eps", &O::norm_eps, "epsilon added to the variance in every norm", {.min = 0.0, .exclusive_min = true})
       .add("activation", &O::activation,
-           "MLP non-linearity; swiglu and geglu gate it with a third matrix (Shazeer 2020)",
-           {"gelu", "relu", "swiglu", "geglu", "sigmoid", "tanh"})
+           "MLP non-linearity; gelu_tanh is GELU's tanh approximation (GPT-2's); swiglu and geglu gate it with a "
+           "third matrix (Shazeer 2020)",
+           {"gelu", "gelu_tanh", "relu", "swiglu", "geglu", "sigmoid", "tanh"})
       .add("positions", &O::positions,
            "position information: learned or sinusoidal embeddings added to the input, rope (rotary, on queries "
            "and keys), alibi (linear distance bias on attention), relative (T5's learned, bucketed distance bias "

@@ -29,7 +29,8 @@ struct SingleStackFamily {
   bool pooler = false;  // a tanh(Linear) over the first token's final state (BERT's pooler)
 };
 
-class SingleStackModel final : public Architecture {
+// Not final: a family may post-process the output (causal_decoder's predicted_vocab).
+class SingleStackModel : public Architecture {
  public:
   SingleStackModel(const TransformerOptions& o, const ArchitectureContext& context, SingleStackFamily family);
 
