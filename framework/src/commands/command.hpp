@@ -42,6 +42,7 @@ Command add_check_command(CLI::App& app);       // check.cpp: an experiment's [[
 Command add_new_plugin_command(CLI::App& app);  // new_plugin.cpp (the writer: scaffold.hpp)
 Command add_tokenizer_command(CLI::App& app);   // tokenizer.cpp: train, encode, show (training: tokenizer_train.hpp)
 Command add_prepare_command(CLI::App& app);     // prepare.cpp: a corpus as token files
+Command add_import_command(CLI::App& app);      // import.cpp: a Hugging Face folder as an lmlab checkpoint
 
 // What several subcommands share (command.cpp).
 

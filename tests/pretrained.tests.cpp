@@ -1,0 +1,254 @@
+// Hugging Face checkpoints in lmlab (framework/src/pretrained/): small random GPT-2 and LLaMA
+// (grouped-query) folders in the published layout, written by tests/pretrained_reference.py with
+// reference logits from its own forward passes, are imported with `lmlab import`; lmlab's logits
+// must agree to 1e-5 and its greedy continuations be identical. Then each refusal: an unknown
+// family, a field lmlab cannot honour, a shape that disagrees with config.json, a truncated file,
+// a tensor too many or too few.
+#include "support/catch.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "experiment/experiment_schema.hpp"
+#include "experiment/toml_limits.hpp"
+#include "lmlab/architecture.hpp"
+#include "lmlab/error.hpp"
+#include "lmlab/generate.hpp"
+#include "lmlab/plugin_call.hpp"
+#include "plugin_host/run_tokenizer.hpp"
+#include "pretrained/hf_import.hpp"
+#include "pretrained/safetensors.hpp"
+#include "generated/test_paths.hpp"
+#include "support/test_support.hpp"
+#include "training/checkpoint.hpp"
+
+namespace pretrained_tests {
+namespace {
+
+namespace fs = std::filesystem;
+using Catch::Contains;
+using lmlab::test::TempDir;
+
+// The folder tests/pretrained_reference.py writes for `family`, made once per test process.
+const fs::path& reference_folder(const std::string& family) {
+  static TempDir dir;
+  static std::map<std::string, fs::path> made;
+  if (!made.count(family)) {
+    const fs::path folder = dir / family;
+    const auto r = lmlab::test::run_command(fmt::format("/usr/bin/python3 {}/tests/pretrained_reference.py {} {}",
+                                                        lmlab::test_paths::source_dir, family, folder.string()));
+    if (r.exit_code != 0) FAIL("pretrained_reference.py failed (python3-torch installed?):\n" << r.output);
+    made[family] = folder;
+  }
+  return made[family];
+}
+
+nlohmann::json reference_of(const fs::path& folder) {
+  return nlohmann::json::parse(lmlab::test::read_file(folder / "reference.json"));
+}
+
+// A copy of the reference folder, for a test to damage.
+fs::path copy_of(const std::string& family, const TempDir& dir) {
+  const fs::path copy = dir / family;
+  fs::copy(reference_folder(family), copy);
+  return copy;
+}
+
+// The model, tokenizer and config of an lmlab checkpoint, as `lmlab generate` rebuilds them.
+struct Loaded {
+  std::shared_ptr<lmlab::Architecture> model;
+  std::shared_ptr<const lmlab::Tokenizer> tokenizer;
+};
+
+Loaded load_checkpoint_model(const fs::path& checkpoint) {
+  const auto& registry = lmlab::test::builtin_plugins();
+  const toml::table config = lmlab::parse_toml(lmlab::read_checkpoint_config(checkpoint), checkpoint.string());
+  const lmlab::Experiment e = lmlab::resolve_experiment(config, registry, checkpoint.string());
+  Loaded out;
+  out.tokenizer = lmlab::build_tokenizer(registry, e.tokenizer);
+  out.model = lmlab::make_plugin<lmlab::Architecture>(
+      registry, e.model.name, e.model.options, lmlab::ArchitectureContext{out.tokenizer->vocab_size(), e.data.block_size});
+  lmlab::load_model_weights(checkpoint, *out.model, c10::Device(c10::kCPU));
+  out.model->eval();
+  return out;
+}
+
+// Imports the family's reference folder with the lmlab program and checks logits and greedy
+// continuations (with and without the key/value cache) against the reference.
+void check_against_reference(const std::string& family) {
+  const fs::path& folder = reference_folder(family);
+  const nlohmann::json ref = reference_of(folder);
+  TempDir dir;
+  const fs::path checkpoint = dir / "model.ckpt";
+  const auto r = lmlab::test::run_command(
+      fmt::format("{} import {} --out {}", lmlab::test::lmlab_binary(), folder.string(), checkpoint.string()));
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("imported"));
+  const Loaded loaded = load_checkpoint_model(checkpoint);
+
+  const auto prompt = ref["prompt"].get<std::vector<std::int64_t>>();
+  const auto V = ref["vocab_size"].get<std::int64_t>();
+  at::Tensor logits;
+  {
+    at::NoGradGuard no_grad;
+    lmlab::ModelInput input;
+    input.tokens = at::tensor(prompt, at::kLong).unsqueeze(0);  // (1, T)
+    logits = loaded.model->forward(input).logits.squeeze(0);  // (T, V_tokenizer)
+  }
+  const auto expected_rows = ref["logits"].get<std::vector<std::vector<double>>>();
+  const at::Tensor expected = at::empty({static_cast<std::int64_t>(expected_rows.size()), V}, at::kDouble);
+  for (std::size_t t = 0; t < expected_rows.size(); ++t) {
+    expected[static_cast<std::int64_t>(t)].copy_(at::tensor(expected_rows[t], at::kDouble));
+  }
+  const double worst = (logits.narrow(1, 0, V).to(at::kDouble) - expected).abs().max().item<double>();
+  INFO(family << ": largest logit difference " << worst << " (logits span "
+              << expected.abs().max().item<double>() << ")");
+  CHECK(worst < 1e-5);
+  // The ids lmlab's tokenizer appends after the published vocabulary are never predicted.
+  CHECK(logits.size(1) > V);
+  CHECK(logits.narrow(1, V, logits.size(1) - V).isinf().all().item<bool>());
+
+  const auto greedy = lmlab::test::decoding_step("greedy");
+  for (const bool cache : {true, false}) {
+    lmlab::GenerateOptions options;
+    options.max_new_tokens = static_cast<std::int64_t>(ref["greedy"].size());
+    options.eos_id = loaded.tokenizer->special().eos;
+    options.use_cache = cache;
+    const auto lists = lmlab::decode(*loaded.model, *greedy, {prompt}, options, c10::Device(c10::kCPU));
+    INFO(family << (cache ? " with" : " without") << " the cache");
+    CHECK(lists.at(0).at(0).tokens == ref["greedy"].get<std::vector<std::int64_t>>());
+  }
+}
+
+std::string import_error(const fs::path& folder) {
+  TempDir out;
+  std::ostringstream log;
+  try {
+    lmlab::pretrained::import_hf_checkpoint(folder, out / "x.ckpt", lmlab::test::builtin_plugins(), log);
+  } catch (const lmlab::Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// config.json of `folder` with `key` set to `value` (null: removed).
+void edit_config(const fs::path& folder, const std::string& key, const nlohmann::json& value) {
+  nlohmann::json config = nlohmann::json::parse(lmlab::test::read_file(folder / "config.json"));
+  if (value.is_null()) config.erase(key);
+  else config[key] = value;
+  lmlab::test::write_file(folder / "config.json", config.dump());
+}
+
+// model.safetensors of `folder` rewritten by `change`, which edits the name -> tensor list.
+template <class F>
+void edit_weights(const fs::path& folder, F change) {
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  {
+    const lmlab::pretrained::SafetensorsFile file(folder / "model.safetensors");
+    for (const auto& [name, _] : file.entries()) tensors.emplace_back(name, file.tensor(name).clone());
+  }
+  change(tensors);
+  lmlab::pretrained::write_safetensors(folder / "model.safetensors", tensors);
+}
+
+}  // namespace
+
+TEST_CASE("pretrained: a GPT-2 folder imports to the reference logits and greedy continuation") {
+  check_against_reference("gpt2");
+}
+
+TEST_CASE("pretrained: a LLaMA folder with grouped-query attention imports to the reference logits") {
+  check_against_reference("llama");
+}
+
+TEST_CASE("pretrained: generate decodes an imported checkpoint from text") {
+  TempDir dir;
+  const fs::path checkpoint = dir / "gpt2.ckpt";
+  REQUIRE(lmlab::test::run_command(fmt::format("{} import {} --out {}", lmlab::test::lmlab_binary(),
+                                               reference_folder("gpt2").string(), checkpoint.string()))
+              .exit_code == 0);
+  const auto r = lmlab::test::run_command(fmt::format("{} generate --checkpoint {} --prompt 'the and' --max-new-tokens 5",
+                                                      lmlab::test::lmlab_binary(), checkpoint.string()));
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("-- 1: 5 tokens"));
+  CHECK_THAT(r.output, Contains("decoding 'default': greedy"));
+}
+
+TEST_CASE("pretrained: an unknown family or a config field lmlab cannot honour is refused, naming it") {
+  TempDir dir;
+  const fs::path gpt2 = copy_of("gpt2", dir);
+  edit_config(gpt2, "model_type", "bert_like");
+  CHECK_THAT(import_error(gpt2), Contains("model_type = '\"bert_like\"': lmlab imports gpt2 and llama"));
+  edit_config(gpt2, "model_type", "gpt2");
+  edit_config(gpt2, "activation_function", "swish");
+  CHECK_THAT(import_error(gpt2), Contains("activation_function = '\"swish\"'"));
+  edit_config(gpt2, "activation_function", "gelu_new");
+  edit_config(gpt2, "scale_attn_by_inverse_layer_idx", true);
+  CHECK_THAT(import_error(gpt2), Contains("scale_attn_by_inverse_layer_idx = 'true'"));
+  edit_config(gpt2, "scale_attn_by_inverse_layer_idx", nullptr);
+  edit_config(gpt2, "new_attention_trick", 3);
+  CHECK_THAT(import_error(gpt2), Contains("new_attention_trick = '3': lmlab's gpt2 import does not know"));
+  edit_config(gpt2, "new_attention_trick", nullptr);
+  edit_config(gpt2, "n_head", 5);
+  CHECK_THAT(import_error(gpt2), Contains("n_head = '5': must divide n_embd = 32"));
+
+  const fs::path llama = copy_of("llama", dir);
+  edit_config(llama, "rope_scaling", {{"type", "linear"}, {"factor", 2.0}});
+  CHECK_THAT(import_error(llama), Contains("rope_scaling = "));
+  CHECK_THAT(import_error(llama), Contains("no scaling"));
+  edit_config(llama, "rope_scaling", nullptr);
+  edit_config(llama, "hidden_act", "gelu");
+  CHECK_THAT(import_error(llama), Contains("hidden_act = '\"gelu\"'"));
+}
+
+TEST_CASE("pretrained: weights that disagree with config.json, or a damaged file, are refused") {
+  TempDir dir;
+  const fs::path gpt2 = copy_of("gpt2", dir);
+  edit_config(gpt2, "n_positions", 32);
+  CHECK_THAT(import_error(gpt2),
+             Contains("tensor 'transformer.wpe.weight' has shape [64, 32], but config.json implies [32, 32]"));
+  edit_config(gpt2, "n_positions", 64);
+
+  edit_weights(gpt2, [](auto& t) { t.emplace_back("transformer.h.0.attn.extra_gate", at::ones({2})); });
+  CHECK_THAT(import_error(gpt2), Contains("tensor 'transformer.h.0.attn.extra_gate' is not part of a gpt2"));
+  edit_weights(gpt2, [](auto& t) {
+    std::erase_if(t, [](const auto& p) {
+      return p.first == "transformer.h.0.attn.extra_gate" || p.first == "transformer.ln_f.bias";
+    });
+    t.emplace_back("transformer.h.0.attn.bias", at::ones({1, 1, 4, 4}));  // an old mask buffer: skipped
+  });
+  CHECK_THAT(import_error(gpt2), Contains("has no tensor 'transformer.ln_f.bias'"));
+  edit_weights(gpt2, [](auto& t) {
+    const lmlab::pretrained::SafetensorsFile reference(reference_folder("gpt2") / "model.safetensors");
+    t.emplace_back("transformer.ln_f.bias", reference.tensor("transformer.ln_f.bias").clone());
+  });
+  CHECK(import_error(gpt2) == "no error");  // with the mask buffer still there
+
+  const fs::path whole = reference_folder("gpt2") / "model.safetensors";
+  const std::string bytes = lmlab::test::read_file(whole);
+  lmlab::test::write_file(gpt2 / "model.safetensors", bytes.substr(0, bytes.size() / 2));
+  const std::string truncated = import_error(gpt2);
+  CHECK_THAT(truncated, Contains("model.safetensors: tensor"));
+  CHECK_THAT(truncated, Contains("reach past"));
+  fs::remove(gpt2 / "model.safetensors");
+  CHECK_THAT(import_error(gpt2), Contains("no model.safetensors or model.safetensors.index.json"));
+
+  const fs::path llama = copy_of("llama", dir);
+  edit_weights(llama, [](auto& t) {
+    for (auto& [name, tensor] : t) {
+      if (name == "model.layers.1.self_attn.k_proj.weight") tensor = at::zeros({32, 32});  // full heads, not GQA's
+    }
+  });
+  CHECK_THAT(import_error(llama),
+             Contains("'model.layers.1.self_attn.k_proj.weight' has shape [32, 32], but config.json implies [16, 32]"));
+}
+
+}  // namespace pretrained_tests

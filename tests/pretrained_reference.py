@@ -1,0 +1,282 @@
+#!/usr/bin/python3
+"""Small random checkpoints in the Hugging Face layout, and their reference logits.
+
+    pretrained_reference.py gpt2|llama FOLDER [--seed N]
+
+writes FOLDER/config.json, FOLDER/model.safetensors and the tokenizer files the family reads
+(GPT-2: vocab.json and merges.txt of a tiny byte-level BPE; LLaMA: a tiny SentencePiece
+tokenizer.model), then FOLDER/reference.json: a prompt of ids, the logits of every position, and
+a greedy continuation. The names and layouts are those of Hugging Face's GPT2LMHeadModel and
+LlamaForCausalLM; the forward passes are written here from the published model definitions
+(float64, no caching), independently of lmlab, so that lmlab's import is checked against them.
+Needs Debian's python3-torch (and python3-sentencepiece for llama); no transformers package.
+"""
+import argparse
+import json
+import math
+import os
+import struct
+
+import torch
+
+PROMPT_LENGTH = 7
+CONTINUATION = 12
+
+
+# --- safetensors, written by hand: 8-byte little-endian header length, JSON header, raw data.
+
+SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
+
+
+def write_safetensors(path, tensors, metadata=None):
+    header, chunks, offset = {}, [], 0
+    if metadata:
+        header["__metadata__"] = metadata
+    for name, t in tensors.items():
+        t = t.detach().contiguous().cpu()
+        raw = t.view(torch.uint8).numpy().tobytes() if t.dtype == torch.bfloat16 else t.numpy().tobytes()
+        header[name] = {"dtype": SAFETENSORS_DTYPES[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for raw in chunks:
+            f.write(raw)
+
+
+# --- a tiny byte-level BPE in GPT-2's file formats.
+
+def byte_symbols():
+    """GPT-2's printable stand-in for each byte: printable Latin-1 bytes stand for themselves,
+    the others take code points from 256 up, in byte order."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
+    symbols, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            symbols[b] = chr(b)
+        else:
+            symbols[b] = chr(256 + extra)
+            extra += 1
+    return symbols
+
+
+def write_tiny_bpe(folder):
+    symbols = byte_symbols()
+    vocab = {symbols[b]: b for b in range(256)}
+    space = symbols[ord(" ")]
+    merges = [("t", "h"), ("th", "e"), (space, "th"), (space, "the"), ("a", "n"), ("an", "d"), (space, "and")]
+    for left, right in merges:
+        vocab[left + right] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n")
+        for left, right in merges:
+            f.write(f"{left} {right}\n")
+    return len(vocab)
+
+
+def write_tiny_sentencepiece(folder):
+    import sentencepiece as spm
+    text = os.path.join(folder, "corpus.txt")
+    with open(text, "w") as f:
+        for i in range(200):
+            f.write(f"the quick brown fox {i} jumps over the lazy dog and the cat sat on mat number {i * 7}\n")
+    spm.SentencePieceTrainer.train(input=text, model_prefix=os.path.join(folder, "tokenizer"), vocab_size=300,
+                                   model_type="bpe", unk_id=0, bos_id=1, eos_id=2, pad_id=-1, byte_fallback=True,
+                                   minloglevel=2)
+    os.remove(text)
+    os.remove(os.path.join(folder, "tokenizer.vocab"))
+    return spm.SentencePieceProcessor(model_file=os.path.join(folder, "tokenizer.model")).get_piece_size()
+
+
+# --- GPT-2 as GPT2LMHeadModel stores it and computes it.
+
+def gpt2_weights(cfg, g):
+    C, V, P, L = cfg["n_embd"], cfg["vocab_size"], cfg["n_positions"], cfg["n_layer"]
+
+    def rand(*shape, scale=0.3, mean=0.0):
+        return (torch.randn(*shape, generator=g) * scale + mean).float()
+
+    w = {"transformer.wte.weight": rand(V, C), "transformer.wpe.weight": rand(P, C, scale=0.1)}
+    for i in range(L):
+        p = f"transformer.h.{i}."
+        w[p + "ln_1.weight"], w[p + "ln_1.bias"] = rand(C, scale=0.1, mean=1.0), rand(C, scale=0.1)
+        # Conv1D stores (in, out): c_attn maps C to the concatenated q, k, v.
+        w[p + "attn.c_attn.weight"], w[p + "attn.c_attn.bias"] = rand(C, 3 * C), rand(3 * C, scale=0.1)
+        w[p + "attn.c_proj.weight"], w[p + "attn.c_proj.bias"] = rand(C, C), rand(C, scale=0.1)
+        w[p + "ln_2.weight"], w[p + "ln_2.bias"] = rand(C, scale=0.1, mean=1.0), rand(C, scale=0.1)
+        w[p + "mlp.c_fc.weight"], w[p + "mlp.c_fc.bias"] = rand(C, 4 * C), rand(4 * C, scale=0.1)
+        w[p + "mlp.c_proj.weight"], w[p + "mlp.c_proj.bias"] = rand(4 * C, C, scale=0.15), rand(C, scale=0.1)
+    w["transformer.ln_f.weight"], w["transformer.ln_f.bias"] = rand(C, scale=0.1, mean=1.0), rand(C, scale=0.1)
+    return w
+
+
+def gelu_tanh(x):
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
+
+
+def layer_norm(x, weight, bias, eps):
+    mean = x.mean(-1, keepdim=True)
+    var = (x - mean).pow(2).mean(-1, keepdim=True)
+    return (x - mean) / torch.sqrt(var + eps) * weight + bias
+
+
+def causal_attention(q, k, v):
+    """q (H, T, D), k and v (H, T, D): softmax(q k^T / sqrt(D)) v over positions <= each query's."""
+    T, D = q.shape[1], q.shape[2]
+    scores = q @ k.transpose(1, 2) / math.sqrt(D)
+    future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+    scores = scores.masked_fill(future, float("-inf"))
+    return torch.softmax(scores, -1) @ v
+
+
+def gpt2_logits(w, cfg, ids):
+    w = {k: v.double() for k, v in w.items()}
+    C, H, eps = cfg["n_embd"], cfg["n_head"], cfg["layer_norm_epsilon"]
+    T, D = len(ids), C // H
+    x = w["transformer.wte.weight"][ids] + w["transformer.wpe.weight"][:T]
+    for i in range(cfg["n_layer"]):
+        p = f"transformer.h.{i}."
+        h = layer_norm(x, w[p + "ln_1.weight"], w[p + "ln_1.bias"], eps)
+        qkv = h @ w[p + "attn.c_attn.weight"] + w[p + "attn.c_attn.bias"]
+        q, k, v = (part.reshape(T, H, D).transpose(0, 1) for part in qkv.split(C, -1))
+        y = causal_attention(q, k, v).transpose(0, 1).reshape(T, C)
+        x = x + y @ w[p + "attn.c_proj.weight"] + w[p + "attn.c_proj.bias"]
+        h = layer_norm(x, w[p + "ln_2.weight"], w[p + "ln_2.bias"], eps)
+        h = gelu_tanh(h @ w[p + "mlp.c_fc.weight"] + w[p + "mlp.c_fc.bias"])
+        x = x + h @ w[p + "mlp.c_proj.weight"] + w[p + "mlp.c_proj.bias"]
+    x = layer_norm(x, w["transformer.ln_f.weight"], w["transformer.ln_f.bias"], eps)
+    return x @ w["transformer.wte.weight"].T  # tied head
+
+
+def gpt2_checkpoint(folder, g):
+    vocab = write_tiny_bpe(folder)
+    cfg = {"activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "attn_pdrop": 0.1,
+           "bos_token_id": vocab - 1, "eos_token_id": vocab - 1, "embd_pdrop": 0.1, "initializer_range": 0.02,
+           "layer_norm_epsilon": 1e-5, "model_type": "gpt2", "n_ctx": 64, "n_embd": 32, "n_head": 4,
+           "n_inner": None, "n_layer": 2, "n_positions": 64, "reorder_and_upcast_attn": False,
+           "resid_pdrop": 0.1, "scale_attn_by_inverse_layer_idx": False, "scale_attn_weights": True,
+           "summary_activation": None, "summary_first_dropout": 0.1, "summary_proj_to_labels": True,
+           "summary_type": "cls_index", "summary_use_proj": True, "torch_dtype": "float32",
+           "transformers_version": "4.40.0", "use_cache": True, "vocab_size": vocab}
+    return cfg, gpt2_weights(cfg, g), gpt2_logits
+
+
+# --- LLaMA as LlamaForCausalLM stores it and computes it.
+
+def llama_weights(cfg, g):
+    C, V, L, F = cfg["hidden_size"], cfg["vocab_size"], cfg["num_hidden_layers"], cfg["intermediate_size"]
+    D = C // cfg["num_attention_heads"]
+    C_kv = cfg["num_key_value_heads"] * D
+
+    def rand(*shape, scale=0.3, mean=0.0):
+        return (torch.randn(*shape, generator=g) * scale + mean).float()
+
+    # nn.Linear stores (out, in).
+    w = {"model.embed_tokens.weight": rand(V, C)}
+    for i in range(L):
+        p = f"model.layers.{i}."
+        w[p + "input_layernorm.weight"] = rand(C, scale=0.1, mean=1.0)
+        w[p + "self_attn.q_proj.weight"], w[p + "self_attn.k_proj.weight"] = rand(C, C), rand(C_kv, C)
+        w[p + "self_attn.v_proj.weight"], w[p + "self_attn.o_proj.weight"] = rand(C_kv, C), rand(C, C)
+        w[p + "post_attention_layernorm.weight"] = rand(C, scale=0.1, mean=1.0)
+        w[p + "mlp.gate_proj.weight"], w[p + "mlp.up_proj.weight"] = rand(F, C), rand(F, C)
+        w[p + "mlp.down_proj.weight"] = rand(C, F, scale=0.15)
+    w["model.norm.weight"] = rand(C, scale=0.1, mean=1.0)
+    w["lm_head.weight"] = rand(V, C)
+    return w
+
+
+def rms_norm(x, weight, eps):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+
+
+def rotate_half(x):
+    """(x1, x2) -> (-x2, x1) over the two halves of the last dimension: the layout Hugging Face's
+    LLaMA checkpoints are permuted for (not the interleaved pairs of Meta's original code)."""
+    half = x.shape[-1] // 2
+    return torch.cat([-x[..., half:], x[..., :half]], -1)
+
+
+def rotary(x, theta):
+    """x (H, T, D) rotated by position: channel i and i + D/2 turn by t * theta^(-2i/D)."""
+    T, D = x.shape[1], x.shape[2]
+    inv_freq = 1.0 / (theta ** (torch.arange(0, D, 2, dtype=torch.float64) / D))
+    angles = torch.outer(torch.arange(T, dtype=torch.float64), inv_freq)
+    angles = torch.cat([angles, angles], -1)
+    return x * angles.cos() + rotate_half(x) * angles.sin()
+
+
+def llama_logits(w, cfg, ids):
+    w = {k: v.double() for k, v in w.items()}
+    C, H, H_kv, eps = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["rms_norm_eps"]
+    T, D = len(ids), C // H
+    x = w["model.embed_tokens.weight"][ids]
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        h = rms_norm(x, w[p + "input_layernorm.weight"], eps)
+        q = (h @ w[p + "self_attn.q_proj.weight"].T).reshape(T, H, D).transpose(0, 1)
+        k = (h @ w[p + "self_attn.k_proj.weight"].T).reshape(T, H_kv, D).transpose(0, 1)
+        v = (h @ w[p + "self_attn.v_proj.weight"].T).reshape(T, H_kv, D).transpose(0, 1)
+        q, k = rotary(q, cfg["rope_theta"]), rotary(k, cfg["rope_theta"])
+        # Grouped-query: query head j reads key/value head j // (H / H_kv).
+        k, v = k.repeat_interleave(H // H_kv, 0), v.repeat_interleave(H // H_kv, 0)
+        y = causal_attention(q, k, v).transpose(0, 1).reshape(T, C)
+        x = x + y @ w[p + "self_attn.o_proj.weight"].T
+        h = rms_norm(x, w[p + "post_attention_layernorm.weight"], eps)
+        gate, up = h @ w[p + "mlp.gate_proj.weight"].T, h @ w[p + "mlp.up_proj.weight"].T
+        x = x + (torch.nn.functional.silu(gate) * up) @ w[p + "mlp.down_proj.weight"].T
+    x = rms_norm(x, w["model.norm.weight"], eps)
+    return x @ w["lm_head.weight"].T
+
+
+def llama_checkpoint(folder, g):
+    vocab = write_tiny_sentencepiece(folder)
+    cfg = {"architectures": ["LlamaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+           "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 32,
+           "initializer_range": 0.02, "intermediate_size": 48, "max_position_embeddings": 64, "mlp_bias": False,
+           "model_type": "llama", "num_attention_heads": 4, "num_hidden_layers": 2, "num_key_value_heads": 2,
+           "pretraining_tp": 1, "rms_norm_eps": 1e-5, "rope_scaling": None, "rope_theta": 500.0,
+           "tie_word_embeddings": False, "torch_dtype": "float32", "transformers_version": "4.40.0",
+           "use_cache": True, "vocab_size": vocab}
+    return cfg, llama_weights(cfg, g), llama_logits
+
+
+def greedy(forward, w, cfg, prompt, n, eos):
+    ids = list(prompt)
+    for _ in range(n):
+        ids.append(int(forward(w, cfg, ids)[-1].argmax()))
+        if ids[-1] == eos:
+            break
+    return ids[len(prompt):]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("family", choices=["gpt2", "llama"])
+    parser.add_argument("folder")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    os.makedirs(args.folder, exist_ok=True)
+    g = torch.Generator().manual_seed(args.seed)
+    make = gpt2_checkpoint if args.family == "gpt2" else llama_checkpoint
+    cfg, weights, forward = make(args.folder, g)
+    with open(os.path.join(args.folder, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    write_safetensors(os.path.join(args.folder, "model.safetensors"), weights, {"format": "pt"})
+    prompt = torch.randint(0, cfg["vocab_size"] - 1, (PROMPT_LENGTH,), generator=g).tolist()
+    logits = forward(weights, cfg, prompt)
+    reference = {"prompt": prompt, "logits": logits.tolist(), "vocab_size": cfg["vocab_size"],
+                 "greedy": greedy(forward, weights, cfg, prompt, CONTINUATION, cfg["eos_token_id"])}
+    with open(os.path.join(args.folder, "reference.json"), "w") as f:
+        json.dump(reference, f)
+
+
+if __name__ == "__main__":
+    main()
