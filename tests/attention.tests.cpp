@@ -239,13 +239,33 @@ TEST_CASE("attention: the mask-free is_causal path only without padding, alibi, 
     CHECK(at::equal(in.mask, lmlab::nn::visibility(layout_of(MaskKind::prefix, {}, at::tensor({2}, at::kLong)), 4, 4, at::kCPU)));
   }
   SECTION("a cached past") {
-    SelfAttentionLayout layout = layout_of(MaskKind::causal, {}, {}, 1, 1);
+    // Two new tokens after three cached: the first must not see the second, so a mask.
+    SelfAttentionLayout layout = layout_of(MaskKind::causal, {}, {}, 1, 2);
     layout.past = 3;
-    layout.key_positions = at::arange(4, at::kLong).view({1, 4});
+    layout.key_positions = at::arange(5, at::kLong).view({1, 5});
     const AttentionInputs in = inputs(layout, "learned");
     CHECK_FALSE(in.is_causal);
     REQUIRE(in.mask.defined());
-    CHECK(in.mask.sizes() == at::IntArrayRef({1, 1, 1, 4}));
+    CHECK(in.mask.sizes() == at::IntArrayRef({1, 1, 2, 5}));
+  }
+  SECTION("one new token after a cached past sees every real key: a mask only where a key is padding") {
+    for (const MaskKind kind : {MaskKind::causal, MaskKind::prefix, MaskKind::bidirectional}) {
+      SelfAttentionLayout layout = layout_of(kind, {}, {}, 2, 1);
+      layout.past = 3;
+      layout.key_positions = at::arange(4, at::kLong).repeat({2, 1});  // (2, 4)
+      layout.key_valid = at::ones({2, 4}, at::kBool);                   // (2, 4): the cache's mask
+      const AttentionInputs all_real = inputs(layout, "rope");
+      CHECK_FALSE(all_real.is_causal);
+      CHECK_FALSE(all_real.mask.defined());
+      CHECK(all_real.rotary.has_value());
+      layout.key_valid = bools({1, 1, 1, 1, 0, 1, 1, 1}, {2, 4});  // the second row's first key is padding
+      const AttentionInputs padded = inputs(layout, "learned");
+      REQUIRE(padded.mask.defined());
+      CHECK(at::equal(padded.mask, lmlab::nn::visibility(layout, 1, 4, at::kCPU)));
+      // ALiBi's distances make a mask of their own, padding or not.
+      layout.key_valid = at::ones({2, 4}, at::kBool);
+      CHECK(inputs(layout, "alibi").mask.defined());
+    }
   }
   SECTION("alibi: a float mask of -slope * |i - j| and -inf where hidden") {
     const AttentionInputs in = inputs(layout_of(MaskKind::causal), "alibi");

@@ -69,6 +69,20 @@ at::Tensor visibility(const SelfAttentionLayout& layout, std::int64_t T, std::in
   return allowed;
 }
 
+namespace {
+
+// A one-token pass (a decoding step) whose query sees every key: under every mask kind the last
+// position sees all earlier ones, so only padding could hide a key. Then attention needs no mask
+// tensor, which spares building one per step and lets the unmasked kernels run. Asked on the
+// CPU only, where reading the cached mask's verdict back costs no device synchronisation.
+bool sees_every_key(const SelfAttentionLayout& layout) {
+  if (layout.query_valid.defined()) return false;
+  if (!layout.key_valid.defined()) return true;
+  return layout.key_valid.device().is_cpu() && layout.key_valid.all().item<bool>();
+}
+
+}  // namespace
+
 AttentionInputs self_attention_inputs(const SelfAttentionLayout& layout, const std::string& positions,
                                       std::int64_t n_heads, std::int64_t head_dim, double rope_base,
                                       const at::Tensor& position_bias) {
@@ -84,6 +98,7 @@ AttentionInputs self_attention_inputs(const SelfAttentionLayout& layout, const s
     in.is_causal = layout.kind != MaskKind::bidirectional;
     return in;
   }
+  if (T == 1 && !biased && sees_every_key(layout)) return in;  // no mask, not causal: every key
   const at::Tensor allowed = visibility(layout, T, S, qp.device());  // (B|1, 1, T, S)
   if (!biased) {
     in.mask = allowed;
