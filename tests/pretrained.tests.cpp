@@ -182,6 +182,51 @@ TEST_CASE("pretrained: generate decodes an imported checkpoint from text") {
   CHECK_THAT(r.output, Contains("decoding 'default': greedy"));
 }
 
+TEST_CASE("pretrained: generate reads a folder directly as hf:PATH, and a run fine-tunes from one") {
+  TempDir dir;
+  const fs::path folder = reference_folder("gpt2");
+  const std::string lmlab = lmlab::test::lmlab_binary();
+  const auto imported = lmlab::test::run_command(fmt::format("{} import {} --out {} --toml {}", lmlab, folder.string(),
+                                                             (dir / "gpt2.ckpt").string(), (dir / "gpt2.toml").string()));
+  REQUIRE(imported.exit_code == 0);
+  const auto generate = [&](const std::string& checkpoint) {
+    return lmlab::test::run_command(
+        fmt::format("{} generate --checkpoint {} --prompt 'the and' --max-new-tokens 6", lmlab, checkpoint));
+  };
+  const auto direct = generate("hf:" + folder.string());
+  const auto converted = generate((dir / "gpt2.ckpt").string());
+  REQUIRE(direct.exit_code == 0);
+  const auto continuation = [](const std::string& output) { return output.substr(output.find("== prompt")); };
+  CHECK(continuation(direct.output).substr(0, 120) == continuation(converted.output).substr(0, 120));
+
+  lmlab::test::write_generated_corpus(dir / "corpus", 20000);
+  lmlab::test::write_file(dir / "ft.toml", fmt::format(R"(base = "gpt2.toml"
+[experiment]
+name = "ft"
+results_dir = "{}"
+threads = 1
+[data]
+corpus = "{}"
+block_size = 32
+[train]
+steps = 4
+batch_size = 2
+init_from = "hf:{}"
+eval_every = 4
+[eval]
+batches = 1
+prompts = 1
+prompt_tokens = 8
+max_new_tokens = 4
+)",
+                                                       (dir / "results").string(), (dir / "corpus").string(),
+                                                       folder.string()));
+  const auto run = lmlab::test::run_command(fmt::format("{} run {}", lmlab, (dir / "ft.toml").string()));
+  INFO(run.output);
+  CHECK(run.exit_code == 0);
+  CHECK_THAT(run.output, Contains("model weights from hf:" + folder.string()));
+}
+
 TEST_CASE("pretrained: an unknown family or a config field lmlab cannot honour is refused, naming it") {
   TempDir dir;
   const fs::path gpt2 = copy_of("gpt2", dir);

@@ -20,6 +20,7 @@ namespace {
 struct ImportArgs {
   std::string folder;
   std::string out;
+  std::string toml;
   std::vector<std::string> plugin_paths;
 };
 
@@ -33,12 +34,16 @@ Command add_import_command(CLI::App& app) {
                                           "and the tokenizer's files")
       ->required();
   sub->add_option("--out", args->out, "the .ckpt file to write")->required();
+  sub->add_option("--toml", args->toml,
+                  "also write the experiment config the folder becomes ([model], [tokenizer], ...), for `base =` in "
+                  "a fine-tuning experiment");
   sub->add_option("--plugin-path", args->plugin_paths, "another plugin folder or library (repeatable)");
   return {sub, [args] {
             Registry registry;
             PluginLoader loader(registry);
             loader.load_standard(args->plugin_paths, std::filesystem::current_path(), "--plugin-path");
             pretrained::import_hf_checkpoint(args->folder, args->out, registry, std::cout);
+            if (!args->toml.empty()) pretrained::write_hf_experiment(args->folder, args->toml, std::cout);
             return 0;
           }};
 }

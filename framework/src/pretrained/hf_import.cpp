@@ -1,6 +1,7 @@
 #include "pretrained/hf_import.hpp"
 
 #include <chrono>
+#include <fstream>
 #include <ostream>
 #include <set>
 #include <sstream>
@@ -54,6 +55,15 @@ toml::table hf_experiment_config(const HfTranslation& tr, const fs::path& folder
   config.insert("objective", toml::table{{"name", "causal_lm"}});
   config.insert("decoding", toml::table{{"chain", toml::array{"greedy"}}});
   return config;
+}
+
+void write_hf_experiment(const fs::path& folder, const fs::path& file, std::ostream& log) {
+  std::ofstream out(file);
+  out << "# The experiment config lmlab import made of " << fs::absolute(folder).lexically_normal().string()
+      << ": use it as `base =` of a fine-tuning experiment, with train.init_from the imported checkpoint.\n"
+      << open_hf_folder(folder).config << "\n";
+  if (!out) throw DataError(fmt::format("cannot write {}", file.string()));
+  log << fmt::format("wrote its experiment config to {}\n", file.string());
 }
 
 namespace {

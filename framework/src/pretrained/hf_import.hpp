@@ -41,6 +41,9 @@ toml::table hf_experiment_config(const HfTranslation& tr, const std::filesystem:
 /// tensor used or known to hold no weight. DataError naming the tensor and its file otherwise.
 void load_hf_weights(torch::nn::Module& model, const HfFolder& hf);
 
+/// hf_experiment_config of `folder` written to `file` as TOML (a `base =` for fine-tuning runs).
+void write_hf_experiment(const std::filesystem::path& folder, const std::filesystem::path& file, std::ostream& log);
+
 /// `lmlab import FOLDER --out FILE`: the model with the folder's weights written as an lmlab
 /// checkpoint (config, tokenizer identity, weights; a fresh optimizer), which `lmlab generate` and
 /// `train.init_from` read. Progress and sizes go to `log`.

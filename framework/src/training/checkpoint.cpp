@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ostream>
+#include <sstream>
 #include <vector>
 
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include <torch/serialize/output-archive.h>
 
 #include "lmlab/error.hpp"
+#include "pretrained/hf_import.hpp"
 #include "results/run_file.hpp"
 #include "util/error_text.hpp"
 #include "util/file_digest.hpp"
@@ -310,6 +312,14 @@ TrainingState resume_checkpoint(const fs::path& file, const CheckpointParts& par
 }
 
 std::string load_model_weights(const fs::path& file, torch::nn::Module& model, const c10::Device& device) {
+  if (const auto folder = pretrained::hf_folder_of(file.string())) {
+    // A Hugging Face folder: its weights are copied on the CPU, then moved with the model.
+    const c10::Device was = model.parameters().empty() ? device : model.parameters().front().device();
+    model.to(c10::Device(c10::kCPU));
+    pretrained::load_hf_weights(model, pretrained::open_hf_folder(*folder));
+    model.to(was);
+    return file.string();
+  }
   torch::serialize::InputArchive archive;
   read_archive(archive, file, device);
   torch::serialize::InputArchive weights;
@@ -322,6 +332,11 @@ std::string load_model_weights(const fs::path& file, torch::nn::Module& model, c
 }
 
 std::string read_checkpoint_config(const fs::path& file) {
+  if (const auto folder = pretrained::hf_folder_of(file.string())) {
+    std::ostringstream text;
+    text << pretrained::open_hf_folder(*folder).config;
+    return text.str();
+  }
   torch::serialize::InputArchive archive;
   read_archive(archive, file, c10::Device(c10::kCPU));
   c10::IValue config;
@@ -337,6 +352,8 @@ std::string read_checkpoint_config(const fs::path& file) {
 }
 
 std::string read_checkpoint_tokenizer_identity(const fs::path& file) {
+  // A Hugging Face folder's tokenizer is read from its own files, so there is nothing to compare.
+  if (pretrained::hf_folder_of(file.string())) return {};
   torch::serialize::InputArchive archive;
   read_archive(archive, file, c10::Device(c10::kCPU));
   c10::IValue identity;
@@ -344,7 +361,7 @@ std::string read_checkpoint_tokenizer_identity(const fs::path& file) {
 }
 
 fs::path find_checkpoint(const fs::path& from) {
-  if (!fs::is_directory(from)) return from;
+  if (!fs::is_directory(from) || pretrained::hf_folder_of(from.string())) return from;
   std::vector<fs::path> found;
   for (const auto& entry : fs::directory_iterator(from)) {
     if (entry.path().extension() == ".ckpt") found.push_back(entry.path());

@@ -79,7 +79,8 @@ void remove_checkpoint(const std::filesystem::path& file);
 /// Copies the model weights of checkpoint `file` into `model` (an experiment's `init_from`): every
 /// parameter and buffer must be there with the same shape. Optimizer and counters are not read.
 /// Returns the config hash the checkpoint was written for. Throws DataError naming the first
-/// missing or mismatched tensor.
+/// missing or mismatched tensor. "hf:FOLDER" names a Hugging Face folder instead
+/// (pretrained/hf_import.hpp), here and in the readers below; its reference is returned.
 std::string load_model_weights(const std::filesystem::path& file, torch::nn::Module& model, const c10::Device& device);
 
 /// The resolved config text checkpoint `file` was written for: stored in it, or (older
