@@ -240,7 +240,7 @@ TEST_CASE("devices follow auto|cpu|cuda|cuda:<index>", "[config]") {
 TEST_CASE("unknown sections are rejected with the closest one", "[config]") {
   CHECK_THAT(resolve_error(minimal + "\n[modle]\nn_layers = 2\n"),
              Contains("exp.toml:7:1: modle: unknown section (did you mean 'model'?)") &&
-                 Contains("accepted: base, data, decoding, eval, expect, experiment, metrics, model, objective, "
+                 Contains("accepted: base, data, decoding, distributed, eval, expect, experiment, metrics, model, objective, "
                           "regularisers, slurm, sweep, tokenizer, train"));
 }
 

@@ -58,6 +58,14 @@ struct EvalSection {
   std::int64_t max_new_tokens = 64;
 };
 
+/// How a run with more than one process communicates ([distributed]). Not part of the run's
+/// identity: where and how the ranks talk does not change what they compute.
+struct DistributedSection {
+  std::string backend = "auto";  // auto (NCCL on CUDA, Gloo on CPU) | gloo | nccl
+  double timeout_s = 300.0;      // the longest any collective (or the rendezvous) may wait
+  double bucket_mb = 25.0;       // gradients all-reduced together, in MiB
+};
+
 /// A plugin named in the experiment, with its options resolved (every default filled in).
 struct PluginChoice {
   std::string name;
@@ -85,6 +93,8 @@ struct Experiment {
   std::vector<PluginChoice> decoding;  // [decoding].chain, in order: configuration "default" (may be empty)
   std::vector<DecodingConfig> decoding_eval;  // [[decoding.eval]], each also evaluated, under its name
   std::vector<PluginChoice> metrics;  // [metrics].names, each with its options: what every evaluation measures
+  DistributedSection distributed;      // [distributed]: outside `resolved` and the identity
+  std::int64_t world_size = 1;         // processes training the run together; train.batch_size is per process
   toml::table resolved;                // every section, every default filled in
   std::string config_hash;             // 16 hex digits of the resolved config's canonical text
   std::string run_id;                  // 16 hex digits of config_hash and the content hashes of the plugin libraries used

@@ -262,7 +262,8 @@ std::size_t referenced_point(const RunReference& ref, std::size_t self, const st
 }  // namespace
 
 std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::vector<std::string>& overrides,
-                                  PluginLoader& loader, const Registry& registry, std::vector<SweepPoint>* excluded) {
+                                  PluginLoader& loader, const Registry& registry, std::vector<SweepPoint>* excluded,
+                                  std::int64_t world_size) {
   std::vector<SweepPoint> points;
   for (SweepPoint& point : expand_sweep(load_experiment_file(file))) {
     if (!point.excluded.empty()) {
@@ -284,7 +285,7 @@ std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::
   const auto resolve = [&](const SweepPoint& point, const toml::table& config) {
     loader.load_standard(plugin_paths_of(config), file.parent_path(),
                          fmt::format("experiment.plugin_paths in {}", file.string()));
-    Experiment run = resolve_experiment(config, registry, file.string());
+    Experiment run = resolve_experiment(config, registry, file.string(), world_size);
     const auto tokenizer = build_tokenizer(registry, run.tokenizer);
     run.tokenizer_identity = tokenizer->identity();
     run.vocab_size = tokenizer->vocab_size();

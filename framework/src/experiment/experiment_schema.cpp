@@ -25,7 +25,7 @@
 namespace lmlab {
 namespace {
 
-const std::vector<std::string> top_level_keys = {"base",      "data",         "decoding", "eval",  "expect",
+const std::vector<std::string> top_level_keys = {"base",      "data",         "decoding", "distributed", "eval",  "expect",
                                                  "experiment", "metrics",     "model",    "objective", "regularisers",
                                                  "slurm",     "sweep",        "tokenizer", "train"};
 
@@ -101,6 +101,18 @@ const OptionSet<EvalSection>& eval_options() {
           .add("prompts", &S::prompts, "validation prompts decoded at each evaluation", at_least(0))
           .add("prompt_tokens", &S::prompt_tokens, "tokens of each prompt", at_least(1))
           .add("max_new_tokens", &S::max_new_tokens, "tokens generated per prompt", at_least(0));
+  return options;
+}
+
+const OptionSet<DistributedSection>& distributed_options() {
+  using S = DistributedSection;
+  static const OptionSet<S> options =
+      OptionSet<S>()
+          .add("backend", &S::backend, "collectives of a multi-process run: auto (NCCL on CUDA, Gloo on CPU)",
+               {"auto", "gloo", "nccl"})
+          .add("timeout_s", &S::timeout_s, "seconds a rank waits for the others (rendezvous, each all-reduce)",
+               above(0))
+          .add("bucket_mb", &S::bucket_mb, "MiB of gradients all-reduced together", above(0));
   return options;
 }
 
@@ -437,9 +449,25 @@ toml::table resolved_table(const Experiment& e) {
 }
 
 
+// The text the identity hashes: the resolved config of one process with the global batch. A run of
+// `world_size` processes with train.batch_size B each draws the rows one process with B x world
+// would, so the two are one configuration; eval.batch_size 0 follows the global batch as well.
+std::string identity_text(const Experiment& e, std::int64_t world_size) {
+  std::ostringstream canonical;  // tables print in key order, so the text is canonical
+  if (world_size == 1) {
+    canonical << e.resolved;
+    return canonical.str();
+  }
+  toml::table identity = e.resolved;
+  identity["train"].as_table()->insert_or_assign("batch_size", e.train.batch_size * world_size);
+  canonical << identity;
+  return canonical.str();
+}
+
 }  // namespace
 
-Experiment resolve_experiment(const toml::table& config, const Registry& registry, const std::string& source) {
+Experiment resolve_experiment(const toml::table& config, const Registry& registry, const std::string& source,
+                              std::int64_t world_size) {
   check_sections(config);
   (void)expand_sweep(config);  // checks the shape of [sweep]
   detail::check_sweep_axes(config, registry);
@@ -451,6 +479,8 @@ Experiment resolve_experiment(const toml::table& config, const Registry& registr
   e.data = parse_section(config, "data", data_options());
   e.train = parse_section(config, "train", train_options());
   e.eval = parse_section(config, "eval", eval_options());
+  e.distributed = parse_section(config, "distributed", detail::distributed_options());
+  e.world_size = world_size;
   e.tokenizer = resolve_tokenizer(config, registry, e.data.tokenizer);
   e.model = resolve_required<Architecture>(config, registry, source, "model", "arch");
   e.objective = resolve_required<Objective>(config, registry, source, "objective", "name");
@@ -459,9 +489,7 @@ Experiment resolve_experiment(const toml::table& config, const Registry& registr
   resolve_decoding(config, registry, e);
   e.resolved = resolved_table(e);
 
-  std::ostringstream canonical;  // tables print in key order, so the text is canonical
-  canonical << e.resolved;
-  e.config_hash = hash_text(canonical.str());
+  e.config_hash = hash_text(identity_text(e, world_size));
   e.run_name = fmt::format("seed{}-{}", e.experiment.seed, e.config_hash.substr(0, 8));
   return e;
 }
