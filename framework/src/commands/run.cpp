@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -13,6 +14,8 @@
 #include <fmt/ranges.h>
 
 #include "commands/command.hpp"
+#include "distributed/local_launcher.hpp"
+#include "distributed/world.hpp"
 #include "experiment/experiment_loader.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/plugin_loader.hpp"
@@ -25,12 +28,15 @@
 namespace lmlab::commands {
 namespace {
 
+namespace fs = std::filesystem;
+
 struct RunArgs {
   ExperimentFileArgs experiment;
   bool resume = false;
   std::int64_t stop_after = 0;
   std::string point;         // one run of a sweep file, by its run name
   std::int64_t threads = 0;  // when the config leaves them open
+  int nproc_per_node = 1;    // > 1: start that many ranks here and wait for them
 };
 
 // The run --point names, or nullptr (after saying which runs the file has).
@@ -46,7 +52,7 @@ const Experiment* find_point(const RunArgs& a, const std::vector<Experiment>& ru
 
 // Trains the runs one after another. A run that fails is recorded in its run file (exit 1); a
 // stop (SIGINT/SIGTERM, --stop-after) leaves a checkpoint that --resume continues (exit 130).
-int train(const RunArgs& a, const std::vector<Experiment>& runs, const Registry& registry) {
+int train(const RunArgs& a, const std::vector<Experiment>& runs, const Registry& registry, bool main_rank) {
   std::vector<RunSummary> summaries;
   std::vector<std::string> failures;
   for (const auto& run : runs) {
@@ -66,15 +72,40 @@ int train(const RunArgs& a, const std::vector<Experiment>& runs, const Registry&
     }
     if (summaries.back().status == RunStatus::stopped) break;
   }
-  // A sweep's child leaves the index to the sweep.
-  if (a.point.empty()) rebuild_index_of(runs);
-  if (!summaries.empty()) print_summary(std::cout, summaries);
+  // A sweep's child leaves the index to the sweep; ranks other than 0 write nothing.
+  if (a.point.empty() && main_rank) rebuild_index_of(runs);
+  if (!summaries.empty() && main_rank) print_summary(std::cout, summaries);
   if (!failures.empty()) {
     std::cerr << fmt::format("{} of {} run(s) failed: {}\n", failures.size(), runs.size(), fmt::join(failures, ", "));
     return exit_failed;
   }
   const bool stopped = stop_requested() || (!summaries.empty() && summaries.back().status == RunStatus::stopped);
   return stopped ? exit_stopped : 0;
+}
+
+// The command line a rank runs: this one without --nproc-per-node.
+std::vector<std::string> rank_arguments(const RunArgs& a) {
+  std::vector<std::string> args{"run", a.experiment.file};
+  for (const auto& s : a.experiment.overrides) args.insert(args.end(), {"--set", s});
+  if (a.resume) args.emplace_back("--resume");
+  if (a.stop_after > 0) args.insert(args.end(), {"--stop-after", std::to_string(a.stop_after)});
+  if (!a.point.empty()) args.insert(args.end(), {"--point", a.point});
+  if (a.threads > 0) args.insert(args.end(), {"--threads", std::to_string(a.threads)});
+  return args;
+}
+
+// --nproc-per-node: the run, checked here as its ranks will resolve it, trained by that many
+// children of this process.
+int launch(const RunArgs& a, const Experiment& run) {
+  distributed::LocalLaunch launch;
+  launch.binary = fs::read_symlink("/proc/self/exe").string();
+  launch.arguments = rank_arguments(a);
+  launch.ranks = a.nproc_per_node;
+  launch.run_file = run_file_path(run);
+  launch.run_name = run.run_name;
+  launch.out = &std::cerr;
+  launch.stop_requested = [] { return stop_requested(); };
+  return distributed::launch_local_ranks(launch);
 }
 
 // Errors found while reading the file and loading plugins are bad input (exit 2), reported while
@@ -84,8 +115,15 @@ int run(const RunArgs& a) {
   Registry registry;
   PluginLoader loader(registry);
   std::vector<Experiment> runs;
+  distributed::World world;
   try {
-    runs = load_runs(a.experiment.file, a.experiment.overrides, loader, registry);
+    world = distributed::world_from_environment();
+    if (a.nproc_per_node > 1 && world.distributed()) {
+      throw ConfigError(fmt::format("--nproc-per-node {}: this process is already rank {} of {} ({}'s environment)",
+                                    a.nproc_per_node, world.rank, world.world_size, world.source));
+    }
+    const std::int64_t ranks = a.nproc_per_node > 1 ? a.nproc_per_node : world.world_size;
+    runs = load_runs(a.experiment.file, a.experiment.overrides, loader, registry, nullptr, ranks);
   } catch (const Error& e) {
     std::cerr << "error: " << e.what() << '\n';
     return exit_bad_input;
@@ -100,7 +138,8 @@ int run(const RunArgs& a) {
                              runs.size(), a.experiment.file);
     return exit_bad_input;
   }
-  return train(a, runs, registry);
+  if (a.nproc_per_node > 1) return launch(a, runs.front());
+  return train(a, runs, registry, world.is_main());
 }
 
 }  // namespace
@@ -115,6 +154,10 @@ Command add_run_command(CLI::App& app) {
   sub->add_option("--point", args->point, "run only this run of the file's [sweep], by its run name");
   sub->add_option("--threads", args->threads, "intra-op threads when the config leaves them open (experiment.threads = 0)")
       ->check(CLI::PositiveNumber);
+  sub->add_option("--nproc-per-node", args->nproc_per_node,
+                  "train with this many processes here (data parallel: each takes train.batch_size rows of every "
+                  "micro-step and its share of the CPUs); see docs/distributed.md")
+      ->check(CLI::Range(1, 1024));
   return {sub, [args] { return run(*args); }};
 }
 

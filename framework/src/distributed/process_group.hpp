@@ -43,6 +43,8 @@ class ProcessGroup {
   const c10::Device& device() const { return device_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
   Collectives& collectives() const { return *collectives_; }
+  /// The rendezvous store, for small values exchanged once (each rank's host).
+  c10d::Store& store() const { return *store_; }
 
   /// Waits for `work` up to the group's timeout; a failure or the timeout is an lmlab::Error that
   /// says `what` was being done, this rank and the timeout.

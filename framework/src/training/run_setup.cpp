@@ -1,5 +1,6 @@
 #include "training/run_setup.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <optional>
@@ -10,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "data/prepared_corpus.hpp"
+#include "distributed/data_parallel.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/tokenizer.hpp"
 #include "plugin_host/run_tokenizer.hpp"
@@ -35,14 +37,24 @@ void seed_everything(std::uint64_t seed, const c10::Device& device) {
   }
 }
 
+// The intra-op threads a rank of a world of several processes on one node takes when nothing
+// else sets them: its share of the node's CPUs; 0 (all of them) for a process alone on its node.
+int rank_threads(const distributed::World& world) {
+  return world.local_world_size > 1 ? std::max(1, available_cpus() / world.local_world_size) : 0;
+}
+
 // Says where the run computes, and why with that many threads.
-void print_placement(const Experiment& e, const RunOptions& options, const c10::Device& device, int threads) {
-  *options.out << fmt::format("run {}: device {}, {} intra-op threads ({}), precision {}\n", e.run_name, device.str(),
-                              threads,
-                              e.experiment.threads > 0 ? std::string("experiment.threads")
-                              : options.threads > 0 ? std::string("--threads: the sweep's share of the CPUs")
-                                                    : fmt::format("CPUs available to the process: {}", available_cpus()),
-                              e.experiment.precision);
+void print_placement(const Experiment& e, const RunOptions& options, const c10::Device& device, int threads,
+                     const distributed::World& world) {
+  const std::string why = e.experiment.threads > 0 ? std::string("experiment.threads")
+                          : options.threads > 0    ? std::string("--threads: the sweep's share of the CPUs")
+                          : rank_threads(world) > 0
+                              ? fmt::format("this rank's share of the {} CPUs available among {} local ranks",
+                                            available_cpus(), world.local_world_size)
+                              : fmt::format("CPUs available to the process: {}", available_cpus());
+  const std::string rank = world.distributed() ? fmt::format(" rank {} of {},", world.rank, world.world_size) : "";
+  *options.out << fmt::format("run {}:{} device {}, {} intra-op threads ({}), precision {}\n", e.run_name, rank,
+                              device.str(), threads, why, e.experiment.precision);
   if (device.is_cpu()) *options.out << fmt::format("BLAS: {}\n", tune_blas_kernels().explain());
 }
 
@@ -60,13 +72,24 @@ std::string load_init_from(const Experiment& e, Architecture& model, const c10::
 
 }  // namespace
 
-RunSetup set_up_run(const Experiment& e, const Registry& registry, const RunOptions& options, bool resuming) {
+RunSetup set_up_run(const Experiment& e, const Registry& registry, const RunOptions& options, bool resuming,
+                    const distributed::World& world) {
   std::ostream& out = *options.out;
-  // The config's count wins; a sweep's share of the CPUs comes next; then every CPU available.
+  if (e.world_size != world.world_size) {
+    throw Error(fmt::format("run {} was resolved for {} process(es) but this process is one of {} ({})", e.run_name,
+                            e.world_size, world.world_size, world.source));
+  }
+  // The config's count wins; a sweep's share of the CPUs comes next; then a rank's share of its
+  // node's CPUs; then every CPU available.
   tune_blas_kernels();  // idempotent: programs other than lmlab's main() get the same kernels
-  const int threads = configure_threads(e.experiment.threads > 0 ? e.experiment.threads : options.threads);
-  const c10::Device device = resolve_device(e.experiment.device);
-  print_placement(e, options, device, threads);
+  const int threads = configure_threads(e.experiment.threads > 0 ? e.experiment.threads
+                                        : options.threads > 0    ? options.threads
+                                                                 : rank_threads(world));
+  const c10::Device device = distributed::rank_device(resolve_device(e.experiment.device), world);
+  print_placement(e, options, device, threads, world);
+  // Joined first, so that an unreachable master or a missing rank is said before any work.
+  std::shared_ptr<distributed::DataParallel> parallel;
+  if (world.distributed()) parallel = std::make_shared<distributed::DataParallel>(world, e.distributed, device);
   const bool bf16 = e.experiment.precision == "bf16";
   std::optional<std::string> recorded;  // a resumed run multiplies as it started
   if (resuming && bf16 && device.is_cpu() && fs::exists(run_file_path(e)) &&
@@ -93,10 +116,15 @@ RunSetup set_up_run(const Experiment& e, const Registry& registry, const RunOpti
   std::vector<std::string> columns = component_columns(plugins);
   std::string init_hash;
   if (!e.train.init_from.empty() && !resuming) init_hash = load_init_from(e, *plugins.model.plugin, device, out);
+  if (parallel) {
+    parallel->attach(*plugins.model.plugin, e.distributed.bucket_mb);
+    parallel->seed_rank_generators(e.experiment.seed, 0, device);
+  }
   auto optimizer = make_optimizer(*plugins.model.plugin, e.train);
 
   const std::int64_t window = e.data.block_size + 1;
-  const std::int64_t eval_batch = e.eval.batch_size > 0 ? e.eval.batch_size : e.train.batch_size;
+  // eval.batch_size 0 follows the global batch, as the run's identity says (resolve_experiment).
+  const std::int64_t eval_batch = e.eval.batch_size > 0 ? e.eval.batch_size : e.train.batch_size * e.world_size;
   return RunSetup{threads,
                   device,
                   e.experiment.precision == "bf16",
@@ -108,7 +136,9 @@ RunSetup set_up_run(const Experiment& e, const Registry& registry, const RunOpti
                   WindowSampler(corpus.train, window, static_cast<std::uint64_t>(e.experiment.seed) + 1),
                   eval_batch,
                   fixed_windows(corpus.valid, window, e.eval.batches * eval_batch),
-                  prompt_windows(corpus.valid, e.eval.prompts, e.eval.prompt_tokens, newline_ids, space_ids)};
+                  prompt_windows(corpus.valid, e.eval.prompts, e.eval.prompt_tokens, newline_ids, space_ids),
+                  -1,
+                  std::move(parallel)};
 }
 
 }  // namespace lmlab

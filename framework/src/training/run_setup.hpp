@@ -19,6 +19,11 @@
 #include "training/checkpoint.hpp"
 #include "training/trainer.hpp"
 
+namespace lmlab::distributed {
+class DataParallel;
+struct World;
+}  // namespace lmlab::distributed
+
 namespace lmlab {
 
 struct RunSetup {
@@ -37,6 +42,9 @@ struct RunSetup {
   /// Characters of the text the validation windows predict (each window less its first token),
   /// for bits per character; counted at the first evaluation, -1 until then.
   std::int64_t eval_characters = -1;
+  /// The process group, reducer and this rank's share of each batch when more than one process
+  /// trains the run (distributed/data_parallel.hpp); null in a run of one process.
+  std::shared_ptr<distributed::DataParallel> parallel;
 
   Architecture& model() const { return *plugins.model.plugin; }
   /// What a checkpoint saves and restores of this run besides its counters.
@@ -46,7 +54,10 @@ struct RunSetup {
 /// Sets the threads and finds the device, loads the corpus, seeds the generators, builds the
 /// plugins, loads train.init_from's weights (unless `resuming`: the checkpoint brings its own),
 /// and makes the optimizer and the data windows. Prints the placement, the corpus and the
-/// init_from checkpoint to `*options.out`.
-RunSetup set_up_run(const Experiment& e, const Registry& registry, const RunOptions& options, bool resuming);
+/// init_from checkpoint to `*options.out`. In a `world` of several processes it joins their group
+/// first, takes its share of the CPUs (unless experiment.threads or options.threads set them) and
+/// starts from rank 0's model.
+RunSetup set_up_run(const Experiment& e, const Registry& registry, const RunOptions& options, bool resuming,
+                    const distributed::World& world);
 
 }  // namespace lmlab

@@ -33,10 +33,11 @@ void record_step(TrainingState& state, const StepResult& result) {
 }
 
 void log_step(RunFile& file, RunSetup& run, TrainingState& state, const StepResult& result, double tokens_per_s,
-              std::optional<double> mfu) {
+              std::optional<double> mfu, std::optional<double> comm_s) {
   RunFile::Row row{{"step", result.step},  {"tokens", state.tokens}, {"loss", state.loss_sum / state.loss_count},
                    {"lr", result.lr},      {"grad_norm", result.grad_norm}, {"tokens_per_s", tokens_per_s}};
   if (mfu) row.emplace_back("mfu", *mfu);
+  if (comm_s) row.emplace_back("comm_s", *comm_s);
   for (const auto& name : run.columns) {
     const RunningMean mean = state.components[name];
     row.emplace_back("loss." + name, mean.count > 0 ? mean.sum / static_cast<double>(mean.count) : std::nan(""));

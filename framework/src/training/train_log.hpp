@@ -43,9 +43,10 @@ void record_step(TrainingState& state, const StepResult& result);
 
 /// A log step: appends the /train row (step, tokens, the means since the last row, lr, grad norm,
 /// `tokens_per_s`, `mfu` unless it is unknown (a run resumed from a file without the column),
-/// and loss.<name> for each of run.columns, NaN for a term no step reported), resets the means,
-/// then calls each regulariser's `log` hook with its own run-file group.
+/// and loss.<name> for each of run.columns, NaN for a term no step reported; with several ranks
+/// `comm_s`, the seconds rank 0 waited on all-reduces since the last row), resets the means, then
+/// calls each regulariser's `log` hook with its own run-file group.
 void log_step(RunFile& file, RunSetup& run, TrainingState& state, const StepResult& result, double tokens_per_s,
-              std::optional<double> mfu);
+              std::optional<double> mfu, std::optional<double> comm_s = std::nullopt);
 
 }  // namespace lmlab

@@ -7,10 +7,12 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "distributed/data_parallel.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/plugin_call.hpp"
 #include "training/optimizer.hpp"
 #include "training/runtime.hpp"
+#include "training/trainer.hpp"
 
 namespace lmlab {
 
@@ -51,6 +53,24 @@ class StepSums {
                                         static_cast<double>(reported_[c])});
     }
     return host[0].item<double>();
+  }
+
+  /// Over the ranks, in one all-reduce: the loss becomes the mean of the ranks' (each had an
+  /// equal share of the batch), a term's mean is over every rank's micro-batches that reported
+  /// it, `tokens` the sum, and `stop` true when any rank was asked to stop.
+  void sum_over_ranks(distributed::DataParallel& parallel, std::int64_t& tokens, bool& stop) {
+    const std::int64_t n = sums_.size(0);
+    std::vector<double> counts(reported_.begin(), reported_.end());
+    counts.push_back(static_cast<double>(tokens));
+    counts.push_back(stop ? 1.0 : 0.0);
+    at::Tensor all = at::cat({sums_.cpu(), at::tensor(counts, at::kDouble)});  // (1 + terms + terms + 2)
+    parallel.sum(all, "the sum of the step's loss over the ranks");
+    sums_.copy_(all.narrow(0, 0, n));
+    sums_[0] /= static_cast<double>(parallel.size());
+    const double* summed = all.data_ptr<double>() + n;
+    for (std::size_t c = 0; c < reported_.size(); ++c) reported_[c] = static_cast<std::int64_t>(summed[c]);
+    tokens = static_cast<std::int64_t>(summed[reported_.size()]);
+    stop = summed[reported_.size() + 1] > 0.0;
   }
 
  private:
@@ -116,9 +136,20 @@ StepResult train_step(RunSetup& run, const TrainSection& train, std::int64_t ste
   set_learning_rate(*run.optimizer, r.lr);
   run.optimizer->zero_grad();
   StepSums sums(run.columns, train.grad_accum, run.device);
+  distributed::DataParallel* parallel = run.parallel.get();
+  const std::int64_t ranks = parallel ? parallel->size() : 1;
   for (std::int64_t micro = 0; micro < train.grad_accum; ++micro) {
-    r.block = run.sampler.next(train.batch_size).to(run.device);  // (B, T+1)
+    // Every rank draws the same global micro-batch and keeps its own rows of it, so the rows a
+    // step trains on do not depend on how many ranks share them.
+    const at::Tensor rows = run.sampler.next(train.batch_size * ranks);  // (ranks x B, T+1)
+    r.block = (parallel ? parallel->share(rows) : rows).to(run.device);  // (B, T+1)
+    if (parallel) parallel->before_backward(micro + 1 == train.grad_accum);
     r.tokens += micro_batch(run, r.block, train.grad_accum, sums);
+  }
+  if (parallel) {
+    parallel->average_gradients();
+    r.stop = stop_requested();
+    sums.sum_over_ranks(*parallel, r.tokens, r.stop);
   }
   r.loss = sums.to_host(r.terms);
   if (!std::isfinite(r.loss)) throw Error(fmt::format("loss became {} at step {}", r.loss, step));

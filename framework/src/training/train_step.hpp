@@ -1,6 +1,8 @@
 /// One optimizer step of a run: train.grad_accum micro-batches through the objective and the
 /// regularisers' extra loss terms, backward, then the regularisers' before_step hooks, the
-/// optimizer step and their after_step hooks. One host sync per step.
+/// optimizer step and their after_step hooks. One host sync per step. With several ranks, each
+/// trains on its rows of the global batch, the last micro-step's backward averages the gradients
+/// (so the hooks see the averages), and the loss, terms and tokens are summed over the ranks.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -28,7 +30,8 @@ struct StepResult {
   double lr = 0.0;              // the learning rate the optimizer stepped with
   double grad_norm = 0.0;       // global L2 norm of the gradients before the hooks; 0 unless log_now
   bool log_now = false;         // a log step: the trainer writes a /train row and calls the log hooks
-  std::int64_t tokens = 0;      // training tokens the objective counted
+  std::int64_t tokens = 0;      // training tokens the objective counted (on every rank)
+  bool stop = false;            // several ranks: one of them was asked to stop (all of them agree on it)
   at::Tensor block;             // (B, T+1) the last micro-batch, on the run's device
 
   /// What the regularisers' hooks are told of this step.
