@@ -26,7 +26,18 @@ namespace {
 struct Scale {
   int steps = 20;          // the first stage's steps; the files' fine-tuning arms keep their own
   bool generates = true;   // the file decodes prompts: keep a few, shorter
+  bool subword = false;    // the file reads SentencePiece ids: train a small model on the corpus for it
 };
+
+// A SentencePiece unigram model of the generated corpus, in place of the file's model of Brown.
+std::string small_tokenizer(const fs::path& dir) {
+  const fs::path model = dir / "small-unigram.model";
+  const auto trained = run_command(fmt::format("{} tokenizer train --corpus {} --type unigram --vocab-size 390 --out {}",
+                                               lmlab::test::lmlab_binary(), (dir / "corpus").string(), model.string()));
+  INFO(trained.output);
+  REQUIRE(trained.exit_code == 0);
+  return fmt::format("[tokenizer]\nmodel = \"{}\"\n", model.string());
+}
 
 // Runs the scaled-down sweep of experiments/<name>.toml and checks its claims' metrics.
 void reproduce(const std::string& name, const Scale& scale) {
@@ -34,6 +45,7 @@ void reproduce(const std::string& name, const Scale& scale) {
   lmlab::test::write_generated_corpus(dir / "corpus", 30000);
   const fs::path original = fs::path(lmlab::test_paths::source_dir) / "experiments" / (name + ".toml");
   const std::string eval = scale.generates ? "prompts = 3\nmax_new_tokens = 24\n" : "";
+  const std::string tokenizer = scale.subword ? small_tokenizer(dir.path()) : "";
   write_file(dir / "small.toml", fmt::format(R"(base = "{}"
 [experiment]
 results_dir = "{}"
@@ -53,9 +65,9 @@ batches = 2
 {}
 [sweep]
 seeds = [1]
-)",
+{})",
                                               original.string(), (dir / "results").string(),
-                                              (dir / "corpus").string(), scale.steps, scale.steps, eval));
+                                              (dir / "corpus").string(), scale.steps, scale.steps, eval, tokenizer));
   const auto sweep = run_command(fmt::format("{} sweep {} --jobs 2", lmlab::test::lmlab_binary(), (dir / "small.toml").string()));
   INFO(sweep.output);
   REQUIRE(sweep.exit_code == 0);
@@ -73,12 +85,20 @@ TEST_CASE("welleck2020_unlikelihood: MLE, UL-token, and the fine-tuned arms afte
   reproduce("welleck2020_unlikelihood", {});
 }
 
+TEST_CASE("welleck2020_unlikelihood_subword: the same arms on SentencePiece ids", "[reproductions]") {
+  reproduce("welleck2020_unlikelihood_subword", {.subword = true});
+}
+
 TEST_CASE("repetition_ablation: one base model, decoding cures and unlikelihood fine-tuning", "[reproductions]") {
   reproduce("repetition_ablation", {});
 }
 
 TEST_CASE("holtzman2020_decoding: seven decoding strategies on one checkpoint", "[reproductions]") {
   reproduce("holtzman2020_decoding", {});
+}
+
+TEST_CASE("holtzman2020_decoding_subword: the seven strategies on SentencePiece ids", "[reproductions]") {
+  reproduce("holtzman2020_decoding_subword", {.subword = true});
 }
 
 TEST_CASE("raffel2020_architectures: five architectures x two objectives, each fine-tuned", "[reproductions]") {
