@@ -159,6 +159,63 @@ void edit_weights(const fs::path& folder, F change) {
   lmlab::pretrained::write_safetensors(folder / "model.safetensors", tensors);
 }
 
+// Every parameter of two lmlab checkpoints' models, compared bit for bit.
+void check_same_parameters(const fs::path& a, const fs::path& b) {
+  const Loaded first = load_checkpoint_model(a), second = load_checkpoint_model(b);
+  const auto theirs = second.model->named_parameters();
+  std::size_t compared = 0;
+  for (const auto& p : first.model->named_parameters()) {
+    INFO(p.key());
+    REQUIRE(theirs.contains(p.key()));
+    CHECK(p.value().equal(theirs[p.key()]));
+    ++compared;
+  }
+  CHECK(compared == theirs.size());
+}
+
+std::string run_lmlab(const std::string& arguments) {
+  const auto r = lmlab::test::run_command(lmlab::test::lmlab_binary() + " " + arguments);
+  INFO(arguments << "\n" << r.output);
+  REQUIRE(r.exit_code == 0);
+  return r.output;
+}
+
+// A two-step run of a small causal decoder with `model` options and `tokenizer` tables, in `dir`;
+// returns its results folder (one checkpoint).
+fs::path small_run(const TempDir& dir, const std::string& model, const std::string& tokenizer) {
+  lmlab::test::write_generated_corpus(dir / "corpus", 20000);
+  lmlab::test::write_file(dir / "run.toml", fmt::format(R"([experiment]
+name = "small"
+results_dir = "{}"
+threads = 1
+[data]
+corpus = "{}"
+block_size = 16
+{}
+[model]
+arch = "causal_decoder"
+d_model = 16
+n_layers = 1
+n_heads = 2
+{}
+[objective]
+name = "causal_lm"
+[train]
+steps = 2
+batch_size = 2
+eval_every = 2
+[eval]
+batches = 1
+prompts = 1
+prompt_tokens = 4
+max_new_tokens = 2
+)",
+                                                        (dir / "results").string(), (dir / "corpus").string(), tokenizer,
+                                                        model));
+  run_lmlab("run " + (dir / "run.toml").string());
+  return dir / "results" / "small";
+}
+
 }  // namespace
 
 TEST_CASE("pretrained: a GPT-2 folder imports to the reference logits and greedy continuation") {
@@ -167,19 +224,6 @@ TEST_CASE("pretrained: a GPT-2 folder imports to the reference logits and greedy
 
 TEST_CASE("pretrained: a LLaMA folder with grouped-query attention imports to the reference logits") {
   check_against_reference("llama");
-}
-
-TEST_CASE("pretrained: generate decodes an imported checkpoint from text") {
-  TempDir dir;
-  const fs::path checkpoint = dir / "gpt2.ckpt";
-  REQUIRE(lmlab::test::run_command(fmt::format("{} import {} --out {}", lmlab::test::lmlab_binary(),
-                                               reference_folder("gpt2").string(), checkpoint.string()))
-              .exit_code == 0);
-  const auto r = lmlab::test::run_command(fmt::format("{} generate --checkpoint {} --prompt 'the and' --max-new-tokens 5",
-                                                      lmlab::test::lmlab_binary(), checkpoint.string()));
-  CHECK(r.exit_code == 0);
-  CHECK_THAT(r.output, Contains("-- 1: 5 tokens"));
-  CHECK_THAT(r.output, Contains("decoding 'default': greedy"));
 }
 
 TEST_CASE("pretrained: generate reads a folder directly as hf:PATH, and a run fine-tunes from one") {
@@ -196,6 +240,8 @@ TEST_CASE("pretrained: generate reads a folder directly as hf:PATH, and a run fi
   const auto direct = generate("hf:" + folder.string());
   const auto converted = generate((dir / "gpt2.ckpt").string());
   REQUIRE(direct.exit_code == 0);
+  CHECK_THAT(direct.output, Contains("decoding 'default': greedy"));
+  CHECK_THAT(direct.output, Contains("-- 1: 6 tokens"));
   const auto continuation = [](const std::string& output) { return output.substr(output.find("== prompt")); };
   CHECK(continuation(direct.output).substr(0, 120) == continuation(converted.output).substr(0, 120));
 
@@ -294,6 +340,61 @@ TEST_CASE("pretrained: weights that disagree with config.json, or a damaged file
   });
   CHECK_THAT(import_error(llama),
              Contains("'model.layers.1.self_attn.k_proj.weight' has shape [32, 32], but config.json implies [16, 32]"));
+}
+
+}  // namespace pretrained_tests
+
+namespace pretrained_tests {
+
+TEST_CASE("pretrained: export then import gives the same weights bit for bit, and the published tensors back") {
+  for (const std::string family : {"gpt2", "llama"}) {
+    INFO(family);
+    TempDir dir;
+    const fs::path original = reference_folder(family);
+    run_lmlab(fmt::format("import {} --out {}", original.string(), (dir / "a.ckpt").string()));
+    run_lmlab(fmt::format("export {} --format hf --out {}", (dir / "a.ckpt").string(), (dir / "hf").string()));
+    const lmlab::pretrained::SafetensorsFile published(original / "model.safetensors"),
+        exported(dir / "hf" / "model.safetensors");
+    CHECK(exported.entries().size() == published.entries().size());
+    for (const auto& [name, _] : published.entries()) {
+      INFO(name);
+      REQUIRE(exported.contains(name));
+      CHECK(exported.tensor(name).equal(published.tensor(name)));
+    }
+    run_lmlab(fmt::format("import {} --out {}", (dir / "hf").string(), (dir / "b.ckpt").string()));
+    check_same_parameters(dir / "a.ckpt", dir / "b.ckpt");
+  }
+}
+
+TEST_CASE("pretrained: a model trained in lmlab exports with its tokenizer's sentinels and imports back") {
+  TempDir dir;
+  const fs::path gpt2 = reference_folder("gpt2");
+  const fs::path results = small_run(dir,
+                                     "activation = \"gelu_tanh\"\ncontext_length = 32\n",
+                                     fmt::format("tokenizer = \"bpe\"\n[tokenizer]\nencoder = \"{}\"\nmerges = \"{}\"\n"
+                                                 "sentinels = 3\n",
+                                                 (gpt2 / "vocab.json").string(), (gpt2 / "merges.txt").string()));
+  run_lmlab(fmt::format("export {} --out {}", results.string(), (dir / "hf").string()));
+  const auto config = nlohmann::json::parse(lmlab::test::read_file(dir / "hf" / "config.json"));
+  CHECK(config["lmlab_sentinels"] == 3);
+  CHECK(config["vocab_size"] == 264 + 2 + 3);  // vocab.json, then lmlab's pad, mask and 3 sentinels
+  run_lmlab(fmt::format("import {} --out {}", (dir / "hf").string(), (dir / "b.ckpt").string()));
+  check_same_parameters(lmlab::find_checkpoint(results), dir / "b.ckpt");
+}
+
+TEST_CASE("pretrained: export refuses what Hugging Face has no counterpart for, naming it") {
+  TempDir dir;
+  const fs::path results = small_run(dir, "positions = \"alibi\"\n", "tokenizer = \"byte\"\n");
+  const auto r = lmlab::test::run_command(
+      fmt::format("{} export {} --out {}", lmlab::test::lmlab_binary(), results.string(), (dir / "hf").string()));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("model.positions = \"alibi\" has no counterpart"));
+  TempDir other;
+  const fs::path byte = small_run(other, "activation = \"gelu_tanh\"\n", "tokenizer = \"byte\"\n");
+  CHECK_THAT(lmlab::test::run_command(fmt::format("{} export {} --out {}", lmlab::test::lmlab_binary(), byte.string(),
+                                                  (other / "hf").string()))
+                 .output,
+             Contains("data.tokenizer = \"byte\" has no Hugging Face file"));
 }
 
 }  // namespace pretrained_tests

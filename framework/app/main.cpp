@@ -47,6 +47,7 @@ int run_lmlab(int argc, char** argv) {
       cmd::add_tokenizer_command(app),
       cmd::add_prepare_command(app),
       cmd::add_import_command(app),
+      cmd::add_export_command(app),
   };
   CLI11_PARSE(app, argc, argv);
   // Config and data errors (lmlab::Error) are bad input; anything else is a failure.

@@ -43,6 +43,7 @@ Command add_new_plugin_command(CLI::App& app);  // new_plugin.cpp (the writer: s
 Command add_tokenizer_command(CLI::App& app);   // tokenizer.cpp: train, encode, show (training: tokenizer_train.hpp)
 Command add_prepare_command(CLI::App& app);     // prepare.cpp: a corpus as token files
 Command add_import_command(CLI::App& app);      // import.cpp: a Hugging Face folder as an lmlab checkpoint
+Command add_export_command(CLI::App& app);      // export.cpp: a checkpoint as a Hugging Face folder
 
 // What several subcommands share (command.cpp).
 

@@ -40,17 +40,16 @@ void gpt2_requirements(HfConfig& config) {
                  "id2label", "label2id", "return_dict", "output_hidden_states", "output_attentions"});
 }
 
-toml::table gpt2_tokenizer(const fs::path& folder) {
+toml::table gpt2_tokenizer(const fs::path& folder, std::int64_t sentinels) {
   const fs::path vocab = folder / "vocab.json", merges = folder / "merges.txt";
   if (!fs::exists(vocab) || !fs::exists(merges)) {
     throw DataError(fmt::format("{}: GPT-2's tokenizer is vocab.json and merges.txt, and {} is missing; a folder "
                                 "with only tokenizer.json is not read yet",
                                 folder.string(), fs::exists(vocab) ? "merges.txt" : "vocab.json"));
   }
-  // No sentinels: a causal model fine-tunes without them, and each would be a row GPT-2 never saw.
   return toml::table{{"encoder", fs::absolute(vocab).lexically_normal().string()},
                      {"merges", fs::absolute(merges).lexically_normal().string()},
-                     {"sentinels", 0}};
+                     {"sentinels", sentinels}};
 }
 
 // Query, key or value (part 0, 1, 2) of c_attn's (C, 3C) weight, as a Linear's (C, C).
@@ -114,11 +113,12 @@ HfTranslation translate_gpt2(HfConfig& config, const fs::path& folder, const Saf
                          {"residual_dropout", config.number("resid_pdrop", 0.1)},
                          {"init", "scaled"}, {"init_std", 0.02}, {"predicted_vocab", V}};
   gpt2_requirements(config);
+  const std::int64_t sentinels = lmlab_sentinels(config);
   config.finish("gpt2");
   tr.vocab_size = V;
   tr.context_length = P;
   tr.tokenizer = "bpe";
-  tr.tokenizer_options = gpt2_tokenizer(folder);
+  tr.tokenizer_options = gpt2_tokenizer(folder, sentinels);
 
   // Saved from GPT2LMHeadModel the names carry "transformer."; from GPT2Model (the published
   // files) they do not.

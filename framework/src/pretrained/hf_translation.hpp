@@ -53,6 +53,10 @@ HfTranslation translate_llama(HfConfig& config, const std::filesystem::path& fol
 at::Tensor transposed(const std::vector<at::Tensor>& t);
 /// The tensor itself.
 at::Tensor as_is(const std::vector<at::Tensor>& t);
+/// The tokenizer's sentinels: config.json's `lmlab_sentinels`, which `lmlab export` writes for a
+/// model trained with them (their rows are part of its vocabulary); 0 otherwise, since a causal
+/// model fine-tunes without them and each would be a row the published model never saw.
+std::int64_t lmlab_sentinels(HfConfig& config);
 /// A check that a stored head equals the embedding its config ties it to.
 WeightSource tied_head_check(const std::string& head, const std::string& embedding);
 

@@ -31,15 +31,14 @@ void llama_requirements(HfConfig& config, std::int64_t head_dim) {
                  "output_attentions"});
 }
 
-toml::table llama_tokenizer(const fs::path& folder) {
+toml::table llama_tokenizer(const fs::path& folder, std::int64_t sentinels) {
   const fs::path model = folder / "tokenizer.model";
   if (!fs::exists(model)) {
     throw DataError(fmt::format("{}: has no tokenizer.model (LLaMA-1/2's SentencePiece model); a folder with only "
                                 "tokenizer.json (LLaMA 3) is not read yet",
                                 folder.string()));
   }
-  // No sentinels: a causal model fine-tunes without them, and each would be a row LLaMA never saw.
-  return toml::table{{"model", fs::absolute(model).lexically_normal().string()}, {"sentinels", 0}};
+  return toml::table{{"model", fs::absolute(model).lexically_normal().string()}, {"sentinels", sentinels}};
 }
 
 void llama_layer(HfTranslation& tr, std::int64_t i, std::int64_t C, std::int64_t C_kv, std::int64_t F) {
@@ -86,11 +85,12 @@ HfTranslation translate_llama(HfConfig& config, const fs::path& folder, const Sa
                          {"residual_dropout", 0.0}, {"init", "normal"}, {"init_std", 0.02},
                          {"predicted_vocab", V}};
   llama_requirements(config, C / H);
+  const std::int64_t sentinels = lmlab_sentinels(config);
   config.finish(tr.family);
   tr.vocab_size = V;
   tr.context_length = P;
   tr.tokenizer = "sentencepiece";
-  tr.tokenizer_options = llama_tokenizer(folder);
+  tr.tokenizer_options = llama_tokenizer(folder, sentinels);
 
   tr.weights["embeddings.tokens.weight"] = {{"model.embed_tokens.weight"}, as_is, /*vocab_rows=*/true};
   tr.shapes["model.embed_tokens.weight"] = tr.shapes["lm_head.weight"] = {V, C};
