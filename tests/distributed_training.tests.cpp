@@ -114,15 +114,15 @@ TEST_CASE("distributed training: with gradient accumulation, 2 ranks match one p
 TEST_CASE("distributed training: a run stopped on 2 ranks resumes on 1 and then on 2 where it left off") {
   Fixture f;
   const fs::path one_file = f.dir / "one.toml", two_file = f.dir / "two.toml";
-  lmlab::test::write_file(one_file, tiny(f.corpus, f.dir / "ref", 20, 8).text());
+  lmlab::test::write_file(one_file, tiny(f.corpus, f.dir / "ref", 12, 8).text());
   REQUIRE(lmlab::test::run_command(run(one_file, "")).exit_code == 0);
   // Both files write under "run": one global batch of 8, on 2 ranks of 4 or 1 process of 8.
-  lmlab::test::write_file(two_file, tiny(f.corpus, f.dir / "run", 20, 4).text());
-  lmlab::test::write_file(one_file, tiny(f.corpus, f.dir / "run", 20, 8).text());
-  auto step = lmlab::test::run_command(run(two_file, "--nproc-per-node 2 --stop-after 8"));
+  lmlab::test::write_file(two_file, tiny(f.corpus, f.dir / "run", 12, 4).text());
+  lmlab::test::write_file(one_file, tiny(f.corpus, f.dir / "run", 12, 8).text());
+  auto step = lmlab::test::run_command(run(two_file, "--nproc-per-node 2 --stop-after 4"));
   INFO(step.output);
   REQUIRE(step.exit_code == 130);
-  step = lmlab::test::run_command(run(one_file, "--resume --stop-after 14"));
+  step = lmlab::test::run_command(run(one_file, "--resume --stop-after 8"));
   INFO(step.output);
   REQUIRE(step.exit_code == 130);
   CHECK(step.output.find("trained on 2 rank(s) and resumes on 1") != std::string::npos);
@@ -131,7 +131,7 @@ TEST_CASE("distributed training: a run stopped on 2 ranks resumes on 1 and then 
   REQUIRE(step.exit_code == 0);
   const lmlab::RunReader ref(run_file(f.dir / "ref")), resumed(run_file(f.dir / "run"));
   check_same_losses(ref.floats("train/loss"), resumed.floats("train/loss"), 1e-5);
-  CHECK(resumed.ints("resumes/step") == std::vector<std::int64_t>{8, 14});
+  CHECK(resumed.ints("resumes/step") == std::vector<std::int64_t>{4, 8});
   CHECK(resumed.attribute("distributed.world_size") == "2");
   CHECK(resumed.attribute("status") == "complete");
 }
@@ -168,6 +168,28 @@ TEST_CASE("distributed training: a rank killed mid-run fails the launch within t
   CHECK(reader.attribute("status") == "failed");
   CHECK(reader.attribute("status_reason").value_or("").find("rank 1 of 2 failed: killed by signal 9") !=
         std::string::npos);
+}
+
+}  // namespace distributed_training_tests
+
+namespace distributed_training_tests {
+
+TEST_CASE("distributed training: [distributed] is checked like every section, and a rank cannot launch ranks") {
+  Fixture f;
+  const fs::path file = f.dir / "run.toml";
+  lmlab::test::write_file(file, tiny(f.corpus, f.dir / "run", 4, 4).text() + "\n[distributed]\nbackend = \"mpi\"\n");
+  const auto bad = lmlab::test::run_command(lmlab::test::lmlab_binary() + " validate " + file.string());
+  INFO(bad.output);
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.output.find("distributed.backend") != std::string::npos);
+  CHECK(bad.output.find("\"mpi\"") != std::string::npos);
+  lmlab::test::write_file(file, tiny(f.corpus, f.dir / "run", 4, 4).text() + "\n[distributed]\ntimeout_s = 0\n");
+  CHECK(lmlab::test::run_command(lmlab::test::lmlab_binary() + " validate " + file.string()).exit_code == 2);
+  lmlab::test::write_file(file, tiny(f.corpus, f.dir / "run", 4, 4).text());
+  const auto nested = lmlab::test::run_command("RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=29999 " + run(file, "--nproc-per-node 2"));
+  INFO(nested.output);
+  CHECK(nested.exit_code == 2);
+  CHECK(nested.output.find("already rank 0 of 2") != std::string::npos);
 }
 
 }  // namespace distributed_training_tests
