@@ -7,6 +7,7 @@
 #include "support/catch.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <map>
 #include <sstream>
@@ -83,8 +84,7 @@ Loaded load_checkpoint_model(const fs::path& checkpoint) {
 
 // Imports the family's reference folder with the lmlab program and checks logits and greedy
 // continuations (with and without the key/value cache) against the reference.
-void check_against_reference(const std::string& family) {
-  const fs::path& folder = reference_folder(family);
+void check_against_reference(const std::string& family, const fs::path& folder) {
   const nlohmann::json ref = reference_of(folder);
   TempDir dir;
   const fs::path checkpoint = dir / "model.ckpt";
@@ -219,11 +219,19 @@ max_new_tokens = 2
 }  // namespace
 
 TEST_CASE("pretrained: a GPT-2 folder imports to the reference logits and greedy continuation") {
-  check_against_reference("gpt2");
+  check_against_reference("gpt2", reference_folder("gpt2"));
 }
 
 TEST_CASE("pretrained: a LLaMA folder with grouped-query attention imports to the reference logits") {
-  check_against_reference("llama");
+  check_against_reference("llama", reference_folder("llama"));
+}
+
+// By hand, for docs/pretrained.md: a folder of GPT-2 small's size from
+// `tests/pretrained_reference.py gpt2 DIR --gpt2-124m data/tokenizers/gpt2`, named by LMLAB_GPT2_124M.
+TEST_CASE("pretrained: a random GPT-2 of 124M parameters imports to its reference logits", "[.pretrained_124m]") {
+  const char* folder = std::getenv("LMLAB_GPT2_124M");
+  if (!folder) FAIL("set LMLAB_GPT2_124M to a folder written by pretrained_reference.py gpt2 DIR --gpt2-124m ...");
+  check_against_reference("gpt2 (124M)", folder);
 }
 
 TEST_CASE("pretrained: generate reads a folder directly as hf:PATH, and a run fine-tunes from one") {

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Small random checkpoints in the Hugging Face layout, and their reference logits.
 
-    pretrained_reference.py gpt2|llama FOLDER [--seed N]
+    pretrained_reference.py gpt2|llama FOLDER [--seed N] [--gpt2-124m GPT2_FILES]
 
 writes FOLDER/config.json, FOLDER/model.safetensors and the tokenizer files the family reads
 (GPT-2: vocab.json and merges.txt of a tiny byte-level BPE; LLaMA: a tiny SentencePiece
@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import struct
 
 import torch
@@ -97,11 +98,11 @@ def write_tiny_sentencepiece(folder):
 
 # --- GPT-2 as GPT2LMHeadModel stores it and computes it.
 
-def gpt2_weights(cfg, g):
+def gpt2_weights(cfg, g, spread=1.0):
     C, V, P, L = cfg["n_embd"], cfg["vocab_size"], cfg["n_positions"], cfg["n_layer"]
 
     def rand(*shape, scale=0.3, mean=0.0):
-        return (torch.randn(*shape, generator=g) * scale + mean).float()
+        return (torch.randn(*shape, generator=g) * scale * spread + mean).float()
 
     w = {"transformer.wte.weight": rand(V, C), "transformer.wpe.weight": rand(P, C, scale=0.1)}
     for i in range(L):
@@ -155,7 +156,16 @@ def gpt2_logits(w, cfg, ids):
     return x @ w["transformer.wte.weight"].T  # tied head
 
 
-def gpt2_checkpoint(folder, g):
+def gpt2_checkpoint(folder, g, gpt2_files=None):
+    """The small test model, or with `gpt2_files` (a folder with GPT-2's encoder.json and vocab.bpe)
+    one of GPT-2 small's size (124M parameters) with GPT-2's own tokenizer, for measuring."""
+    if gpt2_files:
+        shutil.copyfile(os.path.join(gpt2_files, "encoder.json"), os.path.join(folder, "vocab.json"))
+        shutil.copyfile(os.path.join(gpt2_files, "vocab.bpe"), os.path.join(folder, "merges.txt"))
+        cfg = {"activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "bos_token_id": 50256,
+               "eos_token_id": 50256, "layer_norm_epsilon": 1e-5, "model_type": "gpt2", "n_ctx": 1024,
+               "n_embd": 768, "n_head": 12, "n_layer": 12, "n_positions": 1024, "vocab_size": 50257}
+        return cfg, gpt2_weights(cfg, g, spread=0.1), gpt2_logits
     vocab = write_tiny_bpe(folder)
     cfg = {"activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "attn_pdrop": 0.1,
            "bos_token_id": vocab - 1, "eos_token_id": vocab - 1, "embd_pdrop": 0.1, "initializer_range": 0.02,
@@ -262,11 +272,15 @@ def main():
     parser.add_argument("family", choices=["gpt2", "llama"])
     parser.add_argument("folder")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--gpt2-124m", metavar="GPT2_FILES",
+                        help="gpt2 only: GPT-2 small's size, with encoder.json and vocab.bpe from this folder")
     args = parser.parse_args()
     os.makedirs(args.folder, exist_ok=True)
     g = torch.Generator().manual_seed(args.seed)
-    make = gpt2_checkpoint if args.family == "gpt2" else llama_checkpoint
-    cfg, weights, forward = make(args.folder, g)
+    if args.family == "gpt2":
+        cfg, weights, forward = gpt2_checkpoint(args.folder, g, args.gpt2_124m)
+    else:
+        cfg, weights, forward = llama_checkpoint(args.folder, g)
     with open(os.path.join(args.folder, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
     write_safetensors(os.path.join(args.folder, "model.safetensors"), weights, {"format": "pt"})
