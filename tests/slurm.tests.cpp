@@ -78,3 +78,31 @@ TEST_CASE("slurm: by default one task per run, never more tasks than runs; bad t
 }
 
 }  // namespace slurm_tests
+
+namespace slurm_tests {
+
+TEST_CASE("slurm: runs on several tasks each get one array task and one srun step of all their ranks", "[slurm]") {
+  TempDir dir;
+  const toml::table config = toml::parse("[slurm]\nnodes = 2\nntasks_per_node = 4\ncpus_per_task = 8\n");
+  const lmlab::SlurmOptions options = lmlab::read_slurm(config);
+  CHECK(options.tasks_per_run() == 8);
+  lmlab::SlurmJob j = job(dir, 2);
+  j.run_names = {"lr=0.001,seed=0-0123abcd", "lr=0.003,seed=0-4567ef01"};
+  const std::string script = lmlab::slurm_script(options, j);
+  INFO(script);
+  CHECK_THAT(script, Contains("#SBATCH --array=0-1\n") && Contains("#SBATCH --nodes=2\n") &&
+                         Contains("#SBATCH --ntasks-per-node=4\n") && Contains("#SBATCH --cpus-per-task=8\n"));
+  // A fake srun in PATH prints what task 1 would start on every rank.
+  write_file(dir / "bin" / "srun", "#!/bin/sh\necho srun \"$@\"\n");
+  REQUIRE(run_command("chmod +x '" + (dir / "bin" / "srun").string() + "'").exit_code == 0);
+  write_file(dir / "run.sbatch", script);
+  const auto task = run_command("PATH='" + (dir / "bin").string() + "':$PATH SLURM_ARRAY_TASK_ID=1 bash '" +
+                                (dir / "run.sbatch").string() + "'");
+  INFO(task.output);
+  CHECK(task.exit_code == 0);
+  CHECK_THAT(task.output, Contains("srun /bin/echo run " + (dir / "my sweep's file.toml").string() +
+                                   " --point lr=0.003,seed=0-4567ef01 --resume --set train.steps=10"));
+  CHECK_THROWS_AS(lmlab::read_slurm(toml::parse("[slurm]\nnodes = 0\n")), lmlab::ConfigError);
+}
+
+}  // namespace slurm_tests

@@ -51,6 +51,7 @@ int emit_slurm(const SweepArgs& a, const std::vector<Experiment>& runs) {
   job.runs = static_cast<std::int64_t>(runs.size());
   job.name = runs.empty() ? "lmlab" : runs.front().experiment.name;
   job.log_dir = runs.empty() ? fs::current_path() : fs::absolute(runs.front().experiment.results_folder());
+  for (const auto& run : runs) job.run_names.push_back(run.run_name);
   const auto options = read_slurm(load_experiment_file(a.experiment.file));
   fs::create_directories(job.log_dir);  // Slurm opens its log files before the script runs
   const std::string script = slurm_script(options, job);
@@ -113,7 +114,10 @@ int sweep(const SweepArgs& a) {
   std::vector<PlannedRun> plan;
   std::optional<RunLock> lock;  // held until every child has ended and the index is rebuilt
   try {
-    runs = load_runs(a.experiment.file, a.experiment.overrides, loader, registry, &excluded);
+    // A job whose runs each train on several Slurm tasks names them as their ranks will.
+    const std::int64_t ranks =
+        a.emit_slurm.empty() ? 1 : read_slurm(load_experiment_file(a.experiment.file)).tasks_per_run();
+    runs = load_runs(a.experiment.file, a.experiment.overrides, loader, registry, &excluded, ranks);
     SweepPlanOptions plan_options;
     plan_options.retry_failed = a.retry_failed;
     std::tie(plan_options.shard, plan_options.shards) = parse_shard(a.shard);

@@ -22,6 +22,11 @@ struct SlurmOptions {
   std::string gres;                // e.g. "gpu:1"; empty: none
   std::string account;             // empty: the user's default
   std::vector<std::string> extra;  // more #SBATCH lines, e.g. "--qos=short"
+  std::int64_t nodes = 1;            // machines per run: more than one task per run makes each run data parallel
+  std::int64_t ntasks_per_node = 1;  // ranks per machine
+
+  /// The ranks that train each run together.
+  std::int64_t tasks_per_run() const { return nodes * ntasks_per_node; }
 };
 
 /// The [slurm] table, validated (unknown keys and wrong types name the file, line and key).
@@ -34,9 +39,12 @@ struct SlurmJob {
   std::vector<std::string> overrides;
   std::int64_t runs = 0;
   std::string name;
+  std::vector<std::string> run_names;  // each run's name for tasks_per_run() ranks (data-parallel jobs)
 };
 
-/// The sbatch script. Shards never exceed the runs.
+/// The sbatch script. Shards never exceed the runs. With more than one task per run, one array
+/// task per run instead, each `srun lmlab run FILE --point NAME --resume` over nodes x
+/// ntasks_per_node ranks (shards and jobs do not apply).
 std::string slurm_script(const SlurmOptions& options, const SlurmJob& job);
 
 }  // namespace lmlab

@@ -39,7 +39,9 @@ void seed_everything(std::uint64_t seed, const c10::Device& device) {
 
 // The intra-op threads a rank of a world of several processes on one node takes when nothing
 // else sets them: its share of the node's CPUs; 0 (all of them) for a process alone on its node.
+// Slurm binds each task to its own cpus_per_task, which available_cpus() already counts.
 int rank_threads(const distributed::World& world) {
+  if (world.source == "slurm") return 0;
   return world.local_world_size > 1 ? std::max(1, available_cpus() / world.local_world_size) : 0;
 }
 
