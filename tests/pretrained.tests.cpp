@@ -281,6 +281,64 @@ max_new_tokens = 4
   CHECK_THAT(run.output, Contains("model weights from hf:" + folder.string()));
 }
 
+TEST_CASE("pretrained: unprefixed names with a stored tied head, two shards and bf16 weights import alike") {
+  TempDir dir, out;
+  const fs::path gpt2 = copy_of("gpt2", dir);
+  const fs::path reference_ckpt = out / "reference.ckpt";
+  std::ostringstream log;
+  lmlab::pretrained::import_hf_checkpoint(reference_folder("gpt2"), reference_ckpt, lmlab::test::builtin_plugins(), log);
+  const auto imports_as_reference = [&](const fs::path& folder) {
+    lmlab::pretrained::import_hf_checkpoint(folder, out / "x.ckpt", lmlab::test::builtin_plugins(), log);
+    check_same_parameters(reference_ckpt, out / "x.ckpt");
+  };
+  // As GPT2Model saves them (the published files), with the tied head stored as well.
+  edit_weights(gpt2, [](auto& t) {
+    for (auto& [name, tensor] : t) {
+      if (name.rfind("transformer.", 0) == 0) name = name.substr(12);
+    }
+    const auto wte = std::find_if(t.begin(), t.end(), [](const auto& p) { return p.first == "wte.weight"; });
+    t.emplace_back("lm_head.weight", wte->second.clone());
+  });
+  imports_as_reference(gpt2);
+  edit_weights(gpt2, [](auto& t) {
+    for (auto& [name, tensor] : t) {
+      if (name == "lm_head.weight") tensor = tensor + 1;
+    }
+  });
+  CHECK_THAT(import_error(gpt2), Contains("lm_head.weight differs from wte.weight, but the config ties them"));
+
+  // Two shards and their index.
+  const fs::path sharded = dir / "sharded";
+  fs::create_directory(sharded);
+  for (const char* file : {"config.json", "vocab.json", "merges.txt"}) fs::copy(reference_folder("gpt2") / file, sharded / file);
+  std::vector<std::pair<std::string, at::Tensor>> first, second;
+  nlohmann::json map;
+  {
+    const lmlab::pretrained::SafetensorsFile whole(reference_folder("gpt2") / "model.safetensors");
+    for (const auto& [name, _] : whole.entries()) {
+      const bool early = name.find(".h.1.") == std::string::npos;
+      (early ? first : second).emplace_back(name, whole.tensor(name).clone());
+      map[name] = early ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+    }
+  }
+  lmlab::pretrained::write_safetensors(sharded / "model-00001-of-00002.safetensors", first);
+  lmlab::pretrained::write_safetensors(sharded / "model-00002-of-00002.safetensors", second);
+  lmlab::test::write_file(sharded / "model.safetensors.index.json", nlohmann::json{{"weight_map", map}}.dump());
+  imports_as_reference(sharded);
+
+  // BF16 weights become float32 parameters holding the same values.
+  const fs::path bf16 = copy_of("llama", dir);
+  edit_weights(bf16, [](auto& t) {
+    for (auto& [name, tensor] : t) tensor = tensor.to(at::kBFloat16);
+  });
+  lmlab::pretrained::import_hf_checkpoint(bf16, out / "bf16.ckpt", lmlab::test::builtin_plugins(), log);
+  const Loaded loaded = load_checkpoint_model(out / "bf16.ckpt");
+  const lmlab::pretrained::SafetensorsFile stored(bf16 / "model.safetensors");
+  const at::Tensor q = loaded.model->named_parameters()["blocks.1.attention.query.weight"];
+  CHECK(q.scalar_type() == at::kFloat);
+  CHECK(q.equal(stored.tensor("model.layers.1.self_attn.q_proj.weight").to(at::kFloat)));
+}
+
 TEST_CASE("pretrained: an unknown family or a config field lmlab cannot honour is refused, naming it") {
   TempDir dir;
   const fs::path gpt2 = copy_of("gpt2", dir);
