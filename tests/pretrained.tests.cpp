@@ -25,6 +25,7 @@
 #include "lmlab/generate.hpp"
 #include "lmlab/plugin_call.hpp"
 #include "plugin_host/run_tokenizer.hpp"
+#include "pretrained/hf_export.hpp"
 #include "pretrained/hf_import.hpp"
 #include "pretrained/safetensors.hpp"
 #include "generated/test_paths.hpp"
@@ -417,8 +418,11 @@ TEST_CASE("pretrained: export then import gives the same weights bit for bit, an
     INFO(family);
     TempDir dir;
     const fs::path original = reference_folder(family);
-    run_lmlab(fmt::format("import {} --out {}", original.string(), (dir / "a.ckpt").string()));
-    run_lmlab(fmt::format("export {} --format hf --out {}", (dir / "a.ckpt").string(), (dir / "hf").string()));
+    // Through the library: the commands are exercised by the tests above and below.
+    const auto& registry = lmlab::test::builtin_plugins();
+    std::ostringstream log;
+    lmlab::pretrained::import_hf_checkpoint(original, dir / "a.ckpt", registry, log);
+    lmlab::pretrained::export_hf(dir / "a.ckpt", dir / "hf", registry, log);
     const lmlab::pretrained::SafetensorsFile published(original / "model.safetensors"),
         exported(dir / "hf" / "model.safetensors");
     CHECK(exported.entries().size() == published.entries().size());
@@ -427,7 +431,7 @@ TEST_CASE("pretrained: export then import gives the same weights bit for bit, an
       REQUIRE(exported.contains(name));
       CHECK(exported.tensor(name).equal(published.tensor(name)));
     }
-    run_lmlab(fmt::format("import {} --out {}", (dir / "hf").string(), (dir / "b.ckpt").string()));
+    lmlab::pretrained::import_hf_checkpoint(dir / "hf", dir / "b.ckpt", registry, log);
     check_same_parameters(dir / "a.ckpt", dir / "b.ckpt");
   }
 }
@@ -440,11 +444,12 @@ TEST_CASE("pretrained: a model trained in lmlab exports with its tokenizer's sen
                                      fmt::format("tokenizer = \"bpe\"\n[tokenizer]\nencoder = \"{}\"\nmerges = \"{}\"\n"
                                                  "sentinels = 3\n",
                                                  (gpt2 / "vocab.json").string(), (gpt2 / "merges.txt").string()));
-  run_lmlab(fmt::format("export {} --out {}", results.string(), (dir / "hf").string()));
+  std::ostringstream log;
+  lmlab::pretrained::export_hf(results, dir / "hf", lmlab::test::builtin_plugins(), log);
   const auto config = nlohmann::json::parse(lmlab::test::read_file(dir / "hf" / "config.json"));
   CHECK(config["lmlab_sentinels"] == 3);
   CHECK(config["vocab_size"] == 264 + 2 + 3);  // vocab.json, then lmlab's pad, mask and 3 sentinels
-  run_lmlab(fmt::format("import {} --out {}", (dir / "hf").string(), (dir / "b.ckpt").string()));
+  lmlab::pretrained::import_hf_checkpoint(dir / "hf", dir / "b.ckpt", lmlab::test::builtin_plugins(), log);
   check_same_parameters(lmlab::find_checkpoint(results), dir / "b.ckpt");
 }
 
