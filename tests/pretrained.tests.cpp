@@ -340,6 +340,36 @@ TEST_CASE("pretrained: unprefixed names with a stored tied head, two shards and 
   CHECK(q.equal(stored.tensor("model.layers.1.self_attn.q_proj.weight").to(at::kFloat)));
 }
 
+TEST_CASE("pretrained: a GPT-2 folder with only tokenizer.json imports with the same token ids") {
+  TempDir dir, cache;
+  const fs::path folder = dir / "gpt2";
+  const auto r = lmlab::test::run_command(fmt::format("/usr/bin/python3 {}/tests/pretrained_reference.py gpt2 {} --tokenizer-json",
+                                                      lmlab::test_paths::source_dir, folder.string()));
+  REQUIRE(r.exit_code == 0);
+  const char* before = std::getenv("LMLAB_CACHE_DIR");
+  const std::string kept = before ? before : "";
+  ::setenv("LMLAB_CACHE_DIR", cache.path().c_str(), 1);  // the conversion's cache, not the user's
+  std::ostringstream log;
+  lmlab::pretrained::import_hf_checkpoint(folder, dir / "json.ckpt", lmlab::test::builtin_plugins(), log);
+  lmlab::pretrained::import_hf_checkpoint(reference_folder("gpt2"), dir / "files.ckpt", lmlab::test::builtin_plugins(), log);
+  if (before) ::setenv("LMLAB_CACHE_DIR", kept.c_str(), 1);
+  else ::unsetenv("LMLAB_CACHE_DIR");
+  const Loaded json = load_checkpoint_model(dir / "json.ckpt"), files = load_checkpoint_model(dir / "files.ckpt");
+  const std::string text = "the and then, the other thing and the cat";
+  CHECK(json.tokenizer->encode(text) == files.tokenizer->encode(text));
+  CHECK(json.tokenizer->special().eos == files.tokenizer->special().eos);
+  CHECK(json.tokenizer->vocab_size() == files.tokenizer->vocab_size());
+  CHECK(fs::exists(cache / "hf-tokenizers"));
+
+  nlohmann::json doc = nlohmann::json::parse(lmlab::test::read_file(folder / "tokenizer.json"));
+  doc["pre_tokenizer"] = {{"type", "Metaspace"}};
+  lmlab::test::write_file(folder / "tokenizer.json", doc.dump());
+  ::setenv("LMLAB_CACHE_DIR", cache.path().c_str(), 1);
+  CHECK_THAT(import_error(folder), Contains("pre_tokenizer = '{\"type\":\"Metaspace\"}'"));
+  if (before) ::setenv("LMLAB_CACHE_DIR", kept.c_str(), 1);
+  else ::unsetenv("LMLAB_CACHE_DIR");
+}
+
 TEST_CASE("pretrained: an unknown family or a config field lmlab cannot honour is refused, naming it") {
   TempDir dir;
   const fs::path gpt2 = copy_of("gpt2", dir);

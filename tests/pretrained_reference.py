@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Small random checkpoints in the Hugging Face layout, and their reference logits.
 
-    pretrained_reference.py gpt2|llama FOLDER [--seed N] [--gpt2-124m GPT2_FILES]
+    pretrained_reference.py gpt2|llama FOLDER [--seed N] [--gpt2-124m GPT2_FILES] [--tokenizer-json]
 
 writes FOLDER/config.json, FOLDER/model.safetensors and the tokenizer files the family reads
 (GPT-2: vocab.json and merges.txt of a tiny byte-level BPE; LLaMA: a tiny SentencePiece
@@ -65,7 +65,9 @@ def byte_symbols():
     return symbols
 
 
-def write_tiny_bpe(folder):
+def write_tiny_bpe(folder, as_tokenizer_json=False):
+    """vocab.json and merges.txt, or (as_tokenizer_json) the same model as one tokenizer.json in
+    the tokenizers library's layout for GPT-2: a byte-level pre-tokenizer, merges as "left right"."""
     symbols = byte_symbols()
     vocab = {symbols[b]: b for b in range(256)}
     space = symbols[ord(" ")]
@@ -73,6 +75,18 @@ def write_tiny_bpe(folder):
     for left, right in merges:
         vocab[left + right] = len(vocab)
     vocab["<|endoftext|>"] = len(vocab)
+    if as_tokenizer_json:
+        byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+        doc = {"version": "1.0", "truncation": None, "padding": None,
+               "added_tokens": [{"id": vocab["<|endoftext|>"], "content": "<|endoftext|>", "single_word": False,
+                                 "lstrip": False, "rstrip": False, "normalized": True, "special": True}],
+               "normalizer": None, "pre_tokenizer": byte_level, "post_processor": byte_level, "decoder": byte_level,
+               "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
+                         "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "vocab": vocab,
+                         "merges": [f"{left} {right}" for left, right in merges]}}
+        with open(os.path.join(folder, "tokenizer.json"), "w", encoding="utf-8") as f:
+            json.dump(doc, f, ensure_ascii=False)
+        return len(vocab)
     with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
         json.dump(vocab, f, ensure_ascii=False)
     with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:
@@ -156,7 +170,7 @@ def gpt2_logits(w, cfg, ids):
     return x @ w["transformer.wte.weight"].T  # tied head
 
 
-def gpt2_checkpoint(folder, g, gpt2_files=None):
+def gpt2_checkpoint(folder, g, gpt2_files=None, tokenizer_json=False):
     """The small test model, or with `gpt2_files` (a folder with GPT-2's encoder.json and vocab.bpe)
     one of GPT-2 small's size (124M parameters) with GPT-2's own tokenizer, for measuring."""
     if gpt2_files:
@@ -166,7 +180,7 @@ def gpt2_checkpoint(folder, g, gpt2_files=None):
                "eos_token_id": 50256, "layer_norm_epsilon": 1e-5, "model_type": "gpt2", "n_ctx": 1024,
                "n_embd": 768, "n_head": 12, "n_layer": 12, "n_positions": 1024, "vocab_size": 50257}
         return cfg, gpt2_weights(cfg, g, spread=0.1), gpt2_logits
-    vocab = write_tiny_bpe(folder)
+    vocab = write_tiny_bpe(folder, tokenizer_json)
     cfg = {"activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "attn_pdrop": 0.1,
            "bos_token_id": vocab - 1, "eos_token_id": vocab - 1, "embd_pdrop": 0.1, "initializer_range": 0.02,
            "layer_norm_epsilon": 1e-5, "model_type": "gpt2", "n_ctx": 64, "n_embd": 32, "n_head": 4,
@@ -274,11 +288,13 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--gpt2-124m", metavar="GPT2_FILES",
                         help="gpt2 only: GPT-2 small's size, with encoder.json and vocab.bpe from this folder")
+    parser.add_argument("--tokenizer-json", action="store_true",
+                        help="gpt2 only: the tokenizer as tokenizer.json instead of vocab.json and merges.txt")
     args = parser.parse_args()
     os.makedirs(args.folder, exist_ok=True)
     g = torch.Generator().manual_seed(args.seed)
     if args.family == "gpt2":
-        cfg, weights, forward = gpt2_checkpoint(args.folder, g, args.gpt2_124m)
+        cfg, weights, forward = gpt2_checkpoint(args.folder, g, args.gpt2_124m, args.tokenizer_json)
     else:
         cfg, weights, forward = llama_checkpoint(args.folder, g)
     with open(os.path.join(args.folder, "config.json"), "w") as f:

@@ -8,6 +8,7 @@
 
 #include "lmlab/error.hpp"
 #include "pretrained/hf_config.hpp"
+#include "pretrained/hf_tokenizer_json.hpp"
 #include "pretrained/hf_translation.hpp"
 
 namespace fs = std::filesystem;
@@ -40,16 +41,23 @@ void gpt2_requirements(HfConfig& config) {
                  "id2label", "label2id", "return_dict", "output_hidden_states", "output_attentions"});
 }
 
-toml::table gpt2_tokenizer(const fs::path& folder, std::int64_t sentinels) {
-  const fs::path vocab = folder / "vocab.json", merges = folder / "merges.txt";
-  if (!fs::exists(vocab) || !fs::exists(merges)) {
-    throw DataError(fmt::format("{}: GPT-2's tokenizer is vocab.json and merges.txt, and {} is missing; a folder "
-                                "with only tokenizer.json is not read yet",
-                                folder.string(), fs::exists(vocab) ? "merges.txt" : "vocab.json"));
+// vocab.json + merges.txt, or, where only tokenizer.json is there, its BPE model written out as
+// those two files (hf_tokenizer_json.hpp).
+toml::table gpt2_tokenizer(HfConfig& config, const fs::path& folder, std::int64_t sentinels) {
+  const fs::path vocab = folder / "vocab.json", merges = folder / "merges.txt", json = folder / "tokenizer.json";
+  if (fs::exists(vocab) && fs::exists(merges)) {
+    return toml::table{{"encoder", fs::absolute(vocab).lexically_normal().string()},
+                       {"merges", fs::absolute(merges).lexically_normal().string()},
+                       {"sentinels", sentinels}};
   }
-  return toml::table{{"encoder", fs::absolute(vocab).lexically_normal().string()},
-                     {"merges", fs::absolute(merges).lexically_normal().string()},
-                     {"sentinels", sentinels}};
+  if (!fs::exists(json)) {
+    throw DataError(fmt::format("{}: GPT-2's tokenizer is vocab.json and merges.txt, or tokenizer.json, and the folder "
+                                "has neither",
+                                folder.string()));
+  }
+  const ConvertedBpe converted = convert_tokenizer_json(json, config.optional_integer("eos_token_id").value_or(-1));
+  return toml::table{{"encoder", converted.vocab.string()}, {"merges", converted.merges.string()},
+                     {"eos", converted.eos}, {"sentinels", sentinels}};
 }
 
 // Query, key or value (part 0, 1, 2) of c_attn's (C, 3C) weight, as a Linear's (C, C).
@@ -118,7 +126,7 @@ HfTranslation translate_gpt2(HfConfig& config, const fs::path& folder, const Saf
   tr.vocab_size = V;
   tr.context_length = P;
   tr.tokenizer = "bpe";
-  tr.tokenizer_options = gpt2_tokenizer(folder, sentinels);
+  tr.tokenizer_options = gpt2_tokenizer(config, folder, sentinels);
 
   // Saved from GPT2LMHeadModel the names carry "transformer."; from GPT2Model (the published
   // files) they do not.
