@@ -387,6 +387,13 @@ TEST_CASE("pretrained: an unknown family or a config field lmlab cannot honour i
   edit_config(gpt2, "new_attention_trick", nullptr);
   edit_config(gpt2, "n_head", 5);
   CHECK_THAT(import_error(gpt2), Contains("n_head = '5': must divide n_embd = 32"));
+  edit_config(gpt2, "n_head", 4);
+  // A config asking for a model far larger than its weights stops before anything is allocated.
+  edit_config(gpt2, "n_layer", 1000000000);
+  CHECK_THAT(import_error(gpt2), Contains("n_layer = '1000000000': more layers than the"));
+  edit_config(gpt2, "n_layer", 2);
+  edit_config(gpt2, "n_embd", 1 << 20);
+  CHECK_THAT(import_error(gpt2), Contains("c_attn.bias' has shape [96], but config.json implies [3145728]"));
 
   const fs::path llama = copy_of("llama", dir);
   edit_config(llama, "rope_scaling", {{"type", "linear"}, {"factor", 2.0}});

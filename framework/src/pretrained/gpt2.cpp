@@ -107,6 +107,9 @@ HfTranslation translate_gpt2(HfConfig& config, const fs::path& folder, const Saf
                      L = config.positive("n_layer"), H = config.positive("n_head"),
                      P = config.positive("n_positions");
   if (C % H != 0) config.refuse("n_head", fmt::format("must divide n_embd = {}", C));
+  if (L > static_cast<std::int64_t>(weights.names().size())) {
+    config.refuse("n_layer", fmt::format("more layers than the {} tensors stored", weights.names().size()));
+  }
   const std::int64_t F = config.optional_integer("n_inner").value_or(4 * C);
   if (F <= 0) config.refuse("n_inner", "must be positive (or null: 4 * n_embd)");
   const std::string activation = gpt2_activation(config);

@@ -23,6 +23,12 @@ namespace fs = std::filesystem;
 
 namespace lmlab::pretrained {
 
+namespace {
+
+std::string hf_shape_text(const std::vector<std::int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+
+}  // namespace
+
 std::optional<fs::path> hf_folder_of(const std::string& reference) {
   if (reference.rfind("hf:", 0) != 0) return std::nullopt;
   return fs::path(reference.substr(3));
@@ -41,6 +47,15 @@ HfFolder open_hf_folder(const fs::path& folder) {
   if (!fs::is_directory(folder)) throw DataError(fmt::format("{}: not a folder (a Hugging Face checkpoint folder)", folder.string()));
   SafetensorsSet weights(folder);
   HfTranslation translation = translate_hf_folder(folder, weights);
+  // Before any model is built from config.json: a config that disagrees with the stored tensors
+  // (or a hostile one asking for a huge model) stops here.
+  for (const auto& [name, shape] : translation.shapes) {
+    if (weights.contains(name) && weights.entry(name).shape != shape) {
+      throw DataError(fmt::format("{}: tensor '{}' has shape {}, but config.json implies {}",
+                                  weights.file_of(name).string(), name, hf_shape_text(weights.entry(name).shape),
+                                  hf_shape_text(shape)));
+    }
+  }
   toml::table config = hf_experiment_config(translation, folder);
   return {folder, std::move(weights), std::move(translation), std::move(config)};
 }
@@ -67,8 +82,6 @@ void write_hf_experiment(const fs::path& folder, const fs::path& file, std::ostr
 }
 
 namespace {
-
-std::string hf_shape_text(const std::vector<std::int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
 // A stored tensor as float32, after its shape is checked against the one the config implies.
 at::Tensor hf_fetch(const HfFolder& hf, const std::string& name, std::set<std::string>& used) {

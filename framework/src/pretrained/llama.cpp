@@ -71,6 +71,9 @@ HfTranslation translate_llama(HfConfig& config, const fs::path& folder, const Sa
                      F = config.positive("intermediate_size"), P = config.positive("max_position_embeddings");
   const std::int64_t H_kv = config.optional_integer("num_key_value_heads").value_or(H);
   if (C % H != 0) config.refuse("num_attention_heads", fmt::format("must divide hidden_size = {}", C));
+  if (L > static_cast<std::int64_t>(weights.names().size())) {
+    config.refuse("num_hidden_layers", fmt::format("more layers than the {} tensors stored", weights.names().size()));
+  }
   if (H_kv <= 0 || H % H_kv != 0) {
     config.refuse("num_key_value_heads", fmt::format("must divide num_attention_heads = {}", H));
   }
@@ -106,7 +109,6 @@ HfTranslation translate_llama(HfConfig& config, const fs::path& folder, const Sa
   tr.ignorable = [](const std::string& name) {
     return name.ends_with(".self_attn.rotary_emb.inv_freq");
   };
-  (void)weights;  // LLaMA's names carry no optional prefix
   return tr;
 }
 
