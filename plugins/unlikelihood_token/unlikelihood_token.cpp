@@ -45,10 +45,21 @@ class UnlikelihoodToken final : public lmlab::Objective {
                                             at::Reduction::Sum);  // ()
 
     // C_t: every token of x_0..x_t, once however often it occurred, less the target x_{t+1}.
-    const at::Tensor seen = std::get<0>(at::cummax(at::one_hot(p.input, vocab_size_), 1)).to(at::kBool);  // (B, T, V)
-    const at::Tensor candidates = seen.scatter(2, p.target.unsqueeze(2), false);               // (B, T, V)
-    const at::Tensor complement = (1.0 - log_probs.exp()).clamp_min(o_.min_complement);        // (B, T, V)
-    const at::Tensor ul_sum = -(at::log(complement) * candidates).sum();                      // ()
+    // Built from the context's T positions rather than the vocabulary's V ids: each position j
+    // stands for its token, in C_t when j <= t, when it is the token's first occurrence (so a
+    // token counts once), and when it is not the target. (B, T, T) instead of (B, T, V), which
+    // at a subword vocabulary is the difference between kilobytes and a quarter gigabyte.
+    const std::int64_t T = p.input.size(1);
+    const at::Tensor same = p.input.unsqueeze(2) == p.input.unsqueeze(1);                      // (B, T, T) x_j == x_k
+    const at::Tensor earlier = at::ones({T, T}, same.options()).tril(-1);                        // (T, T) k < j
+    const at::Tensor first = same.logical_and(earlier).any(2).logical_not();                     // (B, T) x_j new at j
+    const at::Tensor visible = at::ones({T, T}, same.options()).tril();                          // (T, T) j <= t
+    const at::Tensor context = p.input.unsqueeze(1).expand({-1, T, -1});                         // (B, T, T) x_j at row t
+    const at::Tensor candidates = visible.logical_and(first.unsqueeze(1))
+                                      .logical_and(context != p.target.unsqueeze(2));            // (B, T, T)
+    const at::Tensor candidate_log_probs = log_probs.gather(2, context);                         // (B, T, T)
+    const at::Tensor complement = (1.0 - candidate_log_probs.exp()).clamp_min(o_.min_complement);  // (B, T, T)
+    const at::Tensor ul_sum = -(at::log(complement) * candidates).sum();                         // ()
 
     const double n = static_cast<double>(p.target.numel());
     // Perplexity stays the model's: nll_sum is the likelihood term alone.
