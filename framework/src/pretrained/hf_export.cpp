@@ -56,7 +56,8 @@ void require_option(const ExportModel& m, const char* key, const std::string& va
 
 std::string hf_gpt2_activation(const std::string& activation) {
   if (activation == "gelu_tanh") return "gelu_new";
-  if (activation == "gelu" || activation == "relu" || activation == "tanh" || activation == "sigmoid") return activation;
+  const bool same = activation == "gelu" || activation == "relu" || activation == "tanh" || activation == "sigmoid";
+  if (same) return activation;
   refuse_export(fmt::format("model.activation = \"{}\" has no counterpart in Hugging Face's GPT-2", activation));
 }
 
@@ -76,8 +77,9 @@ nlohmann::json gpt2_export(const ExportModel& m, ExportTensors& out) {
     out.emplace_back(l + "attn.c_attn.weight",
                      at::cat({m.param(b + "attention.query.weight").t(), m.param(b + "attention.key.weight").t(),
                               m.param(b + "attention.value.weight").t()}, 1));  // (C, 3C)
-    out.emplace_back(l + "attn.c_attn.bias", at::cat({m.param(b + "attention.query.bias"), m.param(b + "attention.key.bias"),
-                                                      m.param(b + "attention.value.bias")}));  // (3C)
+    out.emplace_back(l + "attn.c_attn.bias",
+                     at::cat({m.param(b + "attention.query.bias"), m.param(b + "attention.key.bias"),
+                              m.param(b + "attention.value.bias")}));  // (3C)
     out.emplace_back(l + "attn.c_proj.weight", m.param(b + "attention.out.weight").t());
     out.emplace_back(l + "attn.c_proj.bias", m.param(b + "attention.out.bias"));
     out.emplace_back(l + "ln_2.weight", m.param(b + "ffn_norm.weight"));
@@ -93,7 +95,8 @@ nlohmann::json gpt2_export(const ExportModel& m, ExportTensors& out) {
   return {{"model_type", "gpt2"}, {"architectures", {"GPT2LMHeadModel"}}, {"n_embd", C}, {"n_layer", L},
           {"n_head", m.integer("n_heads")}, {"n_inner", m.param("blocks.0.ffn.fc.weight").size(0)},
           {"n_positions", m.param("embeddings.learned_positions.weight").size(0)},
-          {"activation_function", hf_gpt2_activation(m.text("activation"))}, {"layer_norm_epsilon", m.number("norm_eps")},
+          {"activation_function", hf_gpt2_activation(m.text("activation"))},
+          {"layer_norm_epsilon", m.number("norm_eps")},
           {"embd_pdrop", m.number("embedding_dropout")}, {"attn_pdrop", m.number("attention_dropout")},
           {"resid_pdrop", m.number("residual_dropout")}, {"tie_word_embeddings", m.flag("tie_embeddings")},
           {"scale_attn_weights", true}};
@@ -106,8 +109,9 @@ nlohmann::json llama_export(const ExportModel& m, ExportTensors& out, std::int64
   const std::int64_t L = m.integer("n_layers"), F = m.param("blocks.0.ffn.proj.weight").size(1);
   out.emplace_back("model.embed_tokens.weight", m.rows("embeddings.tokens.weight"));
   const std::vector<std::pair<std::string, std::string>> same = {
-      {"input_layernorm", "attention_norm"}, {"self_attn.q_proj", "attention.query"}, {"self_attn.k_proj", "attention.key"},
-      {"self_attn.v_proj", "attention.value"}, {"self_attn.o_proj", "attention.out"},
+      {"input_layernorm", "attention_norm"},   {"self_attn.q_proj", "attention.query"},
+      {"self_attn.k_proj", "attention.key"},   {"self_attn.v_proj", "attention.value"},
+      {"self_attn.o_proj", "attention.out"},
       {"post_attention_layernorm", "ffn_norm"}, {"mlp.down_proj", "ffn.proj"}};
   for (std::int64_t i = 0; i < L; ++i) {
     const std::string l = fmt::format("model.layers.{}.", i), b = fmt::format("blocks.{}.", i);

@@ -25,7 +25,9 @@ namespace lmlab::pretrained {
 
 namespace {
 
-std::string hf_shape_text(const std::vector<std::int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+std::string hf_shape_text(const std::vector<std::int64_t>& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
 
 }  // namespace
 
@@ -44,7 +46,9 @@ HfTranslation translate_hf_folder(const fs::path& folder, const SafetensorsSet& 
 }
 
 HfFolder open_hf_folder(const fs::path& folder) {
-  if (!fs::is_directory(folder)) throw DataError(fmt::format("{}: not a folder (a Hugging Face checkpoint folder)", folder.string()));
+  if (!fs::is_directory(folder)) {
+    throw DataError(fmt::format("{}: not a folder (a Hugging Face checkpoint folder)", folder.string()));
+  }
   SafetensorsSet weights(folder);
   HfTranslation translation = translate_hf_folder(folder, weights);
   // Before any model is built from config.json: a config that disagrees with the stored tensors

@@ -70,7 +70,10 @@ std::string tj_merges_text(const fs::path& file, const nlohmann::json& merges) {
     if (m.is_string()) {
       line = m.get<std::string>();
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      if (m[0].get<std::string>().find(' ') != std::string::npos || m[1].get<std::string>().find(' ') != std::string::npos) {
+      const auto spaced = [](const nlohmann::json& part) {
+        return part.get<std::string>().find(' ') != std::string::npos;
+      };
+      if (spaced(m[0]) || spaced(m[1])) {
         tj_refuse(file, "model.merges", m, "a token with a space cannot be written to merges.txt");
       }
       line = m[0].get<std::string>() + " " + m[1].get<std::string>();
@@ -113,7 +116,9 @@ ConvertedBpe convert_tokenizer_json(const fs::path& tokenizer_json, long long eo
   std::stringstream text;
   text << in.rdbuf();
   const nlohmann::json doc = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) throw DataError(fmt::format("{}: is not a JSON object", tokenizer_json.string()));
+  if (doc.is_discarded() || !doc.is_object()) {
+    throw DataError(fmt::format("{}: is not a JSON object", tokenizer_json.string()));
+  }
   tj_check_form(tokenizer_json, doc);
   ConvertedBpe out;
   const nlohmann::json vocab = tj_vocab(tokenizer_json, doc, eos_id, out.eos);

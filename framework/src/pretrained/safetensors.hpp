@@ -80,7 +80,8 @@ class SafetensorsSet {
 /// `metadata` as the header's __metadata__; through a temporary renamed into place. Throws
 /// DataError naming the file when it cannot be written, or the tensor when its dtype has no
 /// safetensors name or a name repeats.
-void write_safetensors(const std::filesystem::path& file, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+void write_safetensors(const std::filesystem::path& file,
+                       const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace lmlab::pretrained

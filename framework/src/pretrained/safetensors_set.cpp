@@ -100,7 +100,9 @@ const fs::path& SafetensorsSet::file_of(const std::string& name) const {
 
 const SafetensorsEntry& SafetensorsSet::entry(const std::string& name) const {
   const auto found = owner_.find(name);
-  if (found == owner_.end()) ss_fail(files_.front().path(), fmt::format("has no tensor {}", quote_bounded(name, 80, '"')));
+  if (found == owner_.end()) {
+    ss_fail(files_.front().path(), fmt::format("has no tensor {}", quote_bounded(name, 80, '"')));
+  }
   return files_[found->second].entries().at(name);
 }
 
