@@ -50,7 +50,10 @@ int generate(const GenerateArgs& a) {
 Command add_generate_command(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   auto* sub = app.add_subcommand("generate", "continue prompts with a trained checkpoint");
-  sub->add_option("--checkpoint", args->checkpoint, "a .ckpt file, or a results folder holding one")->required();
+  sub->add_option("--checkpoint", args->checkpoint,
+                  "a .ckpt file, a results folder holding one, or hf:FOLDER (a Hugging Face checkpoint folder, "
+                  "docs/pretrained.md)")
+      ->required();
   sub->add_option("--prompt", args->prompts, "a prompt (repeatable; all are decoded as one batch)");
   sub->add_option("--prompts", args->prompts_file, "a file of prompts, one per line")->check(CLI::ExistingFile);
   sub->add_option("--set", args->request.overrides, "override the run's config: decoding.top_p.p=0.9 (repeatable)");
