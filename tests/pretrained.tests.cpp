@@ -160,6 +160,26 @@ void edit_weights(const fs::path& folder, F change) {
   lmlab::pretrained::write_safetensors(folder / "model.safetensors", tensors);
 }
 
+// LMLAB_CACHE_DIR pointed at a temporary folder for a scope (tokenizer.json conversions land
+// there, not in the user's cache), restored after; lmlab processes started meanwhile inherit it.
+class CacheDirScope {
+ public:
+  explicit CacheDirScope(const fs::path& dir) : had_(std::getenv("LMLAB_CACHE_DIR") != nullptr) {
+    if (had_) before_ = std::getenv("LMLAB_CACHE_DIR");
+    ::setenv("LMLAB_CACHE_DIR", dir.c_str(), 1);
+  }
+  ~CacheDirScope() {
+    if (had_) ::setenv("LMLAB_CACHE_DIR", before_.c_str(), 1);
+    else ::unsetenv("LMLAB_CACHE_DIR");
+  }
+  CacheDirScope(const CacheDirScope&) = delete;
+  CacheDirScope& operator=(const CacheDirScope&) = delete;
+
+ private:
+  bool had_;
+  std::string before_;
+};
+
 // Every parameter of two lmlab checkpoints' models, compared bit for bit.
 void check_same_parameters(const fs::path& a, const fs::path& b) {
   const Loaded first = load_checkpoint_model(a), second = load_checkpoint_model(b);
@@ -343,17 +363,15 @@ TEST_CASE("pretrained: unprefixed names with a stored tied head, two shards and 
 TEST_CASE("pretrained: a GPT-2 folder with only tokenizer.json imports with the same token ids") {
   TempDir dir, cache;
   const fs::path folder = dir / "gpt2";
-  const auto r = lmlab::test::run_command(fmt::format("/usr/bin/python3 {}/tests/pretrained_reference.py gpt2 {} --tokenizer-json",
+  const auto r = lmlab::test::run_command(fmt::format("/usr/bin/python3 {}/tests/pretrained_reference.py gpt2 {} "
+                                                      "--tokenizer-json",
                                                       lmlab::test_paths::source_dir, folder.string()));
   REQUIRE(r.exit_code == 0);
-  const char* before = std::getenv("LMLAB_CACHE_DIR");
-  const std::string kept = before ? before : "";
-  ::setenv("LMLAB_CACHE_DIR", cache.path().c_str(), 1);  // the conversion's cache, not the user's
+  const CacheDirScope scope(cache.path());
   std::ostringstream log;
-  lmlab::pretrained::import_hf_checkpoint(folder, dir / "json.ckpt", lmlab::test::builtin_plugins(), log);
-  lmlab::pretrained::import_hf_checkpoint(reference_folder("gpt2"), dir / "files.ckpt", lmlab::test::builtin_plugins(), log);
-  if (before) ::setenv("LMLAB_CACHE_DIR", kept.c_str(), 1);
-  else ::unsetenv("LMLAB_CACHE_DIR");
+  const auto& registry = lmlab::test::builtin_plugins();
+  lmlab::pretrained::import_hf_checkpoint(folder, dir / "json.ckpt", registry, log);
+  lmlab::pretrained::import_hf_checkpoint(reference_folder("gpt2"), dir / "files.ckpt", registry, log);
   const Loaded json = load_checkpoint_model(dir / "json.ckpt"), files = load_checkpoint_model(dir / "files.ckpt");
   const std::string text = "the and then, the other thing and the cat";
   CHECK(json.tokenizer->encode(text) == files.tokenizer->encode(text));
@@ -364,10 +382,30 @@ TEST_CASE("pretrained: a GPT-2 folder with only tokenizer.json imports with the 
   nlohmann::json doc = nlohmann::json::parse(lmlab::test::read_file(folder / "tokenizer.json"));
   doc["pre_tokenizer"] = {{"type", "Metaspace"}};
   lmlab::test::write_file(folder / "tokenizer.json", doc.dump());
-  ::setenv("LMLAB_CACHE_DIR", cache.path().c_str(), 1);
   CHECK_THAT(import_error(folder), Contains("pre_tokenizer = '{\"type\":\"Metaspace\"}'"));
-  if (before) ::setenv("LMLAB_CACHE_DIR", kept.c_str(), 1);
-  else ::unsetenv("LMLAB_CACHE_DIR");
+}
+
+TEST_CASE("pretrained: a LLaMA 3 folder with only tokenizer.json imports to its reference, by tiktoken's rule") {
+  TempDir dir, cache;
+  const fs::path folder = dir / "llama3";
+  const auto r = lmlab::test::run_command(fmt::format("/usr/bin/python3 {}/tests/pretrained_reference.py llama {} "
+                                                      "--tokenizer-json",
+                                                      lmlab::test_paths::source_dir, folder.string()));
+  REQUIRE(r.exit_code == 0);
+  const CacheDirScope scope(cache.path());
+  check_against_reference("llama3", folder);
+  std::ostringstream log;
+  lmlab::pretrained::import_hf_checkpoint(folder, dir / "l3.ckpt", lmlab::test::builtin_plugins(), log);
+  const Loaded llama3 = load_checkpoint_model(dir / "l3.ckpt");
+  const Loaded gpt2 = load_checkpoint_model([&] {
+    lmlab::pretrained::import_hf_checkpoint(reference_folder("gpt2"), dir / "g.ckpt", lmlab::test::builtin_plugins(), log);
+    return dir / "g.ckpt";
+  }());
+  // The same byte-level vocabulary and merges: on plain words both regexes cut alike.
+  const std::string text = "the and then the other thing and the cat";
+  CHECK(llama3.tokenizer->encode(text) == gpt2.tokenizer->encode(text));
+  CHECK(llama3.tokenizer->special().eos == 264);  // <|end_of_text|>, an added token
+  CHECK(llama3.tokenizer->decode(std::vector<std::int64_t>{259, 264}) == " the<|end_of_text|>");
 }
 
 TEST_CASE("pretrained: an unknown family or a config field lmlab cannot honour is refused, naming it") {

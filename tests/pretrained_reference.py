@@ -21,6 +21,8 @@ import struct
 import torch
 
 PROMPT_LENGTH = 7
+LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 CONTINUATION = 12
 
 
@@ -74,6 +76,23 @@ def write_tiny_bpe(folder, as_tokenizer_json=False):
     merges = [("t", "h"), ("th", "e"), (space, "th"), (space, "the"), ("a", "n"), ("an", "d"), (space, "and")]
     for left, right in merges:
         vocab[left + right] = len(vocab)
+    if as_tokenizer_json == "llama3":
+        # LLaMA 3's layout: a Split regex before a ByteLevel step without its own, merges as pairs,
+        # ignore_merges (tiktoken's rule), and the specials only among the added tokens.
+        split = {"type": "Split", "behavior": "Isolated", "invert": False, "pattern": {"Regex": LLAMA3_REGEX}}
+        byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}
+        specials = ["<|begin_of_text|>", "<|end_of_text|>"]
+        added = [{"id": len(vocab) + i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+                  "normalized": False, "special": True} for i, t in enumerate(specials)]
+        doc = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added, "normalizer": None,
+               "pre_tokenizer": {"type": "Sequence", "pretokenizers": [split, byte_level]},
+               "post_processor": None, "decoder": {"type": "ByteLevel"},
+               "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                         "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                         "ignore_merges": True, "vocab": vocab, "merges": [[left, right] for left, right in merges]}}
+        with open(os.path.join(folder, "tokenizer.json"), "w", encoding="utf-8") as f:
+            json.dump(doc, f, ensure_ascii=False)
+        return len(vocab) + len(specials)
     vocab["<|endoftext|>"] = len(vocab)
     if as_tokenizer_json:
         byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
@@ -180,7 +199,7 @@ def gpt2_checkpoint(folder, g, gpt2_files=None, tokenizer_json=False):
                "eos_token_id": 50256, "layer_norm_epsilon": 1e-5, "model_type": "gpt2", "n_ctx": 1024,
                "n_embd": 768, "n_head": 12, "n_layer": 12, "n_positions": 1024, "vocab_size": 50257}
         return cfg, gpt2_weights(cfg, g, spread=0.1), gpt2_logits
-    vocab = write_tiny_bpe(folder, tokenizer_json)
+    vocab = write_tiny_bpe(folder, "gpt2" if tokenizer_json else False)
     cfg = {"activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "attn_pdrop": 0.1,
            "bos_token_id": vocab - 1, "eos_token_id": vocab - 1, "embd_pdrop": 0.1, "initializer_range": 0.02,
            "layer_norm_epsilon": 1e-5, "model_type": "gpt2", "n_ctx": 64, "n_embd": 32, "n_head": 4,
@@ -260,10 +279,17 @@ def llama_logits(w, cfg, ids):
     return x @ w["lm_head.weight"].T
 
 
-def llama_checkpoint(folder, g):
-    vocab = write_tiny_sentencepiece(folder)
+def llama_checkpoint(folder, g, tokenizer_json=False):
+    """With tokenizer_json, LLaMA 3's tokenizer.json (a tiny byte-level BPE) instead of LLaMA-1/2's
+    SentencePiece tokenizer.model."""
+    if tokenizer_json:
+        vocab = write_tiny_bpe(folder, "llama3")
+        bos, eos = vocab - 2, vocab - 1
+    else:
+        vocab = write_tiny_sentencepiece(folder)
+        bos, eos = 1, 2
     cfg = {"architectures": ["LlamaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
-           "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 32,
+           "bos_token_id": bos, "eos_token_id": eos, "hidden_act": "silu", "hidden_size": 32,
            "initializer_range": 0.02, "intermediate_size": 48, "max_position_embeddings": 64, "mlp_bias": False,
            "model_type": "llama", "num_attention_heads": 4, "num_hidden_layers": 2, "num_key_value_heads": 2,
            "pretraining_tp": 1, "rms_norm_eps": 1e-5, "rope_scaling": None, "rope_theta": 500.0,
@@ -289,14 +315,15 @@ def main():
     parser.add_argument("--gpt2-124m", metavar="GPT2_FILES",
                         help="gpt2 only: GPT-2 small's size, with encoder.json and vocab.bpe from this folder")
     parser.add_argument("--tokenizer-json", action="store_true",
-                        help="gpt2 only: the tokenizer as tokenizer.json instead of vocab.json and merges.txt")
+                        help="the tokenizer as tokenizer.json: GPT-2's form instead of vocab.json and merges.txt, "
+                             "LLaMA 3's instead of tokenizer.model")
     args = parser.parse_args()
     os.makedirs(args.folder, exist_ok=True)
     g = torch.Generator().manual_seed(args.seed)
     if args.family == "gpt2":
         cfg, weights, forward = gpt2_checkpoint(args.folder, g, args.gpt2_124m, args.tokenizer_json)
     else:
-        cfg, weights, forward = llama_checkpoint(args.folder, g)
+        cfg, weights, forward = llama_checkpoint(args.folder, g, args.tokenizer_json)
     with open(os.path.join(args.folder, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
     write_safetensors(os.path.join(args.folder, "model.safetensors"), weights, {"format": "pt"})

@@ -55,9 +55,9 @@ toml::table gpt2_tokenizer(HfConfig& config, const fs::path& folder, std::int64_
                                 "has neither",
                                 folder.string()));
   }
-  const ConvertedBpe converted = convert_tokenizer_json(json, config.optional_integer("eos_token_id").value_or(-1));
-  return toml::table{{"encoder", converted.vocab.string()}, {"merges", converted.merges.string()},
-                     {"eos", converted.eos}, {"sentinels", sentinels}};
+  toml::table options = convert_tokenizer_json(json, config.optional_integer("eos_token_id").value_or(-1));
+  options.insert_or_assign("sentinels", sentinels);
+  return options;
 }
 
 // Query, key or value (part 0, 1, 2) of c_attn's (C, 3C) weight, as a Linear's (C, C).

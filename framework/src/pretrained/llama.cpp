@@ -8,6 +8,7 @@
 
 #include "lmlab/error.hpp"
 #include "pretrained/hf_config.hpp"
+#include "pretrained/hf_tokenizer_json.hpp"
 #include "pretrained/hf_translation.hpp"
 
 namespace fs = std::filesystem;
@@ -31,14 +32,22 @@ void llama_requirements(HfConfig& config, std::int64_t head_dim) {
                  "output_attentions"});
 }
 
-toml::table llama_tokenizer(const fs::path& folder, std::int64_t sentinels) {
-  const fs::path model = folder / "tokenizer.model";
-  if (!fs::exists(model)) {
-    throw DataError(fmt::format("{}: has no tokenizer.model (LLaMA-1/2's SentencePiece model); a folder with only "
-                                "tokenizer.json (LLaMA 3) is not read yet",
+// LLaMA-1/2's SentencePiece tokenizer.model, or, where only tokenizer.json is there (LLaMA 3), its
+// byte-level BPE for the bpe plugin (hf_tokenizer_json.hpp). Returns data.tokenizer's name.
+std::string llama_tokenizer(HfConfig& config, const fs::path& folder, std::int64_t sentinels, toml::table& options) {
+  const fs::path model = folder / "tokenizer.model", json = folder / "tokenizer.json";
+  if (fs::exists(model)) {
+    options = toml::table{{"model", fs::absolute(model).lexically_normal().string()}, {"sentinels", sentinels}};
+    return "sentencepiece";
+  }
+  if (!fs::exists(json)) {
+    throw DataError(fmt::format("{}: has neither tokenizer.model (LLaMA-1/2's SentencePiece model) nor "
+                                "tokenizer.json",
                                 folder.string()));
   }
-  return toml::table{{"model", fs::absolute(model).lexically_normal().string()}, {"sentinels", sentinels}};
+  options = convert_tokenizer_json(json, config.optional_integer("eos_token_id").value_or(-1));
+  options.insert_or_assign("sentinels", sentinels);
+  return "bpe";
 }
 
 void llama_layer(HfTranslation& tr, std::int64_t i, std::int64_t C, std::int64_t C_kv, std::int64_t F) {
@@ -92,8 +101,7 @@ HfTranslation translate_llama(HfConfig& config, const fs::path& folder, const Sa
   config.finish(tr.family);
   tr.vocab_size = V;
   tr.context_length = P;
-  tr.tokenizer = "sentencepiece";
-  tr.tokenizer_options = llama_tokenizer(folder, sentinels);
+  tr.tokenizer = llama_tokenizer(config, folder, sentinels, tr.tokenizer_options);
 
   tr.weights["embeddings.tokens.weight"] = {{"model.embed_tokens.weight"}, as_is, /*vocab_rows=*/true};
   tr.shapes["model.embed_tokens.weight"] = tr.shapes["lm_head.weight"] = {V, C};
