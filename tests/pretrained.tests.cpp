@@ -405,6 +405,7 @@ TEST_CASE("pretrained: a LLaMA 3 folder with only tokenizer.json imports to its 
   const std::string text = "the and then the other thing and the cat";
   CHECK(llama3.tokenizer->encode(text) == gpt2.tokenizer->encode(text));
   CHECK(llama3.tokenizer->special().eos == 264);  // <|end_of_text|>, an added token
+  CHECK_THAT(lmlab::read_checkpoint_config(dir / "l3.ckpt"), Contains("pattern = 'llama3'"));
   CHECK(llama3.tokenizer->decode(std::vector<std::int64_t>{259, 264}) == " the<|end_of_text|>");
 }
 

@@ -45,12 +45,11 @@ struct TjForm {
 
 // The regexes of tokenizer.json files that lmlab's bpe knows by name (plugins/bpe/pretokenizer.cpp).
 std::string tj_pattern_name(const std::string& regex) {
-  if (regex == R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)") {
-    return "llama3";
-  }
-  if (regex == R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)") {
-    return "qwen2";
-  }
+  // LLaMA 3's and Qwen2's differ only in how many digits make a piece ({1,3} or one).
+  const std::string head = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|)";
+  const std::string tail = R"(| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+  if (regex == head + R"(\p{N}{1,3})" + tail) return "llama3";
+  if (regex == head + R"(\p{N})" + tail) return "qwen2";
   return regex;
 }
 
@@ -67,8 +66,8 @@ TjForm tj_check_form(const fs::path& file, const nlohmann::json& doc) {
   TjForm form;
   if (byte_level(pre, true)) {
     form.pattern = "gpt2";
-  } else if (pre.is_object() && pre.value("type", "") == "Sequence" && pre.value("pretokenizers", nlohmann::json()).size() == 2 &&
-             byte_level(pre["pretokenizers"][1], false)) {
+  } else if (pre.is_object() && pre.value("type", "") == "Sequence" &&
+             pre.value("pretokenizers", nlohmann::json()).size() == 2 && byte_level(pre["pretokenizers"][1], false)) {
     const nlohmann::json& split = pre["pretokenizers"][0];
     const bool isolated = split.is_object() && split.value("type", "") == "Split" &&
                           split.value("behavior", "") == "Isolated" && !split.value("invert", false) &&
@@ -194,7 +193,8 @@ std::string tj_eos(const nlohmann::json& doc, const nlohmann::json& vocab, long 
     if (id.is_number_integer() && id.get<long long>() == eos_id) return token;
   }
   for (const auto& added : doc.value("added_tokens", nlohmann::json::array())) {
-    if (added.is_object() && added.value("id", -1LL) == eos_id && added.value("content", nlohmann::json()).is_string()) {
+    const bool named = added.is_object() && added.value("content", nlohmann::json()).is_string();
+    if (named && added.value("id", -1LL) == eos_id) {
       return added["content"].get<std::string>();
     }
   }
