@@ -2,6 +2,7 @@
 // runs one run of a sweep file: that is how `lmlab sweep` runs each of its runs in a child.
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <iostream>
@@ -21,6 +22,8 @@
 #include "lmlab/plugin_loader.hpp"
 #include "reporting/report.hpp"
 #include "results/run_status.hpp"
+#include "training/bf16_products.hpp"
+#include "training/runtime.hpp"
 #include "training/trainer.hpp"
 #include "util/error_text.hpp"
 #include "util/run_lock.hpp"
@@ -94,9 +97,20 @@ std::vector<std::string> rank_arguments(const RunArgs& a) {
   return args;
 }
 
+// Every rank of a CPU bf16 run multiplies alike, as every run of a sweep does: decided once
+// here with a rank's threads, handed on in LMLAB_CPU_BF16_PRODUCTS (a value already set wins).
+void settle_rank_bf16_products(const Experiment& run, int ranks) {
+  if (const char* set = std::getenv("LMLAB_CPU_BF16_PRODUCTS"); (set && *set) || run.experiment.precision != "bf16") return;
+  if (!resolve_device(run.experiment.device).is_cpu()) return;
+  configure_threads(run.experiment.threads > 0 ? run.experiment.threads : std::max(1, available_cpus() / ranks));
+  const Bf16ProductsChoice choice = choose_bf16_products(c10::Device(c10::kCPU), true);
+  setenv("LMLAB_CPU_BF16_PRODUCTS", environment_value(choice.products).c_str(), 1);
+}
+
 // --nproc-per-node: the run, checked here as its ranks will resolve it, trained by that many
 // children of this process.
 int launch(const RunArgs& a, const Experiment& run) {
+  settle_rank_bf16_products(run, a.nproc_per_node);
   distributed::LocalLaunch launch;
   launch.binary = fs::read_symlink("/proc/self/exe").string();
   launch.arguments = rank_arguments(a);
