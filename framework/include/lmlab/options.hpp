@@ -142,6 +142,19 @@ class OptionSet {
                 });
   }
 
+  /// Leaves the option declared last out of the resolved TOML while it has its default, so that
+  /// declaring a new option keeps every existing config, and its hash, as it was.
+  OptionSet& omitted_at_default() {
+    Field& f = fields_.back();
+    f.write = [write = f.write](const T& t, toml::table& out, const std::string& k) {
+      toml::table mine, fallback;
+      write(t, mine, k);
+      write(T(), fallback, k);
+      if (mine != fallback) write(t, out, k);
+    };
+    return *this;
+  }
+
   /// A check across fields (say d_model divisible by n_heads); `message` is shown when it fails.
   OptionSet& check(std::string message, std::function<bool(const T&)> ok) {
     checks_.push_back({std::move(message), std::move(ok)});

@@ -24,8 +24,8 @@ namespace lmlab {
 /// holds the name it was registered under; 5: lmlab::nn::linear, which the SDK's layers and
 /// plugins call, and KV caches that may be views into a larger buffer; 6: ModelStepper's history
 /// is a view into a buffer with room, and GenerateOptions reports progress; 7: the tokenizer kind, and objectives get the tokenizer's
-/// special ids).
-inline constexpr std::uint32_t abi_version = 7;
+/// special ids; 8: TransformerOptions holds BERT's parts, token_types to head_bias).
+inline constexpr std::uint32_t abi_version = 8;
 
 /// Plain data, so the host can read a plugin's record before trusting anything else about it.
 struct AbiRecord {

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "lmlab/nn/feed_forward.hpp"
 #include "lmlab/nn/linear.hpp"
 
 namespace lmlab::nn {
@@ -82,6 +83,12 @@ SingleStackModel::SingleStackModel(const TransformerOptions& o, const Architectu
   if (!o.tie_embeddings) {
     head = register_module("head", torch::nn::Linear(torch::nn::LinearOptions(o.d_model, vocab_size_).bias(false)));
   }
+  if (o.head_transform) {
+    head_transform = register_module(
+        "head_transform", torch::nn::Linear(torch::nn::LinearOptions(o.d_model, o.d_model).bias(o.bias)));
+    head_norm = register_module("head_norm", Norm(o.norm, o.d_model, o.bias, o.norm_eps));
+  }
+  if (o.head_bias) head_bias = register_parameter("head_bias", at::zeros({vocab_size_}));
   if (family_.pooler) {
     pooler = register_module("pooler", torch::nn::Linear(torch::nn::LinearOptions(o.d_model, o.d_model).bias(o.bias)));
   }
@@ -120,8 +127,12 @@ ModelOutput SingleStackModel::forward(const ModelInput& input) {
   if (input.return_hidden) out.hidden = x;
   // Tied: the output projection is the token embedding itself, which saves V * C parameters
   // and ties each token's input and output representations.
+  if (pooler) out.pooled = at::tanh(nn::linear(x.select(1, 0), *pooler));  // (B, C)
+  if (head_transform) {
+    x = head_norm(activate(options_.activation, nn::linear(x, *head_transform)));  // (B, T, C)
+  }
   out.logits = head ? nn::linear(x, *head) : nn::linear(x, embeddings->tokens->weight);  // (B, T, V)
-  if (pooler) out.pooled = at::tanh(nn::linear(x.select(1, 0), *pooler));                 // (B, C)
+  if (head_bias.defined()) out.logits = out.logits + head_bias;                           // (B, T, V)
   guard.release();
   return out;
 }
@@ -132,7 +143,7 @@ Accounting SingleStackModel::accounting() const {
   const std::int64_t V = vocab_size_, C = options_.d_model;
   a.embedding_parameters = V * C + (embeddings->learned_positions ? context_length_ * C : 0) + (head ? V * C : 0);
   a.flops_per_token = static_cast<double>(options_.n_layers) * block_flops_per_token(options_, context_length_) +
-                      2.0 * static_cast<double>(V * C);
+                      2.0 * static_cast<double>(V * C) + (head_transform ? 2.0 * static_cast<double>(C * C) : 0.0);
   return a;
 }
 

@@ -1,5 +1,7 @@
 /// Token embeddings plus, for `positions` = learned or sinusoidal, position embeddings added to
-/// them (RoPE and ALiBi act inside attention instead), then embedding dropout.
+/// them (RoPE and ALiBi act inside attention instead), then embedding dropout. BERT's parts, where
+/// the options ask for them: a segment table (token_types; lmlab feeds one segment, so its first
+/// row is added everywhere) and a norm over the sum before the dropout (embedding_norm).
 #pragma once
 #include <cstdint>
 
@@ -9,6 +11,7 @@
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/pimpl.h>
 
+#include "lmlab/nn/norm.hpp"
 #include "lmlab/nn/transformer_options.hpp"
 
 namespace lmlab::nn {
@@ -25,6 +28,8 @@ class EmbeddingsImpl : public torch::nn::Module {
 
   torch::nn::Embedding tokens{nullptr};
   torch::nn::Embedding learned_positions{nullptr};  // positions = "learned" only
+  torch::nn::Embedding token_types{nullptr};        // token_types > 0 only
+  Norm norm{nullptr};                               // embedding_norm only
 
  private:
   bool sinusoidal_;

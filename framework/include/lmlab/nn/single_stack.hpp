@@ -45,6 +45,10 @@ class SingleStackModel : public Architecture {
   Norm final_norm{nullptr};         // pre-norm only: post-norm blocks end normalised
   torch::nn::Linear head{nullptr};  // untied only; tied logits use the token embedding
   torch::nn::Linear pooler{nullptr};
+  // head_transform only: BERT's Linear, activation and norm between the last block and the logits.
+  torch::nn::Linear head_transform{nullptr};
+  Norm head_norm{nullptr};
+  at::Tensor head_bias;  // head_bias only: (V), added to the logits
 
  private:
   TransformerOptions options_;

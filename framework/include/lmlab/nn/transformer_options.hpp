@@ -35,6 +35,12 @@ struct TransformerOptions {
   std::string init = "scaled";
   double init_std = 0.02;
   std::int64_t context_length = 0;  // 0: the host's max_seq_len
+  // BERT's parts, declared as options only by the families that offer them (encoder_only); every
+  // other family keeps these defaults, which add nothing.
+  std::int64_t token_types = 0;  // > 0: a segment table; its first row is added at every position
+  bool embedding_norm = false;   // a norm over the summed embeddings, before their dropout
+  bool head_transform = false;   // Linear, activation and norm between the last block and the logits
+  bool head_bias = false;        // a learned bias on the logits
 
   std::int64_t kv_heads() const { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
   std::int64_t head_dim() const { return d_model / n_heads; }
