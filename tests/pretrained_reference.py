@@ -1,14 +1,16 @@
 #!/usr/bin/python3
 """Small random checkpoints in the Hugging Face layout, and their reference logits.
 
-    pretrained_reference.py gpt2|llama FOLDER [--seed N] [--gpt2-124m GPT2_FILES] [--tokenizer-json]
+    pretrained_reference.py gpt2|llama|bert FOLDER [--seed N] [--gpt2-124m GPT2_FILES] [--tokenizer-json]
+        [--pretraining]
 
 writes FOLDER/config.json, FOLDER/model.safetensors and the tokenizer files the family reads
 (GPT-2: vocab.json and merges.txt of a tiny byte-level BPE; LLaMA: a tiny SentencePiece
-tokenizer.model), then FOLDER/reference.json: a prompt of ids, the logits of every position, and
-a greedy continuation. The names and layouts are those of Hugging Face's GPT2LMHeadModel and
-LlamaForCausalLM; the forward passes are written here from the published model definitions
-(float64, no caching), independently of lmlab, so that lmlab's import is checked against them.
+tokenizer.model; BERT: the GPT-2 files, since lmlab has no WordPiece), then FOLDER/reference.json:
+a prompt of ids, the logits of every position, and (decoders) a greedy continuation. The names and
+layouts are those of Hugging Face's GPT2LMHeadModel, LlamaForCausalLM and BertForMaskedLM; the
+forward passes are written here from the published model definitions (float64, no caching),
+independently of lmlab, so that lmlab's import is checked against them.
 Needs Debian's python3-torch (and python3-sentencepiece for llama); no transformers package.
 """
 import argparse
@@ -298,6 +300,95 @@ def llama_checkpoint(folder, g, tokenizer_json=False):
     return cfg, llama_weights(cfg, g), llama_logits
 
 
+# --- BERT as BertForMaskedLM (and, with `pretraining`, an older BertForPreTraining save) stores it
+# and computes it: post-LayerNorm, every position seeing every other, one segment.
+
+def bert_weights(cfg, g, pretraining):
+    C, V, P, L, F = (cfg["hidden_size"], cfg["vocab_size"], cfg["max_position_embeddings"],
+                     cfg["num_hidden_layers"], cfg["intermediate_size"])
+
+    def rand(*shape, scale=0.3, mean=0.0):
+        return (torch.randn(*shape, generator=g) * scale + mean).float()
+
+    def norm(w, name):
+        w[name + ".weight"], w[name + ".bias"] = rand(C, scale=0.1, mean=1.0), rand(C, scale=0.1)
+
+    def linear(w, name, out, inp):  # nn.Linear: (out, in)
+        w[name + ".weight"], w[name + ".bias"] = rand(out, inp), rand(out, scale=0.1)
+
+    w = {"bert.embeddings.word_embeddings.weight": rand(V, C),
+         "bert.embeddings.position_embeddings.weight": rand(P, C, scale=0.1),
+         "bert.embeddings.token_type_embeddings.weight": rand(cfg["type_vocab_size"], C, scale=0.1)}
+    norm(w, "bert.embeddings.LayerNorm")
+    for i in range(L):
+        p = f"bert.encoder.layer.{i}."
+        for part in ("query", "key", "value"):
+            linear(w, p + "attention.self." + part, C, C)
+        linear(w, p + "attention.output.dense", C, C)
+        norm(w, p + "attention.output.LayerNorm")
+        linear(w, p + "intermediate.dense", F, C)
+        linear(w, p + "output.dense", C, F)
+        norm(w, p + "output.LayerNorm")
+    linear(w, "cls.predictions.transform.dense", C, C)
+    norm(w, "cls.predictions.transform.LayerNorm")
+    w["cls.predictions.bias"] = rand(V, scale=0.1)
+    if pretraining:
+        # What an older BertForPreTraining file holds besides: the pooler, the next-sentence head,
+        # the tied decoder stored again, and LayerNorm parameters named gamma and beta.
+        linear(w, "bert.pooler.dense", C, C)
+        linear(w, "cls.seq_relationship", 2, C)
+        w["cls.predictions.decoder.weight"] = w["bert.embeddings.word_embeddings.weight"].clone()
+        w["cls.predictions.decoder.bias"] = w["cls.predictions.bias"].clone()
+        w = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
+             for k, v in w.items()}
+    return w
+
+
+def gelu_exact(x):
+    return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+
+def bert_logits(w, cfg, ids):
+    w = {k.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias"): v.double()
+         for k, v in w.items()}
+    C, H, eps = cfg["hidden_size"], cfg["num_attention_heads"], cfg["layer_norm_eps"]
+    T, D = len(ids), C // H
+
+    def lin(x, name):
+        return x @ w[name + ".weight"].T + w[name + ".bias"]
+
+    def ln(x, name):
+        return layer_norm(x, w[name + ".weight"], w[name + ".bias"], eps)
+
+    # No token_type_ids: every position is segment 0.
+    x = (w["bert.embeddings.word_embeddings.weight"][ids] + w["bert.embeddings.token_type_embeddings.weight"][0]
+         + w["bert.embeddings.position_embeddings.weight"][:T])
+    x = ln(x, "bert.embeddings.LayerNorm")
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"bert.encoder.layer.{i}."
+        q, k, v = (lin(x, p + "attention.self." + part).reshape(T, H, D).transpose(0, 1)
+                   for part in ("query", "key", "value"))
+        scores = q @ k.transpose(1, 2) / math.sqrt(D)  # no mask: both directions
+        y = (torch.softmax(scores, -1) @ v).transpose(0, 1).reshape(T, C)
+        x = ln(x + lin(y, p + "attention.output.dense"), p + "attention.output.LayerNorm")
+        h = gelu_exact(lin(x, p + "intermediate.dense"))
+        x = ln(x + lin(h, p + "output.dense"), p + "output.LayerNorm")
+    h = ln(gelu_exact(lin(x, "cls.predictions.transform.dense")), "cls.predictions.transform.LayerNorm")
+    return h @ w["bert.embeddings.word_embeddings.weight"].T + w["cls.predictions.bias"]  # tied decoder
+
+
+def bert_checkpoint(folder, g, pretraining=False):
+    vocab = write_tiny_bpe(folder)
+    cfg = {"architectures": ["BertForPreTraining" if pretraining else "BertForMaskedLM"],
+           "attention_probs_dropout_prob": 0.1, "classifier_dropout": None, "gradient_checkpointing": False,
+           "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "hidden_size": 32, "initializer_range": 0.02,
+           "intermediate_size": 48, "layer_norm_eps": 1e-12, "max_position_embeddings": 64, "model_type": "bert",
+           "num_attention_heads": 4, "num_hidden_layers": 2, "pad_token_id": 0,
+           "position_embedding_type": "absolute", "torch_dtype": "float32", "transformers_version": "4.40.0",
+           "type_vocab_size": 2, "use_cache": True, "vocab_size": vocab}
+    return cfg, bert_weights(cfg, g, pretraining), bert_logits
+
+
 def greedy(forward, w, cfg, prompt, n, eos):
     ids = list(prompt)
     for _ in range(n):
@@ -309,7 +400,7 @@ def greedy(forward, w, cfg, prompt, n, eos):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("family", choices=["gpt2", "llama"])
+    parser.add_argument("family", choices=["gpt2", "llama", "bert"])
     parser.add_argument("folder")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--gpt2-124m", metavar="GPT2_FILES",
@@ -317,11 +408,16 @@ def main():
     parser.add_argument("--tokenizer-json", action="store_true",
                         help="the tokenizer as tokenizer.json: GPT-2's form instead of vocab.json and merges.txt, "
                              "LLaMA 3's instead of tokenizer.model")
+    parser.add_argument("--pretraining", action="store_true",
+                        help="bert only: an older BertForPreTraining file (pooler, next-sentence head, the tied "
+                             "decoder stored again, LayerNorm gamma/beta); the same weights and logits")
     args = parser.parse_args()
     os.makedirs(args.folder, exist_ok=True)
     g = torch.Generator().manual_seed(args.seed)
     if args.family == "gpt2":
         cfg, weights, forward = gpt2_checkpoint(args.folder, g, args.gpt2_124m, args.tokenizer_json)
+    elif args.family == "bert":
+        cfg, weights, forward = bert_checkpoint(args.folder, g, args.pretraining)
     else:
         cfg, weights, forward = llama_checkpoint(args.folder, g, args.tokenizer_json)
     with open(os.path.join(args.folder, "config.json"), "w") as f:
@@ -329,8 +425,9 @@ def main():
     write_safetensors(os.path.join(args.folder, "model.safetensors"), weights, {"format": "pt"})
     prompt = torch.randint(0, cfg["vocab_size"] - 1, (PROMPT_LENGTH,), generator=g).tolist()
     logits = forward(weights, cfg, prompt)
-    reference = {"prompt": prompt, "logits": logits.tolist(), "vocab_size": cfg["vocab_size"],
-                 "greedy": greedy(forward, weights, cfg, prompt, CONTINUATION, cfg["eos_token_id"])}
+    reference = {"prompt": prompt, "logits": logits.tolist(), "vocab_size": cfg["vocab_size"]}
+    if cfg["model_type"] != "bert":  # an encoder does not generate
+        reference["greedy"] = greedy(forward, weights, cfg, prompt, CONTINUATION, cfg["eos_token_id"])
     with open(os.path.join(args.folder, "reference.json"), "w") as f:
         json.dump(reference, f)
 

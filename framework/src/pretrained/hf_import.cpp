@@ -41,7 +41,8 @@ HfTranslation translate_hf_folder(const fs::path& folder, const SafetensorsSet& 
   const std::string type = config.model_type();
   if (type == "gpt2") return translate_gpt2(config, folder, weights);
   if (type == "llama" || type == "mistral") return translate_llama(config, folder, weights);
-  config.refuse("model_type", "lmlab imports gpt2 and llama (and mistral without a sliding window); BERT and T5 are "
+  if (type == "bert") return translate_bert(config, folder, weights);
+  config.refuse("model_type", "lmlab imports gpt2 and llama (and mistral without a sliding window), and bert; T5 is "
                               "not imported yet");
 }
 
@@ -71,8 +72,10 @@ toml::table hf_experiment_config(const HfTranslation& tr, const fs::path& folder
   config.insert("data", toml::table{{"tokenizer", tr.tokenizer}, {"block_size", tr.context_length}});
   config.insert("tokenizer", tr.tokenizer_options);
   config.insert("model", tr.model);
-  config.insert("objective", toml::table{{"name", "causal_lm"}});
-  config.insert("decoding", toml::table{{"chain", toml::array{"greedy"}}});
+  config.insert("objective", toml::table{{"name", tr.objective}});
+  // An encoder-only model does not generate: no decoding chain, and no samples at evaluation.
+  if (tr.objective == "causal_lm") config.insert("decoding", toml::table{{"chain", toml::array{"greedy"}}});
+  else config.insert("eval", toml::table{{"max_new_tokens", 0}});
   return config;
 }
 

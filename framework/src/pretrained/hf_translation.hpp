@@ -1,6 +1,6 @@
 /// What a Hugging Face checkpoint folder becomes in lmlab: the model and tokenizer options its
 /// config.json maps to, and, for every lmlab parameter, the Hugging Face tensors it is made of.
-/// One translator per family (gpt2.cpp, llama.cpp); hf_import.cpp applies them.
+/// One translator per family (gpt2.cpp, llama.cpp, bert.cpp); hf_import.cpp applies them.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -28,6 +28,7 @@ struct WeightSource {
 
 struct HfTranslation {
   std::string family;  // "gpt2", "llama": config.json's model_type
+  std::string objective = "causal_lm";  // the imported config's [objective] (masked_lm for BERT)
   toml::table model;   // the experiment's [model] table, arch included
   std::string tokenizer;
   toml::table tokenizer_options;
@@ -48,6 +49,7 @@ HfTranslation translate_hf_folder(const std::filesystem::path& folder, const Saf
 class HfConfig;
 HfTranslation translate_gpt2(HfConfig& config, const std::filesystem::path& folder, const SafetensorsSet& weights);
 HfTranslation translate_llama(HfConfig& config, const std::filesystem::path& folder, const SafetensorsSet& weights);
+HfTranslation translate_bert(HfConfig& config, const std::filesystem::path& folder, const SafetensorsSet& weights);
 
 /// A tensor as it is stored transposed: Hugging Face's GPT-2 `Conv1D` keeps (in, out).
 at::Tensor transposed(const std::vector<at::Tensor>& t);

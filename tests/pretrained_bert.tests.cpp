@@ -1,0 +1,277 @@
+// BERT checkpoints in lmlab (framework/src/pretrained/bert.cpp): small random folders in Hugging
+// Face's BertForMaskedLM layout, and an older BertForPreTraining one (pooler, next-sentence head,
+// the tied decoder stored again, LayerNorm gamma/beta), written by tests/pretrained_reference.py
+// with MLM logits from its own float64 forward pass, are imported; lmlab's logits must agree to
+// 1e-5. Then each refusal, and the encoder_only options BERT needs, which stay out of every config
+// that does not set them (so existing config hashes are unchanged).
+#include "support/catch.hpp"
+
+#include <cstdint>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "experiment/experiment_schema.hpp"
+#include "experiment/toml_limits.hpp"
+#include "lmlab/architecture.hpp"
+#include "lmlab/error.hpp"
+#include "lmlab/plugin_call.hpp"
+#include "plugin_host/run_tokenizer.hpp"
+#include "pretrained/hf_import.hpp"
+#include "pretrained/safetensors.hpp"
+#include "generated/test_paths.hpp"
+#include "support/test_support.hpp"
+#include "training/checkpoint.hpp"
+
+namespace pretrained_bert_tests {
+namespace {
+
+namespace fs = std::filesystem;
+using Catch::Contains;
+using lmlab::test::TempDir;
+
+// The folder pretrained_reference.py writes for `variant` ("" or "--pretraining"), made once.
+const fs::path& bert_folder(const std::string& variant) {
+  static TempDir dir;
+  static std::map<std::string, fs::path> made;
+  if (!made.count(variant)) {
+    const fs::path folder = dir / (variant.empty() ? "masked_lm" : "pretraining");
+    const auto r = lmlab::test::run_command(fmt::format("/usr/bin/python3 {}/tests/pretrained_reference.py bert {} {}",
+                                                        lmlab::test_paths::source_dir, folder.string(), variant));
+    if (r.exit_code != 0) FAIL("pretrained_reference.py failed (python3-torch installed?):\n" << r.output);
+    made[variant] = folder;
+  }
+  return made[variant];
+}
+
+fs::path bert_copy(const std::string& variant, const TempDir& dir) {
+  const fs::path copy = dir / (variant.empty() ? "masked_lm" : "pretraining");
+  fs::copy(bert_folder(variant), copy);
+  return copy;
+}
+
+std::shared_ptr<lmlab::Architecture> bert_model_of(const fs::path& checkpoint, std::string& config_text) {
+  const auto& registry = lmlab::test::builtin_plugins();
+  config_text = lmlab::read_checkpoint_config(checkpoint);
+  const lmlab::Experiment e = lmlab::resolve_experiment(lmlab::parse_toml(config_text, checkpoint.string()), registry,
+                                                        checkpoint.string());
+  const auto tokenizer = lmlab::build_tokenizer(registry, e.tokenizer);
+  auto model = lmlab::make_plugin<lmlab::Architecture>(
+      registry, e.model.name, e.model.options, lmlab::ArchitectureContext{tokenizer->vocab_size(), e.data.block_size});
+  lmlab::load_model_weights(checkpoint, *model, c10::Device(c10::kCPU));
+  model->eval();
+  return model;
+}
+
+// lmlab's MLM logits of the reference prompt against the reference's; returns the checkpoint's config.
+std::string check_bert_logits(const fs::path& folder, const fs::path& checkpoint) {
+  const nlohmann::json ref = nlohmann::json::parse(lmlab::test::read_file(folder / "reference.json"));
+  std::string config;
+  const auto model = bert_model_of(checkpoint, config);
+  const auto prompt = ref["prompt"].get<std::vector<std::int64_t>>();
+  const auto V = ref["vocab_size"].get<std::int64_t>();
+  at::Tensor logits;
+  {
+    at::NoGradGuard no_grad;
+    lmlab::ModelInput input;
+    input.tokens = at::tensor(prompt, at::kLong).unsqueeze(0);  // (1, T)
+    logits = model->forward(input).logits.squeeze(0);            // (T, V_tokenizer)
+  }
+  const auto rows = ref["logits"].get<std::vector<std::vector<double>>>();
+  const at::Tensor expected = at::empty({static_cast<std::int64_t>(rows.size()), V}, at::kDouble);
+  for (std::size_t t = 0; t < rows.size(); ++t) {
+    expected[static_cast<std::int64_t>(t)].copy_(at::tensor(rows[t], at::kDouble));
+  }
+  const double worst = (logits.narrow(1, 0, V).to(at::kDouble) - expected).abs().max().item<double>();
+  INFO(folder.string() << ": largest logit difference " << worst << " (logits span "
+                       << expected.abs().max().item<double>() << ")");
+  CHECK(worst < 1e-5);
+  // The ids lmlab's tokenizer appends (pad, mask) are never predicted.
+  CHECK(logits.size(1) > V);
+  CHECK(logits.narrow(1, V, logits.size(1) - V).isinf().all().item<bool>());
+  return config;
+}
+
+std::string bert_import_error(const fs::path& folder) {
+  TempDir out;
+  std::ostringstream log;
+  try {
+    lmlab::pretrained::import_hf_checkpoint(folder, out / "x.ckpt", lmlab::test::builtin_plugins(), log);
+  } catch (const lmlab::Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+void bert_edit_config(const fs::path& folder, const std::string& key, const nlohmann::json& value) {
+  nlohmann::json config = nlohmann::json::parse(lmlab::test::read_file(folder / "config.json"));
+  if (value.is_null()) config.erase(key);
+  else config[key] = value;
+  lmlab::test::write_file(folder / "config.json", config.dump());
+}
+
+template <class F>
+void bert_edit_weights(const fs::path& folder, F change) {
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  {
+    const lmlab::pretrained::SafetensorsFile file(folder / "model.safetensors");
+    for (const auto& [name, _] : file.entries()) tensors.emplace_back(name, file.tensor(name).clone());
+  }
+  change(tensors);
+  lmlab::pretrained::write_safetensors(folder / "model.safetensors", tensors);
+}
+
+// The [model] table of an encoder_only experiment with `extra` lines, as resolved.
+toml::table resolved_encoder_only(const std::string& extra) {
+  const toml::table config = lmlab::parse_toml(fmt::format(R"([data]
+tokenizer = "byte"
+block_size = 16
+[model]
+arch = "encoder_only"
+preset = "bert"
+d_model = 16
+n_layers = 1
+n_heads = 2
+{}
+[objective]
+name = "masked_lm"
+)",
+                                                           extra),
+                                               "bert.toml");
+  const lmlab::Experiment e = lmlab::resolve_experiment(config, lmlab::test::builtin_plugins(), "bert.toml");
+  return *e.resolved["model"].as_table();
+}
+
+}  // namespace
+
+TEST_CASE("pretrained: a BERT folder imports to the reference MLM logits, with or without the pre-training parts") {
+  TempDir dir;
+  const fs::path folder = bert_folder("");
+  const auto r = lmlab::test::run_command(fmt::format("{} import {} --out {} --toml {}", lmlab::test::lmlab_binary(),
+                                                      folder.string(), (dir / "bert.ckpt").string(),
+                                                      (dir / "bert.toml").string()));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("imported"));
+  const std::string config = check_bert_logits(folder, dir / "bert.ckpt");
+  CHECK_THAT(config, Contains("name = 'masked_lm'"));
+  CHECK_THAT(config, Contains("pooler = false"));  // BertForMaskedLM stores none
+
+  // The config --toml wrote fine-tunes from the folder with masked_lm.
+  lmlab::test::write_generated_corpus(dir / "corpus", 20000);
+  lmlab::test::write_file(dir / "ft.toml", fmt::format(R"(base = "bert.toml"
+[experiment]
+name = "ft"
+results_dir = "{}"
+threads = 1
+[data]
+corpus = "{}"
+block_size = 32
+[train]
+steps = 2
+batch_size = 2
+init_from = "hf:{}"
+eval_every = 2
+[eval]
+batches = 1
+)",
+                                                       (dir / "results").string(), (dir / "corpus").string(),
+                                                       folder.string()));
+  const auto run =
+      lmlab::test::run_command(fmt::format("{} run {}", lmlab::test::lmlab_binary(), (dir / "ft.toml").string()));
+  INFO(run.output);
+  CHECK(run.exit_code == 0);
+  CHECK_THAT(run.output, Contains("complete"));
+
+  // Pooler, next-sentence head (skipped), stored tied decoder and bias (checked), gamma/beta names.
+  const fs::path old = bert_folder("--pretraining");
+  std::ostringstream log;
+  lmlab::pretrained::import_hf_checkpoint(old, dir / "old.ckpt", lmlab::test::builtin_plugins(), log);
+  const std::string old_config = check_bert_logits(old, dir / "old.ckpt");
+  CHECK_THAT(old_config, !Contains("pooler"));  // at its default, true, it is left out
+}
+
+TEST_CASE("pretrained: a BERT folder lmlab cannot honour is refused, naming the file, field or tensor") {
+  TempDir dir;
+  const fs::path bert = bert_copy("", dir);
+  bert_edit_config(bert, "position_embedding_type", "relative_key");
+  CHECK_THAT(bert_import_error(bert), Contains("position_embedding_type = '\"relative_key\"'"));
+  bert_edit_config(bert, "position_embedding_type", "absolute");
+  bert_edit_config(bert, "hidden_act", "swish");
+  CHECK_THAT(bert_import_error(bert), Contains("hidden_act = '\"swish\"'"));
+  bert_edit_config(bert, "hidden_act", "gelu");
+  bert_edit_config(bert, "is_decoder", true);
+  CHECK_THAT(bert_import_error(bert), Contains("is_decoder = 'true'"));
+  bert_edit_config(bert, "is_decoder", nullptr);
+  bert_edit_config(bert, "embedding_size", 16);  // ALBERT's: not a BERT field
+  CHECK_THAT(bert_import_error(bert), Contains("embedding_size = '16': lmlab's bert import does not know"));
+  bert_edit_config(bert, "embedding_size", nullptr);
+  bert_edit_config(bert, "type_vocab_size", 0);
+  CHECK_THAT(bert_import_error(bert), Contains("type_vocab_size = '0'"));
+  bert_edit_config(bert, "type_vocab_size", 2);
+
+  // BERT's own WordPiece vocabulary alone: no tokenizer lmlab has.
+  fs::remove(bert / "vocab.json");
+  fs::remove(bert / "merges.txt");
+  lmlab::test::write_file(bert / "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\n##s\n");
+  const std::string wordpiece = bert_import_error(bert);
+  CHECK_THAT(wordpiece, Contains("vocab.txt: BERT's WordPiece vocabulary"));
+  CHECK_THAT(wordpiece, Contains("no WordPiece tokenizer"));
+  CHECK_THAT(wordpiece, Contains("vocab.json + merges.txt"));
+
+  // BertModel's files: no MLM head.
+  const fs::path headless = dir / "headless";
+  fs::copy(bert_folder(""), headless);
+  bert_edit_weights(headless, [](auto& t) {
+    std::erase_if(t, [](const auto& p) { return p.first.starts_with("cls."); });
+  });
+  CHECK_THAT(bert_import_error(headless), Contains("has no tensor 'cls.predictions."));
+
+  // A stored decoder or decoder bias that is not what BERT ties it to; a tensor lmlab would drop.
+  const fs::path old = bert_copy("--pretraining", dir);
+  bert_edit_weights(old, [](auto& t) {
+    for (auto& [name, tensor] : t) {
+      if (name == "cls.predictions.decoder.bias") tensor = tensor + 1;
+    }
+  });
+  CHECK_THAT(bert_import_error(old), Contains("cls.predictions.decoder.bias differs from cls.predictions.bias"));
+  bert_edit_weights(old, [](auto& t) {
+    const lmlab::pretrained::SafetensorsFile original(bert_folder("--pretraining") / "model.safetensors");
+    for (auto& [name, tensor] : t) {
+      if (name == "cls.predictions.decoder.bias") tensor = original.tensor(name).clone();
+      if (name == "cls.predictions.decoder.weight") tensor = tensor * 2;
+    }
+  });
+  CHECK_THAT(bert_import_error(old), Contains("cls.predictions.decoder.weight differs from "
+                                              "bert.embeddings.word_embeddings.weight"));
+  bert_edit_weights(old, [](auto& t) {
+    std::erase_if(t, [](const auto& p) { return p.first == "cls.predictions.decoder.weight"; });
+    t.emplace_back("bert.encoder.layer.0.attention.self.distance_embedding.weight", at::ones({4, 8}));
+  });
+  CHECK_THAT(bert_import_error(old), Contains("'bert.encoder.layer.0.attention.self.distance_embedding.weight' is "
+                                              "not part of a bert model"));
+}
+
+TEST_CASE("encoder_only: BERT's parts are options left out of the resolved config at their defaults") {
+  const toml::table plain = resolved_encoder_only("");
+  for (const char* key :
+       {"token_types", "embedding_norm", "head_transform", "head_bias", "pooler", "predicted_vocab"}) {
+    INFO(key);
+    CHECK(!plain.contains(key));
+  }
+  const toml::table full =
+      resolved_encoder_only("token_types = 2\nembedding_norm = true\nhead_transform = true\nhead_bias = true\n"
+                            "pooler = false");
+  CHECK(full["token_types"].value_or<std::int64_t>(0) == 2);
+  CHECK(full["head_transform"].value_or(false));
+  CHECK(!full["pooler"].value_or(true));
+  CHECK_THROWS_WITH(resolved_encoder_only("head_transform = true\nactivation = \"swiglu\""),
+                    Contains("head_transform needs an activation without a gate"));
+}
+
+}  // namespace pretrained_bert_tests
