@@ -27,6 +27,9 @@ lmlab::OptionSet<CausalDecoderOptions> options() {
           "appends after it (pad, mask, sentinels) keep their embedding rows but get logit -inf, as the published "
           "model never predicts them (set by lmlab import)",
           {.min = 0});
+  // Left out of the resolved config at 0, so that the configs (and hashes) of every model made
+  // before the option existed stay as they were.
+  set.omitted_at_default();
   lmlab::nn::add_transformer_options(
       set, {{"gpt2", "GPT-2 (Radford et al. 2019): pre-LayerNorm, GELU, learned positions, tied head, 0.1 dropout",
              toml::table{{"norm", "layernorm"}, {"norm_position", "pre"}, {"activation", "gelu"},
