@@ -2,12 +2,7 @@
 // before it, so one forward pass trains every next-token prediction of a sequence. The model is
 // the framework's SingleStackModel under a causal mask; this plugin declares its options,
 // presets and capabilities.
-#include <limits>
 #include <memory>
-#include <stdexcept>
-
-#include <ATen/ATen.h>
-#include <fmt/format.h>
 
 #include "lmlab/nn/single_stack.hpp"
 #include "lmlab/plugin.hpp"
@@ -44,41 +39,15 @@ lmlab::OptionSet<CausalDecoderOptions> options() {
   return set;
 }
 
-// The single-stack model, with the logits of ids beyond predicted_vocab set to -inf.
-class CausalDecoder final : public lmlab::nn::SingleStackModel {
- public:
-  CausalDecoder(const CausalDecoderOptions& o, const lmlab::ArchitectureContext& context,
-                lmlab::nn::SingleStackFamily family)
-      : SingleStackModel(o, context, std::move(family)), predicted_vocab_(o.predicted_vocab) {
-    if (predicted_vocab_ > context.vocab_size) {
-      throw std::invalid_argument(fmt::format("causal_decoder: predicted_vocab {} exceeds the tokenizer's {} ids",
-                                              predicted_vocab_, context.vocab_size));
-    }
-  }
-
-  lmlab::ModelOutput forward(const lmlab::ModelInput& input) override {
-    lmlab::ModelOutput out = SingleStackModel::forward(input);
-    const std::int64_t V = out.logits.size(-1);
-    if (predicted_vocab_ > 0 && predicted_vocab_ < V) {
-      const at::Tensor unpredicted =
-          at::arange(V, out.logits.options().dtype(at::kLong)) >= predicted_vocab_;  // (V)
-      out.logits = out.logits.masked_fill(unpredicted, -std::numeric_limits<double>::infinity());  // (B, T, V)
-    }
-    return out;
-  }
-
- private:
-  std::int64_t predicted_vocab_;
-};
-
 void register_plugins(lmlab::Registrar& r) {
   const lmlab::Capabilities capabilities{.generates = true};
   r.add<lmlab::Architecture>(
       "causal_decoder", "decoder-only transformer (GPT, LLaMA): each position sees itself and earlier ones",
       options(),
       [capabilities](const CausalDecoderOptions& o, const lmlab::ArchitectureContext& context) {
-        return std::make_shared<CausalDecoder>(
-            o, context, lmlab::nn::SingleStackFamily{"causal_decoder", lmlab::nn::MaskKind::causal, capabilities});
+        return std::make_shared<lmlab::nn::SingleStackModel>(
+            o, context, lmlab::nn::SingleStackFamily{"causal_decoder", lmlab::nn::MaskKind::causal, capabilities,
+                                                      /*pooler=*/false, o.predicted_vocab});
       },
       {.provides = capabilities});
 }

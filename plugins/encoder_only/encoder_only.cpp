@@ -6,12 +6,7 @@
 // Face's BERT (segment table, embedding norm, MLM head transform and bias; lmlab import sets them)
 // are left out of the resolved config at their defaults, so configs written before them keep
 // their hashes.
-#include <limits>
 #include <memory>
-#include <stdexcept>
-
-#include <ATen/ATen.h>
-#include <fmt/format.h>
 
 #include "lmlab/nn/single_stack.hpp"
 #include "lmlab/plugin.hpp"
@@ -66,33 +61,6 @@ lmlab::OptionSet<EncoderOnlyOptions> options() {
   return set;
 }
 
-// The single-stack model, with the logits of ids beyond predicted_vocab set to -inf.
-class EncoderOnly final : public lmlab::nn::SingleStackModel {
- public:
-  EncoderOnly(const EncoderOnlyOptions& o, const lmlab::ArchitectureContext& context,
-              lmlab::nn::SingleStackFamily family)
-      : SingleStackModel(o, context, std::move(family)), predicted_vocab_(o.predicted_vocab) {
-    if (predicted_vocab_ > context.vocab_size) {
-      throw std::invalid_argument(fmt::format("encoder_only: predicted_vocab {} exceeds the tokenizer's {} ids",
-                                              predicted_vocab_, context.vocab_size));
-    }
-  }
-
-  lmlab::ModelOutput forward(const lmlab::ModelInput& input) override {
-    lmlab::ModelOutput out = SingleStackModel::forward(input);
-    const std::int64_t V = out.logits.size(-1);
-    if (predicted_vocab_ > 0 && predicted_vocab_ < V) {
-      const at::Tensor unpredicted =
-          at::arange(V, out.logits.options().dtype(at::kLong)) >= predicted_vocab_;  // (V)
-      out.logits = out.logits.masked_fill(unpredicted, -std::numeric_limits<double>::infinity());  // (B, T, V)
-    }
-    return out;
-  }
-
- private:
-  std::int64_t predicted_vocab_;
-};
-
 void register_plugins(lmlab::Registrar& r) {
   const lmlab::Capabilities capabilities{.bidirectional = true};
   r.add<lmlab::Architecture>(
@@ -100,9 +68,10 @@ void register_plugins(lmlab::Registrar& r) {
       "first token",
       options(),
       [capabilities](const EncoderOnlyOptions& o, const lmlab::ArchitectureContext& context) {
-        return std::make_shared<EncoderOnly>(
+        return std::make_shared<lmlab::nn::SingleStackModel>(
             o, context,
-            lmlab::nn::SingleStackFamily{"encoder_only", lmlab::nn::MaskKind::bidirectional, capabilities, o.pooler});
+            lmlab::nn::SingleStackFamily{"encoder_only", lmlab::nn::MaskKind::bidirectional, capabilities, o.pooler,
+                                         o.predicted_vocab});
       },
       {.provides = capabilities});
 }

@@ -1,5 +1,6 @@
 #include "lmlab/nn/single_stack.hpp"
 
+#include <limits>
 #include <stdexcept>
 
 #include <ATen/ATen.h>
@@ -70,6 +71,10 @@ SingleStackModel::SingleStackModel(const TransformerOptions& o, const Architectu
       family_(std::move(family)),
       vocab_size_(context.vocab_size),
       context_length_(resolve_context_length(family_.name, o, context)) {
+  if (family_.predicted_vocab > vocab_size_) {
+    throw std::invalid_argument(fmt::format("{}: predicted_vocab {} exceeds the tokenizer's {} ids", family_.name,
+                                            family_.predicted_vocab, vocab_size_));
+  }
   embeddings = register_module("embeddings", Embeddings(vocab_size_, o, context_length_));
   if (auto bias = make_relative_bias(o, family_.mask != MaskKind::causal)) {
     relative_bias = register_module("relative_bias", bias);
@@ -133,6 +138,12 @@ ModelOutput SingleStackModel::forward(const ModelInput& input) {
   }
   out.logits = head ? nn::linear(x, *head) : nn::linear(x, embeddings->tokens->weight);  // (B, T, V)
   if (head_bias.defined()) out.logits = out.logits + head_bias;                           // (B, T, V)
+  if (family_.predicted_vocab > 0 && family_.predicted_vocab < vocab_size_) {
+    // Ids a tokenizer appends after a published vocabulary: that model never predicts them.
+    const at::Tensor unpredicted =
+        at::arange(vocab_size_, out.logits.options().dtype(at::kLong)) >= family_.predicted_vocab;  // (V)
+    out.logits = out.logits.masked_fill(unpredicted, -std::numeric_limits<double>::infinity());     // (B, T, V)
+  }
   guard.release();
   return out;
 }

@@ -27,9 +27,11 @@ struct SingleStackFamily {
   MaskKind mask = MaskKind::causal;
   Capabilities capabilities;
   bool pooler = false;  // a tanh(Linear) over the first token's final state (BERT's pooler)
+  /// 0: every id is predicted. Otherwise a published model's own vocabulary size: the ids a
+  /// tokenizer appends after it keep their embedding rows but get logit -inf.
+  std::int64_t predicted_vocab = 0;
 };
 
-// Not final: a family may post-process the output (causal_decoder's predicted_vocab).
 class SingleStackModel : public Architecture {
  public:
   SingleStackModel(const TransformerOptions& o, const ArchitectureContext& context, SingleStackFamily family);
