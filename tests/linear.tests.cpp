@@ -163,6 +163,14 @@ TEST_CASE("linear: a decoding step's product runs on bf16 kernels with the scope
   CHECK(at::equal(inside, expected));
   // The same rounded operands either way: the kernels differ only in the order of their sums.
   CHECK(at::allclose(inside.to(at::kFloat), outside.to(at::kFloat), 1e-2, 1e-2));
+  // One row (a matrix-vector product) stays on the float32 path, split across the threads.
+  const at::Tensor one = x.narrow(0, 0, 1);  // (1, 64)
+  CHECK(at::equal(lmlab::nn::linear(one, w, b), [&] {
+    lmlab::nn::set_cpu_bf16_decoding_products(CpuBf16Products::float32_kernels);
+    const at::Tensor y = lmlab::nn::linear(one, w, b);
+    lmlab::nn::set_cpu_bf16_decoding_products(CpuBf16Products::bf16_kernels);
+    return y;
+  }()));
   // A product of many rows (a prompt's forward) stays on the float32 kernels.
   CHECK(at::equal(lmlab::nn::linear(x, w, b), [&] {
     lmlab::nn::set_cpu_bf16_decoding_products(CpuBf16Products::float32_kernels);
