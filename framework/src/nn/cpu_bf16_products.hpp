@@ -14,8 +14,8 @@ enum class CpuBf16Products {
 CpuBf16Products cpu_bf16_products();
 void set_cpu_bf16_products(CpuBf16Products products);
 
-/// How the products of a decoding step (at most thin_product_max_rows rows, no gradient, inside
-/// a RoundedWeightScope) multiply when cpu_bf16_products() is float32_kernels. Such a product
+/// How the products of a decoding step (2 to thin_product_max_rows rows, no gradient, inside a
+/// RoundedWeightScope; one row stays on the float32 path) multiply when cpu_bf16_products() is float32_kernels. Such a product
 /// reads every weight for a few multiply-adds each, so reading bf16 weights (half the bytes,
 /// cached once per generation) on bf16 kernels can win where large products lose.
 /// float32_kernels unless the host set another.

@@ -48,7 +48,6 @@ Bf16ProductsChoice chosen(nn::CpuBf16Products products, std::string reason,
   return {products, std::move(reason), decoding};
 }
 
-
 }  // namespace
 
 std::string Bf16ProductsChoice::describe() const {
