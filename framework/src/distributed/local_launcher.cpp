@@ -1,11 +1,9 @@
 #include "distributed/local_launcher.hpp"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <netinet/in.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +19,7 @@
 #include "lmlab/error.hpp"
 #include "results/run_file.hpp"
 #include "results/run_status.hpp"
+#include "util/child_process.hpp"
 #include "util/run_lock.hpp"
 
 namespace fs = std::filesystem;
@@ -41,36 +40,16 @@ pid_t spawn_rank(const LocalLaunch& launch, int rank, int port) {
   argv.push_back(nullptr);
   const std::string log = rank_log_path(launch.run_file, rank).string();
   if (rank > 0) fs::create_directories(fs::path(log).parent_path());
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
+  const ChildEnvironment environment{{"RANK", std::to_string(rank)},
+                                     {"LOCAL_RANK", std::to_string(rank)},
+                                     {"WORLD_SIZE", std::to_string(launch.ranks)},
+                                     {"LOCAL_WORLD_SIZE", std::to_string(launch.ranks)},
+                                     {"MASTER_ADDR", "127.0.0.1"},
+                                     {"MASTER_PORT", std::to_string(port)}};
+  // Rank 0 keeps the terminal; the others write beside the run file.
+  const pid_t pid = spawn_child(argv, {rank > 0 ? log : std::string(), /*append=*/false}, environment);
   if (pid < 0) throw Error(fmt::format("cannot start rank {}: fork failed ({})", rank, std::strerror(errno)));
-  if (pid > 0) {
-    setpgid(pid, pid);
-    return pid;
-  }
-  signal(SIGINT, SIG_DFL);
-  signal(SIGTERM, SIG_DFL);
-  setpgid(0, 0);
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (getppid() != parent) _exit(130);
-  setenv("RANK", std::to_string(rank).c_str(), 1);
-  setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
-  setenv("WORLD_SIZE", std::to_string(launch.ranks).c_str(), 1);
-  setenv("LOCAL_WORLD_SIZE", std::to_string(launch.ranks).c_str(), 1);
-  setenv("MASTER_ADDR", "127.0.0.1", 1);
-  setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-  if (rank > 0) {
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    const int null = open("/dev/null", O_RDONLY);
-    if (null >= 0) dup2(null, STDIN_FILENO);
-  }
-  execv(argv[0], argv.data());
-  _exit(127);
+  return pid;
 }
 
 // The error a rank's log ends with: its last "run ... failed: ..." or "error: ..." line (the

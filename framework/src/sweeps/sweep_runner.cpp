@@ -13,9 +13,7 @@
 #include <optional>
 #include <thread>
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +24,7 @@
 #include "training/bf16_products.hpp"
 #include "training/runtime.hpp"
 #include "training/trainer.hpp"
+#include "util/child_process.hpp"
 #include "util/format.hpp"
 #include "util/run_lock.hpp"
 
@@ -58,27 +57,8 @@ pid_t spawn(const PlannedRun& planned, const SweepRunOptions& o, std::int64_t th
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
+  const pid_t pid = spawn_child(argv, {log.string(), /*append=*/true});
   if (pid < 0) throw DataError(fmt::format("cannot start run {}: fork failed ({})", planned.name, std::strerror(errno)));
-  if (pid == 0) {
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) _exit(130);  // the sweep died before the line above took effect
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    const int null = open("/dev/null", O_RDONLY);
-    if (null >= 0) dup2(null, STDIN_FILENO);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  setpgid(pid, pid);  // as the child does: whichever runs first, Ctrl-C cannot reach it
   return pid;
 }
 
