@@ -29,6 +29,7 @@
 #include "pretrained/hf_import.hpp"
 #include "pretrained/safetensors.hpp"
 #include "generated/test_paths.hpp"
+#include "support/hf_folders.hpp"
 #include "support/test_support.hpp"
 #include "training/checkpoint.hpp"
 
@@ -129,36 +130,9 @@ void check_against_reference(const std::string& family, const fs::path& folder) 
   }
 }
 
-std::string import_error(const fs::path& folder) {
-  TempDir out;
-  std::ostringstream log;
-  try {
-    lmlab::pretrained::import_hf_checkpoint(folder, out / "x.ckpt", lmlab::test::builtin_plugins(), log);
-  } catch (const lmlab::Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
-// config.json of `folder` with `key` set to `value` (null: removed).
-void edit_config(const fs::path& folder, const std::string& key, const nlohmann::json& value) {
-  nlohmann::json config = nlohmann::json::parse(lmlab::test::read_file(folder / "config.json"));
-  if (value.is_null()) config.erase(key);
-  else config[key] = value;
-  lmlab::test::write_file(folder / "config.json", config.dump());
-}
-
-// model.safetensors of `folder` rewritten by `change`, which edits the name -> tensor list.
-template <class F>
-void edit_weights(const fs::path& folder, F change) {
-  std::vector<std::pair<std::string, at::Tensor>> tensors;
-  {
-    const lmlab::pretrained::SafetensorsFile file(folder / "model.safetensors");
-    for (const auto& [name, _] : file.entries()) tensors.emplace_back(name, file.tensor(name).clone());
-  }
-  change(tensors);
-  lmlab::pretrained::write_safetensors(folder / "model.safetensors", tensors);
-}
+using lmlab::test::edit_config;
+using lmlab::test::edit_weights;
+using lmlab::test::import_error;
 
 // LMLAB_CACHE_DIR pointed at a temporary folder for a scope (tokenizer.json conversions land
 // there, not in the user's cache), restored after; lmlab processes started meanwhile inherit it.

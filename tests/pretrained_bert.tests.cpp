@@ -25,6 +25,7 @@
 #include "pretrained/hf_import.hpp"
 #include "pretrained/safetensors.hpp"
 #include "generated/test_paths.hpp"
+#include "support/hf_folders.hpp"
 #include "support/test_support.hpp"
 #include "training/checkpoint.hpp"
 
@@ -97,34 +98,9 @@ std::string check_bert_logits(const fs::path& folder, const fs::path& checkpoint
   return config;
 }
 
-std::string bert_import_error(const fs::path& folder) {
-  TempDir out;
-  std::ostringstream log;
-  try {
-    lmlab::pretrained::import_hf_checkpoint(folder, out / "x.ckpt", lmlab::test::builtin_plugins(), log);
-  } catch (const lmlab::Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
-void bert_edit_config(const fs::path& folder, const std::string& key, const nlohmann::json& value) {
-  nlohmann::json config = nlohmann::json::parse(lmlab::test::read_file(folder / "config.json"));
-  if (value.is_null()) config.erase(key);
-  else config[key] = value;
-  lmlab::test::write_file(folder / "config.json", config.dump());
-}
-
-template <class F>
-void bert_edit_weights(const fs::path& folder, F change) {
-  std::vector<std::pair<std::string, at::Tensor>> tensors;
-  {
-    const lmlab::pretrained::SafetensorsFile file(folder / "model.safetensors");
-    for (const auto& [name, _] : file.entries()) tensors.emplace_back(name, file.tensor(name).clone());
-  }
-  change(tensors);
-  lmlab::pretrained::write_safetensors(folder / "model.safetensors", tensors);
-}
+using lmlab::test::edit_config;
+using lmlab::test::edit_weights;
+using lmlab::test::import_error;
 
 // The [model] table of an encoder_only experiment with `extra` lines, as resolved.
 toml::table resolved_encoder_only(const std::string& extra) {
@@ -199,27 +175,27 @@ batches = 1
 TEST_CASE("pretrained: a BERT folder lmlab cannot honour is refused, naming the file, field or tensor") {
   TempDir dir;
   const fs::path bert = bert_copy("", dir);
-  bert_edit_config(bert, "position_embedding_type", "relative_key");
-  CHECK_THAT(bert_import_error(bert), Contains("position_embedding_type = '\"relative_key\"'"));
-  bert_edit_config(bert, "position_embedding_type", "absolute");
-  bert_edit_config(bert, "hidden_act", "swish");
-  CHECK_THAT(bert_import_error(bert), Contains("hidden_act = '\"swish\"'"));
-  bert_edit_config(bert, "hidden_act", "gelu");
-  bert_edit_config(bert, "is_decoder", true);
-  CHECK_THAT(bert_import_error(bert), Contains("is_decoder = 'true'"));
-  bert_edit_config(bert, "is_decoder", nullptr);
-  bert_edit_config(bert, "embedding_size", 16);  // ALBERT's: not a BERT field
-  CHECK_THAT(bert_import_error(bert), Contains("embedding_size = '16': lmlab's bert import does not know"));
-  bert_edit_config(bert, "embedding_size", nullptr);
-  bert_edit_config(bert, "type_vocab_size", 0);
-  CHECK_THAT(bert_import_error(bert), Contains("type_vocab_size = '0'"));
-  bert_edit_config(bert, "type_vocab_size", 2);
+  edit_config(bert, "position_embedding_type", "relative_key");
+  CHECK_THAT(import_error(bert), Contains("position_embedding_type = '\"relative_key\"'"));
+  edit_config(bert, "position_embedding_type", "absolute");
+  edit_config(bert, "hidden_act", "swish");
+  CHECK_THAT(import_error(bert), Contains("hidden_act = '\"swish\"'"));
+  edit_config(bert, "hidden_act", "gelu");
+  edit_config(bert, "is_decoder", true);
+  CHECK_THAT(import_error(bert), Contains("is_decoder = 'true'"));
+  edit_config(bert, "is_decoder", nullptr);
+  edit_config(bert, "embedding_size", 16);  // ALBERT's: not a BERT field
+  CHECK_THAT(import_error(bert), Contains("embedding_size = '16': lmlab's bert import does not know"));
+  edit_config(bert, "embedding_size", nullptr);
+  edit_config(bert, "type_vocab_size", 0);
+  CHECK_THAT(import_error(bert), Contains("type_vocab_size = '0'"));
+  edit_config(bert, "type_vocab_size", 2);
 
   // BERT's own WordPiece vocabulary alone: no tokenizer lmlab has.
   fs::remove(bert / "vocab.json");
   fs::remove(bert / "merges.txt");
   lmlab::test::write_file(bert / "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\n##s\n");
-  const std::string wordpiece = bert_import_error(bert);
+  const std::string wordpiece = import_error(bert);
   CHECK_THAT(wordpiece, Contains("vocab.txt: BERT's WordPiece vocabulary"));
   CHECK_THAT(wordpiece, Contains("no WordPiece tokenizer"));
   CHECK_THAT(wordpiece, Contains("vocab.json + merges.txt"));
@@ -227,33 +203,33 @@ TEST_CASE("pretrained: a BERT folder lmlab cannot honour is refused, naming the 
   // BertModel's files: no MLM head.
   const fs::path headless = dir / "headless";
   fs::copy(bert_folder(""), headless);
-  bert_edit_weights(headless, [](auto& t) {
+  edit_weights(headless, [](auto& t) {
     std::erase_if(t, [](const auto& p) { return p.first.starts_with("cls."); });
   });
-  CHECK_THAT(bert_import_error(headless), Contains("has no tensor 'cls.predictions."));
+  CHECK_THAT(import_error(headless), Contains("has no tensor 'cls.predictions."));
 
   // A stored decoder or decoder bias that is not what BERT ties it to; a tensor lmlab would drop.
   const fs::path old = bert_copy("--pretraining", dir);
-  bert_edit_weights(old, [](auto& t) {
+  edit_weights(old, [](auto& t) {
     for (auto& [name, tensor] : t) {
       if (name == "cls.predictions.decoder.bias") tensor = tensor + 1;
     }
   });
-  CHECK_THAT(bert_import_error(old), Contains("cls.predictions.decoder.bias differs from cls.predictions.bias"));
-  bert_edit_weights(old, [](auto& t) {
+  CHECK_THAT(import_error(old), Contains("cls.predictions.decoder.bias differs from cls.predictions.bias"));
+  edit_weights(old, [](auto& t) {
     const lmlab::pretrained::SafetensorsFile original(bert_folder("--pretraining") / "model.safetensors");
     for (auto& [name, tensor] : t) {
       if (name == "cls.predictions.decoder.bias") tensor = original.tensor(name).clone();
       if (name == "cls.predictions.decoder.weight") tensor = tensor * 2;
     }
   });
-  CHECK_THAT(bert_import_error(old), Contains("cls.predictions.decoder.weight differs from "
+  CHECK_THAT(import_error(old), Contains("cls.predictions.decoder.weight differs from "
                                               "bert.embeddings.word_embeddings.weight"));
-  bert_edit_weights(old, [](auto& t) {
+  edit_weights(old, [](auto& t) {
     std::erase_if(t, [](const auto& p) { return p.first == "cls.predictions.decoder.weight"; });
     t.emplace_back("bert.encoder.layer.0.attention.self.distance_embedding.weight", at::ones({4, 8}));
   });
-  CHECK_THAT(bert_import_error(old), Contains("'bert.encoder.layer.0.attention.self.distance_embedding.weight' is "
+  CHECK_THAT(import_error(old), Contains("'bert.encoder.layer.0.attention.self.distance_embedding.weight' is "
                                               "not part of a bert model"));
 }
 
