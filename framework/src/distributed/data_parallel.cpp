@@ -43,6 +43,24 @@ void DataParallel::attach(torch::nn::Module& model, double bucket_mb) {
   reducer_ = std::make_unique<GradientReducer>(std::move(parameters), group_, bucket_mb);
 }
 
+void DataParallel::shard_optimizer(torch::optim::AdamW& optimizer, double bucket_mb) {
+  shards_ = std::make_unique<OptimizerShards>(optimizer, group_, bucket_mb);
+}
+
+void DataParallel::step(torch::optim::Optimizer& optimizer) {
+  if (!shards_) {
+    optimizer.step();
+    return;
+  }
+  shards_->step();
+}
+
+std::vector<std::int64_t> DataParallel::optimizer_state_bytes(const torch::optim::AdamW& optimizer) const {
+  if (shards_) return shards_->state_bytes_per_rank();
+  // Unsharded, every rank holds the state of every parameter.
+  return std::vector<std::int64_t>(static_cast<std::size_t>(size()), adamw_state_bytes(optimizer));
+}
+
 at::Tensor DataParallel::share(const at::Tensor& global) const {
   const std::int64_t rows = global.size(0) / size();
   return global.narrow(0, rank() * rows, rows);  // (B, ...)
@@ -73,7 +91,8 @@ void DataParallel::seed_rank_generators(std::int64_t seed, std::int64_t step, co
 }
 
 double DataParallel::take_comm_seconds() {
-  const double seconds = comm_seconds_;
+  // The shards' broadcasts of the updated parameters and their gathers for checkpoints count too.
+  const double seconds = comm_seconds_ + (shards_ ? shards_->take_comm_seconds() : 0.0);
   comm_seconds_ = 0.0;
   return seconds;
 }

@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 #include <torch/nn/module.h>
+#include <torch/optim/adamw.h>
 
 #include <cstdint>
 #include <memory>
@@ -13,6 +14,7 @@
 
 #include "distributed/gradient_reducer.hpp"
 #include "distributed/process_group.hpp"
+#include "distributed/sharded_optimizer.hpp"
 #include "distributed/world.hpp"
 #include "experiment/experiment.hpp"
 
@@ -30,6 +32,16 @@ class DataParallel {
   /// Copies rank 0's parameters and buffers to every rank and hooks the reducer onto `model`'s
   /// parameters: once, after the model is built, before the first step.
   void attach(torch::nn::Module& model, double bucket_mb);
+
+  /// [distributed] shard_optimizer: from now on `optimizer` keeps the AdamW state of this rank's
+  /// share of the parameters only (OptimizerShards). Once, after attach(), on every rank.
+  void shard_optimizer(torch::optim::AdamW& optimizer, double bucket_mb);
+  /// The shards of the optimizer; null when it is not sharded.
+  OptimizerShards* shards() const { return shards_.get(); }
+  /// The optimizer step: with shards, this rank's share then the parameters' broadcast.
+  void step(torch::optim::Optimizer& optimizer);
+  /// The AdamW state bytes each rank holds once every parameter has had a gradient, rank 0 first.
+  std::vector<std::int64_t> optimizer_state_bytes(const torch::optim::AdamW& optimizer) const;
 
   /// This rank's rows of a global micro-batch (size() x B, ...): rows [rank x B, (rank + 1) x B).
   at::Tensor share(const at::Tensor& global) const;
@@ -56,6 +68,7 @@ class DataParallel {
  private:
   std::shared_ptr<ProcessGroup> group_;
   std::unique_ptr<GradientReducer> reducer_;
+  std::unique_ptr<OptimizerShards> shards_;
   double comm_seconds_ = 0.0;
 };
 

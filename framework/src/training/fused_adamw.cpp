@@ -15,20 +15,6 @@ namespace {
 // Elements per task on the intra-op threads: a few hundred KiB of each of the four arrays.
 constexpr std::int64_t grain = 1 << 15;
 
-// The key LibTorch's optimizers file a parameter's state under: its TensorImpl's address,
-// written out as an ostream writes a pointer in LibTorch 1.x (c10::guts::to_string), kept as
-// the pointer in later versions.
-template <typename Map>
-typename Map::key_type state_key(const at::Tensor& p) {
-  if constexpr (std::is_same_v<typename Map::key_type, std::string>) {
-    std::ostringstream key;
-    key << static_cast<void*>(p.unsafeGetTensorImpl());
-    return key.str();
-  } else {
-    return p.unsafeGetTensorImpl();
-  }
-}
-
 bool single_pass(const at::Tensor& p, const torch::optim::AdamWOptions& options) {
   const auto dense_float = [](const at::Tensor& t) {
     return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.layout() == at::kStrided && t.is_contiguous();
@@ -62,7 +48,21 @@ void update(float* p, float* m, float* v, const float* g, std::int64_t n, const 
   });
 }
 
+// A template, so that only the branch of the LibTorch at hand is compiled.
+template <typename Key>
+Key fused_adamw_key(const at::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream key;
+    key << static_cast<void*>(p.unsafeGetTensorImpl());
+    return key.str();
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
+}
+
 }  // namespace
+
+OptimizerStateKey optimizer_state_key(const at::Tensor& p) { return fused_adamw_key<OptimizerStateKey>(p); }
 
 bool FusedAdamW::fused() const {
   for (const auto& group : param_groups()) {
@@ -83,13 +83,12 @@ at::Tensor FusedAdamW::step(LossClosure closure) {
   }
   at::NoGradGuard no_grad;
   auto& states = state();
-  using States = std::remove_reference_t<decltype(states)>;
   for (auto& group : param_groups()) {
     const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
     const auto [beta1, beta2] = options.betas();
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      const auto key = state_key<States>(p);
+      const auto key = optimizer_state_key(p);
       if (states.find(key) == states.end()) {
         auto fresh = std::make_unique<torch::optim::AdamWParamState>();
         fresh->step(0);

@@ -13,9 +13,18 @@
 /// the other. Parameters the single pass does not cover (not dense float32 on the CPU, sparse
 /// gradients, amsgrad) are left to AdamW::step.
 #pragma once
+#include <type_traits>
+#include <utility>
+
 #include <torch/optim/adamw.h>
 
 namespace lmlab {
+
+/// The key LibTorch's optimizers file parameter `p`'s state under: its TensorImpl's address,
+/// written out as an ostream writes a pointer in LibTorch 1.x, the pointer itself in later versions.
+using OptimizerStateKey =
+    std::remove_cvref_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+OptimizerStateKey optimizer_state_key(const at::Tensor& p);
 
 class FusedAdamW : public torch::optim::AdamW {
  public:
