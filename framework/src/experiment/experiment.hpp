@@ -64,6 +64,7 @@ struct DistributedSection {
   std::string backend = "auto";  // auto (NCCL on CUDA, Gloo on CPU) | gloo | nccl
   double timeout_s = 300.0;      // the longest any collective (or the rendezvous) may wait
   double bucket_mb = 25.0;       // gradients all-reduced together, in MiB
+  bool shard_optimizer = false;  // ZeRO stage 1: each rank keeps the AdamW state of its share of the parameters
 };
 
 /// A plugin named in the experiment, with its options resolved (every default filled in).

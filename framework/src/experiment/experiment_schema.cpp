@@ -112,7 +112,10 @@ const OptionSet<DistributedSection>& distributed_options() {
                {"auto", "gloo", "nccl"})
           .add("timeout_s", &S::timeout_s, "seconds a rank waits for the others (rendezvous, each all-reduce)",
                above(0))
-          .add("bucket_mb", &S::bucket_mb, "MiB of gradients all-reduced together", above(0));
+          .add("bucket_mb", &S::bucket_mb, "MiB of gradients all-reduced together", above(0))
+          .add("shard_optimizer", &S::shard_optimizer,
+               "ZeRO stage 1: each rank keeps the AdamW state of its share of the parameters, updates those and "
+               "broadcasts them; the same numbers as unsharded, so not part of the run's identity");
   return options;
 }
 

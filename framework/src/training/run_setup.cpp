@@ -60,6 +60,19 @@ void print_placement(const Experiment& e, const RunOptions& options, const c10::
   if (device.is_cpu()) *options.out << fmt::format("BLAS: {}\n", tune_blas_kernels().explain());
 }
 
+// [distributed] shard_optimizer: what this rank's share of the AdamW state is.
+void print_shard(const distributed::DataParallel& parallel, const torch::optim::AdamW& optimizer, std::ostream& out) {
+  const std::vector<int>& owners = parallel.shards()->owners();
+  const std::vector<std::int64_t> bytes = parallel.optimizer_state_bytes(optimizer);
+  std::int64_t all = 0;
+  for (std::int64_t b : bytes) all += b;
+  out << fmt::format("rank {} keeps the AdamW state of {} of the {} parameter tensors: {:.2f} of {:.2f} MiB "
+                     "([distributed] shard_optimizer)\n",
+                     parallel.rank(), std::count(owners.begin(), owners.end(), parallel.rank()), owners.size(),
+                     static_cast<double>(bytes[static_cast<std::size_t>(parallel.rank())]) / (1 << 20),
+                     static_cast<double>(all) / (1 << 20));
+}
+
 // Copies train.init_from's weights into `model`; returns the config hash they were trained for.
 std::string load_init_from(const Experiment& e, Architecture& model, const c10::Device& device, std::ostream& out) {
   try {
@@ -123,6 +136,10 @@ RunSetup set_up_run(const Experiment& e, const Registry& registry, const RunOpti
     parallel->seed_rank_generators(e.experiment.seed, 0, device);
   }
   auto optimizer = make_optimizer(*plugins.model.plugin, e.train);
+  if (parallel && e.distributed.shard_optimizer) {
+    parallel->shard_optimizer(*optimizer, e.distributed.bucket_mb);
+    print_shard(*parallel, *optimizer, out);
+  }
 
   const std::int64_t window = e.data.block_size + 1;
   // eval.batch_size 0 follows the global batch, as the run's identity says (resolve_experiment).

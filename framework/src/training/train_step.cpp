@@ -158,7 +158,10 @@ StepResult train_step(RunSetup& run, const TrainSection& train, std::int64_t ste
   const StepInfo info = r.info();
   call_hooks(run.plugins.regularisers, &HookPoints::before_step, "before_step",
              [&](const RunRegulariser& reg) { reg.plugin->before_step(model, info); });
-  run.optimizer->step();
+  // With a sharded optimizer ([distributed] shard_optimizer) each rank updates its share of the
+  // parameters and broadcasts them, so the after_step hooks see the whole updated model.
+  if (parallel) parallel->step(*run.optimizer);
+  else run.optimizer->step();
   call_hooks(run.plugins.regularisers, &HookPoints::after_step, "after_step",
              [&](const RunRegulariser& reg) { reg.plugin->after_step(model, info); });
   return r;

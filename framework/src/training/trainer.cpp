@@ -6,6 +6,7 @@
 #include <optional>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "distributed/agreement.hpp"
 #include "distributed/data_parallel.hpp"
@@ -51,6 +52,9 @@ struct OpenRun {
 };
 
 void checkpoint(OpenRun& run) {
+  // A sharded optimizer's state is gathered on rank 0 for the save (every rank takes part), so the
+  // checkpoint holds the full AdamW state an unsharded run writes; each rank keeps its own after.
+  const distributed::FullOptimizerState full(run.setup.parallel ? run.setup.parallel->shards() : nullptr);
   if (!run.file) return;
   run.file->flush();  // rows up to this step must be on disk before a resume may drop later ones
   save_checkpoint(run.summary.checkpoint, run.setup.checkpoint_parts(), run.state, run.e.config_hash, run.config,
@@ -191,6 +195,12 @@ void record_world(RunFile& file, const RunSetup& setup, const std::vector<std::s
   file.set_attribute("distributed.world_size", ranks);
   file.set_attribute("distributed.backend", setup.parallel ? setup.parallel->group().backend() : std::string("none"));
   for (std::size_t r = 0; r < places.size(); ++r) file.set_attribute(fmt::format("distributed.rank.{}", r), places[r]);
+  file.set_attribute("distributed.shard_optimizer",
+                     std::string(setup.parallel && setup.parallel->shards() ? "true" : "false"));
+  // The AdamW state each rank holds, rank 0 first: "<bytes> <bytes> ...".
+  const std::vector<std::int64_t> state_bytes = setup.parallel ? setup.parallel->optimizer_state_bytes(*setup.optimizer)
+                                                               : std::vector{distributed::adamw_state_bytes(*setup.optimizer)};
+  file.set_attribute("distributed.optimizer_state_bytes", fmt::format("{}", fmt::join(state_bytes, " ")));
   // Ranks the start had and this resume has not (a resume in one process keeps rank 0's place).
   for (auto r = std::max<std::int64_t>(static_cast<std::int64_t>(places.size()), 1); r < ranks_before; ++r) {
     file.set_attribute(fmt::format("distributed.rank.{}", r), std::string("(not in this resume)"));
@@ -230,6 +240,8 @@ RunSummary run_experiment(const Experiment& e, const Registry& registry, const R
   if (resume) {
     // Every rank loads the checkpoint: the same model, optimizer state and data position.
     state = resume_checkpoint(summary.checkpoint, setup.checkpoint_parts(), e.config_hash, out);
+    // The checkpoint holds every parameter's state; a sharded optimizer keeps its own share.
+    if (setup.parallel && setup.parallel->shards()) setup.parallel->shards()->keep_own_state();
     if (setup.parallel) setup.parallel->seed_rank_generators(e.experiment.seed, state.step, setup.device);
     if (state.step >= e.train.steps) {
       if (world.is_main()) return finished_summary(std::move(summary), state.step, out);
