@@ -10,6 +10,7 @@
 #include <torch/version.h>
 
 #include "nn/cpu_bf16_products.hpp"
+#include "nn/cpu_float32_products.hpp"
 #include "nn/cpu_thin_products.hpp"
 #include "nn/rounded_weights.hpp"
 
@@ -20,11 +21,19 @@ namespace {
 std::atomic<CpuBf16Products> g_cpu_bf16_products{CpuBf16Products::bf16_kernels};
 std::atomic<CpuBf16Products> g_cpu_bf16_decoding_products{CpuBf16Products::float32_kernels};
 
+bool cpu_autocast() {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  return at::autocast::is_autocast_enabled(at::kCPU);
+#else
+  return at::autocast::is_cpu_enabled();
+#endif
+}
+
 bool cpu_bf16_autocast() {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  return at::autocast::is_autocast_enabled(at::kCPU) && at::autocast::get_autocast_dtype(at::kCPU) == at::kBFloat16;
+  return cpu_autocast() && at::autocast::get_autocast_dtype(at::kCPU) == at::kBFloat16;
 #else
-  return at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
+  return cpu_autocast() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
 #endif
 }
 
@@ -55,7 +64,9 @@ class Bf16ProductOnFloat32 : public torch::autograd::Function<Bf16ProductOnFloat
                                                            static_cast<std::int64_t>(weight.scalar_type()),
                                                            bias.numel() > 0 ? static_cast<std::int64_t>(bias.scalar_type()) : -1};
     const at::Tensor b = bias.numel() > 0 ? rounded(bias) : at::Tensor();  // (C_out) or undefined
-    const at::Tensor y = at::linear(x16.to(at::kFloat), w16.to(at::kFloat), b);  // (..., C_out) float32
+    const at::Tensor x32 = x16.to(at::kFloat), w32 = w16.to(at::kFloat);  // (..., C_in), (C_out, C_in)
+    const at::Tensor y = onednn_linear_applies(x32, w32, b) ? onednn_linear(x32, w32, b)
+                                                            : at::linear(x32, w32, b);  // (..., C_out) float32
     return y.to(at::kBFloat16);                                                // (..., C_out)
   }
 
@@ -71,8 +82,8 @@ class Bf16ProductOnFloat32 : public torch::autograd::Function<Bf16ProductOnFloat
     const at::Tensor x = saved[0].to(at::kFloat), w = saved[1].to(at::kFloat);  // (..., C_in), (C_out, C_in)
     const at::Tensor dy = grads[0].to(at::kFloat);                               // (..., C_out)
     const at::Tensor dy2 = dy.reshape({-1, dy.size(-1)});                        // (N, C_out)
-    const at::Tensor dx = at::matmul(dy, w);                                     // (..., C_in)
-    const at::Tensor dw = at::mm(dy2.t(), x.reshape({-1, x.size(-1)}));          // (C_out, C_in)
+    const at::Tensor dx = float32_mm(dy2, false, w, false).view(x.sizes());     // (..., C_in)
+    const at::Tensor dw = float32_mm(dy2, true, x.reshape({-1, x.size(-1)}), false);  // (C_out, C_in)
     const at::Tensor db = dtypes[2] >= 0 ? as(dy2.sum(0), 2) : at::Tensor();     // (C_out)
     return {as(dx, 0), as(dw, 1), db};
   }
@@ -113,6 +124,8 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
     return Bf16ProductOnFloat32::apply(x, weight, no_bias);  // (..., C_out) bf16
   }
   if (thin_product_applies(x, weight, bias)) return thin_product(x, weight, bias);  // (..., C_out)
+  // Under autocast at::linear's dispatch recasts the operands; the oneDNN path would not.
+  if (!cpu_autocast() && onednn_linear_applies(x, weight, bias)) return onednn_linear(x, weight, bias);  // (..., C_out)
   return at::linear(x, weight, bias);  // (..., C_out)
 }
 

@@ -17,6 +17,8 @@
 #include "plugin_host/run_tokenizer.hpp"
 #include "results/run_file.hpp"
 #include "training/bf16_products.hpp"
+#include "training/float32_products.hpp"
+#include "nn/cpu_onednn.hpp"
 #include "training/blas_kernels.hpp"
 #include "training/optimizer.hpp"
 #include "training/runtime.hpp"
@@ -85,6 +87,23 @@ std::string load_init_from(const Experiment& e, Architecture& model, const c10::
   }
 }
 
+// How this run's products multiply on a CPU (which GEMM library for float32, which kernels for
+// bf16), decided and printed. A resumed run multiplies as it started: its file says how.
+void choose_products(const Experiment& e, const c10::Device& device, bool resuming, std::ostream& out) {
+  const bool bf16 = e.experiment.precision == "bf16";
+  const auto recorded = [&](const char* attribute) -> std::optional<std::string> {
+    if (!resuming || !device.is_cpu() || !fs::exists(run_file_path(e)) ||
+        !run_file::has_attribute(run_file_path(e), attribute)) {
+      return std::nullopt;
+    }
+    return run_file::read_attribute(run_file_path(e), attribute);
+  };
+  const Float32ProductsChoice float32 = choose_float32_products(device, recorded("cpu_float32_products"));
+  if (device.is_cpu() && nn::onednn_built()) out << fmt::format("float32 products: {}\n", float32.describe());
+  const Bf16ProductsChoice products = choose_bf16_products(device, bf16, bf16 ? recorded("cpu_bf16_products") : std::nullopt);
+  if (device.is_cpu() && bf16) out << fmt::format("bf16 products: {}\n", products.describe());
+}
+
 }  // namespace
 
 RunSetup set_up_run(const Experiment& e, const Registry& registry, const RunOptions& options, bool resuming,
@@ -105,14 +124,7 @@ RunSetup set_up_run(const Experiment& e, const Registry& registry, const RunOpti
   // Joined first, so that an unreachable master or a missing rank is said before any work.
   std::shared_ptr<distributed::DataParallel> parallel;
   if (world.distributed()) parallel = std::make_shared<distributed::DataParallel>(world, e.distributed, device);
-  const bool bf16 = e.experiment.precision == "bf16";
-  std::optional<std::string> recorded;  // a resumed run multiplies as it started
-  if (resuming && bf16 && device.is_cpu() && fs::exists(run_file_path(e)) &&
-      run_file::has_attribute(run_file_path(e), "cpu_bf16_products")) {
-    recorded = run_file::read_attribute(run_file_path(e), "cpu_bf16_products");
-  }
-  const Bf16ProductsChoice products = choose_bf16_products(device, bf16, recorded);
-  if (device.is_cpu() && e.experiment.precision == "bf16") out << fmt::format("bf16 products: {}\n", products.describe());
+  choose_products(e, device, resuming, out);
 
   std::shared_ptr<const Tokenizer> tokenizer = build_tokenizer(registry, e.tokenizer);
   check_tokenizer_identity(*tokenizer, e.tokenizer_identity, "this run's configuration", e.tokenizer);

@@ -12,6 +12,7 @@
 #include "results/run_reader.hpp"
 #include "training/checkpoint.hpp"
 #include "training/bf16_products.hpp"
+#include "training/float32_products.hpp"
 #include "training/blas_kernels.hpp"
 #include "training/provenance.hpp"
 #include "util/suggest.hpp"
@@ -63,6 +64,7 @@ void write_provenance(RunFile& file, const Experiment& e, const RunSetup& run) {
   file.set_attribute("device", run.device.str());
   file.set_attribute("threads", static_cast<std::int64_t>(run.threads));
   file.set_attribute("blas", tune_blas_kernels().describe());
+  if (run.device.is_cpu()) file.set_attribute("cpu_float32_products", run_attribute(nn::cpu_float32_products()));
   if (run.bf16 && run.device.is_cpu()) {
     file.set_attribute("cpu_bf16_products", run_attribute(nn::cpu_bf16_products()));
     file.set_attribute("cpu_bf16_decoding_products", run_attribute(nn::cpu_bf16_decoding_products()));
