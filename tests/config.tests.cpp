@@ -137,8 +137,11 @@ TEST_CASE("values of the wrong type or out of range are rejected with what is ac
              Contains("exp.toml:8:9: train.steps: expected an integer, got float 2.5"));
   CHECK_THAT(resolve_error("[model]\narch = \"toy_arch\"\nn_layers = \"four\"\n[objective]\nname = \"toy_lm\"\n"),
              Contains("exp.toml:3:12: model.n_layers: expected an integer, got string \"four\""));
+  CHECK_THAT(resolve_error(minimal + "\n[train]\nsteps = -1\n"),
+             Contains("exp.toml:8:9: train.steps: -1 is out of range; accepted: >= 0"));
+  // No steps evaluates the starting model, which a fresh one is not worth.
   CHECK_THAT(resolve_error(minimal + "\n[train]\nsteps = 0\n"),
-             Contains("exp.toml:8:9: train.steps: 0 is out of range; accepted: >= 1"));
+             Contains("train: steps = 0 trains nothing and evaluates the starting model, so it needs init_from"));
   CHECK_THAT(resolve_error(minimal + "\n[train]\nlr = 0.0\n"),
              Contains("train.lr: 0.0 is out of range; accepted: > 0"));
   CHECK_THAT(resolve_error(minimal + "\n[train]\nbeta2 = 1.0\n"),

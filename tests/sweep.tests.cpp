@@ -111,7 +111,7 @@ TEST_CASE("badly shaped [sweep] tables are rejected with their position", "[swee
 TEST_CASE("resolving checks that every sweep axis names an option", "[sweep]") {
   CHECK_THAT(resolve_error(minimal + "\n[sweep]\ngrid = { \"model.n_layrs\" = [2, 4] }\n"),
              Contains("exp.toml:8:28: sweep.grid.\"model.n_layrs\": 'model.n_layrs' is not an option") &&
-                 Contains("did you mean 'n_layers'?") && Contains("accepted: arch, d_model, dropout, n_heads"));
+                 Contains("did you mean 'n_layers'?") && Contains("accepted: arch, d_model, dropout, from, n_heads"));
   CHECK_THAT(resolve_error(minimal + "\n[sweep]\ngrid = { \"decoding.temperature.valeu\" = [0.5] }\n"),
              Contains("'decoding.temperature.valeu' is not an option") && Contains("did you mean 'value'?"));
   CHECK_THAT(resolve_error(minimal + "\n[sweep]\ngrid = { \"regularisers.strength\" = [0.5] }\n"),

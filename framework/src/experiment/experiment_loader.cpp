@@ -24,6 +24,7 @@
 #include "lmlab/regulariser.hpp"
 #include "lmlab/tokenizer.hpp"
 #include "plugin_host/run_tokenizer.hpp"
+#include "pretrained/model_from.hpp"
 #include "training/trainer.hpp"
 #include "util/suggest.hpp"
 
@@ -280,6 +281,7 @@ std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::
     apply_overrides(config, point.overrides);
     apply_overrides(config, overrides);
     apply_overrides(config, more);
+    pretrained::apply_model_from(config);  // after every override: --set model.from names the folder
     return config;
   };
   const auto resolve = [&](const SweepPoint& point, const toml::table& config) {
@@ -330,6 +332,12 @@ std::vector<Experiment> load_runs(const std::filesystem::path& file, const std::
     std::size_t now = 0;
     for (std::size_t i = 0; i < points.size(); ++i) {
       if (resolved[i] || !resolved[*base[i]]) continue;
+      if (resolved[*base[i]]->train.steps == 0) {
+        config_error_at(location[i], "train.init_from",
+                        fmt::format("run {} trains no steps (train.steps = 0), so it writes no checkpoint to start "
+                                    "from; give this run that run's own train.init_from",
+                                    resolved[*base[i]]->run_name));
+      }
       std::ostringstream path;  // a TOML string, escaped
       path << toml::value<std::string>(checkpoint_path(*resolved[*base[i]]).string());
       resolved[i] = resolve(points[i], config_of(points[i], {"train.init_from=" + path.str()}));

@@ -69,7 +69,9 @@ const OptionSet<TrainSection>& train_options() {
   using S = TrainSection;
   static const OptionSet<S> options =
       OptionSet<S>()
-          .add("steps", &S::steps, "optimizer steps", at_least(1))
+          .add("steps", &S::steps,
+               "optimizer steps; 0: none, the starting model (train.init_from) is evaluated once, at step 0",
+               at_least(0))
           .add("batch_size", &S::batch_size, "examples per micro-batch", at_least(1))
           .add("grad_accum", &S::grad_accum, "micro-batches per optimizer step", at_least(1))
           .add("lr", &S::lr, "peak learning rate", above(0))
@@ -88,7 +90,10 @@ const OptionSet<TrainSection>& train_options() {
                at_least(0))
           .add("init_from", &S::init_from,
                "checkpoint (.ckpt), or a results folder holding one, whose model weights start this run "
-               "(fine-tuning); \"\": a fresh model");
+               "(fine-tuning); \"\": a fresh model")
+          .check("steps = 0 trains nothing and evaluates the starting model, so it needs init_from (a checkpoint, "
+                 "\"hf:FOLDER\", or model.from): a fresh model's evaluation says nothing",
+                 [](const S& s) { return s.steps > 0 || !s.init_from.empty(); });
   return options;
 }
 

@@ -51,7 +51,12 @@ std::optional<std::vector<std::string>> settable(const toml::table& config, cons
   if (parent == "data") return data_options().names();
   if (parent == "train") return train_options().names();
   if (parent == "eval") return eval_options().names();
-  if (parent == "model") return named_plugin_options<Architecture>(config, registry, "model", "arch");
+  if (parent == "model") {
+    // model.from, a checkpoint folder, has become the folder's [model] by now (pretrained/model_from.hpp).
+    auto names = named_plugin_options<Architecture>(config, registry, "model", "arch");
+    if (names) names->push_back("from");
+    return names;
+  }
   if (parent == "objective") {
     auto names = named_plugin_options<Objective>(config, registry, "objective", "name");
     // A composite objective's tasks are sub-tables, and so sweepable as objective.<task>.<option>.

@@ -61,11 +61,23 @@ void checkpoint(OpenRun& run) {
                   run.e.tokenizer_identity);
 }
 
+// train.steps = 0: the starting model (train.init_from's weights) is evaluated and decoded once,
+// at step 0. No checkpoint is written: the weights are those of the file they came from, and a
+// published model's would be gigabytes per run.
+RunStatus evaluate_only(OpenRun& run) {
+  if (run.file) {
+    run.last_eval = evaluate_and_sample(run.e, run.setup, *run.file, run.progress, 0, run.summary.samples);
+  }
+  run.state.last_eval_step = 0;
+  return RunStatus::complete;
+}
+
 // Trains from the state's step to train.steps, or until a stop: each step is trained, logged
 // on log steps, evaluated on eval steps and checkpointed where [train] says, at the last step
 // and before a stop. Returns complete, or stopped (the file marked so).
 RunStatus train(OpenRun& run) {
   const TrainSection& train = run.e.train;
+  if (train.steps == 0) return evaluate_only(run);
   TokenRate rate;
   run.setup.model().train();
   while (run.state.step < train.steps) {
