@@ -557,4 +557,33 @@ arch = "toy_arch"
   CHECK(resolve(dir, minimal + "\n[train]\nlr = 0.001\nsteps = 500\n", {"experiment.seed=1"}).config_hash != base);
 }
 
+TEST_CASE("train.global_batch_size splits over the processes and keeps the run's identity", "[config]") {
+  const TempDir dir;
+  const auto at_world = [&](const std::string& train, std::int64_t world) {
+    write_file(dir / "exp.toml", minimal + "\n[train]\n" + train);
+    return lmlab::resolve_experiment(lmlab::load_experiment_file(dir / "exp.toml"), make_registry(),
+                                     (dir / "exp.toml").string(), world);
+  };
+  const lmlab::Experiment per_process = at_world("batch_size = 8\n", 1);
+  const lmlab::Experiment one = at_world("global_batch_size = 8\n", 1), four = at_world("global_batch_size = 8\n", 4);
+  CHECK(one.train.batch_size == 8);
+  CHECK(four.train.batch_size == 2);
+  // The same rows per step are the same run, however the file states them and on any world size.
+  CHECK(one.config_hash == per_process.config_hash);
+  CHECK(four.config_hash == per_process.config_hash);
+  CHECK(at_world("batch_size = 2\n", 4).config_hash == per_process.config_hash);
+  CHECK(at_world("global_batch_size = 16\n", 4).config_hash != per_process.config_hash);
+  // The resolved config says how the file stated it; a file without it reads as before.
+  CHECK(four.resolved["train"]["global_batch_size"].value<std::int64_t>() == 8);
+  CHECK_FALSE(per_process.resolved["train"].as_table()->contains("global_batch_size"));
+
+  CHECK_THAT(config_error_of([&] { at_world("global_batch_size = 8\n", 3); }),
+             Contains("exp.toml:8:21: train.global_batch_size: 8 rows do not split evenly over 3 processes") &&
+                 Contains("accepted: a multiple of 3"));
+  CHECK_THAT(config_error_of([&] { at_world("global_batch_size = 8\nbatch_size = 4\n", 1); }),
+             Contains("exp.toml:9:14: train.batch_size: given with train.global_batch_size (8, at ") &&
+                 Contains("give one of the two"));
+  CHECK_THAT(resolve_error(minimal + "\n[train]\nglobal_batch_size = -1\n"), Contains("train.global_batch_size"));
+}
+
 }  // namespace config_tests

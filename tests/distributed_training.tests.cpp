@@ -67,12 +67,15 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("distributed training: 2 ranks with half the batch log one process's losses over 50 steps") {
+TEST_CASE("distributed training: 2 ranks with half the batch (global_batch_size) log one process's losses over 50 steps") {
   Fixture f;
   const fs::path one_file = f.dir / "one.toml", two_file = f.dir / "two.toml";
   // Both write under "res" (the results folder is part of a run's config): one's is moved aside.
   lmlab::test::write_file(one_file, tiny(f.corpus, f.dir / "res", 50, 8).text());
-  lmlab::test::write_file(two_file, tiny(f.corpus, f.dir / "res", 50, 4).text());
+  // The two ranks' file states the batch over all processes: 8, split into 4 rows each.
+  std::string two_text = tiny(f.corpus, f.dir / "res", 50, 8).text();
+  two_text.replace(two_text.find("\nbatch_size = 8\n"), 16, "\nglobal_batch_size = 8\n");
+  lmlab::test::write_file(two_file, two_text);
   const auto one = lmlab::test::run_command(run(one_file, ""));
   REQUIRE(one.exit_code == 0);
   fs::rename(f.dir / "res", f.dir / "one");

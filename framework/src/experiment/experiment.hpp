@@ -32,7 +32,8 @@ struct DataSection {
 
 struct TrainSection {
   std::int64_t steps = 1000;
-  std::int64_t batch_size = 16;
+  std::int64_t batch_size = 16;         // rows per micro-batch of each process
+  std::int64_t global_batch_size = 0;   // rows per micro-batch over all processes; 0: batch_size each
   std::int64_t grad_accum = 1;
   double lr = 1e-3;
   double min_lr_ratio = 0.1;  // cosine and linear schedules decay to lr * min_lr_ratio

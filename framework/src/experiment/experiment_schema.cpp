@@ -72,7 +72,13 @@ const OptionSet<TrainSection>& train_options() {
           .add("steps", &S::steps,
                "optimizer steps; 0: none, the starting model (train.init_from) is evaluated once, at step 0",
                at_least(0))
-          .add("batch_size", &S::batch_size, "examples per micro-batch", at_least(1))
+          .add("batch_size", &S::batch_size, "examples per micro-batch of each process", at_least(1))
+          .add("global_batch_size", &S::global_batch_size,
+               "examples per micro-batch over all processes, split evenly among them, so that the run's "
+               "batches are the same on any number of processes; 0: train.batch_size per process. Give one "
+               "of the two",
+               at_least(0))
+          .omitted_at_default()
           .add("grad_accum", &S::grad_accum, "micro-batches per optimizer step", at_least(1))
           .add("lr", &S::lr, "peak learning rate", above(0))
           .add("min_lr_ratio", &S::min_lr_ratio, "final lr as a fraction of lr (cosine, linear)", unit_closed)
@@ -459,17 +465,37 @@ toml::table resolved_table(const Experiment& e) {
 
 // The text the identity hashes: the resolved config of one process with the global batch. A run of
 // `world_size` processes with train.batch_size B each draws the rows one process with B x world
-// would, so the two are one configuration; eval.batch_size 0 follows the global batch as well.
+// would, so the two are one configuration, and so is train.global_batch_size = B x world on any
+// number of processes; eval.batch_size 0 follows the global batch as well.
 std::string identity_text(const Experiment& e, std::int64_t world_size) {
   std::ostringstream canonical;  // tables print in key order, so the text is canonical
-  if (world_size == 1) {
+  if (world_size == 1 && e.train.global_batch_size == 0) {
     canonical << e.resolved;
     return canonical.str();
   }
   toml::table identity = e.resolved;
   identity["train"].as_table()->insert_or_assign("batch_size", e.train.batch_size * world_size);
+  identity["train"].as_table()->erase("global_batch_size");  // how the file states the batch, not what it is
   canonical << identity;
   return canonical.str();
+}
+
+// train.global_batch_size, where given, sets each of the `world_size` processes' batch_size.
+void split_global_batch(const toml::table& config, TrainSection& train, std::int64_t world_size) {
+  if (train.global_batch_size == 0) return;
+  const toml::node* global = config.at_path("train.global_batch_size").node();
+  if (const toml::node* per_process = config.at_path("train.batch_size").node()) {
+    config_error(per_process, "train.batch_size",
+                 fmt::format("given with train.global_batch_size ({}, at {}); give one of the two: batch_size "
+                             "counts each process's rows, global_batch_size all processes' together",
+                             train.global_batch_size, where(*global)));
+  }
+  if (train.global_batch_size % world_size != 0) {
+    config_error(global, "train.global_batch_size",
+                 fmt::format("{} rows do not split evenly over {} processes", train.global_batch_size, world_size),
+                 fmt::format("a multiple of {}", world_size));
+  }
+  train.batch_size = train.global_batch_size / world_size;
 }
 
 }  // namespace
@@ -486,6 +512,7 @@ Experiment resolve_experiment(const toml::table& config, const Registry& registr
   e.experiment = parse_experiment_section(config);
   e.data = parse_section(config, "data", data_options());
   e.train = parse_section(config, "train", train_options());
+  split_global_batch(config, e.train, world_size);
   e.eval = parse_section(config, "eval", eval_options());
   e.distributed = parse_section(config, "distributed", detail::distributed_options());
   e.world_size = world_size;
