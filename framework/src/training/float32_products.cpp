@@ -77,29 +77,32 @@ std::string library_name(nn::CpuFloat32Products products) {
 }
 
 // The rate for `products` from the cache, or measured (and cached when the CPUs were the
-// threads' own, as measured_peak() does). `cached` says which.
-double layer_rate(nn::CpuFloat32Products products, bool& cached) {
+// threads' own, as measured_peak() does).
+struct KnownRate {
+  double flops_per_s = 0.0;
+  bool cached = false;  // read from or written to the cache
+  bool quiet = true;    // from the cache, or measured with the CPUs to the threads
+};
+
+KnownRate layer_rate(nn::CpuFloat32Products products) {
   const PeakKey key{cpu_model_name(), at::get_num_threads(),
                     fmt::format("float32 layer products {}x{}x{}", layer_rows, layer_in, layer_out),
                     library_name(products), torch_version()};
   const fs::path cache = peak_cache_file();
   if (!cache.empty()) {
-    if (const auto hit = find_cached_peak(cache, key)) {
-      cached = true;
-      return hit->flops_per_s;
-    }
+    if (const auto hit = find_cached_peak(cache, key)) return {hit->flops_per_s, true, true};
   }
   const LayerRate rate = time_layer_products(products);
-  cached = false;
-  if (rate.cpu_share >= 0.9 && !cache.empty()) {
+  KnownRate known{rate.flops_per_s, false, rate.cpu_share >= 0.9};
+  if (known.quiet && !cache.empty()) {
     try {
       store_peak(cache, key, {rate.flops_per_s, "forward and backward products, fastest of 3 after a warm-up", utc_now()});
-      cached = true;
+      known.cached = true;
     } catch (const std::exception&) {
-      // Unwritable cache: this run decides from its own measurement, as when the CPUs were shared.
+      // Unwritable cache: this run decides from its own measurement.
     }
   }
-  return rate.flops_per_s;
+  return known;
 }
 
 Float32ProductsChoice chosen(nn::CpuFloat32Products products, std::string reason) {
@@ -143,14 +146,20 @@ Float32ProductsChoice choose_float32_products(const c10::Device& device, const s
     }
   }
   if (forced) return chosen(*forced, "LMLAB_CPU_FLOAT32_PRODUCTS=" + environment_value(*forced));
-  bool blas_cached = false, onednn_cached = false;
-  const double blas = layer_rate(nn::CpuFloat32Products::libtorch, blas_cached);
-  const double onednn = layer_rate(nn::CpuFloat32Products::onednn, onednn_cached);
-  const std::string rates = fmt::format(
-      "a layer's products at {:.0f} GFLOP/s on oneDNN against {:.0f} on LibTorch's BLAS, {}", onednn / 1e9, blas / 1e9,
-      blas_cached && onednn_cached ? "measured once on this machine" : "measured by this run (not cached)");
-  if (onednn > onednn_clearly_faster * blas) return chosen(nn::CpuFloat32Products::onednn, rates);
-  return chosen(nn::CpuFloat32Products::libtorch, rates);
+  const KnownRate blas = layer_rate(nn::CpuFloat32Products::libtorch);
+  const KnownRate onednn = layer_rate(nn::CpuFloat32Products::onednn);
+  const std::string rates = fmt::format("a layer's products at {:.0f} GFLOP/s on oneDNN against {:.0f} on LibTorch's BLAS",
+                                        onednn.flops_per_s / 1e9, blas.flops_per_s / 1e9);
+  // Timings taken while other work shared the CPUs could choose either way from one run to the
+  // next; the machine's runs keep LibTorch's BLAS until a quiet measurement decides.
+  if (!blas.quiet || !onednn.quiet) {
+    return chosen(nn::CpuFloat32Products::libtorch,
+                  rates + ", measured while other work shared the CPUs (not cached): kept until a quiet "
+                          "measurement decides");
+  }
+  const std::string how = rates + (blas.cached && onednn.cached ? ", measured once on this machine" : ", measured by this run");
+  if (onednn.flops_per_s > onednn_clearly_faster * blas.flops_per_s) return chosen(nn::CpuFloat32Products::onednn, how);
+  return chosen(nn::CpuFloat32Products::libtorch, how);
 }
 
 }  // namespace lmlab
