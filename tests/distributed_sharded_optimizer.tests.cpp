@@ -1,7 +1,7 @@
 // [distributed] shard_optimizer (ZeRO stage 1): the partition of the parameters among the ranks,
 // and end to end through `lmlab run --nproc-per-node 2` on 127.0.0.1 with Gloo: the same losses as
-// unsharded ranks, each rank's share of the AdamW state, and a sharded checkpoint that resumes in
-// one unsharded process and back on sharded ranks as the uninterrupted run goes.
+// unsharded ranks, each rank's share of the AdamW state, and a checkpoint of sharded ranks that
+// resumes in one unsharded process and back on sharded ranks as the uninterrupted run goes.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -135,20 +135,23 @@ TEST_CASE("sharded optimizer: 2 ranks with shard_optimizer log the same losses a
   CHECK(std::max(shares[0], shares[1]) < whole[0] * 3 / 4);
 }
 
-TEST_CASE("sharded optimizer: a sharded checkpoint resumes in one unsharded process, then on sharded ranks") {
+TEST_CASE("sharded optimizer: a checkpoint of 3 sharded ranks resumes in one unsharded process, then on 2 sharded") {
   Fixture f;
-  const fs::path ref_file = f.dir / "ref.toml", two_file = f.dir / "two.toml", one_file = f.dir / "one.toml";
-  lmlab::test::write_file(ref_file, sharded(tiny(f.corpus, f.dir / "ref", 12, 4)));
+  const fs::path ref_file = f.dir / "ref.toml", three_file = f.dir / "three.toml", one_file = f.dir / "one.toml",
+                 two_file = f.dir / "two.toml";
+  lmlab::test::write_file(ref_file, sharded(tiny(f.corpus, f.dir / "ref", 12, 6)));
   const auto reference = lmlab::test::run_command(run(ref_file, "--nproc-per-node 2"));
   INFO(reference.output);
   REQUIRE(reference.exit_code == 0);
-  // One global batch of 8 under "run": 2 sharded ranks of 4, or one unsharded process of 8.
-  lmlab::test::write_file(two_file, sharded(tiny(f.corpus, f.dir / "run", 12, 4)));
-  lmlab::test::write_file(one_file, tiny(f.corpus, f.dir / "run", 12, 8).text());
-  auto step = lmlab::test::run_command(run(two_file, "--nproc-per-node 2 --stop-after 4"));
+  // One global batch of 12 under "run": 3 sharded ranks of 4, one unsharded process of 12, or 2
+  // sharded ranks of 6. Three ranks make rank 0 gather from two others.
+  lmlab::test::write_file(three_file, sharded(tiny(f.corpus, f.dir / "run", 12, 4)));
+  lmlab::test::write_file(one_file, tiny(f.corpus, f.dir / "run", 12, 12).text());
+  lmlab::test::write_file(two_file, sharded(tiny(f.corpus, f.dir / "run", 12, 6)));
+  auto step = lmlab::test::run_command(run(three_file, "--nproc-per-node 3 --stop-after 4"));
   INFO(step.output);
   REQUIRE(step.exit_code == 130);
-  // Rank 0 gathered the other's share: the checkpoint is as large as an unsharded one (below).
+  // Rank 0 gathered the others' shares: the checkpoint is as large as an unsharded one (below).
   const fs::path checkpoint = find_with_extension(f.dir / "run", ".ckpt");
   const auto sharded_size = static_cast<double>(fs::file_size(checkpoint));
   step = lmlab::test::run_command(run(one_file, "--resume --stop-after 8"));
