@@ -437,6 +437,26 @@ TEST_CASE("attention: the module projects, attends per head and projects back", 
   CHECK(at::allclose(attention->forward(x, {}, in, nullptr), project(attention->out, heads), 1e-5, 1e-6));
 }
 
+TEST_CASE("attention: T5's heads: a set width whose total is not d_model, and scores not scaled", "[attention]") {
+  at::manual_seed(4);
+  // d_model 8, three heads of width 4: the heads' inner width is 12.
+  MultiHeadAttention attention(8, 3, 3, /*bias=*/false, 0.0, false, /*head_dim=*/4, /*scaled=*/false);
+  CHECK(attention->query->weight.sizes() == at::IntArrayRef({12, 8}));
+  CHECK(attention->key->weight.sizes() == at::IntArrayRef({12, 8}));
+  CHECK(attention->out->weight.sizes() == at::IntArrayRef({8, 12}));
+  const at::Tensor x = at::randn({2, 3, 8});
+  const auto heads_of = [&](const torch::nn::Linear& l) { return at::matmul(x, l->weight.t()).view({2, 3, 3, 4}).transpose(1, 2); };
+  // By hand: softmax(q k^T) v, without the 1/sqrt(4).
+  const at::Tensor scores = at::matmul(heads_of(attention->query), heads_of(attention->key).transpose(-2, -1));
+  const at::Tensor heads =
+      at::matmul(at::softmax(scores, -1), heads_of(attention->value)).transpose(1, 2).reshape({2, 3, 12});
+  for (const auto backend : {AttentionBackend::plain, AttentionBackend::fused}) {
+    attention->backend = backend;
+    CHECK(at::allclose(attention->forward(x, {}, AttentionInputs{}, nullptr),
+                       at::matmul(heads, attention->out->weight.t()), 1e-5, 1e-6));
+  }
+}
+
 TEST_CASE("attention: the cache appends this pass's keys and continues the sequence", "[attention]") {
   at::manual_seed(4);
   for (const std::string& positions : std::vector<std::string>{"learned", "rope"}) {

@@ -32,6 +32,9 @@ at::Tensor by_hand(const std::string& activation, const at::Tensor& h) {
   if (activation == "sigmoid") return 1.0 / (1.0 + at::exp(-h));
   if (activation == "tanh") return (at::exp(2.0 * h) - 1.0) / (at::exp(2.0 * h) + 1.0);
   if (activation == "swiglu") return h / (1.0 + at::exp(-h));  // silu(h) = h * sigmoid(h)
+  if (activation == "geglu_tanh") {  // T5 v1.1's gate: the tanh GELU
+    return 0.5 * h * (1.0 + at::tanh(std::sqrt(2.0 / M_PI) * (h + 0.044715 * h * h * h)));
+  }
   FAIL("no reference for " << activation);
   return {};
 }
@@ -71,7 +74,7 @@ TEST_CASE("feed_forward: each plain activation is proj(act(fc(x)))", "[feed_forw
 }
 
 TEST_CASE("feed_forward: gated activations are proj(act(gate) * up), the gate first", "[feed_forward]") {
-  for (const std::string& activation : std::vector<std::string>{"swiglu", "geglu"}) {
+  for (const std::string& activation : std::vector<std::string>{"swiglu", "geglu", "geglu_tanh"}) {
     DYNAMIC_SECTION(activation) {
       at::manual_seed(1);
       FeedForward ff(4, 6, activation, true);
@@ -92,7 +95,7 @@ TEST_CASE("feed_forward: gated activations are proj(act(gate) * up), the gate fi
 }
 
 TEST_CASE("feed_forward: an unknown activation names the accepted ones", "[feed_forward]") {
-  const auto accepted = Contains("gelu, gelu_tanh, relu, swiglu, geglu, sigmoid, tanh");
+  const auto accepted = Contains("gelu, gelu_tanh, relu, swiglu, geglu, geglu_tanh, sigmoid, tanh");
   CHECK_THROWS_WITH(FeedForward(4, 6, "swish", true), Contains("\"swish\"") && accepted);
   CHECK_THROWS_AS(FeedForward(4, 6, "GELU", true), std::invalid_argument);
   CHECK_THROWS_WITH(lmlab::nn::activate("softplus", at::zeros({1})), Contains("\"softplus\"") && accepted);

@@ -4,6 +4,7 @@
 // through one stack, so L + L layers cost about what L layers of a decoder-only model do on the
 // concatenated input and target, with twice the parameters (T5, section 3.2.2).
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <stdexcept>
 #include <vector>
@@ -24,6 +25,7 @@ struct EncoderDecoderOptions : TransformerOptions {
   std::int64_t n_decoder_layers = 0;  // 0: n_layers
   bool share_embeddings = true;
   bool share_layers = false;
+  bool rescale_tied_head = false;  // T5: the decoder output x d_model^-0.5 before the tied head
 
   std::int64_t encoder_layers() const { return n_encoder_layers > 0 ? n_encoder_layers : n_layers; }
   std::int64_t decoder_layers() const { return n_decoder_layers > 0 ? n_decoder_layers : n_layers; }
@@ -41,6 +43,23 @@ toml::table with_scaled_embeddings(toml::table preset) {
   return preset;
 }
 
+// What Hugging Face's T5 computes beyond the t5 preset (lmlab import sets them); each is left out
+// of the resolved config at its default, so existing encoder_decoder configs keep their hashes.
+void add_t5_parts(lmlab::OptionSet<EncoderDecoderOptions>& set) {
+  using O = EncoderDecoderOptions;
+  set.add("head_width", &O::head_width,
+          "0: d_model / n_heads. Otherwise each attention head's width, so that the heads' inner width "
+          "n_heads * head_width may differ from d_model (T5's d_kv)",
+          {.min = 0})
+      .omitted_at_default()
+      .add("scale_attention", &O::scale_attention,
+           "divide attention scores by sqrt(head width); T5 does not (its initialisation folds the factor in)")
+      .omitted_at_default()
+      .add("rescale_tied_head", &O::rescale_tied_head,
+           "with tie_embeddings, multiply the decoder's output by d_model^-0.5 before the tied head (T5)")
+      .omitted_at_default();
+}
+
 lmlab::OptionSet<EncoderDecoderOptions> options() {
   using O = EncoderDecoderOptions;
   lmlab::OptionSet<O> set;
@@ -50,6 +69,7 @@ lmlab::OptionSet<EncoderDecoderOptions> options() {
       .add("share_layers", &O::share_layers,
            "decoder block i uses encoder block i's self-attention, MLP and their norms (T5's 'Enc-dec, shared'); "
            "needs as many encoder as decoder blocks");
+  add_t5_parts(set);
   lmlab::nn::add_transformer_options(
       set,
       {{"t5",
@@ -168,6 +188,8 @@ class EncoderDecoder final : public lmlab::Architecture {
     }
     if (decoder_norm_) x = decoder_norm_(x);  // (B, T, C)
     if (input.return_hidden) out.hidden = x;
+    // T5 ties its head only with the output scaled down, as its embeddings are not.
+    if (!head_ && o_.rescale_tied_head) x = x * std::pow(static_cast<double>(o_.d_model), -0.5);  // (B, T, C)
     out.logits = head_ ? lmlab::nn::linear(x, *head_) : lmlab::nn::linear(x, decoder_embeddings_->tokens->weight);  // (B, T, V)
     guard.release();
     return out;

@@ -32,6 +32,7 @@ constexpr std::string_view replacement = "\xEF\xBF\xBD";  // U+FFFD
 struct SentencePieceOptions {
   std::string model;
   std::int64_t sentinels = 100;
+  std::string bos_piece;  // "": the model's own bos, else an appended <bos>
 };
 
 lmlab::OptionSet<SentencePieceOptions> options() {
@@ -41,6 +42,10 @@ lmlab::OptionSet<SentencePieceOptions> options() {
       .add("sentinels", &SentencePieceOptions::sentinels,
            "how many <extra_id_i> span-corruption sentinels; appended unless the model has them all",
            {.min = 0.0, .max = 10000.0})
+      .add("bos_piece", &SentencePieceOptions::bos_piece,
+           "empty: the model's own bos, else an appended <bos>. Otherwise a piece of the model that plays bos, "
+           "the decoder's first input in encoder-decoders (T5 starts its decoder with <pad>)")
+      .omitted_at_default()
       .check("model must name a .model file", [](const SentencePieceOptions& o) { return !o.model.empty(); });
 }
 
@@ -73,18 +78,23 @@ int byte_of(const std::string& piece) {
 
 class SentencePieceTokenizer final : public lmlab::Tokenizer {
  public:
-  SentencePieceTokenizer(const fs::path& file, std::int64_t sentinels) {
+  SentencePieceTokenizer(const fs::path& file, std::int64_t sentinels, const std::string& bos_piece) {
     const std::string bytes = read_model_file(file);
     model_ = lmlab_sentencepiece::open_model(bytes, file);
     const lmlab_sentencepiece::ModelFacts facts = lmlab_sentencepiece::read_model_facts(bytes);
-    special_ = lmlab_sentencepiece::find_special_pieces(*model_, facts.piece_types, sentinels, file.string());
+    special_ = lmlab_sentencepiece::find_special_pieces(*model_, facts.piece_types, sentinels, bos_piece,
+                                                       file.string());
     parts_ = std::make_unique<lmlab_sentencepiece::PartEncoder>(*model_, facts.bpe);
     byte_.resize(static_cast<std::size_t>(special_.model_size), -1);
     for (std::int64_t id = 0; id < special_.model_size; ++id) {
       if (model_->is_byte(static_cast<int>(id))) byte_[id] = byte_of(model_->piece(static_cast<int>(id)));
     }
     // The sentinel count is in the identity: it moves the appended ids and the vocabulary size.
-    identity_ = "sentencepiece:" + lmlab::text_sha256(lmlab::text_sha256(bytes) + ";sentinels=" + std::to_string(sentinels));
+    // So is a bos piece of the model's own, which removes the appended <bos> (absent when unset,
+    // so that existing identities stay as they were).
+    const std::string bos = bos_piece.empty() ? "" : ";bos=" + bos_piece;
+    identity_ = "sentencepiece:" +
+                lmlab::text_sha256(lmlab::text_sha256(bytes) + ";sentinels=" + std::to_string(sentinels) + bos);
   }
 
   std::vector<std::int64_t> encode(std::string_view text) const override {
@@ -167,7 +177,7 @@ void register_plugins(lmlab::Registrar& r) {
       "sentencepiece", "a SentencePiece .model (unigram or BPE; ours, LLaMA's or T5's) through libsentencepiece",
       options(), [](const SentencePieceOptions& o, const lmlab::TokenizerContext& c) {
         const fs::path model = fs::path(o.model).is_absolute() ? fs::path(o.model) : c.base_folder / o.model;
-        return std::make_shared<SentencePieceTokenizer>(model, o.sentinels);
+        return std::make_shared<SentencePieceTokenizer>(model, o.sentinels, o.bos_piece);
       });
 }
 

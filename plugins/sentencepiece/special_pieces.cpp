@@ -49,7 +49,7 @@ void find_ordinary(const Model& sp, const std::vector<int>& types, SpecialPieces
 }  // namespace
 
 SpecialPieces find_special_pieces(const Model& sp, const std::vector<int>& piece_types, std::int64_t sentinels,
-                                  const std::string& file) {
+                                  const std::string& bos_piece, const std::string& file) {
   SpecialPieces s;
   s.model_size = sp.size();
   const auto append = [&s](std::string name) {
@@ -61,7 +61,15 @@ SpecialPieces find_special_pieces(const Model& sp, const std::vector<int>& piece
   };
   s.ids.unk = sp.unk_id() >= 0 && sp.unk_id() < s.model_size ? sp.unk_id() : -1;
   s.ids.pad = model_or_append(sp.pad_id(), "<pad>");
-  s.ids.bos = model_or_append(sp.bos_id(), "<bos>");
+  if (bos_piece.empty()) {
+    s.ids.bos = model_or_append(sp.bos_id(), "<bos>");
+  } else {
+    s.ids.bos = own_id(sp, bos_piece);
+    if (s.ids.bos < 0) {
+      throw lmlab::DataError("sentencepiece model " + file + " has no piece '" + bos_piece.substr(0, 40) +
+                             "' (tokenizer.bos_piece)");
+    }
+  }
   s.ids.eos = model_or_append(sp.eos_id(), "<eos>");
   s.ids.mask = model_or_append(own_id(sp, "<mask>"), "<mask>");
   s.ids.n_sentinels = sentinels;

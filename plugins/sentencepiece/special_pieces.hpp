@@ -21,8 +21,10 @@ struct SpecialPieces {
 /// (and a whole block of `sentinels` when the model's own block is shorter or not contiguous)
 /// appended in the order pad, bos, eos, mask, sentinels. Ordinary ids are the longest run of
 /// normal pieces (`piece_types`, model_proto.hpp; not control, unknown, user-defined, unused or
-/// byte ones, nor special). Throws lmlab::DataError naming `file` when the model has none.
+/// byte ones, nor special). A non-empty `bos_piece` names the model's piece that plays bos instead
+/// (T5's <pad>). Throws lmlab::DataError naming `file` when the model has no text pieces or no
+/// such bos piece.
 SpecialPieces find_special_pieces(const Model& sp, const std::vector<int>& piece_types, std::int64_t sentinels,
-                                  const std::string& file);
+                                  const std::string& bos_piece, const std::string& file);
 
 }  // namespace lmlab_sentencepiece

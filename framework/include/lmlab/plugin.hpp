@@ -24,8 +24,9 @@ namespace lmlab {
 /// holds the name it was registered under; 5: lmlab::nn::linear, which the SDK's layers and
 /// plugins call, and KV caches that may be views into a larger buffer; 6: ModelStepper's history
 /// is a view into a buffer with room, and GenerateOptions reports progress; 7: the tokenizer kind, and objectives get the tokenizer's
-/// special ids; 8: TransformerOptions holds BERT's parts, token_types to head_bias).
-inline constexpr std::uint32_t abi_version = 8;
+/// special ids; 8: TransformerOptions holds BERT's parts, token_types to head_bias; 9: T5's head_width
+/// and scale_attention, and MultiHeadAttention's layout with them).
+inline constexpr std::uint32_t abi_version = 9;
 
 /// Plain data, so the host can read a plugin's record before trusting anything else about it.
 struct AbiRecord {

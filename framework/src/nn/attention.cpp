@@ -228,23 +228,29 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 }
 
 MultiHeadAttentionImpl::MultiHeadAttentionImpl(std::int64_t d_model, std::int64_t n_heads, std::int64_t n_kv_heads,
-                                               bool bias, double dropout, bool cross)
-    : n_heads_(n_heads), n_kv_heads_(n_kv_heads), head_dim_(d_model / n_heads), dropout_(dropout), cross_(cross) {
-  const std::int64_t d_kv = n_kv_heads * head_dim_;
-  query = register_module("query", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_model).bias(bias)));
+                                               bool bias, double dropout, bool cross, std::int64_t head_dim,
+                                               bool scaled)
+    : n_heads_(n_heads),
+      n_kv_heads_(n_kv_heads),
+      head_dim_(head_dim > 0 ? head_dim : d_model / n_heads),
+      dropout_(dropout),
+      cross_(cross),
+      query_scale_(scaled ? 1.0 : std::sqrt(static_cast<double>(head_dim_))) {
+  const std::int64_t d_q = n_heads * head_dim_, d_kv = n_kv_heads * head_dim_;
+  query = register_module("query", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_q).bias(bias)));
   key = register_module("key", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_kv).bias(bias)));
   value = register_module("value", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_kv).bias(bias)));
-  out = register_module("out", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_model).bias(bias)));
+  out = register_module("out", torch::nn::Linear(torch::nn::LinearOptions(d_q, d_model).bias(bias)));
 }
 
 at::Tensor MultiHeadAttentionImpl::forward(const at::Tensor& x, const at::Tensor& memory, const AttentionInputs& in,
                                            LayerKv* cache) {
-  const std::int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = n_heads_, H_kv = n_kv_heads_, D = head_dim_;
+  const std::int64_t B = x.size(0), T = x.size(1), H = n_heads_, H_kv = n_kv_heads_, D = head_dim_;
   at::Tensor q, k, v;
   if (!cross_) {
     // One product for the three projections: a GEMM three times as wide runs faster than three.
     const std::vector<at::Tensor> qkv = project_qkv(x, *query, *key, *value);  // (B, T, C), (B, T, C_kv) x2
-    q = qkv[0].view({B, T, H, D}).transpose(1, 2);     // (B, H, T, D)
+    q = qkv[0].view({B, T, H, D}).transpose(1, 2);     // (B, H, T, D); C = H D unless head_dim is set
     k = qkv[1].view({B, T, H_kv, D}).transpose(1, 2);  // (B, H_kv, T, D)
     v = qkv[2].view({B, T, H_kv, D}).transpose(1, 2);  // (B, H_kv, T, D)
   } else {
@@ -273,8 +279,11 @@ at::Tensor MultiHeadAttentionImpl::forward(const at::Tensor& x, const at::Tensor
       cache->v = v;  // (B, H_kv, S, D)
     }
   }
+  // Unscaled attention (T5): the query times sqrt(D), which attend() divides back out; exact
+  // whenever sqrt(D) is a power of two (D = 16, 64, 256).
+  if (query_scale_ != 1.0) q = q * query_scale_;                                     // (B, H, T, D)
   const at::Tensor y = attend(q, k, v, in, is_training() ? dropout_ : 0.0, backend);  // (B, H, T, D)
-  return nn::linear(y.transpose(1, 2).reshape({B, T, C}), *out);                                   // (B, T, C)
+  return nn::linear(y.transpose(1, 2).reshape({B, T, H * D}), *out);                 // (B, T, C)
 }
 
 }  // namespace lmlab::nn

@@ -7,11 +7,13 @@ TransformerBlockImpl::TransformerBlockImpl(const TransformerOptions& o, bool wit
   const auto norm = [&] { return Norm(o.norm, o.d_model, o.bias, o.norm_eps); };
   attention_norm = register_module("attention_norm", norm());
   attention = register_module(
-      "attention", MultiHeadAttention(o.d_model, o.n_heads, o.kv_heads(), o.bias, o.attention_dropout, false));
+      "attention", MultiHeadAttention(o.d_model, o.n_heads, o.kv_heads(), o.bias, o.attention_dropout, false,
+                                      o.head_dim(), o.scale_attention));
   if (with_cross_attention) {
     cross_norm = register_module("cross_norm", norm());
     cross_attention = register_module(
-        "cross_attention", MultiHeadAttention(o.d_model, o.n_heads, o.kv_heads(), o.bias, o.attention_dropout, true));
+        "cross_attention", MultiHeadAttention(o.d_model, o.n_heads, o.kv_heads(), o.bias, o.attention_dropout, true,
+                                            o.head_dim(), o.scale_attention));
   }
   ffn_norm = register_module("ffn_norm", norm());
   ffn = register_module("ffn", FeedForward(o.d_model, o.ff_width(), o.activation, o.bias));

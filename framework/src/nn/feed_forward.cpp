@@ -10,19 +10,21 @@
 
 namespace lmlab::nn {
 
-bool is_gated(const std::string& activation) { return activation == "swiglu" || activation == "geglu"; }
+bool is_gated(const std::string& activation) {
+  return activation == "swiglu" || activation == "geglu" || activation == "geglu_tanh";
+}
 
 at::Tensor activate(const std::string& activation, const at::Tensor& x) {
   if (activation == "gelu" || activation == "geglu") return at::gelu(x);
   // GPT-2's own GELU ("gelu_new" in Hugging Face's configs): the tanh approximation, which
   // differs from the exact one by up to about 1e-3.
-  if (activation == "gelu_tanh") return at::gelu(x, "tanh");
+  if (activation == "gelu_tanh" || activation == "geglu_tanh") return at::gelu(x, "tanh");
   if (activation == "relu") return at::relu(x);
   if (activation == "swiglu") return at::silu(x);
   if (activation == "sigmoid") return at::sigmoid(x);
   if (activation == "tanh") return at::tanh(x);
   throw std::invalid_argument(
-      fmt::format("activation: unknown \"{}\"; accepted: gelu, gelu_tanh, relu, swiglu, geglu, sigmoid, tanh", activation));
+      fmt::format("activation: unknown \"{}\"; accepted: gelu, gelu_tanh, relu, swiglu, geglu, geglu_tanh, sigmoid, tanh", activation));
 }
 
 FeedForwardImpl::FeedForwardImpl(std::int64_t d_model, std::int64_t d_ff, const std::string& activation, bool bias)

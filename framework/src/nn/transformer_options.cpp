@@ -41,9 +41,9 @@ void add_shared_options(OptionSet<TransformerOptions>& set) {
            {"pre", "post"})
       .add("norm_eps", &O::norm_eps, "epsilon added to the variance in every norm", {.min = 0.0, .exclusive_min = true})
       .add("activation", &O::activation,
-           "MLP non-linearity; gelu_tanh is GELU's tanh approximation (GPT-2's); swiglu and geglu gate it with a "
-           "third matrix (Shazeer 2020)",
-           {"gelu", "gelu_tanh", "relu", "swiglu", "geglu", "sigmoid", "tanh"})
+           "MLP non-linearity; gelu_tanh is GELU's tanh approximation (GPT-2's); swiglu, geglu and geglu_tanh "
+           "(T5 v1.1's) gate it with a third matrix (Shazeer 2020)",
+           {"gelu", "gelu_tanh", "relu", "swiglu", "geglu", "geglu_tanh", "sigmoid", "tanh"})
       .add("positions", &O::positions,
            "position information: learned or sinusoidal embeddings added to the input, rope (rotary, on queries "
            "and keys), alibi (linear distance bias on attention), relative (T5's learned, bucketed distance bias "
@@ -73,7 +73,8 @@ void add_shared_options(OptionSet<TransformerOptions>& set) {
            {.min = 0.0, .exclusive_min = true})
       .add("context_length", &O::context_length,
            "longest input and number of learned positions (0: the host's max_seq_len)", {.min = 0})
-      .check("d_model must be divisible by n_heads", [](const O& o) { return o.d_model % o.n_heads == 0; })
+      .check("d_model must be divisible by n_heads",
+             [](const O& o) { return o.head_width > 0 || o.d_model % o.n_heads == 0; })
       .check("n_heads must be divisible by n_kv_heads",
              [](const O& o) { return o.n_kv_heads == 0 || o.n_heads % o.n_kv_heads == 0; })
       .check("positions = \"rope\" needs an even head width (d_model / n_heads)",
@@ -131,11 +132,12 @@ std::int64_t count_parameters(const torch::nn::Module& root) {
 double block_flops_per_token(const TransformerOptions& o, std::int64_t self_keys, std::int64_t cross_keys) {
   const double d = static_cast<double>(o.d_model);
   const double d_kv = static_cast<double>(o.kv_heads() * o.head_dim());
+  const double d_q = static_cast<double>(o.attention_width());
   const double f = static_cast<double>(o.ff_width());
-  const double attention_weights = d * d + 2 * d * d_kv + d * d;  // q, k, v, out
+  const double attention_weights = d * d_q + 2 * d * d_kv + d_q * d;  // q, k, v, out
   const double ffn_weights = d * f * (o.gated() ? 2 : 1) + f * d;
-  double flops = 2 * (attention_weights + ffn_weights) + 4 * static_cast<double>(self_keys) * d;
-  if (cross_keys > 0) flops += 2 * attention_weights + 4 * static_cast<double>(cross_keys) * d;
+  double flops = 2 * (attention_weights + ffn_weights) + 4 * static_cast<double>(self_keys) * d_q;
+  if (cross_keys > 0) flops += 2 * attention_weights + 4 * static_cast<double>(cross_keys) * d_q;
   return flops;
 }
 

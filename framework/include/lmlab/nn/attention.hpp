@@ -83,8 +83,11 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 class MultiHeadAttentionImpl : public torch::nn::Module {
  public:
   /// Cross-attention (`cross`) reads keys and values from an encoder output instead of its input.
+  /// `head_dim` 0 is d_model / n_heads; otherwise the heads' inner width n_heads * head_dim may
+  /// differ from d_model (T5's d_kv). `scaled` false leaves the scores q.k undivided by
+  /// sqrt(head_dim) (T5 folds that factor into its initialisation).
   MultiHeadAttentionImpl(std::int64_t d_model, std::int64_t n_heads, std::int64_t n_kv_heads, bool bias,
-                         double dropout, bool cross);
+                         double dropout, bool cross, std::int64_t head_dim = 0, bool scaled = true);
 
   /// `memory` (B, S, C) is the encoder output (cross-attention only; may be undefined once the
   /// cache holds its keys). With a cache, self-attention appends this pass's keys and values.
@@ -98,6 +101,7 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   std::int64_t n_heads_, n_kv_heads_, head_dim_;
   double dropout_;
   bool cross_;
+  double query_scale_;  // sqrt(head_dim) when unscaled: cancels attend()'s division
 };
 TORCH_MODULE(MultiHeadAttention);
 

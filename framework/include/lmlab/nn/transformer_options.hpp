@@ -41,10 +41,16 @@ struct TransformerOptions {
   bool embedding_norm = false;   // a norm over the summed embeddings, before their dropout
   bool head_transform = false;   // Linear, activation and norm between the last block and the logits
   bool head_bias = false;        // a learned bias on the logits
+  // T5's attention, declared as options only by encoder_decoder; the defaults are every other
+  // family's attention.
+  std::int64_t head_width = 0;   // 0: d_model / n_heads; else each head's width (T5's d_kv)
+  bool scale_attention = true;   // false: scores q.k without 1/sqrt(head width) (T5 folds it into its init)
 
   std::int64_t kv_heads() const { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
-  std::int64_t head_dim() const { return d_model / n_heads; }
-  bool gated() const { return activation == "swiglu" || activation == "geglu"; }
+  std::int64_t head_dim() const { return head_width > 0 ? head_width : d_model / n_heads; }
+  /// The attention's inner width, queries' and outputs' (d_model unless head_width is set).
+  std::int64_t attention_width() const { return n_heads * head_dim(); }
+  bool gated() const { return activation == "swiglu" || activation == "geglu" || activation == "geglu_tanh"; }
   /// d_ff, or its default: gated MLPs have three matrices, so 2/3 of 4 * d_model keeps the
   /// parameter count of the two-matrix MLP (the LLaMA convention).
   std::int64_t ff_width() const;
