@@ -269,15 +269,6 @@ std::vector<std::int64_t> OptimizerShards::state_bytes_per_rank() const {
   return bytes;
 }
 
-std::int64_t OptimizerShards::held_state_bytes() const {
-  std::int64_t bytes = 0;
-  for (const auto& [key, state] : optimizer_.state()) {
-    for (const at::Tensor& t : state_tensors(static_cast<const AdamWState&>(*state)))
-      bytes += static_cast<std::int64_t>(t.nbytes());
-  }
-  return bytes;
-}
-
 double OptimizerShards::take_comm_seconds() { return std::exchange(comm_seconds_, 0.0); }
 
 FullOptimizerState::FullOptimizerState(OptimizerShards* shards) : shards_(shards) {

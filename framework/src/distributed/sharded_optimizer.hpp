@@ -52,8 +52,6 @@ class OptimizerShards {
   const std::vector<int>& owners() const { return owners_; }
   /// The AdamW state each rank holds once every parameter has had a gradient, rank 0 first.
   std::vector<std::int64_t> state_bytes_per_rank() const;
-  /// The bytes of state tensors this rank's optimizer holds now.
-  std::int64_t held_state_bytes() const;
 
   /// Seconds spent in the broadcasts and the gather since the last call.
   double take_comm_seconds();
