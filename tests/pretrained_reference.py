@@ -1,17 +1,19 @@
 #!/usr/bin/python3
 """Small random checkpoints in the Hugging Face layout, and their reference logits.
 
-    pretrained_reference.py gpt2|llama|bert FOLDER [--seed N] [--gpt2-124m GPT2_FILES] [--tokenizer-json]
-        [--pretraining]
+    pretrained_reference.py gpt2|llama|bert|t5 FOLDER [--seed N] [--gpt2-124m GPT2_FILES] [--tokenizer-json]
+        [--pretraining] [--gated]
 
 writes FOLDER/config.json, FOLDER/model.safetensors and the tokenizer files the family reads
 (GPT-2: vocab.json and merges.txt of a tiny byte-level BPE; LLaMA: a tiny SentencePiece
-tokenizer.model; BERT: the GPT-2 files, since lmlab has no WordPiece), then FOLDER/reference.json:
+tokenizer.model; BERT: the GPT-2 files, since lmlab has no WordPiece; T5: a tiny spiece.model with
+T5's special ids), then FOLDER/reference.json:
 a prompt of ids, the logits of every position, and (decoders) a greedy continuation. The names and
-layouts are those of Hugging Face's GPT2LMHeadModel, LlamaForCausalLM and BertForMaskedLM; the
+layouts are those of Hugging Face's GPT2LMHeadModel, LlamaForCausalLM, BertForMaskedLM and
+T5ForConditionalGeneration; the
 forward passes are written here from the published model definitions (float64, no caching),
 independently of lmlab, so that lmlab's import is checked against them.
-Needs Debian's python3-torch (and python3-sentencepiece for llama); no transformers package.
+Needs Debian's python3-torch (and python3-sentencepiece for llama and t5); no transformers package.
 """
 import argparse
 import json
@@ -389,6 +391,181 @@ def bert_checkpoint(folder, g, pretraining=False):
     return cfg, bert_weights(cfg, g, pretraining), bert_logits
 
 
+# --- T5 as T5ForConditionalGeneration stores it and computes it: a bidirectional encoder and a
+# causal decoder with cross-attention, RMS norms without mean or bias, no biases, relative
+# position buckets learned in block 0 of each stack, scores not divided by sqrt(d_kv), heads of
+# width d_kv (their total, here 48, need not be d_model), and a tied head that reads the decoder's
+# output times d_model^-0.5.
+
+T5_TARGET_LENGTH = 6
+
+
+def write_t5_sentencepiece(folder):
+    """spiece.model with T5's special ids: pad 0, eos 1, unk 2, no bos."""
+    import sentencepiece as spm
+    text = os.path.join(folder, "corpus.txt")
+    with open(text, "w") as f:
+        for i in range(200):
+            f.write(f"translate the quick brown fox {i} to the lazy dog and summarize the mat number {i * 7}\n")
+    spm.SentencePieceTrainer.train(input=text, model_prefix=os.path.join(folder, "spiece"), vocab_size=120,
+                                   model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, minloglevel=2)
+    os.remove(text)
+    os.remove(os.path.join(folder, "spiece.vocab"))
+    return spm.SentencePieceProcessor(model_file=os.path.join(folder, "spiece.model")).get_piece_size()
+
+
+def t5_weights(cfg, g):
+    C, V, F, H = cfg["d_model"], cfg["vocab_size"], cfg["d_ff"], cfg["num_heads"]
+    inner = H * cfg["d_kv"]
+
+    def rand(*shape, scale=0.3, mean=0.0):
+        return (torch.randn(*shape, generator=g) * scale + mean).float()
+
+    def attention(w, p, bias):  # nn.Linear (out, in), no biases
+        w[p + "q.weight"], w[p + "k.weight"] = rand(inner, C, scale=0.1), rand(inner, C)
+        w[p + "v.weight"], w[p + "o.weight"] = rand(inner, C), rand(C, inner, scale=0.3)
+        if bias:
+            w[p + "relative_attention_bias.weight"] = rand(cfg["relative_attention_num_buckets"], H, scale=0.5)
+
+    def mlp(w, p):
+        if cfg["feed_forward_proj"].startswith("gated-"):
+            w[p + "wi_0.weight"], w[p + "wi_1.weight"] = rand(F, C, scale=0.2), rand(F, C, scale=0.2)
+        else:
+            w[p + "wi.weight"] = rand(F, C)
+        w[p + "wo.weight"] = rand(C, F, scale=0.15)
+
+    w = {"shared.weight": rand(V, C, scale=0.5)}
+    for stack, layers in (("encoder", cfg["num_layers"]), ("decoder", cfg["num_decoder_layers"])):
+        for i in range(layers):
+            p = f"{stack}.block.{i}.layer."
+            attention(w, p + "0.SelfAttention.", i == 0)
+            w[p + "0.layer_norm.weight"] = rand(C, scale=0.1, mean=1.0)
+            ff = p + "1."
+            if stack == "decoder":
+                attention(w, p + "1.EncDecAttention.", False)
+                w[p + "1.layer_norm.weight"] = rand(C, scale=0.1, mean=1.0)
+                ff = p + "2."
+            mlp(w, ff + "DenseReluDense.")
+            w[ff + "layer_norm.weight"] = rand(C, scale=0.1, mean=1.0)
+        w[stack + ".final_layer_norm.weight"] = rand(C, scale=0.1, mean=1.0)
+    if not cfg["tie_word_embeddings"]:
+        w["lm_head.weight"] = rand(V, C, scale=0.15)
+    return w
+
+
+def t5_bucket(relative, bidirectional, num_buckets, max_distance):
+    """Hugging Face's bucketing of key - query distances: half the buckets exact, the rest
+    logarithmic up to max_distance; bidirectional stacks split them by direction, causal ones
+    send every later key to bucket 0. Computed in float32 as the published code does."""
+    bucket = torch.zeros_like(relative)
+    if bidirectional:
+        num_buckets //= 2
+        bucket += (relative > 0).long() * num_buckets
+        distance = relative.abs()
+    else:
+        distance = -torch.min(relative, torch.zeros_like(relative))
+    exact = num_buckets // 2
+    large = exact + (torch.log(distance.float() / exact) / math.log(max_distance / exact)
+                     * (num_buckets - exact)).long()
+    large = torch.min(large, torch.full_like(large, num_buckets - 1))
+    return bucket + torch.where(distance < exact, distance, large)
+
+
+def t5_position_bias(w, cfg, table, queries, keys, bidirectional):
+    """(H, queries, keys): the stack's learned bias for each query and key position."""
+    relative = torch.arange(keys)[None, :] - torch.arange(queries)[:, None]
+    buckets = t5_bucket(relative, bidirectional, cfg["relative_attention_num_buckets"],
+                        cfg["relative_attention_max_distance"])
+    return w[table][buckets].permute(2, 0, 1)
+
+
+def t5_attention(w, cfg, p, x, memory, bias):
+    """Multi-head attention of x over memory, scores q k^T + bias with no 1/sqrt(d_kv)."""
+    H, D = cfg["num_heads"], cfg["d_kv"]
+    q = (x @ w[p + "q.weight"].T).reshape(len(x), H, D).transpose(0, 1)
+    k = (memory @ w[p + "k.weight"].T).reshape(len(memory), H, D).transpose(0, 1)
+    v = (memory @ w[p + "v.weight"].T).reshape(len(memory), H, D).transpose(0, 1)
+    scores = q @ k.transpose(1, 2) + bias
+    y = (torch.softmax(scores, -1) @ v).transpose(0, 1).reshape(len(x), H * D)
+    return y @ w[p + "o.weight"].T
+
+
+def t5_mlp(w, cfg, p, x):
+    if cfg["feed_forward_proj"] == "gated-gelu":  # T5Config makes it the tanh GELU (gelu_new)
+        h = gelu_tanh(x @ w[p + "wi_0.weight"].T) * (x @ w[p + "wi_1.weight"].T)
+    else:
+        h = torch.relu(x @ w[p + "wi.weight"].T)
+    return h @ w[p + "wo.weight"].T
+
+
+def t5_encode(w, cfg, ids):
+    eps, S = cfg["layer_norm_epsilon"], len(ids)
+    bias = t5_position_bias(w, cfg, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", S, S,
+                            True)
+    x = w["shared.weight"][ids]
+    for i in range(cfg["num_layers"]):
+        p = f"encoder.block.{i}.layer."
+        x = x + t5_attention(w, cfg, p + "0.SelfAttention.", rms_norm(x, w[p + "0.layer_norm.weight"], eps),
+                             rms_norm(x, w[p + "0.layer_norm.weight"], eps), bias)
+        x = x + t5_mlp(w, cfg, p + "1.DenseReluDense.", rms_norm(x, w[p + "1.layer_norm.weight"], eps))
+    return rms_norm(x, w["encoder.final_layer_norm.weight"], eps)
+
+
+def t5_decode(w, cfg, memory, ids):
+    eps, T = cfg["layer_norm_epsilon"], len(ids)
+    future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+    bias = t5_position_bias(w, cfg, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", T, T,
+                            False).masked_fill(future, float("-inf"))
+    x = w["shared.weight"][ids]
+    for i in range(cfg["num_decoder_layers"]):
+        p = f"decoder.block.{i}.layer."
+        h = rms_norm(x, w[p + "0.layer_norm.weight"], eps)
+        x = x + t5_attention(w, cfg, p + "0.SelfAttention.", h, h, bias)
+        h = rms_norm(x, w[p + "1.layer_norm.weight"], eps)
+        x = x + t5_attention(w, cfg, p + "1.EncDecAttention.", h, memory, 0.0)  # no position bias
+        x = x + t5_mlp(w, cfg, p + "2.DenseReluDense.", rms_norm(x, w[p + "2.layer_norm.weight"], eps))
+    x = rms_norm(x, w["decoder.final_layer_norm.weight"], eps)
+    if cfg["tie_word_embeddings"]:
+        return (x * cfg["d_model"] ** -0.5) @ w["shared.weight"].T
+    return x @ w["lm_head.weight"].T
+
+
+def t5_logits(w, cfg, encoder_ids, decoder_ids):
+    w = {k: v.double() for k, v in w.items()}
+    return t5_decode(w, cfg, t5_encode(w, cfg, encoder_ids), decoder_ids)
+
+
+def t5_checkpoint(folder, g, gated=False):
+    """T5 v1.0's layout (ReLU, tied head) or, with `gated`, v1.1's and FLAN-T5's (gated GELU, untied)."""
+    pieces = write_t5_sentencepiece(folder)
+    cfg = {"architectures": ["T5ForConditionalGeneration"], "classifier_dropout": 0.0, "d_ff": 48, "d_kv": 8,
+           "d_model": 32, "decoder_start_token_id": 0, "dropout_rate": 0.1, "eos_token_id": 1,
+           "feed_forward_proj": "gated-gelu" if gated else "relu", "initializer_factor": 1.0,
+           "is_encoder_decoder": True, "layer_norm_epsilon": 1e-6, "model_type": "t5", "n_positions": 64,
+           "num_decoder_layers": 3, "num_heads": 6, "num_layers": 2, "output_past": True, "pad_token_id": 0,
+           "relative_attention_max_distance": 20, "relative_attention_num_buckets": 8,
+           "tie_word_embeddings": not gated, "torch_dtype": "float32", "transformers_version": "4.40.0",
+           "use_cache": True, "vocab_size": pieces + 20}  # T5's extra ids and padding rows after the pieces
+    if gated:
+        cfg.update({"dense_act_fn": "gelu_new", "is_gated_act": True})
+    return cfg, t5_weights(cfg, g)
+
+
+def t5_reference(folder, g, gated):
+    cfg, weights = t5_checkpoint(folder, g, gated)
+    V = cfg["vocab_size"]
+    prompt = torch.randint(3, V, (PROMPT_LENGTH,), generator=g).tolist()
+    target = [cfg["decoder_start_token_id"]] + torch.randint(3, V, (T5_TARGET_LENGTH,), generator=g).tolist()
+    ids = [cfg["decoder_start_token_id"]]
+    for _ in range(CONTINUATION):
+        ids.append(int(t5_logits(weights, cfg, prompt, ids)[-1].argmax()))
+        if ids[-1] == cfg["eos_token_id"]:
+            break
+    reference = {"prompt": prompt, "decoder_input": target, "logits": t5_logits(weights, cfg, prompt, target).tolist(),
+                 "vocab_size": V, "greedy": ids[1:]}
+    return cfg, weights, reference
+
+
 def greedy(forward, w, cfg, prompt, n, eos):
     ids = list(prompt)
     for _ in range(n):
@@ -400,7 +577,7 @@ def greedy(forward, w, cfg, prompt, n, eos):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("family", choices=["gpt2", "llama", "bert"])
+    parser.add_argument("family", choices=["gpt2", "llama", "bert", "t5"])
     parser.add_argument("folder")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--gpt2-124m", metavar="GPT2_FILES",
@@ -411,9 +588,21 @@ def main():
     parser.add_argument("--pretraining", action="store_true",
                         help="bert only: an older BertForPreTraining file (pooler, next-sentence head, the tied "
                              "decoder stored again, LayerNorm gamma/beta); the same weights and logits")
+    parser.add_argument("--gated", action="store_true",
+                        help="t5 only: T5 v1.1's and FLAN-T5's layout (gated-gelu, untied head) instead of v1.0's")
     args = parser.parse_args()
     os.makedirs(args.folder, exist_ok=True)
     g = torch.Generator().manual_seed(args.seed)
+    if args.family == "t5":
+        # An encoder-decoder: logits of a target read with teacher forcing, and a greedy
+        # continuation from decoder_start_token_id.
+        cfg, weights, reference = t5_reference(args.folder, g, args.gated)
+        with open(os.path.join(args.folder, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=2)
+        write_safetensors(os.path.join(args.folder, "model.safetensors"), weights, {"format": "pt"})
+        with open(os.path.join(args.folder, "reference.json"), "w") as f:
+            json.dump(reference, f)
+        return
     if args.family == "gpt2":
         cfg, weights, forward = gpt2_checkpoint(args.folder, g, args.gpt2_124m, args.tokenizer_json)
     elif args.family == "bert":

@@ -130,11 +130,105 @@ nlohmann::json llama_export(const ExportModel& m, ExportTensors& out, std::int64
           {"tie_word_embeddings", m.flag("tie_embeddings")}, {"attention_bias", false}, {"mlp_bias", false}};
 }
 
+std::string hf_t5_feed_forward(const std::string& activation) {
+  if (activation == "relu" || activation == "gelu") return activation;
+  if (activation == "gelu_tanh") return "gelu_new";
+  if (activation == "geglu_tanh") return "gated-gelu";  // T5Config makes "gated-gelu" the tanh GELU
+  if (activation == "swiglu") return "gated-silu";
+  refuse_export(fmt::format("model.activation = \"{}\" has no counterpart in Hugging Face's T5 (relu, gelu, "
+                            "gelu_tanh, geglu_tanh, swiglu)",
+                            activation));
+}
+
+// The options of lmlab's encoder_decoder that Hugging Face's T5 has one setting of.
+void require_t5_layout(const ExportModel& m) {
+  require_option(m, "positions", "relative", "T5");
+  require_option(m, "norm", "rmsnorm", "T5");
+  require_option(m, "norm_position", "pre", "T5");
+  const std::vector<std::pair<const char*, bool>> flags = {
+      {"bias", false}, {"share_embeddings", true}, {"share_layers", false}, {"scale_embeddings", false}};
+  for (const auto& [key, value] : flags) {
+    if (m.flag(key) != value) {
+      refuse_export(fmt::format("model.{} = {} has no counterpart in Hugging Face's T5", key, m.flag(key)));
+    }
+  }
+  // Left out of the resolved config at its default, true.
+  if (m.options["scale_attention"].value_or(true)) {
+    refuse_export("model.scale_attention = true: Hugging Face's T5 does not divide attention scores by sqrt(d_kv)");
+  }
+  if (m.integer("n_kv_heads") != 0 && m.integer("n_kv_heads") != m.integer("n_heads")) {
+    refuse_export("T5 has no grouped-query attention (model.n_kv_heads must be 0 or n_heads)");
+  }
+  if (m.flag("tie_embeddings") && !m.flag("rescale_tied_head")) {
+    refuse_export("model.rescale_tied_head = false with tie_embeddings: Hugging Face's T5 scales a tied head's input "
+                  "by d_model^-0.5");
+  }
+}
+
+// One stack's blocks, norms and relative bias table in T5's names (t5.cpp reads them back).
+void t5_export_stack(const ExportModel& m, ExportTensors& out, const std::string& stack, std::int64_t layers,
+                     bool gated) {
+  const bool decoder = stack == "decoder";
+  const auto attention = [&](const std::string& hf, const std::string& lm) {
+    for (const auto& [h, l] : {std::pair{"q", "query"}, {"k", "key"}, {"v", "value"}, {"o", "out"}}) {
+      out.emplace_back(fmt::format("{}.{}.weight", hf, h), m.param(fmt::format("{}.{}.weight", lm, l)));
+    }
+  };
+  for (std::int64_t i = 0; i < layers; ++i) {
+    const std::string b = fmt::format("{}.block.{}.layer.", stack, i), l = fmt::format("{}.{}.", stack, i);
+    attention(b + "0.SelfAttention", l + "attention");
+    if (i == 0) {
+      out.emplace_back(b + "0.SelfAttention.relative_attention_bias.weight",
+                       m.param(stack + "_relative_bias.table.weight"));
+    }
+    out.emplace_back(b + "0.layer_norm.weight", m.param(l + "attention_norm.weight"));
+    if (decoder) {
+      attention(b + "1.EncDecAttention", l + "cross_attention");
+      out.emplace_back(b + "1.layer_norm.weight", m.param(l + "cross_norm.weight"));
+    }
+    const std::string ff = b + (decoder ? "2." : "1.");
+    const at::Tensor& fc = m.param(l + "ffn.fc.weight");  // (F, C), or (2F, C) when gated: gate rows first
+    if (gated) {
+      const std::int64_t F = fc.size(0) / 2;
+      out.emplace_back(ff + "DenseReluDense.wi_0.weight", fc.narrow(0, 0, F).contiguous());
+      out.emplace_back(ff + "DenseReluDense.wi_1.weight", fc.narrow(0, F, F).contiguous());
+    } else {
+      out.emplace_back(ff + "DenseReluDense.wi.weight", fc);
+    }
+    out.emplace_back(ff + "DenseReluDense.wo.weight", m.param(l + "ffn.proj.weight"));
+    out.emplace_back(ff + "layer_norm.weight", m.param(l + "ffn_norm.weight"));
+  }
+  out.emplace_back(stack + ".final_layer_norm.weight", m.param(stack + "_norm.weight"));
+}
+
+nlohmann::json t5_export(const ExportModel& m, ExportTensors& out, std::int64_t context) {
+  require_t5_layout(m);
+  const std::string feed_forward = hf_t5_feed_forward(m.text("activation"));
+  const std::int64_t C = m.integer("d_model"), H = m.integer("n_heads"), L = m.integer("n_layers");
+  const std::int64_t L_enc = m.integer("n_encoder_layers") > 0 ? m.integer("n_encoder_layers") : L;
+  const std::int64_t L_dec = m.integer("n_decoder_layers") > 0 ? m.integer("n_decoder_layers") : L;
+  const bool gated = feed_forward.starts_with("gated-");
+  out.emplace_back("shared.weight", m.rows("encoder_embeddings.tokens.weight"));
+  t5_export_stack(m, out, "encoder", L_enc, gated);
+  t5_export_stack(m, out, "decoder", L_dec, gated);
+  if (!m.flag("tie_embeddings")) out.emplace_back("lm_head.weight", m.rows("head.weight"));
+  return {{"model_type", "t5"}, {"architectures", {"T5ForConditionalGeneration"}}, {"d_model", C},
+          {"d_kv", m.integer("head_width") > 0 ? m.integer("head_width") : C / H},
+          {"d_ff", m.param("encoder.0.ffn.proj.weight").size(1)}, {"num_layers", L_enc},
+          {"num_decoder_layers", L_dec}, {"num_heads", H},
+          {"relative_attention_num_buckets", m.integer("relative_buckets")},
+          {"relative_attention_max_distance", m.integer("relative_max_distance")},
+          {"layer_norm_epsilon", m.number("norm_eps")}, {"feed_forward_proj", feed_forward},
+          {"tie_word_embeddings", m.flag("tie_embeddings")}, {"dropout_rate", m.number("residual_dropout")},
+          {"is_encoder_decoder", true}, {"n_positions", context}};
+}
+
 // The family whose layout the model's options match; the first option that matches neither is named.
 std::string export_family(const ExportModel& m, const std::string& arch) {
+  if (arch == "encoder_decoder") return "t5";
   if (arch != "causal_decoder") {
     refuse_export(fmt::format("model.arch = \"{}\" has no Hugging Face counterpart lmlab writes (it exports "
-                              "causal_decoder as GPT-2 or LLaMA)",
+                              "causal_decoder as GPT-2 or LLaMA, encoder_decoder as T5)",
                               arch));
   }
   if (m.flag("scale_embeddings")) refuse_export("model.scale_embeddings = true has no counterpart in GPT-2 or LLaMA");
@@ -167,6 +261,15 @@ std::int64_t export_tokenizer(const PluginChoice& tokenizer, const std::string& 
     fs::copy_file(path("merges"), out / "merges.txt", fs::copy_options::overwrite_existing);
   } else if (tokenizer.name == "sentencepiece" && family == "llama") {
     fs::copy_file(path("model"), out / "tokenizer.model", fs::copy_options::overwrite_existing);
+  } else if (tokenizer.name == "sentencepiece" && family == "t5") {
+    // T5's decoder starts from a piece of the model (its <pad>), and its import counts the ids
+    // after the pieces as <mask> and sentinels only: no appended <bos>.
+    if (o["bos_piece"].value_or(std::string()).empty()) {
+      refuse_export("tokenizer.bos_piece is not set: Hugging Face's T5 starts its decoder from a piece of "
+                    "spiece.model (decoder_start_token_id), which an appended <bos> is not");
+    }
+    fs::copy_file(path("model"), out / "spiece.model", fs::copy_options::overwrite_existing);
+    return 0;
   } else {
     refuse_export(fmt::format("data.tokenizer = \"{}\" has no Hugging Face file for {} (GPT-2 reads bpe's "
                               "vocab.json and merges.txt, LLaMA sentencepiece's tokenizer.model)",
@@ -193,12 +296,19 @@ void export_hf(const fs::path& from, const fs::path& out, const Registry& regist
 
   fs::create_directories(out);
   ExportTensors tensors;
-  nlohmann::json hf = family == "gpt2" ? gpt2_export(m, tensors) : llama_export(m, tensors, model->context_length());
+  nlohmann::json hf = family == "gpt2"    ? gpt2_export(m, tensors)
+                      : family == "llama" ? llama_export(m, tensors, model->context_length())
+                                          : t5_export(m, tensors, model->context_length());
   const std::int64_t sentinels = export_tokenizer(e.tokenizer, family, out);
   hf["vocab_size"] = m.vocab_rows;
   hf["torch_dtype"] = "float32";
   if (tokenizer->special().eos >= 0) hf["eos_token_id"] = tokenizer->special().eos;
-  if (tokenizer->special().bos >= 0) hf["bos_token_id"] = tokenizer->special().bos;
+  if (family == "t5") {
+    hf["pad_token_id"] = tokenizer->special().pad;
+    hf["decoder_start_token_id"] = tokenizer->special().bos;  // the piece bos_piece names
+  } else if (tokenizer->special().bos >= 0) {
+    hf["bos_token_id"] = tokenizer->special().bos;
+  }
   // Rows of lmlab's own appended ids (trained, not imported): recorded so that import rebuilds the
   // tokenizer with as many ids as the model has rows. Hugging Face keeps unknown fields as they are.
   if (predicted == 0 && sentinels > 0) hf["lmlab_sentinels"] = sentinels;

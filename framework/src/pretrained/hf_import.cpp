@@ -42,8 +42,8 @@ HfTranslation translate_hf_folder(const fs::path& folder, const SafetensorsSet& 
   if (type == "gpt2") return translate_gpt2(config, folder, weights);
   if (type == "llama" || type == "mistral") return translate_llama(config, folder, weights);
   if (type == "bert") return translate_bert(config, folder, weights);
-  config.refuse("model_type", "lmlab imports gpt2 and llama (and mistral without a sliding window), and bert; T5 is "
-                              "not imported yet");
+  if (type == "t5") return translate_t5(config, folder, weights);
+  config.refuse("model_type", "lmlab imports gpt2 and llama (and mistral without a sliding window), bert and t5");
 }
 
 HfFolder open_hf_folder(const fs::path& folder) {
@@ -74,7 +74,7 @@ toml::table hf_experiment_config(const HfTranslation& tr, const fs::path& folder
   config.insert("model", tr.model);
   config.insert("objective", toml::table{{"name", tr.objective}});
   // An encoder-only model does not generate: no decoding chain, and no samples at evaluation.
-  if (tr.objective == "causal_lm") config.insert("decoding", toml::table{{"chain", toml::array{"greedy"}}});
+  if (tr.objective != "masked_lm") config.insert("decoding", toml::table{{"chain", toml::array{"greedy"}}});
   else config.insert("eval", toml::table{{"max_new_tokens", 0}});
   return config;
 }
@@ -108,9 +108,12 @@ at::Tensor hf_fetch(const HfFolder& hf, const std::string& name, std::set<std::s
   return hf.weights.tensor(name).to(at::kFloat);
 }
 
-void hf_copy(at::Tensor& target, const at::Tensor& value, const WeightSource& source, const std::string& name) {
+void hf_copy(at::Tensor& target, const at::Tensor& value, const WeightSource& source, const std::string& name,
+             bool vocab_exact) {
+  // A model that predicts every id (vocab_exact) may not gain rows the published one lacks.
   const bool padded = source.vocab_rows && value.dim() == target.dim() && value.dim() >= 1 &&
-                      value.size(0) <= target.size(0) && value.sizes().slice(1) == target.sizes().slice(1);
+                      (vocab_exact ? value.size(0) == target.size(0) : value.size(0) <= target.size(0)) &&
+                      value.sizes().slice(1) == target.sizes().slice(1);
   if (!padded && !value.sizes().equals(target.sizes())) {
     throw DataError(fmt::format("lmlab parameter '{}' is {}, but its source ({}) gives {}", name,
                                 hf_shape_text(target.sizes().vec()), fmt::join(source.names, ", "),
@@ -137,7 +140,7 @@ void load_hf_weights(torch::nn::Module& model, const HfFolder& hf) {
     }
     std::vector<at::Tensor> parts;
     for (const auto& name : source->second.names) parts.push_back(hf_fetch(hf, name, used));
-    hf_copy(p.value(), source->second.make(parts), source->second, p.key());
+    hf_copy(p.value(), source->second.make(parts), source->second, p.key(), tr.vocab_exact);
   }
   for (const WeightSource& check : tr.checks) {
     const bool stored = std::all_of(check.names.begin(), check.names.end(),
@@ -163,6 +166,12 @@ void import_hf_checkpoint(const fs::path& folder, const fs::path& out, const Reg
   const HfFolder hf = open_hf_folder(folder);
   const Experiment e = resolve_experiment(hf.config, registry, (folder / "config.json").string());
   const auto tokenizer = build_tokenizer(registry, e.tokenizer);
+  if (hf.translation.vocab_exact && tokenizer->vocab_size() != hf.translation.vocab_size) {
+    throw DataError(fmt::format("{}: config.json's vocab_size is {}, but the folder's tokenizer has {} ids, and a {} "
+                                "model predicts every id",
+                                folder.string(), hf.translation.vocab_size, tokenizer->vocab_size(),
+                                hf.translation.family));
+  }
   if (tokenizer->vocab_size() < hf.translation.vocab_size) {
     throw DataError(fmt::format("{}: config.json's vocab_size is {}, but the folder's tokenizer has {} ids",
                                 folder.string(), hf.translation.vocab_size, tokenizer->vocab_size()));

@@ -32,9 +32,9 @@ struct HfFolder {
 HfFolder open_hf_folder(const std::filesystem::path& folder);
 
 /// The experiment config a translated folder becomes: its [model] and [tokenizer], the
-/// causal_lm objective and greedy decoding (BERT: masked_lm, eval.max_new_tokens = 0), and
-/// data.block_size the model's context, so that it resolves, generates (a decoder) and fine-tunes
-/// (with a corpus set) like any run's config.
+/// causal_lm objective and greedy decoding (BERT: masked_lm, eval.max_new_tokens = 0; T5:
+/// span_corruption and greedy decoding), and data.block_size the model's context, so that it
+/// resolves, generates (a decoder) and fine-tunes (with a corpus set) like any run's config.
 toml::table hf_experiment_config(const HfTranslation& tr, const std::filesystem::path& folder);
 
 /// Copies the folder's weights into `model` (built from that config): each lmlab parameter from

@@ -1,6 +1,6 @@
 /// What a Hugging Face checkpoint folder becomes in lmlab: the model and tokenizer options its
 /// config.json maps to, and, for every lmlab parameter, the Hugging Face tensors it is made of.
-/// One translator per family (gpt2.cpp, llama.cpp, bert.cpp); hf_import.cpp applies them.
+/// One translator per family (gpt2.cpp, llama.cpp, bert.cpp, t5.cpp); hf_import.cpp applies them.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -34,6 +34,9 @@ struct HfTranslation {
   toml::table tokenizer_options;
   std::int64_t vocab_size = 0;      // the published vocabulary (config.json's vocab_size)
   std::int64_t context_length = 0;  // longest input
+  /// The tokenizer must have exactly vocab_size ids: a model without predicted_vocab (T5's
+  /// encoder_decoder) would predict any id past them from a zero row.
+  bool vocab_exact = false;
   std::map<std::string, WeightSource> weights;            // lmlab parameter name -> source
   /// Stored duplicates (a tied head saved as well): where all their tensors are stored, `make`
   /// checks them (throwing DataError) and returns nothing; where not, they are skipped.
@@ -50,6 +53,7 @@ class HfConfig;
 HfTranslation translate_gpt2(HfConfig& config, const std::filesystem::path& folder, const SafetensorsSet& weights);
 HfTranslation translate_llama(HfConfig& config, const std::filesystem::path& folder, const SafetensorsSet& weights);
 HfTranslation translate_bert(HfConfig& config, const std::filesystem::path& folder, const SafetensorsSet& weights);
+HfTranslation translate_t5(HfConfig& config, const std::filesystem::path& folder, const SafetensorsSet& weights);
 
 /// A tensor as it is stored transposed: Hugging Face's GPT-2 `Conv1D` keeps (in, out).
 at::Tensor transposed(const std::vector<at::Tensor>& t);
