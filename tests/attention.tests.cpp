@@ -445,7 +445,9 @@ TEST_CASE("attention: T5's heads: a set width whose total is not d_model, and sc
   CHECK(attention->key->weight.sizes() == at::IntArrayRef({12, 8}));
   CHECK(attention->out->weight.sizes() == at::IntArrayRef({8, 12}));
   const at::Tensor x = at::randn({2, 3, 8});
-  const auto heads_of = [&](const torch::nn::Linear& l) { return at::matmul(x, l->weight.t()).view({2, 3, 3, 4}).transpose(1, 2); };
+  const auto heads_of = [&](const torch::nn::Linear& l) {
+    return at::matmul(x, l->weight.t()).view({2, 3, 3, 4}).transpose(1, 2);  // (B, H, T, D)
+  };
   // By hand: softmax(q k^T) v, without the 1/sqrt(4).
   const at::Tensor scores = at::matmul(heads_of(attention->query), heads_of(attention->key).transpose(-2, -1));
   const at::Tensor heads =

@@ -77,7 +77,8 @@ T5Loaded t5_load(const fs::path& checkpoint) {
       lmlab::resolve_experiment(lmlab::parse_toml(out.config, checkpoint.string()), registry, checkpoint.string());
   out.tokenizer = lmlab::build_tokenizer(registry, e.tokenizer);
   out.model = lmlab::make_plugin<lmlab::Architecture>(
-      registry, e.model.name, e.model.options, lmlab::ArchitectureContext{out.tokenizer->vocab_size(), e.data.block_size});
+      registry, e.model.name, e.model.options,
+      lmlab::ArchitectureContext{out.tokenizer->vocab_size(), e.data.block_size});
   lmlab::load_model_weights(checkpoint, *out.model, c10::Device(c10::kCPU));
   out.model->eval();
   return out;
@@ -101,11 +102,13 @@ void check_t5_reference(const fs::path& folder, const T5Loaded& loaded) {
   }
   const auto rows = ref["logits"].get<std::vector<std::vector<double>>>();
   const at::Tensor expected = at::empty({static_cast<std::int64_t>(rows.size()), V}, at::kDouble);
-  for (std::size_t t = 0; t < rows.size(); ++t) expected[static_cast<std::int64_t>(t)].copy_(at::tensor(rows[t], at::kDouble));
+  for (std::size_t t = 0; t < rows.size(); ++t) {
+    expected[static_cast<std::int64_t>(t)].copy_(at::tensor(rows[t], at::kDouble));
+  }
   REQUIRE(logits.size(1) == V);
   const double worst = (logits.to(at::kDouble) - expected).abs().max().item<double>();
-  INFO(folder.string() << ": largest logit difference " << worst << " (logits span " << expected.abs().max().item<double>()
-                       << ")");
+  INFO(folder.string() << ": largest logit difference " << worst << " (logits span "
+                       << expected.abs().max().item<double>() << ")");
   CHECK(worst < 1e-5);
 
   // T5's decoder starts from its pad piece, which the imported tokenizer gives the bos role.
@@ -287,7 +290,8 @@ TEST_CASE("pretrained: a T5 folder lmlab cannot honour is refused, naming the fi
   CHECK_THAT(import_error(t5), Contains("vocab_size = '50': must be at least spiece.model's"));
   edit_config(t5, "vocab_size", nullptr);
   CHECK_THAT(import_error(t5), Contains("vocab_size = absent"));
-  edit_config(t5, "vocab_size", nlohmann::json::parse(lmlab::test::read_file(t5_folder("") / "config.json"))["vocab_size"]);
+  const auto published = nlohmann::json::parse(lmlab::test::read_file(t5_folder("") / "config.json"));
+  edit_config(t5, "vocab_size", published["vocab_size"]);
   edit_config(t5, "relative_attention", "t5");  // not a T5Config field
   CHECK_THAT(import_error(t5), Contains("relative_attention = '\"t5\"': lmlab's t5 import does not know"));
   edit_config(t5, "relative_attention", nullptr);
@@ -351,7 +355,8 @@ batches = 1
 max_new_tokens = 0
 )",
                                                         (dir / "results").string(), (dir / "corpus").string()));
-  const auto run = lmlab::test::run_command(fmt::format("{} run {}", lmlab::test::lmlab_binary(), (dir / "run.toml").string()));
+  const auto run =
+      lmlab::test::run_command(fmt::format("{} run {}", lmlab::test::lmlab_binary(), (dir / "run.toml").string()));
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
   // The t5 preset divides attention scores by sqrt(head width), as Hugging Face's T5 does not.
@@ -367,7 +372,8 @@ TEST_CASE("encoder_decoder: T5's parts are options left out of the resolved conf
     INFO(key);
     CHECK(!plain.contains(key));
   }
-  const toml::table full = resolved_encoder_decoder("head_width = 4\nscale_attention = false\nrescale_tied_head = true");
+  const toml::table full =
+      resolved_encoder_decoder("head_width = 4\nscale_attention = false\nrescale_tied_head = true");
   CHECK(full["head_width"].value_or<std::int64_t>(0) == 4);
   CHECK(!full["scale_attention"].value_or(true));
   CHECK(full["rescale_tied_head"].value_or(false));

@@ -31,7 +31,8 @@ std::string t5_activation(HfConfig& config, bool& gated) {
   const std::string proj = config.text("feed_forward_proj", "relu");
   gated = proj.starts_with("gated-");
   const std::string act = gated ? proj.substr(6) : proj;
-  const bool tanh_gelu = act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast" || (gated && act == "gelu");
+  const bool tanh_gelu =
+      act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast" || (gated && act == "gelu");
   std::string lmlab_act;
   if (gated) lmlab_act = tanh_gelu ? "geglu_tanh" : act == "silu" || act == "swish" ? "swiglu" : "";
   else lmlab_act = tanh_gelu ? "gelu_tanh" : act == "relu" || act == "gelu" ? act : "";
@@ -162,7 +163,9 @@ void t5_stack(HfTranslation& tr, const std::string& stack, std::int64_t layers, 
 
 WeightSource t5_same_as_shared(const std::string& name) {
   return {{name, "shared.weight"}, [name](const std::vector<at::Tensor>& t) {
-            if (!t[0].equal(t[1])) throw DataError(fmt::format("{} differs from shared.weight, which T5 ties it to", name));
+            if (!t[0].equal(t[1])) {
+              throw DataError(fmt::format("{} differs from shared.weight, which T5 ties it to", name));
+            }
             return at::Tensor();
           }};
 }
