@@ -66,7 +66,7 @@ HfFolder open_model_from(const fs::path& folder, const toml::node& from) {
   }
 }
 
-toml::table& section_of(toml::table& config, std::string_view name) {
+toml::table& model_from_section(toml::table& config, std::string_view name) {
   if (!config.get(name)) config.insert(name, toml::table{});
   toml::table* table = config.get(name)->as_table();
   if (!table) config_error(config.get(name), name, "must be a table");
@@ -85,10 +85,10 @@ void apply_model_from(toml::table& config) {
 
   config.insert_or_assign("model", *hf.config.get("model")->as_table());
   if (const toml::node* tokenizer = hf.config.get("tokenizer")) config.insert_or_assign("tokenizer", *tokenizer);
-  toml::table& data = section_of(config, "data");
+  toml::table& data = model_from_section(config, "data");
   data.insert_or_assign("tokenizer", hf.translation.tokenizer);
   if (!data.get("block_size")) data.insert("block_size", hf.translation.context_length);
-  toml::table& train = section_of(config, "train");
+  toml::table& train = model_from_section(config, "train");
   const toml::node* init_from = train.get("init_from");
   if (!init_from || init_from->value<std::string>().value_or("x").empty()) {
     train.insert_or_assign("init_from", "hf:" + folder.string());
