@@ -121,6 +121,9 @@ TEST_CASE("pretrained_decoding: model.from takes model, tokenizer and weights fr
              Contains("data.tokenizer: cannot be set beside model.from") && Contains("tokenizer files are used"));
   CHECK_THAT(model_from_error(fmt::format("[model]\nfrom = \"{}\"\n[tokenizer]\nvocab = \"v.json\"\n", folder.string())),
              Contains("tokenizer: cannot be set beside model.from"));
+  CHECK_THAT(model_from_error(fmt::format("[model]\nfrom = \"{}\"\n[data]\nblock_size = 128\n", folder.string())),
+             Contains("exp.toml:4:14: data.block_size: 128 tokens do not fit the context of the model in") &&
+                 Contains("(64 tokens, from its config.json); accepted: at most 64"));
   CHECK(model_from_error("[model]\narch = \"causal_decoder\"\n") == "no error");
 }
 

@@ -1,6 +1,7 @@
 #include "pretrained/model_from.hpp"
 
 #include <filesystem>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -87,7 +88,18 @@ void apply_model_from(toml::table& config) {
   if (const toml::node* tokenizer = hf.config.get("tokenizer")) config.insert_or_assign("tokenizer", *tokenizer);
   toml::table& data = model_from_section(config, "data");
   data.insert_or_assign("tokenizer", hf.translation.tokenizer);
-  if (!data.get("block_size")) data.insert("block_size", hf.translation.context_length);
+  const std::int64_t context = hf.translation.context_length;
+  if (const toml::node* block = data.get("block_size")) {
+    // Caught here, at the file's line, rather than by the model at the first batch.
+    if (const auto tokens = block->value<std::int64_t>(); tokens && *tokens > context) {
+      config_error(block, "data.block_size",
+                   fmt::format("{} tokens do not fit the context of the model in {} ({} tokens, from its config.json)",
+                               *tokens, folder.string(), context),
+                   fmt::format("at most {}", context));
+    }
+  } else {
+    data.insert("block_size", context);
+  }
   toml::table& train = model_from_section(config, "train");
   const toml::node* init_from = train.get("init_from");
   if (!init_from || init_from->value<std::string>().value_or("x").empty()) {

@@ -13,7 +13,7 @@ namespace lmlab::pretrained {
 /// folder may be named instead: the same model, other weights). ConfigError, naming model.from and
 /// where it was set: a value that is not a string, or empty (the command line did not give it); a
 /// [model] option, [tokenizer] or data.tokenizer set beside it (they would silently lose to the
-/// folder's). The folder's own errors (not a folder, no config.json, a family or field lmlab
+/// folder's); a data.block_size longer than the model's context. The folder's own errors (not a folder, no config.json, a family or field lmlab
 /// cannot honour) keep their type, prefixed with model.from and its location. Without model.from
 /// `config` is left as it is.
 void apply_model_from(toml::table& config);
