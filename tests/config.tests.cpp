@@ -576,6 +576,13 @@ TEST_CASE("train.global_batch_size splits over the processes and keeps the run's
   // The resolved config says how the file stated it; a file without it reads as before.
   CHECK(four.resolved["train"]["global_batch_size"].value<std::int64_t>() == 8);
   CHECK_FALSE(per_process.resolved["train"].as_table()->contains("global_batch_size"));
+  // The resolved config, as a checkpoint stores it, resolves again (generate and export do so) to
+  // the same run on any world size.
+  for (const std::int64_t world : {1, 4}) {
+    const lmlab::Experiment again = lmlab::resolve_experiment(four.resolved, make_registry(), "ckpt:config", world);
+    CHECK(again.train.batch_size == 8 / world);
+    CHECK(again.config_hash == per_process.config_hash);
+  }
 
   CHECK_THAT(config_error_of([&] { at_world("global_batch_size = 8\n", 3); }),
              Contains("exp.toml:8:21: train.global_batch_size: 8 rows do not split evenly over 3 processes") &&

@@ -422,7 +422,12 @@ toml::table resolved_table(const Experiment& e) {
   toml::table out;
   out.insert("experiment", experiment_options().to_toml(e.experiment));
   out.insert("data", data_options().to_toml(e.data));
-  out.insert("train", train_options().to_toml(e.train));
+  toml::table train = train_options().to_toml(e.train);
+  // Stated globally, each process's batch_size follows from it and the world size; writing both
+  // would make the resolved config (a checkpoint's, read back by generate and export) a file that
+  // resolve_experiment refuses, as it refuses a user's file that gives both.
+  if (e.train.global_batch_size != 0) train.erase("batch_size");
+  out.insert("train", std::move(train));
   out.insert("eval", eval_options().to_toml(e.eval));
   out.insert("model", with_name(e.model, "arch"));
   out.insert("objective", with_name(e.objective, "name"));
