@@ -29,7 +29,8 @@ struct ImportArgs {
 Command add_import_command(CLI::App& app) {
   auto args = std::make_shared<ImportArgs>();
   auto* sub = app.add_subcommand(
-      "import", "convert a Hugging Face checkpoint folder (GPT-2, LLaMA; safetensors) into an lmlab checkpoint");
+      "import",
+      "convert a Hugging Face checkpoint folder (GPT-2, LLaMA, BERT, T5; safetensors) into an lmlab checkpoint");
   sub->add_option("folder", args->folder, "the folder: config.json, model.safetensors (or its index and shards), "
                                           "and the tokenizer's files")
       ->required();
