@@ -398,6 +398,7 @@ def bert_checkpoint(folder, g, pretraining=False):
 # output times d_model^-0.5.
 
 T5_TARGET_LENGTH = 6
+T5_EXTRA_IDS = 19  # T5Tokenizer's extra_ids (100 in the published folders)
 
 
 def write_t5_sentencepiece(folder):
@@ -545,7 +546,7 @@ def t5_checkpoint(folder, g, gated=False):
            "num_decoder_layers": 3, "num_heads": 6, "num_layers": 2, "output_past": True, "pad_token_id": 0,
            "relative_attention_max_distance": 20, "relative_attention_num_buckets": 8,
            "tie_word_embeddings": not gated, "torch_dtype": "float32", "transformers_version": "4.40.0",
-           "use_cache": True, "vocab_size": pieces + 20}  # T5's extra ids and padding rows after the pieces
+           "use_cache": True, "vocab_size": pieces + T5_EXTRA_IDS + 1}  # the extra ids and a padding row
     if gated:
         cfg.update({"dense_act_fn": "gelu_new", "is_gated_act": True})
     return cfg, t5_weights(cfg, g)
@@ -554,6 +555,11 @@ def t5_checkpoint(folder, g, gated=False):
 def t5_reference(folder, g, gated):
     cfg, weights = t5_checkpoint(folder, g, gated)
     V = cfg["vocab_size"]
+    # T5Tokenizer puts <extra_id_n> at (pieces + extra_ids) - 1 - n: counting down after the pieces.
+    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+        json.dump({"extra_ids": T5_EXTRA_IDS, "tokenizer_class": "T5Tokenizer"}, f)
+    tokenizer_size = V - 1  # the pieces and the extra ids; the last row is padding
+    extra_id_rows = {f"<extra_id_{n}>": tokenizer_size - 1 - n for n in range(T5_EXTRA_IDS)}
     prompt = torch.randint(3, V, (PROMPT_LENGTH,), generator=g).tolist()
     target = [cfg["decoder_start_token_id"]] + torch.randint(3, V, (T5_TARGET_LENGTH,), generator=g).tolist()
     ids = [cfg["decoder_start_token_id"]]
@@ -562,7 +568,7 @@ def t5_reference(folder, g, gated):
         if ids[-1] == cfg["eos_token_id"]:
             break
     reference = {"prompt": prompt, "decoder_input": target, "logits": t5_logits(weights, cfg, prompt, target).tolist(),
-                 "vocab_size": V, "greedy": ids[1:]}
+                 "vocab_size": V, "greedy": ids[1:], "extra_id_rows": extra_id_rows}
     return cfg, weights, reference
 
 

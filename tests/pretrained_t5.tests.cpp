@@ -84,27 +84,65 @@ T5Loaded t5_load(const fs::path& checkpoint) {
   return out;
 }
 
+// The Hugging Face id of each lmlab id, (V): the pieces keep theirs, each <extra_id_n> has the
+// id T5's tokenizer gives that name (the reference's extra_id_rows), and the ids lmlab appends
+// without a T5 name (<mask>, sentinels past T5's) take the padding rows in order.
+at::Tensor t5_hf_ids(const lmlab::Tokenizer& tokenizer, const nlohmann::json& ref) {
+  const auto V = ref["vocab_size"].get<std::int64_t>();
+  const std::int64_t pieces = tokenizer.special().mask;  // lmlab appends <mask> first
+  std::vector<std::int64_t> hf(static_cast<std::size_t>(V), -1);
+  std::vector<bool> taken(static_cast<std::size_t>(V), false);
+  for (std::int64_t id = 0; id < V; ++id) {
+    const std::string name = tokenizer.piece(id);
+    const std::int64_t row = id < pieces ? id : ref["extra_id_rows"].value(name, std::int64_t{-1});
+    if (row < 0) continue;
+    hf[static_cast<std::size_t>(id)] = row;
+    taken[static_cast<std::size_t>(row)] = true;
+  }
+  std::int64_t next = 0;
+  for (auto& row : hf) {
+    if (row >= 0) continue;
+    while (taken[static_cast<std::size_t>(next)]) ++next;
+    row = next++;
+  }
+  return at::tensor(hf, at::kLong);  // (V)
+}
+
+std::vector<std::int64_t> t5_ids_through(const at::Tensor& map, const std::vector<std::int64_t>& ids) {
+  std::vector<std::int64_t> out;
+  for (const std::int64_t id : ids) out.push_back(map[id].item<std::int64_t>());
+  return out;
+}
+
 // lmlab's logits of the reference's prompt (encoder) and target (decoder, teacher-forced), and
 // its greedy continuations with and without the cache, against the reference's.
 void check_t5_reference(const fs::path& folder, const T5Loaded& loaded) {
   const nlohmann::json ref = nlohmann::json::parse(lmlab::test::read_file(folder / "reference.json"));
-  const auto prompt = ref["prompt"].get<std::vector<std::int64_t>>();
   const auto V = ref["vocab_size"].get<std::int64_t>();
   // T5's extra ids and padding rows are lmlab's <mask> and sentinels: as many ids as vocab_size.
-  CHECK(loaded.tokenizer->vocab_size() == V);
+  REQUIRE(loaded.tokenizer->vocab_size() == V);
+  const at::Tensor hf_of = t5_hf_ids(*loaded.tokenizer, ref);  // (V): lmlab id -> Hugging Face id
+  const at::Tensor lmlab_of = at::empty_like(hf_of).index_copy_(0, hf_of, at::arange(V, at::kLong));  // (V)
+  CHECK(std::get<0>(at::sort(hf_of)).equal(at::arange(V, at::kLong)));  // a permutation
+  CHECK(lmlab_of[ref["extra_id_rows"]["<extra_id_0>"].get<std::int64_t>()].item<std::int64_t>() ==
+        loaded.tokenizer->special().sentinel(0));
+  const auto prompt = t5_ids_through(lmlab_of, ref["prompt"].get<std::vector<std::int64_t>>());
   at::Tensor logits;
   {
     at::NoGradGuard no_grad;
     lmlab::ModelInput input;
     input.encoder_tokens = at::tensor(prompt, at::kLong).unsqueeze(0);                                  // (1, S)
-    input.tokens = at::tensor(ref["decoder_input"].get<std::vector<std::int64_t>>(), at::kLong).unsqueeze(0);  // (1, T)
+    input.tokens =
+        at::tensor(t5_ids_through(lmlab_of, ref["decoder_input"].get<std::vector<std::int64_t>>()), at::kLong)
+            .unsqueeze(0);  // (1, T)
     logits = loaded.model->forward(input).logits.squeeze(0);                                            // (T, V)
   }
   const auto rows = ref["logits"].get<std::vector<std::vector<double>>>();
-  const at::Tensor expected = at::empty({static_cast<std::int64_t>(rows.size()), V}, at::kDouble);
+  at::Tensor expected = at::empty({static_cast<std::int64_t>(rows.size()), V}, at::kDouble);
   for (std::size_t t = 0; t < rows.size(); ++t) {
     expected[static_cast<std::int64_t>(t)].copy_(at::tensor(rows[t], at::kDouble));
   }
+  expected = expected.index_select(1, hf_of);  // (T, V) in lmlab's ids
   REQUIRE(logits.size(1) == V);
   const double worst = (logits.to(at::kDouble) - expected).abs().max().item<double>();
   INFO(folder.string() << ": largest logit difference " << worst << " (logits span "
@@ -124,7 +162,7 @@ void check_t5_reference(const fs::path& folder, const T5Loaded& loaded) {
     options.use_cache = cache;
     const auto lists = lmlab::decode(*loaded.model, *greedy, {prompt}, options, c10::Device(c10::kCPU));
     INFO(folder.string() << (cache ? " with" : " without") << " the cache");
-    CHECK(lists.at(0).at(0).tokens == ref["greedy"].get<std::vector<std::int64_t>>());
+    CHECK(t5_ids_through(hf_of, lists.at(0).at(0).tokens) == ref["greedy"].get<std::vector<std::int64_t>>());
   }
 }
 
@@ -323,6 +361,8 @@ TEST_CASE("pretrained: a T5 folder lmlab cannot honour is refused, naming the fi
   });
   CHECK_THAT(import_error(t5), Contains("'decoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight' is "
                                         "not part of a t5 model"));
+  lmlab::test::write_file(t5 / "tokenizer_config.json", R"({"extra_ids": 100})");
+  CHECK_THAT(import_error(t5), Contains("extra_ids = '100': lmlab maps 19 extra ids"));
   fs::remove(t5 / "spiece.model");
   CHECK_THAT(import_error(t5), Contains("has no spiece.model"));
 }

@@ -15,6 +15,7 @@
 #include "lmlab/plugin_call.hpp"
 #include "plugin_host/run_tokenizer.hpp"
 #include "pretrained/safetensors.hpp"
+#include "pretrained/t5_spiece.hpp"
 #include "training/checkpoint.hpp"
 
 namespace fs = std::filesystem;
@@ -201,17 +202,21 @@ void t5_export_stack(const ExportModel& m, ExportTensors& out, const std::string
   out.emplace_back(stack + ".final_layer_norm.weight", m.param(stack + "_norm.weight"));
 }
 
-nlohmann::json t5_export(const ExportModel& m, ExportTensors& out, std::int64_t context) {
-  require_t5_layout(m);
+// The lmlab ids' rows in Hugging Face's order: row hf_rows[k] is lmlab id k's (t5_spiece.hpp).
+at::Tensor t5_published_order(const at::Tensor& rows, const at::Tensor& hf_rows) {
+  return at::zeros_like(rows).index_copy_(0, hf_rows, rows);  // (V, C)
+}
+
+nlohmann::json t5_export(const ExportModel& m, ExportTensors& out, std::int64_t context, const at::Tensor& hf_rows) {
   const std::string feed_forward = hf_t5_feed_forward(m.text("activation"));
   const std::int64_t C = m.integer("d_model"), H = m.integer("n_heads"), L = m.integer("n_layers");
   const std::int64_t L_enc = m.integer("n_encoder_layers") > 0 ? m.integer("n_encoder_layers") : L;
   const std::int64_t L_dec = m.integer("n_decoder_layers") > 0 ? m.integer("n_decoder_layers") : L;
   const bool gated = feed_forward.starts_with("gated-");
-  out.emplace_back("shared.weight", m.rows("encoder_embeddings.tokens.weight"));
+  out.emplace_back("shared.weight", t5_published_order(m.rows("encoder_embeddings.tokens.weight"), hf_rows));
   t5_export_stack(m, out, "encoder", L_enc, gated);
   t5_export_stack(m, out, "decoder", L_dec, gated);
-  if (!m.flag("tie_embeddings")) out.emplace_back("lm_head.weight", m.rows("head.weight"));
+  if (!m.flag("tie_embeddings")) out.emplace_back("lm_head.weight", t5_published_order(m.rows("head.weight"), hf_rows));
   return {{"model_type", "t5"}, {"architectures", {"T5ForConditionalGeneration"}}, {"d_model", C},
           {"d_kv", m.integer("head_width") > 0 ? m.integer("head_width") : C / H},
           {"d_ff", m.param("encoder.0.ffn.proj.weight").size(1)}, {"num_layers", L_enc},
@@ -269,13 +274,32 @@ std::int64_t export_tokenizer(const PluginChoice& tokenizer, const std::string& 
                     "spiece.model (decoder_start_token_id), which an appended <bos> is not");
     }
     fs::copy_file(path("model"), out / "spiece.model", fs::copy_options::overwrite_existing);
-    return 0;
+    return 0;  // the sentinels follow from vocab_size
   } else {
     refuse_export(fmt::format("data.tokenizer = \"{}\" has no Hugging Face file for {} (GPT-2 reads bpe's "
-                              "vocab.json and merges.txt, LLaMA sentencepiece's tokenizer.model)",
+                              "vocab.json and merges.txt, LLaMA sentencepiece's tokenizer.model, T5 sentencepiece's "
+                              "spiece.model)",
                               tokenizer.name, family));
   }
   return o["sentinels"].value_or(std::int64_t{0});
+}
+
+// Where T5's rows go (t5_spiece.hpp), after checking that lmlab's <mask> and sentinels follow
+// spiece.model's pieces as the T5 import lays them out; tokenizer_config.json records the extra
+// ids for Hugging Face's tokenizer.
+at::Tensor t5_export_rows(const PluginChoice& choice, const Tokenizer& tokenizer, std::int64_t V, const fs::path& out) {
+  const SpieceFacts facts = read_spiece_facts(choice.options["model"].value_or(std::string()));
+  const auto P = static_cast<std::int64_t>(facts.pieces.size());
+  const SpecialIds& ids = tokenizer.special();
+  if (ids.mask != P || (ids.n_sentinels > 0 && ids.first_sentinel != P + 1) || V != tokenizer.vocab_size()) {
+    refuse_export("the tokenizer's <mask> and sentinels are not the ids right after spiece.model's pieces, where "
+                  "Hugging Face's T5 keeps its extra ids");
+  }
+  const std::int64_t extra = t5_extra_ids(P, V);
+  std::ofstream config(out / "tokenizer_config.json");
+  config << nlohmann::json{{"extra_ids", extra}, {"tokenizer_class", "T5Tokenizer"}}.dump(2) << "\n";
+  if (!config) throw DataError(fmt::format("cannot write {}", (out / "tokenizer_config.json").string()));
+  return t5_hf_rows(P, extra, V);
 }
 
 }  // namespace
@@ -293,13 +317,16 @@ void export_hf(const fs::path& from, const fs::path& out, const Registry& regist
   const std::int64_t predicted = m.integer("predicted_vocab");
   m.vocab_rows = predicted > 0 ? predicted : tokenizer->vocab_size();
   const std::string family = export_family(m, e.model.name);
+  if (family == "t5") require_t5_layout(m);  // the model's options are named before its tokenizer's
 
   fs::create_directories(out);
   ExportTensors tensors;
-  nlohmann::json hf = family == "gpt2"    ? gpt2_export(m, tensors)
-                      : family == "llama" ? llama_export(m, tensors, model->context_length())
-                                          : t5_export(m, tensors, model->context_length());
   const std::int64_t sentinels = export_tokenizer(e.tokenizer, family, out);
+  nlohmann::json hf =
+      family == "gpt2"    ? gpt2_export(m, tensors)
+      : family == "llama" ? llama_export(m, tensors, model->context_length())
+                          : t5_export(m, tensors, model->context_length(),
+                                      t5_export_rows(e.tokenizer, *tokenizer, m.vocab_rows, out));
   hf["vocab_size"] = m.vocab_rows;
   hf["torch_dtype"] = "float32";
   if (tokenizer->special().eos >= 0) hf["eos_token_id"] = tokenizer->special().eos;

@@ -5,9 +5,15 @@
 // width d_kv whose total may differ from d_model, ReLU or gated-GELU MLPs, and with tied
 // embeddings the decoder's output scaled by d_model^-0.5 before the head. The tokenizer is the
 // folder's spiece.model; T5's decoder starts from its <pad> piece, which lmlab's tokenizer is
-// told to use as bos (the decoder's first input).
+// told to use as bos (the decoder's first input). The rows after the pieces are placed so that
+// each lmlab id reads the row of its name (t5_spiece.hpp).
+#include <fstream>
+
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "experiment/quote_bounded.hpp"
 
 #include "lmlab/error.hpp"
 #include "pretrained/hf_config.hpp"
@@ -59,9 +65,26 @@ void t5_requirements(HfConfig& config) {
                  "length_penalty", "no_repeat_ngram_size", "prefix"});
 }
 
+// tokenizer_config.json's extra_ids, where the folder has one, must be the count lmlab maps.
+void t5_check_extra_ids(const fs::path& folder, std::int64_t extra) {
+  const fs::path file = folder / "tokenizer_config.json";
+  if (!fs::exists(file)) return;
+  std::ifstream in(file, std::ios::binary);
+  const nlohmann::json doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) throw DataError(fmt::format("{}: is not a JSON object", file.string()));
+  const auto found = doc.find("extra_ids");
+  if (found == doc.end() || found->is_null()) return;
+  if (!found->is_number_integer() || found->get<std::int64_t>() != extra) {
+    throw DataError(fmt::format("{}: extra_ids = {}: lmlab maps {} extra ids after spiece.model's pieces (100, or "
+                                "as many as leave one of config.json's vocab_size rows for its <mask>)",
+                                file.string(), quote_bounded(found->dump(), 40, '\''), extra));
+  }
+}
+
 // spiece.model as the sentencepiece plugin's options: the piece T5's decoder starts with plays
 // bos, and the sentinel block fills the ids up to vocab_size (T5's extra ids and padding rows).
-toml::table t5_tokenizer(HfConfig& config, const fs::path& folder, std::int64_t V) {
+// `pieces` is set to spiece's piece count.
+toml::table t5_tokenizer(HfConfig& config, const fs::path& folder, std::int64_t V, std::int64_t& pieces) {
   const fs::path spiece = folder / "spiece.model";
   if (!fs::exists(spiece)) {
     throw DataError(fmt::format("{}: has no spiece.model (T5's SentencePiece model); lmlab does not read T5's "
@@ -70,6 +93,7 @@ toml::table t5_tokenizer(HfConfig& config, const fs::path& folder, std::int64_t 
   }
   const SpieceFacts facts = read_spiece_facts(spiece);
   const auto P = static_cast<std::int64_t>(facts.pieces.size());
+  pieces = P;
   const std::int64_t pad = config.optional_integer("pad_token_id").value_or(0);
   const std::int64_t eos = config.optional_integer("eos_token_id").value_or(1);
   const std::int64_t start = config.optional_integer("decoder_start_token_id").value_or(pad);
@@ -200,11 +224,17 @@ HfTranslation translate_t5(HfConfig& config, const fs::path& folder, const Safet
   tr.vocab_size = s.V;
   tr.context_length = P;
   tr.tokenizer = "sentencepiece";
-  tr.tokenizer_options = t5_tokenizer(config, folder, s.V);
+  std::int64_t pieces = 0;
+  tr.tokenizer_options = t5_tokenizer(config, folder, s.V, pieces);
+  const std::int64_t extra = t5_extra_ids(pieces, s.V);
+  t5_check_extra_ids(folder, extra);
   config.finish("t5");
 
   // One table for both stacks (share_embeddings), listed under each stack's name.
-  tr.weights["encoder_embeddings.tokens.weight"] = {{"shared.weight"}, as_is, /*vocab_rows=*/true};
+  // Each lmlab id reads the row of its name: <extra_id_i> is T5's, counting up where T5 counts down.
+  const at::Tensor hf_rows = t5_hf_rows(pieces, extra, s.V);  // (V)
+  const auto by_name = [hf_rows](const std::vector<at::Tensor>& t) { return t[0].index_select(0, hf_rows); };
+  tr.weights["encoder_embeddings.tokens.weight"] = {{"shared.weight"}, by_name, /*vocab_rows=*/true};
   tr.weights["decoder_embeddings.tokens.weight"] = tr.weights["encoder_embeddings.tokens.weight"];
   tr.shapes["shared.weight"] = tr.shapes["encoder.embed_tokens.weight"] = tr.shapes["decoder.embed_tokens.weight"] =
       tr.shapes["lm_head.weight"] = {s.V, s.C};
@@ -214,7 +244,7 @@ HfTranslation translate_t5(HfConfig& config, const fs::path& folder, const Safet
   t5_stack(tr, "encoder", s.L_enc, s);
   t5_stack(tr, "decoder", s.L_dec, s);
   if (tied) tr.checks.push_back(tied_head_check("lm_head.weight", "shared.weight"));
-  else tr.weights["head.weight"] = {{"lm_head.weight"}, as_is, /*vocab_rows=*/true};
+  else tr.weights["head.weight"] = {{"lm_head.weight"}, by_name, /*vocab_rows=*/true};
   tr.vocab_exact = true;
   return tr;
 }

@@ -1,9 +1,11 @@
 #include "pretrained/t5_spiece.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <string_view>
 
+#include <ATen/ATen.h>
 #include <fmt/format.h>
 
 #include "lmlab/error.hpp"
@@ -98,6 +100,20 @@ SpieceFacts read_spiece_facts(const fs::path& file) {
   }
   if (facts.pieces.empty()) r.fail("no pieces");
   return facts;
+}
+
+std::int64_t t5_extra_ids(std::int64_t pieces, std::int64_t V) {
+  return std::clamp<std::int64_t>(V - pieces - 1, 0, 100);
+}
+
+at::Tensor t5_hf_rows(std::int64_t pieces, std::int64_t extra, std::int64_t V) {
+  at::Tensor rows = at::arange(V, at::kLong);  // (V): pieces keep their rows
+  if (V <= pieces) return rows;
+  auto r = rows.accessor<std::int64_t, 1>();
+  r[pieces] = pieces + extra;  // <mask>: the first padding row
+  for (std::int64_t i = 0; i < extra; ++i) r[pieces + 1 + i] = pieces + extra - 1 - i;  // <extra_id_i>
+  for (std::int64_t id = pieces + 1 + extra; id < V; ++id) r[id] = id;  // later sentinels: the other padding rows
+  return rows;
 }
 
 }  // namespace lmlab::pretrained
