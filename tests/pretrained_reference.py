@@ -2,7 +2,7 @@
 """Small random checkpoints in the Hugging Face layout, and their reference logits.
 
     pretrained_reference.py gpt2|llama|bert|t5 FOLDER [--seed N] [--gpt2-124m GPT2_FILES] [--tokenizer-json]
-        [--pretraining] [--gated]
+        [--pretraining] [--gated] [--t5-small CORPUS]
 
 writes FOLDER/config.json, FOLDER/model.safetensors and the tokenizer files the family reads
 (GPT-2: vocab.json and merges.txt of a tiny byte-level BPE; LLaMA: a tiny SentencePiece
@@ -401,41 +401,50 @@ T5_TARGET_LENGTH = 6
 T5_EXTRA_IDS = 19  # T5Tokenizer's extra_ids (100 in the published folders)
 
 
-def write_t5_sentencepiece(folder):
-    """spiece.model with T5's special ids: pad 0, eos 1, unk 2, no bos."""
+def write_t5_sentencepiece(folder, corpus=None):
+    """spiece.model with T5's special ids: pad 0, eos 1, unk 2, no bos; 120 pieces of a tiny text,
+    or up to T5's 32000 pieces of `corpus` (as many as it supports: 26,886 of Brown's training text)."""
     import sentencepiece as spm
     text = os.path.join(folder, "corpus.txt")
     with open(text, "w") as f:
         for i in range(200):
             f.write(f"translate the quick brown fox {i} to the lazy dog and summarize the mat number {i * 7}\n")
-    spm.SentencePieceTrainer.train(input=text, model_prefix=os.path.join(folder, "spiece"), vocab_size=120,
-                                   model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, minloglevel=2)
+    spm.SentencePieceTrainer.train(input=corpus or text, model_prefix=os.path.join(folder, "spiece"),
+                                   vocab_size=32000 if corpus else 120, model_type="unigram", pad_id=0, eos_id=1,
+                                   unk_id=2, bos_id=-1, hard_vocab_limit=not corpus, minloglevel=2)
     os.remove(text)
     os.remove(os.path.join(folder, "spiece.vocab"))
     return spm.SentencePieceProcessor(model_file=os.path.join(folder, "spiece.model")).get_piece_size()
 
 
-def t5_weights(cfg, g):
+def t5_weights(cfg, g, t5_init=False):
+    """Random weights; with `t5_init`, of the spread T5's own initialisation gives (each projection
+    std fan-in^-0.5, the query's (d_model d_kv)^-0.5), for a model of published size."""
     C, V, F, H = cfg["d_model"], cfg["vocab_size"], cfg["d_ff"], cfg["num_heads"]
     inner = H * cfg["d_kv"]
 
     def rand(*shape, scale=0.3, mean=0.0):
         return (torch.randn(*shape, generator=g) * scale + mean).float()
 
+    def std(test_scale, fan_in):
+        return fan_in ** -0.5 if t5_init else test_scale
+
     def attention(w, p, bias):  # nn.Linear (out, in), no biases
-        w[p + "q.weight"], w[p + "k.weight"] = rand(inner, C, scale=0.1), rand(inner, C)
-        w[p + "v.weight"], w[p + "o.weight"] = rand(inner, C), rand(C, inner, scale=0.3)
+        w[p + "q.weight"] = rand(inner, C, scale=std(0.1, C * cfg["d_kv"]))
+        w[p + "k.weight"], w[p + "v.weight"] = rand(inner, C, scale=std(0.3, C)), rand(inner, C, scale=std(0.3, C))
+        w[p + "o.weight"] = rand(C, inner, scale=std(0.3, inner))
         if bias:
-            w[p + "relative_attention_bias.weight"] = rand(cfg["relative_attention_num_buckets"], H, scale=0.5)
+            w[p + "relative_attention_bias.weight"] = rand(cfg["relative_attention_num_buckets"], H,
+                                                           scale=std(0.5, C))
 
     def mlp(w, p):
         if cfg["feed_forward_proj"].startswith("gated-"):
-            w[p + "wi_0.weight"], w[p + "wi_1.weight"] = rand(F, C, scale=0.2), rand(F, C, scale=0.2)
+            w[p + "wi_0.weight"], w[p + "wi_1.weight"] = rand(F, C, scale=std(0.2, C)), rand(F, C, scale=std(0.2, C))
         else:
-            w[p + "wi.weight"] = rand(F, C)
-        w[p + "wo.weight"] = rand(C, F, scale=0.15)
+            w[p + "wi.weight"] = rand(F, C, scale=std(0.3, C))
+        w[p + "wo.weight"] = rand(C, F, scale=std(0.15, F))
 
-    w = {"shared.weight": rand(V, C, scale=0.5)}
+    w = {"shared.weight": rand(V, C, scale=1.0 if t5_init else 0.5)}
     for stack, layers in (("encoder", cfg["num_layers"]), ("decoder", cfg["num_decoder_layers"])):
         for i in range(layers):
             p = f"{stack}.block.{i}.layer."
@@ -536,9 +545,11 @@ def t5_logits(w, cfg, encoder_ids, decoder_ids):
     return t5_decode(w, cfg, t5_encode(w, cfg, encoder_ids), decoder_ids)
 
 
-def t5_checkpoint(folder, g, gated=False):
-    """T5 v1.0's layout (ReLU, tied head) or, with `gated`, v1.1's and FLAN-T5's (gated GELU, untied)."""
-    pieces = write_t5_sentencepiece(folder)
+def t5_checkpoint(folder, g, gated=False, small_corpus=None):
+    """T5 v1.0's layout (ReLU, tied head) or, with `gated`, v1.1's and FLAN-T5's (gated GELU, untied);
+    with `small_corpus`, t5-small's published config (60M parameters) and a 32000-piece spiece.model
+    trained on that text. Returns the config, the weights and the extra ids."""
+    pieces = write_t5_sentencepiece(folder, small_corpus)
     cfg = {"architectures": ["T5ForConditionalGeneration"], "classifier_dropout": 0.0, "d_ff": 48, "d_kv": 8,
            "d_model": 32, "decoder_start_token_id": 0, "dropout_rate": 0.1, "eos_token_id": 1,
            "feed_forward_proj": "gated-gelu" if gated else "relu", "initializer_factor": 1.0,
@@ -549,17 +560,23 @@ def t5_checkpoint(folder, g, gated=False):
            "use_cache": True, "vocab_size": pieces + T5_EXTRA_IDS + 1}  # the extra ids and a padding row
     if gated:
         cfg.update({"dense_act_fn": "gelu_new", "is_gated_act": True})
-    return cfg, t5_weights(cfg, g)
+    if small_corpus:
+        cfg.update({"d_ff": 2048, "d_kv": 64, "d_model": 512, "n_positions": 512, "num_decoder_layers": 6,
+                    "num_heads": 8, "num_layers": 6, "relative_attention_max_distance": 128,
+                    "relative_attention_num_buckets": 32, "vocab_size": pieces + 128})
+        return cfg, t5_weights(cfg, g, t5_init=True), 100
+    return cfg, t5_weights(cfg, g), T5_EXTRA_IDS
 
 
-def t5_reference(folder, g, gated):
-    cfg, weights = t5_checkpoint(folder, g, gated)
+def t5_reference(folder, g, gated, small_corpus=None):
+    cfg, weights, extra = t5_checkpoint(folder, g, gated, small_corpus)
     V = cfg["vocab_size"]
-    # T5Tokenizer puts <extra_id_n> at (pieces + extra_ids) - 1 - n: counting down after the pieces.
+    # T5Tokenizer puts <extra_id_n> at (pieces + extra_ids) - 1 - n: counting down after the pieces;
+    # padding rows follow (one here, 28 in the published models).
     with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
-        json.dump({"extra_ids": T5_EXTRA_IDS, "tokenizer_class": "T5Tokenizer"}, f)
-    tokenizer_size = V - 1  # the pieces and the extra ids; the last row is padding
-    extra_id_rows = {f"<extra_id_{n}>": tokenizer_size - 1 - n for n in range(T5_EXTRA_IDS)}
+        json.dump({"extra_ids": extra, "tokenizer_class": "T5Tokenizer"}, f)
+    tokenizer_size = V - (28 if small_corpus else 1)
+    extra_id_rows = {f"<extra_id_{n}>": tokenizer_size - 1 - n for n in range(extra)}
     prompt = torch.randint(3, V, (PROMPT_LENGTH,), generator=g).tolist()
     target = [cfg["decoder_start_token_id"]] + torch.randint(3, V, (T5_TARGET_LENGTH,), generator=g).tolist()
     ids = [cfg["decoder_start_token_id"]]
@@ -594,6 +611,8 @@ def main():
     parser.add_argument("--pretraining", action="store_true",
                         help="bert only: an older BertForPreTraining file (pooler, next-sentence head, the tied "
                              "decoder stored again, LayerNorm gamma/beta); the same weights and logits")
+    parser.add_argument("--t5-small", metavar="CORPUS",
+                        help="t5 only: t5-small's size, with a 32000-piece spiece.model trained on this text file")
     parser.add_argument("--gated", action="store_true",
                         help="t5 only: T5 v1.1's and FLAN-T5's layout (gated-gelu, untied head) instead of v1.0's")
     args = parser.parse_args()
@@ -602,7 +621,7 @@ def main():
     if args.family == "t5":
         # An encoder-decoder: logits of a target read with teacher forcing, and a greedy
         # continuation from decoder_start_token_id.
-        cfg, weights, reference = t5_reference(args.folder, g, args.gated)
+        cfg, weights, reference = t5_reference(args.folder, g, args.gated, args.t5_small)
         with open(os.path.join(args.folder, "config.json"), "w") as f:
             json.dump(cfg, f, indent=2)
         write_safetensors(os.path.join(args.folder, "model.safetensors"), weights, {"format": "pt"})

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 #include <string>
@@ -272,6 +273,17 @@ max_new_tokens = 0
   CHECK(fs::exists(dir / "ft-hf" / "spiece.model"));
   lmlab::pretrained::import_hf_checkpoint(dir / "ft-hf", dir / "ft-back.ckpt", lmlab::test::builtin_plugins(), log);
   check_t5_same_parameters(lmlab::find_checkpoint(dir / "results" / "ft"), dir / "ft-back.ckpt");
+}
+
+// By hand, for docs/pretrained.md: a folder of t5-small's size from
+// `tests/pretrained_reference.py t5 DIR --t5-small data/brown/train.txt`, named by LMLAB_T5_SMALL.
+TEST_CASE("pretrained: a random T5 of t5-small's size imports to its reference logits", "[.pretrained_t5_small]") {
+  const char* folder = std::getenv("LMLAB_T5_SMALL");
+  if (!folder) FAIL("set LMLAB_T5_SMALL to a folder written by pretrained_reference.py t5 DIR --t5-small CORPUS");
+  TempDir dir;
+  std::ostringstream log;
+  lmlab::pretrained::import_hf_checkpoint(folder, dir / "small.ckpt", lmlab::test::builtin_plugins(), log);
+  check_t5_reference(folder, t5_load(dir / "small.ckpt"));
 }
 
 TEST_CASE("pretrained: T5 export then import gives the same weights bit for bit, and the published tensors back") {
