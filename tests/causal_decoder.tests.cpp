@@ -92,7 +92,7 @@ TEST_CASE("causal_decoder: invalid options name the key and the accepted values"
   CHECK_THROWS_MATCHES(resolve(toml::table{{"norm", "batchnorm"}}), lmlab::ConfigError,
                        MessageContains("model.norm") && MessageContains("accepted: layernorm, rmsnorm"));
   CHECK_THROWS_MATCHES(resolve(toml::table{{"activation", "swish"}}), lmlab::ConfigError,
-                       MessageContains("gelu, gelu_tanh, relu, swiglu, geglu, sigmoid, tanh"));
+                       MessageContains("gelu, gelu_tanh, relu, swiglu, geglu, geglu_tanh, sigmoid, tanh"));
   CHECK_THROWS_MATCHES(resolve(toml::table{{"preset", "llama2"}}), lmlab::ConfigError,
                        MessageContains("model.preset") && MessageContains("did you mean 'llama'?") &&
                            MessageContains("accepted: none, gpt2, llama"));
