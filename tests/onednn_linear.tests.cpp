@@ -109,4 +109,24 @@ TEST_CASE("onednn_linear: float32_mm multiplies in every layout on both librarie
   }
 }
 
+TEST_CASE("onednn_linear: a single row leaves the bias as it was", "[onednn_linear]") {
+  if (!lmlab::nn::onednn_built()) {
+    WARN("skipped: this build has no oneDNN");
+    return;
+  }
+  Float32Scope scope(CpuFloat32Products::onednn);
+  at::manual_seed(34);
+  const at::Tensor w = at::randn({6, 5}), b = at::randn({6}), kept = b.clone();
+  for (const std::int64_t rows : {1, 3}) {
+    const at::Tensor x = at::randn({1, rows, 5});
+    {
+      at::NoGradGuard no_grad;
+      CHECK(close(lmlab::nn::linear(x, w, b), at::linear(x, w, b)));
+    }
+    const at::Tensor bg = b.detach().requires_grad_();
+    CHECK(close(lmlab::nn::linear(x, w, bg), at::linear(x, w, b)));
+    CHECK(at::equal(b, kept));  // a generation's one-row steps once added their products into it
+  }
+}
+
 }  // namespace onednn_linear_tests

@@ -24,10 +24,12 @@ void onednn_product(bool trans_a, bool trans_b, const at::Tensor& a, const at::T
 // input in LibTorch 1.13).
 at::Tensor onednn_forward(const at::Tensor& x2, const at::Tensor& w, const at::Tensor& bias) {
   const bool biased = bias.numel() > 0;
-  // Starting from the bias and adding the product (beta 1) spares a second pass over y.
-  at::Tensor y = biased ? bias.expand({x2.size(0), w.size(0)}).contiguous()   // (N, C_out)
-                        : at::empty({x2.size(0), w.size(0)}, x2.options());   // (N, C_out)
-  onednn_product(false, true, x2, w, y, biased ? 1.0f : 0.0f);                // (N, C_out) += (N, C_in) (C_in, C_out)
+  // Starting from the bias and adding the product (beta 1) spares a second pass over y. A copy,
+  // never the expanded view's contiguous(): with one row that view counts as contiguous and is
+  // the bias itself, which the product would then be added into.
+  at::Tensor y = at::empty({x2.size(0), w.size(0)}, x2.options());  // (N, C_out)
+  if (biased) y.copy_(bias);                                         // (N, C_out), every row the bias
+  onednn_product(false, true, x2, w, y, biased ? 1.0f : 0.0f);      // (N, C_out) += (N, C_in) (C_in, C_out)
   return y;
 }
 

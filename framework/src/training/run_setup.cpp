@@ -92,11 +92,13 @@ std::string load_init_from(const Experiment& e, Architecture& model, const c10::
 void choose_products(const Experiment& e, const c10::Device& device, bool resuming, std::ostream& out) {
   const bool bf16 = e.experiment.precision == "bf16";
   const auto recorded = [&](const char* attribute) -> std::optional<std::string> {
-    if (!resuming || !device.is_cpu() || !fs::exists(run_file_path(e)) ||
-        !run_file::has_attribute(run_file_path(e), attribute)) {
-      return std::nullopt;
+    if (!resuming || !device.is_cpu() || !fs::exists(run_file_path(e))) return std::nullopt;
+    try {
+      if (!run_file::has_attribute(run_file_path(e), attribute)) return std::nullopt;
+      return run_file::read_attribute(run_file_path(e), attribute);
+    } catch (const std::exception&) {
+      return std::nullopt;  // a damaged file: the resume's own reading of it says so, naming the damage
     }
-    return run_file::read_attribute(run_file_path(e), attribute);
   };
   const Float32ProductsChoice float32 = choose_float32_products(device, recorded("cpu_float32_products"));
   if (device.is_cpu() && nn::onednn_built()) out << fmt::format("float32 products: {}\n", float32.describe());
