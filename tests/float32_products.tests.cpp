@@ -1,17 +1,13 @@
 // Which GEMM library a CPU run's float32 products take (training/float32_products):
 // LMLAB_CPU_FLOAT32_PRODUCTS checked on every run, a resumed run's recorded choice above it,
-// nothing but LibTorch's on CUDA or without oneDNN, and a measurement cached per machine.
+// nothing but LibTorch's on CUDA or without oneDNN, and oneDNN where the CPU has AVX-512.
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 
 #include "lmlab/error.hpp"
 #include "nn/cpu_float32_products.hpp"
 #include "nn/cpu_onednn.hpp"
-#include "support/test_support.hpp"
 #include "training/float32_products.hpp"
 
 // Last: LibTorch brings in glog, whose one-argument CHECK must not replace Catch's.
@@ -76,28 +72,16 @@ TEST_CASE("float32_products: a resumed run keeps its recorded choice over the en
   CHECK(lmlab::environment_value(CpuFloat32Products::onednn) == "onednn");
 }
 
-TEST_CASE("float32_products: measured once per machine, then read from the cache", "[float32_products]") {
-  if (!lmlab::nn::onednn_built()) {
-    WARN("skipped: this build has no oneDNN");
-    return;
-  }
-  lmlab::test::TempDir dir;
-  EnvScope cache("LMLAB_CACHE_DIR", dir.path().c_str());
+TEST_CASE("float32_products: oneDNN on an AVX-512 CPU, from its flags alone", "[float32_products]") {
   EnvScope unforced("LMLAB_CPU_FLOAT32_PRODUCTS", nullptr);
-  const auto first = lmlab::choose_float32_products(cpu);
-  CHECK_THAT(first.reason, Catch::Contains("GFLOP/s on oneDNN against"));
-  if (first.reason.find("measured once on this machine") == std::string::npos) {
-    // The suite shared the CPUs while it measured: nothing cached, as measured_peak() does.
-    CHECK_THAT(first.reason, Catch::Contains("not cached"));
-    return;
-  }
-  std::ifstream file(dir.path() / "peak-flops.toml");
-  std::stringstream text;
-  text << file.rdbuf();
-  CHECK_THAT(text.str(), Catch::Contains("float32 layer products"));
-  const auto second = lmlab::choose_float32_products(cpu);
-  CHECK(second.products == first.products);
-  CHECK_THAT(second.reason, Catch::Contains("measured once on this machine"));
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  const auto choice = lmlab::choose_float32_products(cpu);
+  const bool onednn = avx512 && lmlab::nn::onednn_built();
+  CHECK(choice.products == (onednn ? CpuFloat32Products::onednn : CpuFloat32Products::libtorch));
+  if (lmlab::nn::onednn_built()) CHECK_THAT(choice.describe(), Catch::Contains(avx512 ? "oneDNN 2" : "no AVX-512"));
+  CHECK(lmlab::choose_float32_products(cpu).products == choice.products);  // the same every time
+  CHECK(lmlab::choose_float32_products(c10::Device(c10::kCUDA, 0)).products == CpuFloat32Products::libtorch);
 }
 
 }  // namespace float32_products_tests

@@ -151,8 +151,8 @@ std::string child_line(const Child& c) {
 }  // namespace
 
 // Every CPU run of the sweep multiplies alike: decided once here, with the runs' thread count,
-// before any starts; not by each run measuring while the others load the CPUs, which could give
-// the arms of one ablation different kernels. The runs inherit the choices through
+// before any starts; not by each run measuring (the bf16 choice times both kernels) while the
+// others load the CPUs, which could give the arms of one ablation different kernels. The runs inherit the choices through
 // LMLAB_CPU_FLOAT32_PRODUCTS and LMLAB_CPU_BF16_PRODUCTS (a value already set wins, and is
 // checked by each run).
 void settle_cpu_products(const std::vector<PlannedRun>& plan, std::int64_t threads) {

@@ -1,11 +1,10 @@
 /// Which GEMM library a CPU run's float32 products take (nn/cpu_float32_products.hpp): LibTorch's
-/// BLAS or oneDNN's sgemm, the same products up to the order of the sums. Chosen by measurement:
-/// a transformer layer's products (2,048 x 512 x 2,048, forward and both backward layouts) timed
-/// on both libraries with the intra-op threads in force, cached per machine beside the measured
-/// peaks (peak_cache.hpp) so that every run on a machine multiplies alike; oneDNN only when it is
-/// clearly the faster. Like the BLAS kernels, this is how the machine computes, not what the
-/// experiment is: not in the config or its hash. LMLAB_CPU_FLOAT32_PRODUCTS=libtorch|onednn
-/// overrides it; a resumed run keeps what its file records.
+/// BLAS or oneDNN's sgemm, the same products up to the order of the sums. oneDNN where the CPU has
+/// AVX-512 with BW, VL and DQ (the level its JIT kernels are built for), decided from the CPU's
+/// flags so that every run on a machine multiplies alike. Like the BLAS kernels, this is how the
+/// machine computes, not what the experiment is: not in the config or its hash.
+/// LMLAB_CPU_FLOAT32_PRODUCTS=libtorch|onednn overrides it; a resumed run keeps what its file
+/// records.
 #pragma once
 #include <optional>
 #include <string>
@@ -18,16 +17,15 @@ namespace lmlab {
 
 struct Float32ProductsChoice {
   nn::CpuFloat32Products products = nn::CpuFloat32Products::libtorch;
-  std::string reason;  // "312 against 281 GFLOP/s on a layer's products, measured ...", "LMLAB_CPU_FLOAT32_PRODUCTS=onednn"
+  std::string reason;  // "AVX-512 CPU: oneDNN's sgemm kernels", "LMLAB_CPU_FLOAT32_PRODUCTS=onednn"
 
-  /// What the run prints: "oneDNN 2.6.3 sgemm (312 against ...)".
+  /// What the run prints: "oneDNN 2.6.3 sgemm (AVX-512 CPU: ...)".
   std::string describe() const;
 };
 
 /// Decides for a run on `device` and sets it for the process (nn::set_cpu_float32_products).
 /// On CUDA, or where oneDNN is not built, nothing changes: libtorch. A resumed run passes the
-/// choice its file records (`recorded`, the run_attribute() text), which wins. Call after
-/// configure_threads(). Throws ConfigError for an LMLAB_CPU_FLOAT32_PRODUCTS value it does not
+/// choice its file records (`recorded`, the run_attribute() text), which wins. Throws ConfigError for an LMLAB_CPU_FLOAT32_PRODUCTS value it does not
 /// accept, whatever the run.
 Float32ProductsChoice choose_float32_products(const c10::Device& device,
                                               const std::optional<std::string>& recorded = std::nullopt);
