@@ -1,6 +1,7 @@
-/// The process's choice of GEMM library for lmlab::nn::linear's float32 products on a CPU
-/// (lmlab/nn/linear.hpp): LibTorch's own (at::linear, through the system BLAS) or oneDNN's sgemm
-/// (cpu_onednn.hpp). The host's alone: the run setup sets it (training/float32_products.hpp).
+/// The process's choice of GEMM library for lmlab::nn::linear's float32 training products on a
+/// CPU (lmlab/nn/linear.hpp; those that record gradients, forward and backward): LibTorch's own
+/// (at::linear, through the system BLAS) or oneDNN's sgemm (cpu_onednn.hpp). Products without
+/// gradients (evaluation, generation) stay on LibTorch's. The host's alone: the run setup sets it (training/float32_products.hpp).
 /// Both compute every output as one dot product in float32; only the order of the sums differs.
 #pragma once
 #include <ATen/core/Tensor.h>

@@ -124,8 +124,13 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
     return Bf16ProductOnFloat32::apply(x, weight, no_bias);  // (..., C_out) bf16
   }
   if (thin_product_applies(x, weight, bias)) return thin_product(x, weight, bias);  // (..., C_out)
-  // Under autocast at::linear's dispatch recasts the operands; the oneDNN path would not.
-  if (!cpu_autocast() && onednn_linear_applies(x, weight, bias)) return onednn_linear(x, weight, bias);  // (..., C_out)
+  // Training's products only: oneDNN compiles its kernels at its first call (~30 ms here), which a
+  // generation's few small products would pay for nothing. Under autocast at::linear's dispatch
+  // recasts the operands; the oneDNN path would not.
+  const bool records_gradient = at::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad());
+  if (records_gradient && !cpu_autocast() && onednn_linear_applies(x, weight, bias)) {
+    return onednn_linear(x, weight, bias);  // (..., C_out)
+  }
   return at::linear(x, weight, bias);  // (..., C_out)
 }
 
