@@ -13,6 +13,7 @@
 #include "experiment/config.hpp"
 #include "experiment/path_component.hpp"
 #include "experiment/quote_bounded.hpp"
+#include "experiment/run_identity.hpp"
 #include "experiment/sweep.hpp"
 #include "experiment/sweep_axes.hpp"
 #include "lmlab/error.hpp"
@@ -151,7 +152,6 @@ bool is_device(const std::string& d) {
   return d.starts_with("cuda:") && !index.empty() &&
          std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
-
 
 template <class T>
 T parse_section(const toml::table& config, std::string_view name, const OptionSet<T>& options) {
@@ -422,12 +422,7 @@ toml::table resolved_table(const Experiment& e) {
   toml::table out;
   out.insert("experiment", experiment_options().to_toml(e.experiment));
   out.insert("data", data_options().to_toml(e.data));
-  toml::table train = train_options().to_toml(e.train);
-  // Stated globally, each process's batch_size follows from it and the world size; writing both
-  // would make the resolved config (a checkpoint's, read back by generate and export) a file that
-  // resolve_experiment refuses, as it refuses a user's file that gives both.
-  if (e.train.global_batch_size != 0) train.erase("batch_size");
-  out.insert("train", std::move(train));
+  out.insert("train", detail::resolved_train(e.train));
   out.insert("eval", eval_options().to_toml(e.eval));
   out.insert("model", with_name(e.model, "arch"));
   out.insert("objective", with_name(e.objective, "name"));
@@ -467,42 +462,6 @@ toml::table resolved_table(const Experiment& e) {
   return out;
 }
 
-
-// The text the identity hashes: the resolved config of one process with the global batch. A run of
-// `world_size` processes with train.batch_size B each draws the rows one process with B x world
-// would, so the two are one configuration, and so is train.global_batch_size = B x world on any
-// number of processes; eval.batch_size 0 follows the global batch as well.
-std::string identity_text(const Experiment& e, std::int64_t world_size) {
-  std::ostringstream canonical;  // tables print in key order, so the text is canonical
-  if (world_size == 1 && e.train.global_batch_size == 0) {
-    canonical << e.resolved;
-    return canonical.str();
-  }
-  toml::table identity = e.resolved;
-  identity["train"].as_table()->insert_or_assign("batch_size", e.train.batch_size * world_size);
-  identity["train"].as_table()->erase("global_batch_size");  // how the file states the batch, not what it is
-  canonical << identity;
-  return canonical.str();
-}
-
-// train.global_batch_size, where given, sets each of the `world_size` processes' batch_size.
-void split_global_batch(const toml::table& config, TrainSection& train, std::int64_t world_size) {
-  if (train.global_batch_size == 0) return;
-  const toml::node* global = config.at_path("train.global_batch_size").node();
-  if (const toml::node* per_process = config.at_path("train.batch_size").node()) {
-    config_error(per_process, "train.batch_size",
-                 fmt::format("given with train.global_batch_size ({}, at {}); give one of the two: batch_size "
-                             "counts each process's rows, global_batch_size all processes' together",
-                             train.global_batch_size, where(*global)));
-  }
-  if (train.global_batch_size % world_size != 0) {
-    config_error(global, "train.global_batch_size",
-                 fmt::format("{} rows do not split evenly over {} processes", train.global_batch_size, world_size),
-                 fmt::format("a multiple of {}", world_size));
-  }
-  train.batch_size = train.global_batch_size / world_size;
-}
-
 }  // namespace
 
 Experiment resolve_experiment(const toml::table& config, const Registry& registry, const std::string& source,
@@ -517,7 +476,7 @@ Experiment resolve_experiment(const toml::table& config, const Registry& registr
   e.experiment = parse_experiment_section(config);
   e.data = parse_section(config, "data", data_options());
   e.train = parse_section(config, "train", train_options());
-  split_global_batch(config, e.train, world_size);
+  detail::split_global_batch(config, e.train, world_size);
   e.eval = parse_section(config, "eval", eval_options());
   e.distributed = parse_section(config, "distributed", detail::distributed_options());
   e.world_size = world_size;
@@ -529,7 +488,7 @@ Experiment resolve_experiment(const toml::table& config, const Registry& registr
   resolve_decoding(config, registry, e);
   e.resolved = resolved_table(e);
 
-  e.config_hash = hash_text(identity_text(e, world_size));
+  e.config_hash = hash_text(detail::identity_text(e, world_size));
   e.run_name = fmt::format("seed{}-{}", e.experiment.seed, e.config_hash.substr(0, 8));
   return e;
 }
