@@ -15,6 +15,7 @@
 
 #include "distributed/sharded_optimizer.hpp"
 #include "results/run_reader.hpp"
+#include "support/distributed_runs.hpp"
 #include "support/test_support.hpp"
 
 namespace distributed_sharded_optimizer_tests {
@@ -42,33 +43,16 @@ void check_partition(const std::vector<std::int64_t>& numels, int ranks) {
   CHECK(partition_parameters(numels, ranks) == owners);  // the same on every rank: no state, no randomness
 }
 
-// A tiny experiment over `corpus` writing under `results`, as in distributed_training.tests.cpp:
-// no dropout, one thread per rank, gradient clipping (which must see the whole averaged gradient).
+using Fixture = lmlab::test::CorpusFixture;
+using lmlab::test::find_with_extension;
+
 SmallExperiment tiny(const fs::path& corpus, const fs::path& results, std::int64_t steps, std::int64_t batch) {
-  SmallExperiment s{.corpus = corpus, .results = results, .name = "zero"};
-  s.regularisers = "[[regularisers]]\nname = \"grad_clip\"\nmax_norm = 1.0\n";
-  s.steps = steps;
-  s.batch_size = batch;
-  s.lr = 3e-3;
-  s.warmup = 5;
-  s.eval_every = steps;
-  s.eval_batches = 2;
-  return s;
+  return lmlab::test::tiny_distributed(corpus, results, steps, batch, "zero");
 }
 
 std::string sharded(const SmallExperiment& s) { return s.text() + "\n[distributed]\nshard_optimizer = true\n"; }
 
-std::string run(const fs::path& file, const std::string& args) {
-  return lmlab::test::lmlab_binary() + " run " + file.string() + " " + args;
-}
-
-fs::path find_with_extension(const fs::path& results, const std::string& extension) {
-  for (const auto& entry : fs::recursive_directory_iterator(results)) {
-    if (entry.path().extension() == extension && entry.path().filename() != "index.h5") return entry.path();
-  }
-  FAIL("no " << extension << " file under " << results.string());
-  return {};
-}
+std::string run(const fs::path& file, const std::string& args) { return lmlab::test::lmlab_run(file, args); }
 
 std::vector<std::int64_t> numbers(const std::string& text) {
   std::istringstream in(text);
@@ -76,12 +60,6 @@ std::vector<std::int64_t> numbers(const std::string& text) {
   for (std::int64_t n; in >> n;) out.push_back(n);
   return out;
 }
-
-struct Fixture {
-  lmlab::test::TempDir dir;
-  fs::path corpus = dir / "corpus";
-  Fixture() { lmlab::test::write_generated_corpus(corpus); }
-};
 
 }  // namespace
 
@@ -165,12 +143,8 @@ TEST_CASE("sharded optimizer: a checkpoint of 3 sharded ranks resumes in one uns
   const lmlab::RunReader ref(find_with_extension(f.dir / "ref", ".h5")),
       resumed(find_with_extension(f.dir / "run", ".h5"));
   const std::vector<double> expected = ref.floats("train/loss"), got = resumed.floats("train/loss");
-  REQUIRE(expected.size() == got.size());
   // One process sums the ranks' gradients in another order: float rounding, not bit for bit.
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    INFO("logged row " << i << ": " << expected[i] << " vs " << got[i]);
-    CHECK(std::abs(expected[i] - got[i]) <= 1e-5 * std::abs(expected[i]));
-  }
+  lmlab::test::check_same_losses(expected, got, 1e-5);
   CHECK(resumed.ints("resumes/step") == std::vector<std::int64_t>{4, 8});
   CHECK(resumed.attribute("distributed.shard_optimizer") == "true");
   CHECK(resumed.attribute("status") == "complete");

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "results/run_reader.hpp"
+#include "support/distributed_runs.hpp"
 #include "support/test_support.hpp"
 
 namespace distributed_training_tests {
@@ -23,47 +24,16 @@ namespace {
 namespace fs = std::filesystem;
 using lmlab::test::SmallExperiment;
 
-// A tiny experiment over `corpus` writing under `results`: no dropout (the model's default), one
-// thread per rank, no sampling at evaluation, so that the ranks' sums are the only difference.
+using Fixture = lmlab::test::CorpusFixture;
+using lmlab::test::check_same_losses;
+
 SmallExperiment tiny(const fs::path& corpus, const fs::path& results, std::int64_t steps, std::int64_t batch) {
-  SmallExperiment s{.corpus = corpus, .results = results, .name = "dp"};
-  s.regularisers = "[[regularisers]]\nname = \"grad_clip\"\nmax_norm = 1.0\n";
-  s.steps = steps;
-  s.batch_size = batch;
-  s.lr = 3e-3;
-  s.warmup = 5;
-  s.eval_every = steps;
-  s.eval_batches = 2;
-  return s;
+  return lmlab::test::tiny_distributed(corpus, results, steps, batch, "dp");
 }
 
-std::string run(const fs::path& file, const std::string& args) {
-  return lmlab::test::lmlab_binary() + " run " + file.string() + " " + args;
-}
+std::string run(const fs::path& file, const std::string& args) { return lmlab::test::lmlab_run(file, args); }
 
-// The one run file under `results`.
-fs::path run_file(const fs::path& results) {
-  for (const auto& entry : fs::recursive_directory_iterator(results)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.path().extension() == ".h5" && name != "index.h5") return entry.path();
-  }
-  FAIL("no run file under " << results.string());
-  return {};
-}
-
-void check_same_losses(const std::vector<double>& one, const std::vector<double>& two, double tolerance) {
-  REQUIRE(one.size() == two.size());
-  for (std::size_t i = 0; i < one.size(); ++i) {
-    INFO("logged row " << i << ": " << one[i] << " vs " << two[i]);
-    CHECK(std::abs(one[i] - two[i]) <= tolerance * std::abs(one[i]));
-  }
-}
-
-struct Fixture {
-  lmlab::test::TempDir dir;
-  fs::path corpus = dir / "corpus";
-  Fixture() { lmlab::test::write_generated_corpus(corpus); }
-};
+fs::path run_file(const fs::path& results) { return lmlab::test::find_with_extension(results, ".h5"); }
 
 }  // namespace
 
