@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstdint>
-#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,17 +17,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "experiment/experiment_schema.hpp"
-#include "experiment/toml_limits.hpp"
-#include "lmlab/architecture.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/generate.hpp"
-#include "lmlab/plugin_call.hpp"
-#include "plugin_host/run_tokenizer.hpp"
 #include "pretrained/hf_export.hpp"
 #include "pretrained/hf_import.hpp"
 #include "pretrained/safetensors.hpp"
-#include "generated/test_paths.hpp"
+#include "support/hf_checkpoints.hpp"
 #include "support/hf_folders.hpp"
 #include "support/test_support.hpp"
 #include "training/checkpoint.hpp"
@@ -41,18 +35,7 @@ using Catch::Contains;
 using lmlab::test::TempDir;
 
 // The folder tests/pretrained_reference.py writes for `family`, made once per test process.
-const fs::path& reference_folder(const std::string& family) {
-  static TempDir dir;
-  static std::map<std::string, fs::path> made;
-  if (!made.count(family)) {
-    const fs::path folder = dir / family;
-    const auto r = lmlab::test::run_command(fmt::format("/usr/bin/python3 {}/tests/pretrained_reference.py {} {}",
-                                                        lmlab::test_paths::source_dir, family, folder.string()));
-    if (r.exit_code != 0) FAIL("pretrained_reference.py failed (python3-torch installed?):\n" << r.output);
-    made[family] = folder;
-  }
-  return made[family];
-}
+const fs::path& reference_folder(const std::string& family) { return lmlab::test::reference_folder(family, family); }
 
 nlohmann::json reference_of(const fs::path& folder) {
   return nlohmann::json::parse(lmlab::test::read_file(folder / "reference.json"));
@@ -60,29 +43,19 @@ nlohmann::json reference_of(const fs::path& folder) {
 
 // A copy of the reference folder, for a test to damage.
 fs::path copy_of(const std::string& family, const TempDir& dir) {
-  const fs::path copy = dir / family;
-  fs::copy(reference_folder(family), copy);
-  return copy;
+  return lmlab::test::copy_into(reference_folder(family), dir);
 }
 
-// The model, tokenizer and config of an lmlab checkpoint, as `lmlab generate` rebuilds them.
-struct Loaded {
-  std::shared_ptr<lmlab::Architecture> model;
-  std::shared_ptr<const lmlab::Tokenizer> tokenizer;
-};
-
-Loaded load_checkpoint_model(const fs::path& checkpoint) {
-  const auto& registry = lmlab::test::builtin_plugins();
-  const toml::table config = lmlab::parse_toml(lmlab::read_checkpoint_config(checkpoint), checkpoint.string());
-  const lmlab::Experiment e = lmlab::resolve_experiment(config, registry, checkpoint.string());
-  Loaded out;
-  out.tokenizer = lmlab::build_tokenizer(registry, e.tokenizer);
-  out.model = lmlab::make_plugin<lmlab::Architecture>(
-      registry, e.model.name, e.model.options, lmlab::ArchitectureContext{out.tokenizer->vocab_size(), e.data.block_size});
-  lmlab::load_model_weights(checkpoint, *out.model, c10::Device(c10::kCPU));
-  out.model->eval();
-  return out;
+// The family's reference folder with tokenizer.json in place of its tokenizer files.
+void write_tokenizer_json_folder(const std::string& family, const fs::path& folder) {
+  const auto r = lmlab::test::write_reference_folder(family, folder, "--tokenizer-json");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
 }
+
+using Loaded = lmlab::test::LoadedCheckpoint;
+using lmlab::test::check_same_parameters;
+using lmlab::test::load_checkpoint_model;
 
 // Imports the family's reference folder with the lmlab program and checks logits and greedy
 // continuations (with and without the key/value cache) against the reference.
@@ -95,28 +68,9 @@ void check_against_reference(const std::string& family, const fs::path& folder) 
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.output, Contains("imported"));
   const Loaded loaded = load_checkpoint_model(checkpoint);
+  lmlab::test::check_logits_against_reference(family, *loaded.model, ref);
 
   const auto prompt = ref["prompt"].get<std::vector<std::int64_t>>();
-  const auto V = ref["vocab_size"].get<std::int64_t>();
-  at::Tensor logits;
-  {
-    at::NoGradGuard no_grad;
-    lmlab::ModelInput input;
-    input.tokens = at::tensor(prompt, at::kLong).unsqueeze(0);  // (1, T)
-    logits = loaded.model->forward(input).logits.squeeze(0);  // (T, V_tokenizer)
-  }
-  const auto expected_rows = ref["logits"].get<std::vector<std::vector<double>>>();
-  const at::Tensor expected = at::empty({static_cast<std::int64_t>(expected_rows.size()), V}, at::kDouble);
-  for (std::size_t t = 0; t < expected_rows.size(); ++t) {
-    expected[static_cast<std::int64_t>(t)].copy_(at::tensor(expected_rows[t], at::kDouble));
-  }
-  const double worst = (logits.narrow(1, 0, V).to(at::kDouble) - expected).abs().max().item<double>();
-  INFO(family << ": largest logit difference " << worst << " (logits span "
-              << expected.abs().max().item<double>() << ")");
-  CHECK(worst < 1e-5);
-  // The ids lmlab's tokenizer appends after the published vocabulary are never predicted.
-  CHECK(logits.size(1) > V);
-  CHECK(logits.narrow(1, V, logits.size(1) - V).isinf().all().item<bool>());
 
   const auto greedy = lmlab::test::decoding_step("greedy");
   for (const bool cache : {true, false}) {
@@ -153,20 +107,6 @@ class CacheDirScope {
   bool had_;
   std::string before_;
 };
-
-// Every parameter of two lmlab checkpoints' models, compared bit for bit.
-void check_same_parameters(const fs::path& a, const fs::path& b) {
-  const Loaded first = load_checkpoint_model(a), second = load_checkpoint_model(b);
-  const auto theirs = second.model->named_parameters();
-  std::size_t compared = 0;
-  for (const auto& p : first.model->named_parameters()) {
-    INFO(p.key());
-    REQUIRE(theirs.contains(p.key()));
-    CHECK(p.value().equal(theirs[p.key()]));
-    ++compared;
-  }
-  CHECK(compared == theirs.size());
-}
 
 std::string run_lmlab(const std::string& arguments) {
   const auto r = lmlab::test::run_command(lmlab::test::lmlab_binary() + " " + arguments);
@@ -233,8 +173,7 @@ TEST_CASE("pretrained: generate reads a folder directly as hf:PATH, and a run fi
   TempDir dir;
   const fs::path folder = reference_folder("gpt2");
   const std::string lmlab = lmlab::test::lmlab_binary();
-  const auto imported = lmlab::test::run_command(fmt::format("{} import {} --out {} --toml {}", lmlab, folder.string(),
-                                                             (dir / "gpt2.ckpt").string(), (dir / "gpt2.toml").string()));
+  const auto imported = lmlab::test::import_with_toml(folder, dir / "gpt2.ckpt", dir / "gpt2.toml");
   REQUIRE(imported.exit_code == 0);
   const auto generate = [&](const std::string& checkpoint) {
     return lmlab::test::run_command(
@@ -248,29 +187,8 @@ TEST_CASE("pretrained: generate reads a folder directly as hf:PATH, and a run fi
   const auto continuation = [](const std::string& output) { return output.substr(output.find("== prompt")); };
   CHECK(continuation(direct.output).substr(0, 120) == continuation(converted.output).substr(0, 120));
 
-  lmlab::test::write_generated_corpus(dir / "corpus", 20000);
-  lmlab::test::write_file(dir / "ft.toml", fmt::format(R"(base = "gpt2.toml"
-[experiment]
-name = "ft"
-results_dir = "{}"
-threads = 1
-[data]
-corpus = "{}"
-block_size = 32
-[train]
-steps = 4
-batch_size = 2
-init_from = "hf:{}"
-eval_every = 4
-[eval]
-batches = 1
-prompts = 1
-prompt_tokens = 8
-max_new_tokens = 4
-)",
-                                                       (dir / "results").string(), (dir / "corpus").string(),
-                                                       folder.string()));
-  const auto run = lmlab::test::run_command(fmt::format("{} run {}", lmlab, (dir / "ft.toml").string()));
+  const auto run =
+      lmlab::test::run_fine_tune(dir, "gpt2.toml", folder, 4, "prompts = 1\nprompt_tokens = 8\nmax_new_tokens = 4\n");
   INFO(run.output);
   CHECK(run.exit_code == 0);
   CHECK_THAT(run.output, Contains("model weights from hf:" + folder.string()));
@@ -337,10 +255,7 @@ TEST_CASE("pretrained: unprefixed names with a stored tied head, two shards and 
 TEST_CASE("pretrained: a GPT-2 folder with only tokenizer.json imports with the same token ids") {
   TempDir dir, cache;
   const fs::path folder = dir / "gpt2";
-  const auto r = lmlab::test::run_command(fmt::format("/usr/bin/python3 {}/tests/pretrained_reference.py gpt2 {} "
-                                                      "--tokenizer-json",
-                                                      lmlab::test_paths::source_dir, folder.string()));
-  REQUIRE(r.exit_code == 0);
+  write_tokenizer_json_folder("gpt2", folder);
   const CacheDirScope scope(cache.path());
   std::ostringstream log;
   const auto& registry = lmlab::test::builtin_plugins();
@@ -362,10 +277,7 @@ TEST_CASE("pretrained: a GPT-2 folder with only tokenizer.json imports with the 
 TEST_CASE("pretrained: a LLaMA 3 folder with only tokenizer.json imports to its reference, by tiktoken's rule") {
   TempDir dir, cache;
   const fs::path folder = dir / "llama3";
-  const auto r = lmlab::test::run_command(fmt::format("/usr/bin/python3 {}/tests/pretrained_reference.py llama {} "
-                                                      "--tokenizer-json",
-                                                      lmlab::test_paths::source_dir, folder.string()));
-  REQUIRE(r.exit_code == 0);
+  write_tokenizer_json_folder("llama", folder);
   const CacheDirScope scope(cache.path());
   check_against_reference("llama3", folder);
   std::ostringstream log;
@@ -467,21 +379,10 @@ TEST_CASE("pretrained: export then import gives the same weights bit for bit, an
   for (const std::string family : {"gpt2", "llama"}) {
     INFO(family);
     TempDir dir;
-    const fs::path original = reference_folder(family);
     // Through the library: the commands are exercised by the tests above and below.
-    const auto& registry = lmlab::test::builtin_plugins();
+    lmlab::test::check_export_gives_published_tensors(reference_folder(family), dir);
     std::ostringstream log;
-    lmlab::pretrained::import_hf_checkpoint(original, dir / "a.ckpt", registry, log);
-    lmlab::pretrained::export_hf(dir / "a.ckpt", dir / "hf", registry, log);
-    const lmlab::pretrained::SafetensorsFile published(original / "model.safetensors"),
-        exported(dir / "hf" / "model.safetensors");
-    CHECK(exported.entries().size() == published.entries().size());
-    for (const auto& [name, _] : published.entries()) {
-      INFO(name);
-      REQUIRE(exported.contains(name));
-      CHECK(exported.tensor(name).equal(published.tensor(name)));
-    }
-    lmlab::pretrained::import_hf_checkpoint(dir / "hf", dir / "b.ckpt", registry, log);
+    lmlab::pretrained::import_hf_checkpoint(dir / "hf", dir / "b.ckpt", lmlab::test::builtin_plugins(), log);
     check_same_parameters(dir / "a.ckpt", dir / "b.ckpt");
   }
 }

@@ -7,7 +7,6 @@
 #include "support/catch.hpp"
 
 #include <cstdint>
-#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,16 +17,12 @@
 
 #include "experiment/experiment_schema.hpp"
 #include "experiment/toml_limits.hpp"
-#include "lmlab/architecture.hpp"
 #include "lmlab/error.hpp"
-#include "lmlab/plugin_call.hpp"
-#include "plugin_host/run_tokenizer.hpp"
 #include "pretrained/hf_import.hpp"
 #include "pretrained/safetensors.hpp"
-#include "generated/test_paths.hpp"
+#include "support/hf_checkpoints.hpp"
 #include "support/hf_folders.hpp"
 #include "support/test_support.hpp"
-#include "training/checkpoint.hpp"
 
 namespace pretrained_bert_tests {
 namespace {
@@ -38,64 +33,19 @@ using lmlab::test::TempDir;
 
 // The folder pretrained_reference.py writes for `variant` ("" or "--pretraining"), made once.
 const fs::path& bert_folder(const std::string& variant) {
-  static TempDir dir;
-  static std::map<std::string, fs::path> made;
-  if (!made.count(variant)) {
-    const fs::path folder = dir / (variant.empty() ? "masked_lm" : "pretraining");
-    const auto r = lmlab::test::run_command(fmt::format("/usr/bin/python3 {}/tests/pretrained_reference.py bert {} {}",
-                                                        lmlab::test_paths::source_dir, folder.string(), variant));
-    if (r.exit_code != 0) FAIL("pretrained_reference.py failed (python3-torch installed?):\n" << r.output);
-    made[variant] = folder;
-  }
-  return made[variant];
+  return lmlab::test::reference_folder(variant.empty() ? "masked_lm" : "pretraining", "bert", variant);
 }
 
 fs::path bert_copy(const std::string& variant, const TempDir& dir) {
-  const fs::path copy = dir / (variant.empty() ? "masked_lm" : "pretraining");
-  fs::copy(bert_folder(variant), copy);
-  return copy;
-}
-
-std::shared_ptr<lmlab::Architecture> bert_model_of(const fs::path& checkpoint, std::string& config_text) {
-  const auto& registry = lmlab::test::builtin_plugins();
-  config_text = lmlab::read_checkpoint_config(checkpoint);
-  const lmlab::Experiment e = lmlab::resolve_experiment(lmlab::parse_toml(config_text, checkpoint.string()), registry,
-                                                        checkpoint.string());
-  const auto tokenizer = lmlab::build_tokenizer(registry, e.tokenizer);
-  auto model = lmlab::make_plugin<lmlab::Architecture>(
-      registry, e.model.name, e.model.options, lmlab::ArchitectureContext{tokenizer->vocab_size(), e.data.block_size});
-  lmlab::load_model_weights(checkpoint, *model, c10::Device(c10::kCPU));
-  model->eval();
-  return model;
+  return lmlab::test::copy_into(bert_folder(variant), dir);
 }
 
 // lmlab's MLM logits of the reference prompt against the reference's; returns the checkpoint's config.
 std::string check_bert_logits(const fs::path& folder, const fs::path& checkpoint) {
   const nlohmann::json ref = nlohmann::json::parse(lmlab::test::read_file(folder / "reference.json"));
-  std::string config;
-  const auto model = bert_model_of(checkpoint, config);
-  const auto prompt = ref["prompt"].get<std::vector<std::int64_t>>();
-  const auto V = ref["vocab_size"].get<std::int64_t>();
-  at::Tensor logits;
-  {
-    at::NoGradGuard no_grad;
-    lmlab::ModelInput input;
-    input.tokens = at::tensor(prompt, at::kLong).unsqueeze(0);  // (1, T)
-    logits = model->forward(input).logits.squeeze(0);            // (T, V_tokenizer)
-  }
-  const auto rows = ref["logits"].get<std::vector<std::vector<double>>>();
-  const at::Tensor expected = at::empty({static_cast<std::int64_t>(rows.size()), V}, at::kDouble);
-  for (std::size_t t = 0; t < rows.size(); ++t) {
-    expected[static_cast<std::int64_t>(t)].copy_(at::tensor(rows[t], at::kDouble));
-  }
-  const double worst = (logits.narrow(1, 0, V).to(at::kDouble) - expected).abs().max().item<double>();
-  INFO(folder.string() << ": largest logit difference " << worst << " (logits span "
-                       << expected.abs().max().item<double>() << ")");
-  CHECK(worst < 1e-5);
-  // The ids lmlab's tokenizer appends (pad, mask) are never predicted.
-  CHECK(logits.size(1) > V);
-  CHECK(logits.narrow(1, V, logits.size(1) - V).isinf().all().item<bool>());
-  return config;
+  const lmlab::test::LoadedCheckpoint loaded = lmlab::test::load_checkpoint_model(checkpoint);
+  lmlab::test::check_logits_against_reference(folder.string(), *loaded.model, ref);
+  return loaded.config;
 }
 
 using lmlab::test::edit_config;
@@ -128,38 +78,13 @@ name = "masked_lm"
 TEST_CASE("pretrained: a BERT folder imports to the reference MLM logits, with or without the pre-training parts") {
   TempDir dir;
   const fs::path folder = bert_folder("");
-  const auto r = lmlab::test::run_command(fmt::format("{} import {} --out {} --toml {}", lmlab::test::lmlab_binary(),
-                                                      folder.string(), (dir / "bert.ckpt").string(),
-                                                      (dir / "bert.toml").string()));
-  INFO(r.output);
-  REQUIRE(r.exit_code == 0);
-  CHECK_THAT(r.output, Contains("imported"));
+  lmlab::test::require_import_with_toml(folder, dir / "bert.ckpt", dir / "bert.toml");
   const std::string config = check_bert_logits(folder, dir / "bert.ckpt");
   CHECK_THAT(config, Contains("name = 'masked_lm'"));
   CHECK_THAT(config, Contains("pooler = false"));  // BertForMaskedLM stores none
 
   // The config --toml wrote fine-tunes from the folder with masked_lm.
-  lmlab::test::write_generated_corpus(dir / "corpus", 20000);
-  lmlab::test::write_file(dir / "ft.toml", fmt::format(R"(base = "bert.toml"
-[experiment]
-name = "ft"
-results_dir = "{}"
-threads = 1
-[data]
-corpus = "{}"
-block_size = 32
-[train]
-steps = 2
-batch_size = 2
-init_from = "hf:{}"
-eval_every = 2
-[eval]
-batches = 1
-)",
-                                                       (dir / "results").string(), (dir / "corpus").string(),
-                                                       folder.string()));
-  const auto run =
-      lmlab::test::run_command(fmt::format("{} run {}", lmlab::test::lmlab_binary(), (dir / "ft.toml").string()));
+  const auto run = lmlab::test::run_fine_tune(dir, "bert.toml", folder, 2, "");
   INFO(run.output);
   CHECK(run.exit_code == 0);
   CHECK_THAT(run.output, Contains("complete"));

@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -21,15 +20,11 @@
 
 #include "experiment/experiment_schema.hpp"
 #include "experiment/toml_limits.hpp"
-#include "lmlab/architecture.hpp"
 #include "lmlab/error.hpp"
 #include "lmlab/generate.hpp"
-#include "lmlab/plugin_call.hpp"
-#include "plugin_host/run_tokenizer.hpp"
-#include "pretrained/hf_export.hpp"
 #include "pretrained/hf_import.hpp"
 #include "pretrained/safetensors.hpp"
-#include "generated/test_paths.hpp"
+#include "support/hf_checkpoints.hpp"
 #include "support/hf_folders.hpp"
 #include "support/test_support.hpp"
 #include "training/checkpoint.hpp"
@@ -45,45 +40,15 @@ using lmlab::test::TempDir;
 // once. With seed 3, v1.0's greedy continuation has four different tokens (random models often
 // repeat one).
 const fs::path& t5_folder(const std::string& variant) {
-  static TempDir dir;
-  static std::map<std::string, fs::path> made;
-  if (!made.count(variant)) {
-    const fs::path folder = dir / (variant.empty() ? "t5" : "t5_gated");
-    const auto r = lmlab::test::run_command(
-        fmt::format("/usr/bin/python3 {}/tests/pretrained_reference.py t5 {} {}", lmlab::test_paths::source_dir,
-                    folder.string(), variant.empty() ? "--seed 3" : variant));
-    if (r.exit_code != 0) FAIL("pretrained_reference.py failed (python3-torch, python3-sentencepiece?):\n" << r.output);
-    made[variant] = folder;
-  }
-  return made[variant];
+  const std::string arguments = variant.empty() ? "--seed 3" : variant;
+  return lmlab::test::reference_folder(variant.empty() ? "t5" : "t5_gated", "t5", arguments);
 }
 
 fs::path t5_copy(const std::string& variant, const TempDir& dir) {
-  const fs::path copy = dir / (variant.empty() ? "t5" : "t5_gated");
-  fs::copy(t5_folder(variant), copy);
-  return copy;
+  return lmlab::test::copy_into(t5_folder(variant), dir);
 }
 
-struct T5Loaded {
-  std::shared_ptr<lmlab::Architecture> model;
-  std::shared_ptr<const lmlab::Tokenizer> tokenizer;
-  std::string config;
-};
-
-T5Loaded t5_load(const fs::path& checkpoint) {
-  const auto& registry = lmlab::test::builtin_plugins();
-  T5Loaded out;
-  out.config = lmlab::read_checkpoint_config(checkpoint);
-  const lmlab::Experiment e =
-      lmlab::resolve_experiment(lmlab::parse_toml(out.config, checkpoint.string()), registry, checkpoint.string());
-  out.tokenizer = lmlab::build_tokenizer(registry, e.tokenizer);
-  out.model = lmlab::make_plugin<lmlab::Architecture>(
-      registry, e.model.name, e.model.options,
-      lmlab::ArchitectureContext{out.tokenizer->vocab_size(), e.data.block_size});
-  lmlab::load_model_weights(checkpoint, *out.model, c10::Device(c10::kCPU));
-  out.model->eval();
-  return out;
-}
+using T5Loaded = lmlab::test::LoadedCheckpoint;
 
 // The Hugging Face id of each lmlab id, (V): the pieces keep theirs, each <extra_id_n> has the
 // id T5's tokenizer gives that name (the reference's extra_id_rows), and the ids lmlab appends
@@ -138,12 +103,7 @@ void check_t5_reference(const fs::path& folder, const T5Loaded& loaded) {
             .unsqueeze(0);  // (1, T)
     logits = loaded.model->forward(input).logits.squeeze(0);                                            // (T, V)
   }
-  const auto rows = ref["logits"].get<std::vector<std::vector<double>>>();
-  at::Tensor expected = at::empty({static_cast<std::int64_t>(rows.size()), V}, at::kDouble);
-  for (std::size_t t = 0; t < rows.size(); ++t) {
-    expected[static_cast<std::int64_t>(t)].copy_(at::tensor(rows[t], at::kDouble));
-  }
-  expected = expected.index_select(1, hf_of);  // (T, V) in lmlab's ids
+  const at::Tensor expected = lmlab::test::reference_logits(ref).index_select(1, hf_of);  // (T, V) in lmlab's ids
   REQUIRE(logits.size(1) == V);
   const double worst = (logits.to(at::kDouble) - expected).abs().max().item<double>();
   INFO(folder.string() << ": largest logit difference " << worst << " (logits span "
@@ -167,29 +127,13 @@ void check_t5_reference(const fs::path& folder, const T5Loaded& loaded) {
   }
 }
 
-void check_t5_same_parameters(const fs::path& a, const fs::path& b) {
-  const T5Loaded first = t5_load(a), second = t5_load(b);
-  const auto theirs = second.model->named_parameters();
-  std::size_t compared = 0;
-  for (const auto& p : first.model->named_parameters()) {
-    INFO(p.key());
-    REQUIRE(theirs.contains(p.key()));
-    CHECK(p.value().equal(theirs[p.key()]));
-    ++compared;
-  }
-  CHECK(compared == theirs.size());
-}
-
 using lmlab::test::edit_config;
 using lmlab::test::edit_weights;
 using lmlab::test::import_error;
 
-// The [model] table of an encoder_decoder experiment with `extra` lines, as resolved.
-toml::table resolved_encoder_decoder(const std::string& extra) {
-  const toml::table config = lmlab::parse_toml(fmt::format(R"([data]
-tokenizer = "byte"
-block_size = 16
-[model]
+// A small encoder_decoder's [model] table with the t5 preset and `extra` lines, and its objective.
+std::string small_t5_tables(const std::string& extra) {
+  return fmt::format(R"([model]
 arch = "encoder_decoder"
 preset = "t5"
 d_model = 16
@@ -199,8 +143,13 @@ n_heads = 2
 [objective]
 name = "span_corruption"
 )",
-                                                           extra),
-                                               "t5.toml");
+                     extra);
+}
+
+// The [model] table of an encoder_decoder experiment with `extra` lines, as resolved.
+toml::table resolved_encoder_decoder(const std::string& extra) {
+  const toml::table config =
+      lmlab::parse_toml("[data]\ntokenizer = \"byte\"\nblock_size = 16\n" + small_t5_tables(extra), "t5.toml");
   const lmlab::Experiment e = lmlab::resolve_experiment(config, lmlab::test::builtin_plugins(), "t5.toml");
   return *e.resolved["model"].as_table();
 }
@@ -210,13 +159,8 @@ name = "span_corruption"
 TEST_CASE("pretrained: T5 v1.0 and v1.1 folders import to the reference logits and greedy continuations") {
   TempDir dir;
   const fs::path folder = t5_folder("");
-  const auto r = lmlab::test::run_command(fmt::format("{} import {} --out {} --toml {}", lmlab::test::lmlab_binary(),
-                                                      folder.string(), (dir / "t5.ckpt").string(),
-                                                      (dir / "t5.toml").string()));
-  INFO(r.output);
-  REQUIRE(r.exit_code == 0);
-  CHECK_THAT(r.output, Contains("imported"));
-  const T5Loaded tied = t5_load(dir / "t5.ckpt");
+  lmlab::test::require_import_with_toml(folder, dir / "t5.ckpt", dir / "t5.toml");
+  const T5Loaded tied = lmlab::test::load_checkpoint_model(dir / "t5.ckpt");
   check_t5_reference(folder, tied);
   CHECK_THAT(tied.config, Contains("scale_attention = false"));
   CHECK_THAT(tied.config, Contains("rescale_tied_head = true"));
@@ -227,7 +171,7 @@ TEST_CASE("pretrained: T5 v1.0 and v1.1 folders import to the reference logits a
   const fs::path gated = t5_folder("--gated");
   std::ostringstream log;
   lmlab::pretrained::import_hf_checkpoint(gated, dir / "gated.ckpt", lmlab::test::builtin_plugins(), log);
-  const T5Loaded untied = t5_load(dir / "gated.ckpt");
+  const T5Loaded untied = lmlab::test::load_checkpoint_model(dir / "gated.ckpt");
   check_t5_reference(gated, untied);
   CHECK_THAT(untied.config, Contains("activation = 'geglu_tanh'"));
   CHECK_THAT(untied.config, !Contains("rescale_tied_head"));  // at its default (false): left out
@@ -238,28 +182,7 @@ TEST_CASE("pretrained: T5 v1.0 and v1.1 folders import to the reference logits a
       folder.string()));
   INFO(generated.output);
   CHECK(generated.exit_code == 0);
-  lmlab::test::write_generated_corpus(dir / "corpus", 20000);
-  lmlab::test::write_file(dir / "ft.toml", fmt::format(R"(base = "t5.toml"
-[experiment]
-name = "ft"
-results_dir = "{}"
-threads = 1
-[data]
-corpus = "{}"
-block_size = 32
-[train]
-steps = 2
-batch_size = 2
-init_from = "hf:{}"
-eval_every = 2
-[eval]
-batches = 1
-max_new_tokens = 0
-)",
-                                                       (dir / "results").string(), (dir / "corpus").string(),
-                                                       folder.string()));
-  const auto run =
-      lmlab::test::run_command(fmt::format("{} run {}", lmlab::test::lmlab_binary(), (dir / "ft.toml").string()));
+  const auto run = lmlab::test::run_fine_tune(dir, "t5.toml", folder, 2, "max_new_tokens = 0\n");
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
   CHECK_THAT(run.output, Contains("complete"));
@@ -272,7 +195,7 @@ max_new_tokens = 0
   REQUIRE(exported.exit_code == 0);
   CHECK(fs::exists(dir / "ft-hf" / "spiece.model"));
   lmlab::pretrained::import_hf_checkpoint(dir / "ft-hf", dir / "ft-back.ckpt", lmlab::test::builtin_plugins(), log);
-  check_t5_same_parameters(lmlab::find_checkpoint(dir / "results" / "ft"), dir / "ft-back.ckpt");
+  lmlab::test::check_same_parameters(lmlab::find_checkpoint(dir / "results" / "ft"), dir / "ft-back.ckpt");
 }
 
 // By hand, for docs/pretrained.md: a folder of t5-small's size from
@@ -283,7 +206,7 @@ TEST_CASE("pretrained: a random T5 of t5-small's size imports to its reference l
   TempDir dir;
   std::ostringstream log;
   lmlab::pretrained::import_hf_checkpoint(folder, dir / "small.ckpt", lmlab::test::builtin_plugins(), log);
-  check_t5_reference(folder, t5_load(dir / "small.ckpt"));
+  check_t5_reference(folder, lmlab::test::load_checkpoint_model(dir / "small.ckpt"));
 }
 
 TEST_CASE("pretrained: T5 export then import gives the same weights bit for bit, and the published tensors back") {
@@ -291,18 +214,7 @@ TEST_CASE("pretrained: T5 export then import gives the same weights bit for bit,
     INFO("variant " << variant);
     TempDir dir;
     const fs::path original = t5_folder(variant);
-    const auto& registry = lmlab::test::builtin_plugins();
-    std::ostringstream log;
-    lmlab::pretrained::import_hf_checkpoint(original, dir / "a.ckpt", registry, log);
-    lmlab::pretrained::export_hf(dir / "a.ckpt", dir / "hf", registry, log);
-    const lmlab::pretrained::SafetensorsFile published(original / "model.safetensors"),
-        exported(dir / "hf" / "model.safetensors");
-    CHECK(exported.entries().size() == published.entries().size());
-    for (const auto& [name, _] : published.entries()) {
-      INFO(name);
-      REQUIRE(exported.contains(name));
-      CHECK(exported.tensor(name).equal(published.tensor(name)));
-    }
+    lmlab::test::check_export_gives_published_tensors(original, dir);
     const auto theirs = nlohmann::json::parse(lmlab::test::read_file(original / "config.json"));
     const auto ours = nlohmann::json::parse(lmlab::test::read_file(dir / "hf" / "config.json"));
     for (const char* key : {"d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads",
@@ -313,8 +225,9 @@ TEST_CASE("pretrained: T5 export then import gives the same weights bit for bit,
       CHECK(ours[key] == theirs[key]);
     }
     CHECK(lmlab::test::read_file(dir / "hf" / "spiece.model") == lmlab::test::read_file(original / "spiece.model"));
-    lmlab::pretrained::import_hf_checkpoint(dir / "hf", dir / "b.ckpt", registry, log);
-    check_t5_same_parameters(dir / "a.ckpt", dir / "b.ckpt");
+    std::ostringstream log;
+    lmlab::pretrained::import_hf_checkpoint(dir / "hf", dir / "b.ckpt", lmlab::test::builtin_plugins(), log);
+    lmlab::test::check_same_parameters(dir / "a.ckpt", dir / "b.ckpt");
   }
 }
 
@@ -390,15 +303,7 @@ threads = 1
 corpus = "{}"
 block_size = 16
 tokenizer = "byte"
-[model]
-arch = "encoder_decoder"
-preset = "t5"
-d_model = 16
-n_layers = 1
-n_heads = 2
-[objective]
-name = "span_corruption"
-[train]
+{}[train]
 steps = 1
 batch_size = 2
 eval_every = 1
@@ -406,7 +311,8 @@ eval_every = 1
 batches = 1
 max_new_tokens = 0
 )",
-                                                        (dir / "results").string(), (dir / "corpus").string()));
+                                                        (dir / "results").string(), (dir / "corpus").string(),
+                                                        small_t5_tables("")));
   const auto run =
       lmlab::test::run_command(fmt::format("{} run {}", lmlab::test::lmlab_binary(), (dir / "run.toml").string()));
   INFO(run.output);
