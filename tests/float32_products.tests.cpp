@@ -22,7 +22,7 @@ namespace {
 // Sets (or, with nullptr, unsets) an environment variable for a test and puts back what was there.
 class EnvScope {
  public:
-  EnvScope(const char* name, const char* value) : name_(name) {
+  EnvScope(const char* name, const char* value) : name_(name), choice_(lmlab::nn::cpu_float32_products()) {
     if (const char* old = std::getenv(name)) before_ = old;
     if (value) setenv(name, value, 1);
     else unsetenv(name);
@@ -30,11 +30,12 @@ class EnvScope {
   ~EnvScope() {
     if (before_) setenv(name_, before_->c_str(), 1);
     else unsetenv(name_);
-    lmlab::nn::set_cpu_float32_products(CpuFloat32Products::libtorch);
+    lmlab::nn::set_cpu_float32_products(choice_);  // the process's choice, as the test found it
   }
 
  private:
   const char* name_;
+  CpuFloat32Products choice_;
   std::optional<std::string> before_;
 };
 
@@ -74,8 +75,12 @@ TEST_CASE("float32_products: a resumed run keeps its recorded choice over the en
 
 TEST_CASE("float32_products: oneDNN on an AVX-512 CPU, from its flags alone", "[float32_products]") {
   EnvScope unforced("LMLAB_CPU_FLOAT32_PRODUCTS", nullptr);
+#if defined(__x86_64__) || defined(__i386__)
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#else
+  const bool avx512 = false;
+#endif
   const auto choice = lmlab::choose_float32_products(cpu);
   const bool onednn = avx512 && lmlab::nn::onednn_built();
   CHECK(choice.products == (onednn ? CpuFloat32Products::onednn : CpuFloat32Products::libtorch));

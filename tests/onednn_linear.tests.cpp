@@ -3,6 +3,7 @@
 // bias, for 2-D and 3-D inputs, with and without gradients recorded; autocast and other dtypes
 // keep LibTorch's path. Skipped where the build has no oneDNN.
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/function.h>
 
 #include "lmlab/nn/linear.hpp"
@@ -129,6 +130,28 @@ TEST_CASE("onednn_linear: a single row leaves the bias as it was", "[onednn_line
     CHECK(close(lmlab::nn::linear(x, w, bg), at::linear(x, w, b)));
     CHECK(at::equal(b, kept));  // a generation's one-row steps once added their products into it
   }
+}
+
+TEST_CASE("onednn_linear: its output may be changed in place, and a backward may build a graph", "[onednn_linear]") {
+  if (!lmlab::nn::onednn_built()) {
+    WARN("skipped: this build has no oneDNN");
+    return;
+  }
+  at::manual_seed(35);
+  const at::Tensor x0 = at::randn({2, 7, 5}), w0 = at::randn({4, 5});
+  const auto run = [&](CpuFloat32Products products) {
+    Float32Scope scope(products);
+    const at::Tensor x = x0.detach().requires_grad_(), w = w0.detach().requires_grad_();
+    at::Tensor y = lmlab::nn::linear(x, w);
+    y.mul_(2.0);  // an in-place op on the output, as at::linear's allows
+    // A gradient penalty: d/dw of |dL/dx|^2 needs the backward's own graph.
+    const at::Tensor dx = torch::autograd::grad({(y * y).sum()}, {x}, {}, true, true)[0];
+    const at::Tensor dw = torch::autograd::grad({dx.pow(2).sum()}, {w})[0];
+    return std::make_pair(y.detach(), dw);
+  };
+  const auto ours = run(CpuFloat32Products::onednn), theirs = run(CpuFloat32Products::libtorch);
+  CHECK(close(ours.first, theirs.first));
+  CHECK(close(ours.second, theirs.second));
 }
 
 }  // namespace onednn_linear_tests

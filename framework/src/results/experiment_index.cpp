@@ -74,7 +74,15 @@ RunRecord read_record(const fs::path& file) {
     if (auto* experiment = config["experiment"].as_table()) experiment->erase("seed");
     // A run that starts from another run's checkpoint names a different base run in each seed;
     // scan_runs puts the base run's own variant in its place.
-    if (auto* train = config["train"].as_table()) train->erase("init_from");
+    if (auto* train = config["train"].as_table()) {
+      train->erase("init_from");
+      // A batch stated over all processes is the same variant as that batch given per process to
+      // one (the run identity's rule, experiment/run_identity.hpp).
+      if (const auto global = (*train)["global_batch_size"].value<std::int64_t>()) {
+        train->insert_or_assign("batch_size", *global);
+        train->erase("global_batch_size");
+      }
+    }
     std::ostringstream text;
     text << config;
     record.variant = hash_text(text.str()).substr(0, 8);

@@ -20,8 +20,12 @@ namespace {
 // from a timing at a run's start: such timings (a second of a block's products) ranked the two
 // libraries differently from one run to the next here, while a machine's runs must multiply alike.
 bool cpu_has_avx512_core() {
+#if defined(__x86_64__) || defined(__i386__)
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#else
+  return false;
+#endif
 }
 
 std::string library_name(nn::CpuFloat32Products products) {
@@ -59,7 +63,15 @@ std::string environment_value(nn::CpuFloat32Products products) {
 
 Float32ProductsChoice choose_float32_products(const c10::Device& device, const std::optional<std::string>& recorded) {
   std::optional<nn::CpuFloat32Products> forced = forced_products();
-  if (!device.is_cpu() || !nn::onednn_built()) return chosen(nn::CpuFloat32Products::libtorch, "");
+  if (!device.is_cpu()) return chosen(nn::CpuFloat32Products::libtorch, "");
+  if (!nn::onednn_built()) {
+    // A run that started on oneDNN goes on with the BLAS: the same products, other rounding.
+    const bool started_on_onednn = recorded && *recorded == run_attribute(nn::CpuFloat32Products::onednn);
+    return chosen(nn::CpuFloat32Products::libtorch,
+                  started_on_onednn ? "the run started on oneDNN sgemm, which this build lacks: it does not go on bit "
+                                      "for bit"
+                                    : "");
+  }
   if (recorded && !recorded->empty()) {
     for (const auto products : {nn::CpuFloat32Products::libtorch, nn::CpuFloat32Products::onednn}) {
       if (*recorded != run_attribute(products)) continue;

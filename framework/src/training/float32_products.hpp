@@ -24,7 +24,7 @@ struct Float32ProductsChoice {
 };
 
 /// Decides for a run on `device` and sets it for the process (nn::set_cpu_float32_products).
-/// On CUDA, or where oneDNN is not built, nothing changes: libtorch. A resumed run passes the
+/// On CUDA, or where oneDNN is not built, the choice is libtorch. A resumed run passes the
 /// choice its file records (`recorded`, the run_attribute() text), which wins. Throws ConfigError for an LMLAB_CPU_FLOAT32_PRODUCTS value it does not
 /// accept, whatever the run.
 Float32ProductsChoice choose_float32_products(const c10::Device& device,

@@ -100,8 +100,13 @@ void choose_products(const Experiment& e, const c10::Device& device, bool resumi
       return std::nullopt;  // a damaged file: the resume's own reading of it says so, naming the damage
     }
   };
-  const Float32ProductsChoice float32 = choose_float32_products(device, recorded("cpu_float32_products"));
-  if (device.is_cpu() && nn::onednn_built()) out << fmt::format("float32 products: {}\n", float32.describe());
+  // A file written before the choice existed multiplied on LibTorch's BLAS.
+  std::optional<std::string> float32_recorded = recorded("cpu_float32_products");
+  if (!float32_recorded && recorded("blas")) float32_recorded = run_attribute(nn::CpuFloat32Products::libtorch);
+  const Float32ProductsChoice float32 = choose_float32_products(device, float32_recorded);
+  if (device.is_cpu() && (nn::onednn_built() || !float32.reason.empty())) {
+    out << fmt::format("float32 products: {}\n", float32.describe());
+  }
   const Bf16ProductsChoice products = choose_bf16_products(device, bf16, bf16 ? recorded("cpu_bf16_products") : std::nullopt);
   if (device.is_cpu() && bf16) out << fmt::format("bf16 products: {}\n", products.describe());
 }
