@@ -187,4 +187,28 @@ TEST_CASE("experiment index: a missing folder is a DataError naming it", "[index
   CHECK_THROWS_WITH(lmlab::scan_runs(tmp / "absent"), Contains("absent") && Contains("does not exist"));
 }
 
+TEST_CASE("experiment index: a batch stated over all processes is the same configuration as that batch per process",
+          "[index]") {
+  lmlab::test::TempDir tmp;
+  const auto write = [&](const std::string& name, std::int64_t seed, const std::string& batch, const std::string& started) {
+    RunFile run = RunFile::create(tmp / (name + ".h5"));
+    run.set_attribute("config_hash", "same");
+    run.set_attribute("config", fmt::format("[experiment]\nseed = {}\n[train]\nlr = 0.1\n{}\n", seed, batch));
+    run.set_attribute("status", "complete");
+    run.set_attribute("start_time", started);
+    run.set_attribute("seed", seed);
+    run.set_attribute("sweep_point", "");
+  };
+  write("seed1-before", 1, "batch_size = 32", "2026-01-01T10:00:00Z");         // written before global_batch_size
+  write("seed2-after", 2, "global_batch_size = 32", "2026-01-02T10:00:00Z");  // the same run, stated globally
+  write("seed3-other", 3, "global_batch_size = 64", "2026-01-03T10:00:00Z");
+  const auto runs = lmlab::rebuild_index(tmp.path());
+  REQUIRE(runs.size() == 3);
+  const auto named = [&](const std::string& name) {
+    return *std::find_if(runs.begin(), runs.end(), [&](const auto& r) { return r.name == name; });
+  };
+  CHECK(named("seed1-before").variant == named("seed2-after").variant);
+  CHECK(named("seed1-before").variant != named("seed3-other").variant);
+}
+
 }  // namespace experiment_index_tests
