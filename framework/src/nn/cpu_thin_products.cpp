@@ -5,10 +5,9 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
-#include <torch/version.h>
 
+#include "nn/cpu_autocast.hpp"
 #include "nn/cpu_blas.hpp"
 
 namespace lmlab::nn {
@@ -19,14 +18,6 @@ namespace {
 // least this many: fewer and starting it costs more than the bandwidth it adds.
 constexpr std::int64_t column_block = 16;
 constexpr std::int64_t min_columns_per_thread = 64;
-
-bool cpu_autocast_on() {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  return at::autocast::is_autocast_enabled(at::kCPU);
-#else
-  return at::autocast::is_cpu_enabled();
-#endif
-}
 
 bool dense_float32(const at::Tensor& t) {
   return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous();
@@ -43,7 +34,7 @@ bool thin_product_applies(const at::Tensor& x, const at::Tensor& weight, const a
   if (c10::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()))) {
     return false;
   }
-  return !cpu_autocast_on() && at::get_num_threads() > 1 && !at::in_parallel_region();
+  return !cpu_autocast_enabled() && at::get_num_threads() > 1 && !at::in_parallel_region();
 }
 
 at::Tensor thin_product(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {

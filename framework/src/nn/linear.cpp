@@ -3,12 +3,11 @@
 #include <atomic>
 
 #include <ATen/ATen.h>
-#include <ATen/autocast_mode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/nn/modules/linear.h>
-#include <torch/version.h>
 
+#include "nn/cpu_autocast.hpp"
 #include "nn/cpu_bf16_products.hpp"
 #include "nn/cpu_float32_products.hpp"
 #include "nn/cpu_thin_products.hpp"
@@ -20,22 +19,6 @@ namespace {
 
 std::atomic<CpuBf16Products> g_cpu_bf16_products{CpuBf16Products::bf16_kernels};
 std::atomic<CpuBf16Products> g_cpu_bf16_decoding_products{CpuBf16Products::float32_kernels};
-
-bool cpu_autocast() {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  return at::autocast::is_autocast_enabled(at::kCPU);
-#else
-  return at::autocast::is_cpu_enabled();
-#endif
-}
-
-bool cpu_bf16_autocast() {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  return cpu_autocast() && at::autocast::get_autocast_dtype(at::kCPU) == at::kBFloat16;
-#else
-  return cpu_autocast() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
-#endif
-}
 
 at::Tensor rounded(const at::Tensor& t) { return t.to(at::kBFloat16).to(at::kFloat); }
 
@@ -104,7 +87,7 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
   const auto castable = [](const at::Tensor& t) {
     return t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16;
   };
-  if (x.device().is_cpu() && cpu_bf16_products() == CpuBf16Products::float32_kernels && cpu_bf16_autocast() &&
+  if (x.device().is_cpu() && cpu_bf16_products() == CpuBf16Products::float32_kernels && cpu_bf16_autocast_enabled() &&
       castable(x) && castable(weight)) {
     if (!at::GradMode::is_enabled()) {
       // Nothing to save for a backward pass; while generating, the rounded weights are cached.
@@ -128,7 +111,7 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
   // generation's few small products would pay for nothing. Under autocast at::linear's dispatch
   // recasts the operands; the oneDNN path would not.
   const bool records_gradient = at::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad());
-  if (records_gradient && !cpu_autocast() && onednn_linear_applies(x, weight, bias)) {
+  if (records_gradient && !cpu_autocast_enabled() && onednn_linear_applies(x, weight, bias)) {
     return onednn_linear(x, weight, bias);  // (..., C_out)
   }
   return at::linear(x, weight, bias);  // (..., C_out)
