@@ -20,8 +20,6 @@
 #include "plugin_host/run_plugins.hpp"
 #include "plugin_host/run_tokenizer.hpp"
 #include "training/bf16_products.hpp"
-#include "training/float32_products.hpp"
-#include "nn/cpu_onednn.hpp"
 #include "training/blas_kernels.hpp"
 #include "training/checkpoint.hpp"
 #include "training/runtime.hpp"
@@ -121,7 +119,6 @@ void run_generate(const GenerateRequest& request, PluginLoader& loader, const Re
   const int threads = configure_threads(e.experiment.threads);
   const c10::Device device = resolve_device(e.experiment.device);
   // As a run decides: bf16 products on the float32 kernels where this machine's are clearly faster.
-  const Float32ProductsChoice float32 = choose_float32_products(device);
   const Bf16ProductsChoice products = choose_bf16_products(device, e.experiment.precision == "bf16");
   // The checkpoint's config names its tokenizer; its recorded identity says the files are the same.
   std::shared_ptr<const Tokenizer> tokenizer = build_tokenizer(registry, e.tokenizer);
@@ -147,7 +144,6 @@ void run_generate(const GenerateRequest& request, PluginLoader& loader, const Re
                      checkpoint.string(), trained_for, e.model.name,
                      plugins.model.plugin->accounting().parameters, decoding, chain.chain->name(), device.str(), threads);
   if (device.is_cpu()) log << fmt::format("BLAS: {}\n", tune_blas_kernels().explain());
-  if (device.is_cpu() && nn::onednn_built()) log << fmt::format("float32 products: {}\n", float32.describe());
   if (device.is_cpu() && e.experiment.precision == "bf16") log << fmt::format("bf16 products: {}\n", products.describe());
 
   // A prompt longer than the context is read from its end; say so rather than cut silently.

@@ -23,7 +23,6 @@
 #include "reporting/report.hpp"
 #include "results/run_status.hpp"
 #include "training/bf16_products.hpp"
-#include "training/float32_products.hpp"
 #include "training/runtime.hpp"
 #include "training/trainer.hpp"
 #include "util/error_text.hpp"
@@ -98,17 +97,13 @@ std::vector<std::string> rank_arguments(const RunArgs& a) {
   return args;
 }
 
-// Every rank of a CPU run multiplies alike, as every run of a sweep does: decided once here with
-// a rank's threads, handed on in LMLAB_CPU_FLOAT32_PRODUCTS and LMLAB_CPU_BF16_PRODUCTS (a value
-// already set wins).
-void settle_rank_products(const Experiment& run, int ranks) {
+// Every rank of a CPU bf16 run multiplies alike, as every run of a sweep does: decided once
+// here with a rank's threads, handed on in LMLAB_CPU_BF16_PRODUCTS (a value already set wins).
+// The float32 products need no such step: their choice follows the CPU's flags.
+void settle_rank_bf16_products(const Experiment& run, int ranks) {
+  if (const char* set = std::getenv("LMLAB_CPU_BF16_PRODUCTS"); (set && *set) || run.experiment.precision != "bf16") return;
   if (!resolve_device(run.experiment.device).is_cpu()) return;
   configure_threads(run.experiment.threads > 0 ? run.experiment.threads : std::max(1, available_cpus() / ranks));
-  if (const char* set = std::getenv("LMLAB_CPU_FLOAT32_PRODUCTS"); !(set && *set)) {
-    const Float32ProductsChoice choice = choose_float32_products(c10::Device(c10::kCPU));
-    setenv("LMLAB_CPU_FLOAT32_PRODUCTS", environment_value(choice.products).c_str(), 1);
-  }
-  if (const char* set = std::getenv("LMLAB_CPU_BF16_PRODUCTS"); (set && *set) || run.experiment.precision != "bf16") return;
   const Bf16ProductsChoice choice = choose_bf16_products(c10::Device(c10::kCPU), true);
   setenv("LMLAB_CPU_BF16_PRODUCTS", environment_value(choice.products).c_str(), 1);
 }
@@ -116,7 +111,7 @@ void settle_rank_products(const Experiment& run, int ranks) {
 // --nproc-per-node: the run, checked here as its ranks will resolve it, trained by that many
 // children of this process.
 int launch(const RunArgs& a, const Experiment& run) {
-  settle_rank_products(run, a.nproc_per_node);
+  settle_rank_bf16_products(run, a.nproc_per_node);
   distributed::LocalLaunch launch;
   launch.binary = fs::read_symlink("/proc/self/exe").string();
   launch.arguments = rank_arguments(a);

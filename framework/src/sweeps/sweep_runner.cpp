@@ -22,7 +22,6 @@
 #include "results/run_reader.hpp"
 #include "results/run_status.hpp"
 #include "training/bf16_products.hpp"
-#include "training/float32_products.hpp"
 #include "training/runtime.hpp"
 #include "training/trainer.hpp"
 #include "util/child_process.hpp"
@@ -150,37 +149,25 @@ std::string child_line(const Child& c) {
 
 }  // namespace
 
-// Every CPU run of the sweep multiplies alike: decided once here, with the runs' thread count,
-// before any starts; not by each run measuring (the bf16 choice times both kernels) while the
-// others load the CPUs, which could give the arms of one ablation different kernels. The runs inherit the choices through
-// LMLAB_CPU_FLOAT32_PRODUCTS and LMLAB_CPU_BF16_PRODUCTS (a value already set wins, and is
-// checked by each run).
-void settle_cpu_products(const std::vector<PlannedRun>& plan, std::int64_t threads) {
-  const auto any_cpu_run = [&](bool bf16_only) {
-    return std::any_of(plan.begin(), plan.end(), [&](const PlannedRun& p) {
-      if (p.run == nullptr || p.action == RunAction::complete) return false;
-      if (bf16_only && p.run->experiment.precision != "bf16") return false;
-      try {
-        return resolve_device(p.run->experiment.device).is_cpu();
-      } catch (const std::exception&) {
-        return false;  // the run reports its device error itself
-      }
-    });
-  };
-  const auto unset = [](const char* name) {
-    const char* set = std::getenv(name);
-    return set == nullptr || *set == '\0';
-  };
-  if (unset("LMLAB_CPU_FLOAT32_PRODUCTS") && any_cpu_run(false)) {
-    configure_threads(threads);
-    const Float32ProductsChoice choice = choose_float32_products(c10::Device(c10::kCPU));
-    setenv("LMLAB_CPU_FLOAT32_PRODUCTS", environment_value(choice.products).c_str(), 1);
-  }
-  if (unset("LMLAB_CPU_BF16_PRODUCTS") && any_cpu_run(true)) {
-    configure_threads(threads);
-    const Bf16ProductsChoice choice = choose_bf16_products(c10::Device(c10::kCPU), true);
-    setenv("LMLAB_CPU_BF16_PRODUCTS", environment_value(choice.products).c_str(), 1);
-  }
+// Every CPU bf16 run of the sweep multiplies alike: decided once here, with the runs' thread
+// count, before any starts; not by each run measuring while the others load the CPUs, which
+// could give the arms of one ablation different kernels. The runs inherit the choice through
+// LMLAB_CPU_BF16_PRODUCTS (a value already set wins, and is checked by each run). The float32
+// products need no such step: their choice follows the CPU's flags.
+void settle_cpu_bf16_products(const std::vector<PlannedRun>& plan, std::int64_t threads) {
+  if (const char* set = std::getenv("LMLAB_CPU_BF16_PRODUCTS"); set && *set) return;
+  const bool any = std::any_of(plan.begin(), plan.end(), [](const PlannedRun& p) {
+    if (p.run == nullptr || p.action == RunAction::complete || p.run->experiment.precision != "bf16") return false;
+    try {
+      return resolve_device(p.run->experiment.device).is_cpu();
+    } catch (const std::exception&) {
+      return false;  // the run reports its device error itself
+    }
+  });
+  if (!any) return;
+  configure_threads(threads);
+  const Bf16ProductsChoice choice = choose_bf16_products(c10::Device(c10::kCPU), true);
+  setenv("LMLAB_CPU_BF16_PRODUCTS", environment_value(choice.products).c_str(), 1);
 }
 
 std::int64_t threads_per_job(std::int64_t jobs) { return std::max<std::int64_t>(1, available_cpus() / std::max<std::int64_t>(1, jobs)); }
@@ -194,7 +181,7 @@ SweepOutcome run_sweep(const std::vector<PlannedRun>& plan, const SweepRunOption
   std::reverse(pending.begin(), pending.end());  // popped from the back, in plan order
   const std::size_t total = pending.size();
   const std::int64_t threads = threads_per_job(o.jobs);
-  settle_cpu_products(plan, threads);
+  settle_cpu_bf16_products(plan, threads);
   std::map<pid_t, Child> running;
   SweepOutcome result;
   std::vector<double> durations;
