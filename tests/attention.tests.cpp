@@ -553,3 +553,39 @@ TEST_CASE("attention: a cache grows in place, and a copied cache is never writte
 }
 
 }  // namespace attention_tests
+
+namespace attention_tests {
+
+TEST_CASE("attention: a bf16 decoding cache is kept in float32 where attention widens it anyway", "[attention]") {
+  at::manual_seed(37);
+  MultiHeadAttention attention(16, 2, 2, false, 0.0, false);
+  attention->eval();
+  lmlab::AutocastScope autocast(c10::Device(c10::kCPU), true);
+  at::NoGradGuard no_grad;
+  lmlab::LayerKv cache;
+  const AttentionInputs all_visible;
+  attention->forward(at::randn({3, 4, 16}), {}, {}, &cache);  // a prompt of 4 positions
+  const at::Tensor y = attention->forward(at::randn({3, 1, 16}), {}, all_visible, &cache);  // (3, 1, 16)
+  CHECK(y.scalar_type() == at::kBFloat16);
+  CHECK(cache.k.size(2) == 5);
+  // LibTorch 1.13 attends in float32, so a bf16 cache would be widened whole at every step;
+  // LibTorch 2's fused kernel reads the cache in the queries' dtype.
+  const at::ScalarType kept = lmlab::nn::fused_attention_available() ? at::kBFloat16 : at::kFloat;
+  CHECK(cache.k.scalar_type() == kept);
+  CHECK(cache.v.scalar_type() == kept);
+  // Widening bf16 is exact: attending over the widened keys gives the bf16 cache's output, to the
+  // bit, on the head-by-head kernel (no mask) and the written-out chain (a mask).
+  if (lmlab::nn::fused_attention_available()) return;
+  const at::Tensor q = at::randn({3, 2, 1, 8}).to(at::kBFloat16);                              // (B, H, 1, D)
+  const at::Tensor k = at::randn({3, 2, 6, 8}).to(at::kBFloat16), v = at::randn({3, 2, 6, 8}).to(at::kBFloat16);
+  AttentionInputs masked;
+  masked.mask = bools({1, 1, 0, 1, 1, 1}, {1, 1, 1, 6});  // (1, 1, 1, S): the third key hidden
+  for (const AttentionInputs& in : {all_visible, masked}) {
+    const at::Tensor bf16_cache = lmlab::nn::attend(q, k, v, in, 0.0, AttentionBackend::fused);
+    const at::Tensor widened = lmlab::nn::attend(q, k.to(at::kFloat), v.to(at::kFloat), in, 0.0, AttentionBackend::fused);
+    CHECK(widened.scalar_type() == at::kBFloat16);
+    CHECK(at::equal(widened, bf16_cache));
+  }
+}
+
+}  // namespace attention_tests

@@ -173,6 +173,18 @@ at::Tensor append_positions(const at::Tensor& cached, const at::Tensor& fresh) {
   return grown;
 }
 
+// What a decoding cache keeps of `t` (B, H_kv, L, D). LibTorch 1.13 attends in float32 (the
+// head-by-head kernel and the written-out chain both widen their inputs), so a bf16 cache would be
+// widened whole at every step: O(L) conversions per layer and token, a tenth of a batch-16 bf16
+// decoding step at L = 250. Widening bf16 is exact, so the cache holds float32 and each step
+// converts only its new positions; the attention output is the same to the bit. Under autograd, or
+// where LibTorch's fused kernel takes the cache's dtype as is, the cache keeps `t`'s dtype.
+at::Tensor cache_form(const at::Tensor& t) {
+  const bool widened = !fused_attention_available() && t.scalar_type() == at::kBFloat16 && t.device().is_cpu() &&
+                       !at::GradMode::is_enabled();
+  return widened ? t.to(at::kFloat) : t;  // (B, H_kv, L, D)
+}
+
 at::Tensor attend_plain(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionInputs& in,
                         double dropout) {
   const std::int64_t T = q.size(2), S = k.size(2);
@@ -271,6 +283,8 @@ at::Tensor MultiHeadAttentionImpl::forward(const at::Tensor& x, const at::Tensor
       k = apply_rotary(k, *in.rotary);  // (B, H_kv, T, D)
     }
     if (cache) {
+      k = cache_form(k);  // (B, H_kv, T|S, D)
+      v = cache_form(v);  // (B, H_kv, T|S, D)
       if (!cross_ && cache->k.defined()) {
         k = append_positions(cache->k, k);  // (B, H_kv, past + T, D)
         v = append_positions(cache->v, v);  // (B, H_kv, past + T, D)
