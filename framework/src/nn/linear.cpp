@@ -11,6 +11,7 @@
 #include "nn/cpu_bf16_products.hpp"
 #include "nn/cpu_float32_products.hpp"
 #include "nn/cpu_thin_products.hpp"
+#include "nn/onednn_bf16_linear.hpp"
 #include "nn/rounded_weights.hpp"
 
 namespace lmlab::nn {
@@ -93,8 +94,10 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
       // Nothing to save for a backward pass; while generating, the rounded weights are cached.
       c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
       if (decoding_step_on_bf16_kernels(x)) {
-        const at::Tensor b16 = bias.defined() ? bf16_weight(bias) : at::Tensor();        // (C_out) or undefined
-        return at::linear(x.to(at::kBFloat16), bf16_weight(weight), b16);              // (..., C_out) bf16
+        const at::Tensor x16 = x.to(at::kBFloat16), w16 = bf16_weight(weight);     // (..., C_in), (C_out, C_in)
+        const at::Tensor b16 = bias.defined() ? bf16_weight(bias) : at::Tensor();  // (C_out) or undefined
+        return onednn_bf16_linear_applies(x16, w16, b16) ? onednn_bf16_linear(x16, w16, b16)
+                                                         : at::linear(x16, w16, b16);  // (..., C_out) bf16
       }
       const at::Tensor x32 = rounded(x);                                       // (..., C_in) float32
       const at::Tensor w32 = rounded_weight(weight);                           // (C_out, C_in) float32
