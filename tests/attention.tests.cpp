@@ -518,7 +518,11 @@ TEST_CASE("attention: a cache grows in place, and a copied cache is never writte
   // Generation runs without gradients; under InferenceMode views keep no base, under NoGradGuard
   // they do, and both must grow in place.
   const bool inference_mode = GENERATE(true, false);
-  CAPTURE(inference_mode);
+  // Under bf16 autocast the new positions arrive in bf16 while a CPU cache may be float32
+  // (cache_form): they must be converted on the way in, not make every step copy the cache.
+  const bool bf16 = GENERATE(false, true);
+  CAPTURE(inference_mode, bf16);
+  lmlab::AutocastScope autocast(c10::Device(c10::kCPU), bf16);
   std::optional<c10::InferenceMode> inference;
   std::optional<at::NoGradGuard> no_grad;
   if (inference_mode) inference.emplace();
@@ -573,6 +577,20 @@ TEST_CASE("attention: a bf16 decoding cache is kept in float32 where attention w
   const at::ScalarType kept = lmlab::nn::fused_attention_available() ? at::kBFloat16 : at::kFloat;
   CHECK(cache.k.scalar_type() == kept);
   CHECK(cache.v.scalar_type() == kept);
+  // Grouped-query heads and cross-attention's encoder keys (widened once, at the first step) alike.
+  MultiHeadAttention grouped(16, 4, 2, false, 0.0, false);
+  lmlab::LayerKv grouped_cache;
+  grouped->forward(at::randn({3, 4, 16}), {}, {}, &grouped_cache);
+  CHECK(grouped->forward(at::randn({3, 1, 16}), {}, all_visible, &grouped_cache).scalar_type() == at::kBFloat16);
+  CHECK(grouped_cache.k.sizes() == at::IntArrayRef({3, 2, 5, 4}));
+  CHECK(grouped_cache.k.scalar_type() == kept);
+  MultiHeadAttention cross(16, 2, 2, false, 0.0, true);
+  lmlab::LayerKv cross_cache;
+  const at::Tensor memory = at::randn({3, 6, 16});
+  const at::Tensor first = cross->forward(at::randn({3, 1, 16}), memory, {}, &cross_cache);
+  CHECK(cross_cache.k.scalar_type() == kept);
+  CHECK(cross_cache.v.scalar_type() == kept);
+  CHECK(first.scalar_type() == at::kBFloat16);
   // Widening bf16 is exact: attending over the widened keys gives the bf16 cache's output, to the
   // bit, on the head-by-head kernel (no mask) and the written-out chain (a mask).
   if (lmlab::nn::fused_attention_available()) return;

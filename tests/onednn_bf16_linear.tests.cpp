@@ -40,6 +40,8 @@ TEST_CASE("onednn_bf16_linear: bf16 CPU operands with dense rows only", "[onednn
   CHECK_FALSE(onednn_bf16_linear_applies(bf16(at::randn({64, 4})).t(), w, b));  // columns not dense
   CHECK_FALSE(onednn_bf16_linear_applies(x, bf16(at::randn({64, 48})).t(), b));  // weight rows not dense
   CHECK_FALSE(onednn_bf16_linear_applies(x.narrow(0, 0, 0), w, b));          // no rows
+  CHECK_FALSE(onednn_bf16_linear_applies(x, w, bf16(at::randn({96})).slice(0, 0, 96, 2)));  // bias not contiguous
+  CHECK(onednn_bf16_linear_applies(x, bf16(at::randn({48, 80})).narrow(1, 0, 64), b));  // weight rows 80 apart
 }
 
 TEST_CASE("onednn_bf16_linear: at::linear's bf16 numbers, bit for bit", "[onednn_bf16_linear]") {
@@ -65,9 +67,41 @@ TEST_CASE("onednn_bf16_linear: at::linear's bf16 numbers, bit for bit", "[onednn
   const at::Tensor wide = bf16(at::randn({5, 80}));
   const at::Tensor rows = wide.narrow(1, 8, 64);
   CHECK(at::equal(onednn_bf16_linear(rows, w, bias), at::linear(rows.contiguous(), w, bias)));
+  // A weight whose rows lie 80 apart (a slice of a wider matrix), read in place.
+  const at::Tensor wide_weight = bf16(at::randn({96, 80}) * 0.1);
+  const at::Tensor sliced = wide_weight.narrow(1, 0, 64);  // (96, 64), row stride 80
+  CHECK(at::equal(onednn_bf16_linear(rows, sliced, bias), at::linear(rows.contiguous(), sliced.contiguous(), bias)));
+  // One 1-D input: a single row.
+  const at::Tensor single = bf16(at::randn({64}));
+  const at::Tensor y1 = onednn_bf16_linear(single, w, bias);
+  CHECK(y1.sizes() == at::IntArrayRef({96}));
+  CHECK(at::equal(y1, at::linear(single.unsqueeze(0), w, bias).squeeze(0)));
   // A wrong answer would show: another weight gives other numbers.
   const at::Tensor x = bf16(at::randn({4, 64}));
   CHECK_FALSE(at::equal(onednn_bf16_linear(x, w, bias), onednn_bf16_linear(x, bf16(at::randn({96, 64})), bias)));
+}
+
+TEST_CASE("onednn_bf16_linear: a primitive per intra-op thread count", "[onednn_bf16_linear]") {
+  if (!lmlab::nn::onednn_built()) {
+    WARN("this build has no oneDNN: nothing to count");
+    return;
+  }
+  // oneDNN fixes a primitive's threads when it builds it; a decoding step that drops to one
+  // thread (generation/step_threads.hpp) must not run on a primitive built for two.
+  at::manual_seed(47);
+  const at::Tensor x = bf16(at::randn({16, 40})), w = bf16(at::randn({24, 40}));
+  std::size_t two_threads = 0;
+  {
+    lmlab::test::IntraOpThreads two(2);
+    onednn_bf16_linear(x, w, at::Tensor());
+    two_threads = lmlab::nn::onednn_bf16_primitives_built();
+    onednn_bf16_linear(x, w, at::Tensor());
+    CHECK(lmlab::nn::onednn_bf16_primitives_built() == two_threads);  // reused
+  }
+  lmlab::test::IntraOpThreads one(1);
+  const at::Tensor y = onednn_bf16_linear(x, w, at::Tensor());
+  CHECK(lmlab::nn::onednn_bf16_primitives_built() == two_threads + 1);
+  CHECK(at::equal(y, at::linear(x, w)));
 }
 
 }  // namespace onednn_bf16_linear_tests

@@ -2,19 +2,23 @@
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <stdexcept>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <torch/version.h>
 
-#if defined(LMLAB_HAVE_ONEDNN) && TORCH_VERSION_MAJOR < 2
+// oneDNN 2.x's C++ API (oneDNN 3 replaced matmul::desc); another major version takes at::linear.
+#if defined(LMLAB_HAVE_ONEDNN) && TORCH_VERSION_MAJOR < 2 && __has_include(<oneapi/dnnl/dnnl_version.h>)
+#include <oneapi/dnnl/dnnl_version.h>
+#if DNNL_VERSION_MAJOR == 2
 #define LMLAB_ONEDNN_BF16_LINEAR 1
 #include <oneapi/dnnl/dnnl.hpp>
+#endif
 #endif
 
 namespace lmlab::nn {
@@ -22,19 +26,21 @@ namespace lmlab::nn {
 #ifdef LMLAB_ONEDNN_BF16_LINEAR
 namespace {
 
-// What a primitive is built for: rows, C_in, C_out, the row strides of x and the weight, a bias.
-using Shape = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, bool>;
+// What a primitive is built for: rows, C_in, C_out, the row strides of x and the weight, a bias,
+// and the intra-op threads. oneDNN fixes a primitive's thread count when it builds it, and a
+// decoding step may run on one thread or all (generation/step_threads.hpp).
+using Shape = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, bool, int>;
 
-struct Primitives {
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  std::mutex mutex;
-  std::map<Shape, dnnl::matmul> built;
-};
-
-Primitives& primitives() {
-  static Primitives p;
-  return p;
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
 }
+
+// Per thread: a primitive keeps its own scratch memory, so two threads must never execute the
+// same one at once. Decoding meets a handful of shapes (one per distinct layer width, batch size
+// and thread count), so the map stays small; it is emptied if a caller ever cycles through many.
+thread_local std::map<Shape, dnnl::matmul> t_primitives;
+thread_local std::size_t t_primitives_built = 0;
 
 dnnl::memory::desc rows_desc(std::int64_t rows, std::int64_t cols, std::int64_t ld) {
   return dnnl::memory::desc({rows, cols}, dnnl::memory::data_type::bf16, dnnl::memory::dims{ld, 1});
@@ -49,21 +55,18 @@ dnnl::memory::desc bias_desc(std::int64_t c_out) {
   return dnnl::memory::desc({1, c_out}, dnnl::memory::data_type::bf16, dnnl::memory::format_tag::ab);
 }
 
-// The primitive for `shape`, built on first use. Decoding meets a handful of shapes (one per
-// distinct layer width and batch size), so the map stays small; it is emptied if a caller
-// ever cycles through very many.
+// The primitive for `shape`, built on this thread's first use of it.
 dnnl::matmul primitive_for(const Shape& shape) {
-  Primitives& p = primitives();
-  std::lock_guard<std::mutex> lock(p.mutex);
-  if (auto found = p.built.find(shape); found != p.built.end()) return found->second;
-  if (p.built.size() >= 256) p.built.clear();
-  const auto [rows, c_in, c_out, ld_x, ld_w, biased] = shape;
+  if (auto found = t_primitives.find(shape); found != t_primitives.end()) return found->second;
+  if (t_primitives.size() >= 256) t_primitives.clear();
+  [[maybe_unused]] const auto [rows, c_in, c_out, ld_x, ld_w, biased, threads] = shape;
   const auto dst = rows_desc(rows, c_out, c_out);
   const auto desc = biased ? dnnl::matmul::desc(rows_desc(rows, c_in, ld_x), weight_desc(c_in, c_out, ld_w),
                                                 bias_desc(c_out), dst)
                            : dnnl::matmul::desc(rows_desc(rows, c_in, ld_x), weight_desc(c_in, c_out, ld_w), dst);
-  dnnl::matmul built(dnnl::matmul::primitive_desc(desc, p.engine));
-  p.built.emplace(shape, built);
+  dnnl::matmul built(dnnl::matmul::primitive_desc(desc, cpu_engine()));
+  t_primitives.emplace(shape, built);
+  ++t_primitives_built;
   return built;
 }
 
@@ -73,7 +76,7 @@ bool dense_rows(const at::Tensor& t) { return t.dim() == 2 && t.stride(1) == 1 &
 
 bool onednn_bf16_linear_applies(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   const auto bf16_cpu = [](const at::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == at::kBFloat16; };
-  if (!bf16_cpu(x) || !bf16_cpu(weight) || x.dim() < 1 || x.numel() == 0) return false;
+  if (!bf16_cpu(x) || !bf16_cpu(weight) || x.dim() < 1 || x.numel() == 0 || weight.numel() == 0) return false;
   if (!dense_rows(weight) || x.size(-1) != weight.size(1) || x.stride(-1) != 1) return false;
   return !bias.defined() || (bf16_cpu(bias) && bias.dim() == 1 && bias.is_contiguous() && bias.size(0) == weight.size(0));
 }
@@ -86,10 +89,10 @@ at::Tensor onednn_bf16_linear(const at::Tensor& x, const at::Tensor& weight, con
   std::vector<std::int64_t> out_sizes = x.sizes().vec();
   out_sizes.back() = c_out;
   at::Tensor y = at::empty(out_sizes, x.options());  // (..., C_out)
-  const Shape shape{n, c_in, c_out, rows.stride(0), weight.stride(0), bias.defined()};
+  const Shape shape{n, c_in, c_out, rows.stride(0), weight.stride(0), bias.defined(), at::get_num_threads()};
   try {
     const dnnl::matmul product = primitive_for(shape);
-    const dnnl::engine& engine = primitives().engine;
+    const dnnl::engine& engine = cpu_engine();
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, dnnl::memory(rows_desc(n, c_in, rows.stride(0)), engine, rows.data_ptr())},
         {DNNL_ARG_WEIGHTS, dnnl::memory(weight_desc(c_in, c_out, weight.stride(0)), engine, weight.data_ptr())},
@@ -105,13 +108,17 @@ at::Tensor onednn_bf16_linear(const at::Tensor& x, const at::Tensor& weight, con
   return y;  // (..., C_out)
 }
 
+std::size_t onednn_bf16_primitives_built() { return t_primitives_built; }
+
 #else
 
 bool onednn_bf16_linear_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return false; }
 
 at::Tensor onednn_bf16_linear(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
-  throw std::logic_error("onednn_bf16_linear: this build has no oneDNN (see onednn_bf16_linear_applies())");
+  throw std::logic_error("onednn_bf16_linear: this build has no oneDNN 2 (see onednn_bf16_linear_applies())");
 }
+
+std::size_t onednn_bf16_primitives_built() { return 0; }
 
 #endif
 
