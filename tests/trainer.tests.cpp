@@ -3,7 +3,10 @@
 #include "support/catch.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <iterator>
+#include <streambuf>
 #include <tuple>
 
 #include <ATen/ATen.h>
@@ -469,6 +472,62 @@ TEST_CASE("init_from starts a run from another run's weights, and refuses a chec
   const auto missing = f.load("missing", {"train.init_from=\"" + (f.dir / "nowhere.ckpt").string() + '"'});
   CHECK_THROWS_WITH(lmlab::run_experiment(missing, f.registry, lmlab::test::quiet_run(log)),
                     Catch::Contains("train.init_from") && Catch::Contains("nowhere.ckpt"));
+}
+
+namespace {
+
+// A progress sink that, whenever the run writes to it, reads how many training rows its file
+// holds on disk: what `lmlab watch` or a sweep's progress would see at that moment.
+class DiskRowsProbe : public std::streambuf {
+ public:
+  explicit DiskRowsProbe(fs::path h5) : h5_(std::move(h5)) {}
+  std::vector<std::size_t> seen;
+
+ protected:
+  std::streamsize xsputn(const char*, std::streamsize n) override {
+    probe();
+    return n;
+  }
+  int_type overflow(int_type c) override {
+    probe();
+    return traits_type::not_eof(c);
+  }
+
+ private:
+  void probe() {
+    if (!fs::exists(h5_)) return;
+    try {
+      seen.push_back(lmlab::run_file::read_ints(h5_, "train/step").size());
+    } catch (const lmlab::Error&) {  // no /train group before the first flush
+      seen.push_back(0);
+    }
+  }
+  fs::path h5_;
+};
+
+// The row counts a reader saw while the run trained, between nothing on disk and all 6 rows.
+std::vector<std::size_t> rows_seen_midway(Fixture& f, const std::string& results, std::chrono::milliseconds interval) {
+  const auto e = f.load(results, {"train.eval_every=12", "train.log_every=2"});  // one evaluation, at the end
+  DiskRowsProbe probe(lmlab::run_file_path(e));
+  std::ostream sink(&probe);
+  lmlab::RunOptions options = lmlab::test::quiet_run(sink);
+  options.flush_interval = interval;
+  REQUIRE(lmlab::run_experiment(e, f.registry, options).status == lmlab::RunStatus::complete);
+  REQUIRE(lmlab::run_file::read_ints(lmlab::run_file_path(e), "train/step").size() == 6);
+  std::vector<std::size_t> midway;
+  std::copy_if(probe.seen.begin(), probe.seen.end(), std::back_inserter(midway),
+               [](std::size_t rows) { return rows > 0 && rows < 6; });
+  return midway;
+}
+
+}  // namespace
+
+TEST_CASE("a run's logged rows reach its file between evaluations, once per flush interval") {
+  Fixture f;
+  // Flushing at every logging step: a reader sees the rows grow while the run trains.
+  CHECK_FALSE(rows_seen_midway(f, "every_log", std::chrono::milliseconds(0)).empty());
+  // An interval longer than the run: the rows arrive only with the evaluation at the end.
+  CHECK(rows_seen_midway(f, "hourly", std::chrono::hours(1)).empty());
 }
 
 }  // namespace trainer_tests

@@ -49,7 +49,18 @@ struct OpenRun {
   MfuBasis mfu;
   bool log_comm = false;  // /train/comm_s: a run that has or had several ranks (a file's columns stay fixed)
   EvalResult last_eval{};
+  std::chrono::steady_clock::time_point flushed = std::chrono::steady_clock::now();
 };
+
+// Rows wait in memory until a flush (RunFile), which evaluations and checkpoints make; a run
+// that evaluates only at its end would otherwise show readers step 0 throughout. A flush is
+// milliseconds of HDF5 writes, once per options.flush_interval at most.
+void flush_when_due(OpenRun& run) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - run.flushed < run.options.flush_interval) return;
+  run.file->flush();
+  run.flushed = now;
+}
 
 void checkpoint(OpenRun& run) {
   // A sharded optimizer's state is gathered on rank 0 for the save (every rank takes part), so the
@@ -90,7 +101,10 @@ RunStatus train(OpenRun& run) {
     if (result.log_now) {
       const double waited = run.setup.parallel ? run.setup.parallel->take_comm_seconds() : 0.0;
       const std::optional<double> comm_s = run.log_comm ? std::optional(waited) : std::nullopt;
-      if (run.file) log_step(*run.file, run.setup, run.state, result, speed.tokens, run.mfu.at(speed.steps), comm_s);
+      if (run.file) {
+        log_step(*run.file, run.setup, run.state, result, speed.tokens, run.mfu.at(speed.steps), comm_s);
+        flush_when_due(run);
+      }
       rate.restart();
     }
     const bool eval_now = step % train.eval_every == 0 || step == train.steps;

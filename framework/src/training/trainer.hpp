@@ -1,6 +1,7 @@
 /// Training one experiment end to end: data, model, optimizer and schedule, periodic evaluation
 /// and generation, checkpoints, and the run's HDF5 file.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <iostream>
@@ -23,6 +24,10 @@ struct RunOptions {
   std::optional<bool> live;         // one live progress line; default: when stderr is a terminal
   std::int64_t threads = 0;         // intra-op threads when the config leaves them open (experiment.threads = 0),
                                     // as a sweep dividing the CPUs among its jobs sets them; 0: the CPUs available
+  /// A logging step also writes the buffered rows to the run file when its last flush is this
+  /// long ago, so that readers (`lmlab watch`, a sweep's progress) follow a run between its
+  /// evaluations, and a killed run loses at most this much of its log.
+  std::chrono::milliseconds flush_interval{10000};
 };
 
 /// One best continuation of an evaluation: its decoding configuration, prompt and text.
