@@ -2,8 +2,10 @@
 //   at::linear   LibTorch 1.13's bf16 product: oneDNN through ideep, which describes the product
 //                and looks its primitive up at every call
 //   primitive    nn::onednn_bf16_linear: the same oneDNN kernel, its primitive built once per shape
-//   float32      nn::thin_product on bf16-rounded float32 operands: the float32 path a bf16 run's
-//                decoding took before, split across the threads
+//   float32      the input rounded to bf16 and widened back, then nn::thin_product (at::linear on
+//                one thread) with the weight's bf16-rounded float32 copy, the result rounded to
+//                bf16: the float32 path, which a bf16 run's decoding steps take where LibTorch
+//                lacks vectorised bf16 kernels
 // Each is timed over --reps calls, alternating, --rounds times; the medians and the ratio of the
 // first two are printed. bench/README.md says when to run it.
 #include <algorithm>
@@ -73,16 +75,17 @@ int main(int argc, char** argv) {
   for (const Shape& s : shapes) {
     const at::Tensor x = at::randn({rows, 1, s.c_in}).to(at::kBFloat16);        // (B, 1, C_in): a step
     const at::Tensor w = (at::randn({s.c_out, s.c_in}) * 0.05).to(at::kBFloat16);  // (C_out, C_in)
-    const at::Tensor x32 = x.to(at::kFloat), w32 = w.to(at::kFloat);
+    const at::Tensor w32 = w.to(at::kFloat);  // the bf16-rounded weight, as RoundedWeightScope keeps it
     std::vector<double> ideep, primitive, float32;
     for (int r = 0; r < rounds; ++r) {
       ideep.push_back(per_call_us([&] { at::linear(x, w); }, reps));
       primitive.push_back(per_call_us([&] { lmlab::nn::onednn_bf16_linear(x, w, at::Tensor()); }, reps));
       float32.push_back(per_call_us(
           [&] {
-            const at::Tensor y = lmlab::nn::thin_product_applies(x32, w32, at::Tensor())
-                                     ? lmlab::nn::thin_product(x32, w32, at::Tensor())
-                                     : at::linear(x32, w32);
+            const at::Tensor rounded = x.to(at::kFloat);  // x is bf16 already: the widening linear() pays
+            const at::Tensor y = lmlab::nn::thin_product_applies(rounded, w32, at::Tensor())
+                                     ? lmlab::nn::thin_product(rounded, w32, at::Tensor())
+                                     : at::linear(rounded, w32);
             (void)y.to(at::kBFloat16);
           },
           reps));
