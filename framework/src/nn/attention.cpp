@@ -14,6 +14,7 @@
 
 #include "lmlab/nn/linear.hpp"
 #include "nn/cpu_attention.hpp"
+#include "nn/rounded_weights.hpp"
 
 namespace lmlab::nn {
 
@@ -127,12 +128,18 @@ namespace {
 // stacked; the parameters stay three, as checkpoints name them.
 std::vector<at::Tensor> project_qkv(const at::Tensor& x, const torch::nn::LinearImpl& query,
                                     const torch::nn::LinearImpl& key, const torch::nn::LinearImpl& value) {
-  // Without gradients (generation), stacking the weights would copy 3 C^2 floats per layer per
-  // token, which costs more than the one-token products gain.
-  if (!at::GradMode::is_enabled()) return {nn::linear(x, query), nn::linear(x, key), nn::linear(x, value)};
-  const at::Tensor weight = at::cat({query.weight, key.weight, value.weight}, 0);  // (C + 2 C_kv, C)
-  const at::Tensor bias =
-      query.bias.defined() ? at::cat({query.bias, key.bias, value.bias}, 0) : at::Tensor();  // (C + 2 C_kv)
+  // Without gradients and outside a generation (evaluation), stacking the weights would copy
+  // 3 C^2 floats per call for nothing the product gains; a generation keeps them stacked once
+  // (RoundedWeightScope), so each token takes one product instead of three.
+  const bool generating = !at::GradMode::is_enabled() && rounded_weight_scope_open();
+  if (!at::GradMode::is_enabled() && !generating) {
+    return {nn::linear(x, query), nn::linear(x, key), nn::linear(x, value)};
+  }
+  const auto stack = [&](const std::vector<at::Tensor>& parts) {
+    return generating ? stacked_weight(parts) : at::cat(parts, 0);
+  };
+  const at::Tensor weight = stack({query.weight, key.weight, value.weight});  // (C + 2 C_kv, C)
+  const at::Tensor bias = query.bias.defined() ? stack({query.bias, key.bias, value.bias}) : at::Tensor();  // (C + 2 C_kv)
   const at::Tensor y = nn::linear(x, weight, bias);  // (B, T, C + 2 C_kv)
   return y.split_with_sizes({query.weight.size(0), key.weight.size(0), value.weight.size(0)}, -1);
 }

@@ -15,6 +15,12 @@ struct RoundedWeightScope::Cache {
     at::Tensor rounded;  // the same values in float32, made on first use
   };
   std::unordered_map<const void*, Entry> entries;
+  struct Stack {
+    std::vector<at::Tensor> parts;  // held, as Entry::weight is
+    std::vector<std::int64_t> versions;
+    at::Tensor stacked;
+  };
+  std::unordered_map<const void*, Stack> stacks;  // by the first part
 };
 
 namespace {
@@ -40,7 +46,9 @@ namespace {
 // The thread's entry for `weight`, emptied when the weight changed in place since it was filled.
 RoundedWeightScope::Cache::Entry& current_entry(const at::Tensor& weight) {
   auto& entry = t_rounded_weights->entries[weight.unsafeGetTensorImpl()];
-  const auto version = static_cast<std::int64_t>(weight._version());
+  // A stack made under inference mode (stacked_weight) has no version counter; the scope's own
+  // cache replaces it rather than changing it.
+  const auto version = weight.is_inference() ? 0 : static_cast<std::int64_t>(weight._version());
   if (!entry.bf16.defined() || entry.version != version) {
     entry.weight = weight;
     entry.version = version;
@@ -62,6 +70,22 @@ at::Tensor rounded_weight(const at::Tensor& weight) {
 at::Tensor bf16_weight(const at::Tensor& weight) {
   if (!t_rounded_weights) return weight.to(at::kBFloat16);
   return current_entry(weight).bf16;
+}
+
+at::Tensor stacked_weight(const std::vector<at::Tensor>& parts) {
+  if (!t_rounded_weights) return at::cat(parts, 0);  // (sum C_out_i, C_in) or (sum C_out_i)
+  auto& stack = t_rounded_weights->stacks[parts.front().unsafeGetTensorImpl()];
+  bool current = stack.stacked.defined() && stack.parts.size() == parts.size();
+  for (std::size_t i = 0; current && i < parts.size(); ++i) {
+    current = stack.parts[i].is_same(parts[i]) && stack.versions[i] == static_cast<std::int64_t>(parts[i]._version());
+  }
+  if (!current) {
+    stack.parts = parts;
+    stack.versions.clear();
+    for (const at::Tensor& p : parts) stack.versions.push_back(static_cast<std::int64_t>(p._version()));
+    stack.stacked = at::cat(parts, 0);  // (sum C_out_i, C_in) or (sum C_out_i)
+  }
+  return stack.stacked;
 }
 
 bool rounded_weight_scope_open() { return t_rounded_weights != nullptr; }

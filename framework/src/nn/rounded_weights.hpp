@@ -1,10 +1,12 @@
-/// bf16-rounded float32 copies of weights, kept while a generation runs. Under CPU bf16 autocast
+/// bf16-rounded float32 copies of weights, and stacks of projection weights, kept while a
+/// generation runs. Under CPU bf16 autocast
 /// with the float32-kernel products (nn/cpu_bf16_products.hpp), every product rounds its weight to
 /// bf16 first; in training the weight changes every step, but while decoding it does not, and a
 /// step of a few rows would otherwise spend more time rounding its weights than multiplying
 /// them. Host-internal: generation opens the scope, lmlab::nn::linear reads it.
 #pragma once
 #include <memory>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
@@ -32,6 +34,12 @@ at::Tensor rounded_weight(const at::Tensor& weight);
 
 /// `weight` as a bf16 tensor: from the cache when a scope is open on this thread, else computed.
 at::Tensor bf16_weight(const at::Tensor& weight);
+
+/// The rows of `parts` (each (C_out_i, C_in), or 1-D biases) stacked into one tensor, as one
+/// product of several projections reads them: held while a scope is open on this thread (a part
+/// replaced or changed in place is stacked afresh), else computed. Decoding's q, k and v then take
+/// one product per layer and token instead of three, without copying the weights every token.
+at::Tensor stacked_weight(const std::vector<at::Tensor>& parts);
 
 /// True while a RoundedWeightScope is open on this thread (a generation is running on it).
 bool rounded_weight_scope_open();
