@@ -52,6 +52,13 @@ TEST_CASE("rounded_weights: a generation's stacked q, k, v product gives the thr
       lmlab::nn::RoundedWeightScope scope;
       outputs.push_back(attention->forward(prompt, {}, {}, &cache));
       outputs.push_back(attention->forward(step, {}, {}, &cache));
+      // The forward made the stack under inference mode: asked for it now, outside that mode, the
+      // scope hands back the same stack (a new one made here would be a normal tensor).
+      c10::InferenceMode normal(false);
+      const at::Tensor used = lmlab::nn::stacked_weight({attention->query->weight, attention->key->weight,
+                                                          attention->value->weight});
+      CHECK(used.is_inference());
+      CHECK(used.sizes() == at::IntArrayRef({32, 16}));
     } else {
       outputs.push_back(attention->forward(prompt, {}, {}, &cache));
       outputs.push_back(attention->forward(step, {}, {}, &cache));
@@ -64,6 +71,20 @@ TEST_CASE("rounded_weights: a generation's stacked q, k, v product gives the thr
   CHECK(at::allclose(stacked[1], separate[1], 1e-6, 1e-6));
   // And the inputs matter (the check can fail): another step gives another output.
   CHECK_FALSE(at::allclose(stacked[1], decode(true)[0].narrow(1, 0, 1), 1e-3, 1e-3));
+}
+
+TEST_CASE("rounded_weights: a stack made under inference mode is rounded and converted once per scope",
+          "[rounded_weights]") {
+  at::manual_seed(61);
+  const at::Tensor q = at::randn({4, 3}), k = at::randn({2, 3}), v = at::randn({2, 3});
+  c10::InferenceMode inference;
+  lmlab::nn::RoundedWeightScope scope;
+  const at::Tensor stack = lmlab::nn::stacked_weight({q, k, v});
+  REQUIRE(stack.is_inference());  // no version counter: the scope must not ask it for one
+  const at::Tensor rounded = lmlab::nn::rounded_weight(stack);
+  CHECK(lmlab::nn::rounded_weight(stack).is_same(rounded));
+  CHECK(lmlab::nn::bf16_weight(stack).scalar_type() == at::kBFloat16);
+  CHECK(at::equal(rounded, at::cat({q, k, v}, 0).to(at::kBFloat16).to(at::kFloat)));
 }
 
 }  // namespace rounded_weights_tests

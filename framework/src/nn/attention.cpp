@@ -130,8 +130,14 @@ std::vector<at::Tensor> project_qkv(const at::Tensor& x, const torch::nn::Linear
                                     const torch::nn::LinearImpl& key, const torch::nn::LinearImpl& value) {
   // Without gradients and outside a generation (evaluation), stacking the weights would copy
   // 3 C^2 floats per call for nothing the product gains; a generation keeps them stacked once
-  // (RoundedWeightScope), so each token takes one product instead of three.
-  const bool generating = !at::GradMode::is_enabled() && rounded_weight_scope_open();
+  // (RoundedWeightScope), so each token takes one product instead of three. The stack is a second
+  // copy of the weights while the generation runs: only for layers up to stack_max_elements (a
+  // larger model's one-token products are bound by reading the weights, which stacking does not
+  // change), and not for weights without a version counter (inference tensors).
+  constexpr std::int64_t stack_max_elements = std::int64_t{1} << 22;  // 16 MB of float32 per layer
+  const bool stackable = query.weight.numel() + key.weight.numel() + value.weight.numel() <= stack_max_elements &&
+                         !query.weight.is_inference() && !key.weight.is_inference() && !value.weight.is_inference();
+  const bool generating = !at::GradMode::is_enabled() && rounded_weight_scope_open() && stackable;
   if (!at::GradMode::is_enabled() && !generating) {
     return {nn::linear(x, query), nn::linear(x, key), nn::linear(x, value)};
   }

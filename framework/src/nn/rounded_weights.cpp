@@ -1,7 +1,10 @@
 #include "nn/rounded_weights.hpp"
 
 #include <cstdint>
+#include <map>
 #include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -20,7 +23,8 @@ struct RoundedWeightScope::Cache {
     std::vector<std::int64_t> versions;
     at::Tensor stacked;
   };
-  std::unordered_map<const void*, Stack> stacks;  // by the first part
+  std::map<std::vector<const void*>, Stack> stacks;  // by the parts
+  std::unordered_set<const void*> made;                // the stacks made here: no version counter of their own
 };
 
 namespace {
@@ -46,9 +50,10 @@ namespace {
 // The thread's entry for `weight`, emptied when the weight changed in place since it was filled.
 RoundedWeightScope::Cache::Entry& current_entry(const at::Tensor& weight) {
   auto& entry = t_rounded_weights->entries[weight.unsafeGetTensorImpl()];
-  // A stack made under inference mode (stacked_weight) has no version counter; the scope's own
-  // cache replaces it rather than changing it.
-  const auto version = weight.is_inference() ? 0 : static_cast<std::int64_t>(weight._version());
+  // A stack made here (under inference mode) has no version counter; the scope replaces a stack
+  // rather than changing it.
+  const bool made_here = t_rounded_weights->made.count(weight.unsafeGetTensorImpl()) > 0;
+  const auto version = made_here ? 0 : static_cast<std::int64_t>(weight._version());
   if (!entry.bf16.defined() || entry.version != version) {
     entry.weight = weight;
     entry.version = version;
@@ -74,7 +79,9 @@ at::Tensor bf16_weight(const at::Tensor& weight) {
 
 at::Tensor stacked_weight(const std::vector<at::Tensor>& parts) {
   if (!t_rounded_weights) return at::cat(parts, 0);  // (sum C_out_i, C_in) or (sum C_out_i)
-  auto& stack = t_rounded_weights->stacks[parts.front().unsafeGetTensorImpl()];
+  std::vector<const void*> key;
+  for (const at::Tensor& p : parts) key.push_back(p.unsafeGetTensorImpl());
+  auto& stack = t_rounded_weights->stacks[key];
   bool current = stack.stacked.defined() && stack.parts.size() == parts.size();
   for (std::size_t i = 0; current && i < parts.size(); ++i) {
     current = stack.parts[i].is_same(parts[i]) && stack.versions[i] == static_cast<std::int64_t>(parts[i]._version());
@@ -84,6 +91,7 @@ at::Tensor stacked_weight(const std::vector<at::Tensor>& parts) {
     stack.versions.clear();
     for (const at::Tensor& p : parts) stack.versions.push_back(static_cast<std::int64_t>(p._version()));
     stack.stacked = at::cat(parts, 0);  // (sum C_out_i, C_in) or (sum C_out_i)
+    t_rounded_weights->made.insert(stack.stacked.unsafeGetTensorImpl());
   }
   return stack.stacked;
 }

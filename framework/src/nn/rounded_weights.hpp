@@ -39,6 +39,7 @@ at::Tensor bf16_weight(const at::Tensor& weight);
 /// product of several projections reads them: held while a scope is open on this thread (a part
 /// replaced or changed in place is stacked afresh), else computed. Decoding's q, k and v then take
 /// one product per layer and token instead of three, without copying the weights every token.
+/// The parts must track versions (not inference tensors).
 at::Tensor stacked_weight(const std::vector<at::Tensor>& parts);
 
 /// True while a RoundedWeightScope is open on this thread (a generation is running on it).
