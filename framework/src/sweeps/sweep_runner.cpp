@@ -139,7 +139,7 @@ std::string child_line(const Child& c) {
       if (!steps.empty()) step = steps.back();
       if (!losses.empty()) loss = losses.back();
     }
-  } catch (const Error&) {  // not written yet, or mid-flush: the next read will do
+  } catch (const std::exception&) {  // not written yet, or mid-flush: the next read will do
   }
   const double elapsed = std::chrono::duration<double>(Clock::now() - c.started).count();
   // "-" until the first logged step: a NaN there would read as a diverged run.

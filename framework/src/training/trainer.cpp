@@ -68,6 +68,7 @@ void checkpoint(OpenRun& run) {
   const distributed::FullOptimizerState full(run.setup.parallel ? run.setup.parallel->shards() : nullptr);
   if (!run.file) return;
   run.file->flush();  // rows up to this step must be on disk before a resume may drop later ones
+  run.flushed = std::chrono::steady_clock::now();
   save_checkpoint(run.summary.checkpoint, run.setup.checkpoint_parts(), run.state, run.e.config_hash, run.config,
                   run.e.tokenizer_identity);
 }
@@ -113,6 +114,7 @@ RunStatus train(OpenRun& run) {
       // all-reduce and wait there for it (within timeout_s).
       if (run.file) {
         run.last_eval = evaluate_and_sample(run.e, run.setup, *run.file, run.progress, step, run.summary.samples);
+        run.flushed = std::chrono::steady_clock::now();  // the evaluation flushed its rows and the step's
       }
       run.state.last_eval_step = step;
     }
