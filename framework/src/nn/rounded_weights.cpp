@@ -87,6 +87,8 @@ at::Tensor stacked_weight(const std::vector<at::Tensor>& parts) {
     current = stack.parts[i].is_same(parts[i]) && stack.versions[i] == static_cast<std::int64_t>(parts[i]._version());
   }
   if (!current) {
+    // The replaced stack's address may be reused by another tensor once it is freed.
+    if (stack.stacked.defined()) t_rounded_weights->made.erase(stack.stacked.unsafeGetTensorImpl());
     stack.parts = parts;
     stack.versions.clear();
     for (const at::Tensor& p : parts) stack.versions.push_back(static_cast<std::int64_t>(p._version()));
